@@ -1,0 +1,218 @@
+//! Issuing requests, posting completions, and the passes that move link chains along.
+//!
+//! fwring runs work the way Linux does for inline-completing requests, which fixes the
+//! global CQE order (C-LINK-4):
+//!
+//! - **Pass 0** is the submit call itself: SQEs are consumed in order; a standalone
+//!   request, or a chain whose last member has arrived, is issued at once and its CQE
+//!   posted in completion order.
+//! - At the end of every pass the completed requests are *freed* in completion order:
+//!   a freed request with a link queues its successor — or, if it failed without
+//!   HARDLINK, the cancellation of the rest of its chain — as task work for the
+//!   **next pass**; then drained requests whose barrier has cleared are released, also
+//!   into the next pass.
+//! - Passes run until no work is left, before `submit` returns.
+//!
+//! So a link successor completes one pass after its predecessor, and the -ECANCELED CQEs
+//! of a failed chain follow the CQEs of independent requests of the same pass.
+
+use crate::abi::{Cqe, opcode};
+use crate::errno::Errno;
+use crate::op::{Issue, IssueCx};
+use crate::req::{Idx, NIL, ReqFlags, Work};
+use crate::ring::Engine;
+
+/// How issuing a request went.
+enum Outcome {
+    /// Result in `req.res`: complete now.
+    Complete,
+    /// Failed with this errno (fail hook runs).
+    Failed(Errno),
+    /// Completion queued as task work.
+    Queued,
+}
+
+impl<const CQ: usize, const N: usize> Engine<CQ, N> {
+    /// `io_queue_sqe`: issue now and complete or fail.
+    pub(crate) fn queue_sqe(&mut self, idx: Idx) {
+        match self.issue(idx) {
+            Outcome::Complete => self.complete(idx),
+            Outcome::Queued => {}
+            Outcome::Failed(Errno::EAGAIN) if !self.t[idx].flags.contains(ReqFlags::RETRIED) => {
+                // Linux retries an -EAGAIN issue once from its async path; fwring retries
+                // it once, one pass later.
+                self.t[idx].flags.insert(ReqFlags::RETRIED);
+                self.tw_add(idx, Work::Issue);
+            }
+            Outcome::Failed(e) => self.defer_failed(idx, e.res()),
+        }
+    }
+
+    fn issue(&mut self, idx: Idx) -> Outcome {
+        match self.t[idx].opcode {
+            opcode::NOP => {
+                let nop = crate::nop::issue(&mut self.t[idx], |_| false);
+                if self.t[idx].res < 0 {
+                    self.req_set_fail(idx);
+                }
+                match nop {
+                    crate::nop::NopIssue::Now => Outcome::Complete,
+                    crate::nop::NopIssue::TaskWork => {
+                        self.tw_add(idx, Work::Complete);
+                        Outcome::Queued
+                    }
+                }
+            }
+            opcode::BPF => self.issue_bpf(idx),
+            // Only opcodes whose prep succeeded reach issue.
+            _ => Outcome::Failed(Errno::EOPNOTSUPP),
+        }
+    }
+
+    /// `io_uring_bpf_issue`.
+    fn issue_bpf(&mut self, idx: Idx) -> Outcome {
+        let r = &mut self.t[idx];
+        let Some(issue) = r.vt.and_then(|v| v.issue) else {
+            r.res = 0;
+            return Outcome::Complete;
+        };
+        let mut cx = IssueCx {
+            info: &r.rec.info,
+            result: 0,
+        };
+        match issue(&mut cx, &mut r.rec.pdu) {
+            Issue::Done => {
+                let res = cx.result;
+                r.res = res;
+                if res < 0 {
+                    self.req_set_fail(idx);
+                }
+                Outcome::Complete
+            }
+            Issue::Err(e) => Outcome::Failed(e),
+            Issue::SkipComplete => Outcome::Failed(Errno::EINVAL),
+        }
+    }
+
+    /// `io_req_defer_failed`: fail with `res`, run the op's fail hook, complete.
+    pub(crate) fn defer_failed(&mut self, idx: Idx, res: i32) {
+        self.req_set_fail(idx);
+        let r = &mut self.t[idx];
+        r.res = res;
+        if let Some(fail) = r.vt.and_then(|v| v.fail) {
+            fail(&r.rec.info, &mut r.rec.pdu);
+        }
+        self.complete(idx);
+    }
+
+    /// Post the request's CQE (unless skipped) into its reserved slot. A request with a
+    /// link waits for the end of the pass to be freed; any other is freed now.
+    pub(crate) fn complete(&mut self, idx: Idx) {
+        let r = &self.t[idx];
+        if r.flags.contains(ReqFlags::CQE_SKIP) {
+            self.cq.unreserve();
+        } else {
+            self.cq.post_reserved(Cqe::new(r.user_data(), r.res));
+        }
+        if r.flags.intersects(ReqFlags::LINKS) {
+            self.t.push(&mut self.done, idx);
+        } else {
+            self.free_req(idx);
+        }
+    }
+
+    /// Release a request: cleanup (if its prep succeeded), then back to the free list.
+    fn free_req(&mut self, idx: Idx) {
+        let r = &mut self.t[idx];
+        if r.flags.contains(ReqFlags::NEED_CLEANUP) {
+            if let Some(cleanup) = r.vt.and_then(|v| v.cleanup) {
+                cleanup(&r.rec.info, &mut r.rec.pdu);
+            }
+            let slot = r.rec.info.slot();
+            self.slots.release(slot);
+        }
+        self.t.dealloc(idx);
+    }
+
+    pub(crate) fn tw_add(&mut self, idx: Idx, work: Work) {
+        self.t[idx].work = work;
+        self.t.push(&mut self.tw, idx);
+    }
+
+    /// End of a pass (`__io_submit_flush_completions`): free the completed requests in
+    /// order, queueing link successors or cancellations, then release drained work.
+    fn flush(&mut self) {
+        let mut cur = self.done.take().head;
+        while cur != NIL {
+            let next = self.t[cur].next;
+            if self.t[cur].flags.intersects(ReqFlags::LINKS) {
+                self.queue_next(cur);
+            }
+            self.free_req(cur);
+            cur = next;
+        }
+        if self.drain_active {
+            self.queue_deferred();
+        }
+    }
+
+    /// `io_req_find_next` + `io_queue_next`.
+    fn queue_next(&mut self, idx: Idx) {
+        let flags = self.t[idx].flags;
+        let next = core::mem::replace(&mut self.t[idx].link, NIL);
+        if next == NIL {
+            return;
+        }
+        if flags.contains(ReqFlags::FAIL) && !flags.contains(ReqFlags::HARDLINK) {
+            self.fail_links(flags, next);
+        } else {
+            self.tw_add(next, Work::Issue);
+        }
+    }
+
+    /// `io_fail_links`: members behind a failed request are cancelled next pass. Their
+    /// own CQE_SKIP no longer counts (C-SKIP-6) — unless the failed request itself had
+    /// CQE_SKIP, which silences them all (C-SKIP-5).
+    fn fail_links(&mut self, failed: ReqFlags, first: Idx) {
+        let silent = failed.contains(ReqFlags::SKIP_LINK_CQES);
+        let mut m = first;
+        while m != NIL {
+            self.t[m].flags.set(ReqFlags::CQE_SKIP, silent);
+            m = self.t[m].link;
+        }
+        self.tw_add(first, Work::FailLinks);
+    }
+
+    /// `io_req_tw_fail_links`: complete each cancelled member, -ECANCELED unless it
+    /// carries its own submit-time error (C-LINK-8).
+    fn tw_fail_links(&mut self, first: Idx) {
+        let mut m = first;
+        while m != NIL {
+            let r = &mut self.t[m];
+            let next = core::mem::replace(&mut r.link, NIL);
+            if !r.flags.contains(ReqFlags::FAIL) {
+                r.res = Errno::ECANCELED.res();
+            }
+            self.complete(m);
+            m = next;
+        }
+    }
+
+    /// Close pass 0 and run task-work passes until nothing is left.
+    pub(crate) fn run_passes(&mut self) {
+        self.flush();
+        while !self.tw.is_empty() {
+            let mut cur = self.tw.take().head;
+            while cur != NIL {
+                let next = self.t[cur].next;
+                match self.t[cur].work {
+                    Work::Issue => self.queue_sqe(cur),
+                    Work::FailLinks => self.tw_fail_links(cur),
+                    Work::Complete => self.complete(cur),
+                }
+                cur = next;
+            }
+            self.flush();
+        }
+    }
+}

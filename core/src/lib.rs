@@ -1,0 +1,70 @@
+//! # fwring
+//!
+//! An io_uring-style submission/completion ring for firmware: `no_std`, no `alloc`,
+//! every byte of memory fixed at compile time.
+//!
+//! - Requests are 64-byte [`Sqe`]s and results 16-byte [`Cqe`]s in the Linux io_uring
+//!   layout, with Linux semantics: links, hardlinks, drain, CQE_SKIP_SUCCESS, errno
+//!   results, submit-time failures — the same SQE batch gives the same CQEs as the
+//!   kernel (see `docs/ARCHITECTURE.md` for the one place fwring differs on purpose:
+//!   backpressure instead of an overflow list).
+//! - A ring set up with [`SetupFlags::BPF_EXT`] has 16 **op slots**: tables of native
+//!   Rust functions (prep / issue / fail / cleanup), chosen per SQE by the top 8 bits of
+//!   `bpf_op_flags` — Linux's IORING_OP_BPF series with Rust in place of BPF. See
+//!   [`op`](crate::Op).
+//! - No completion is ever dropped or overwritten: when the CQ has no room the ring
+//!   stops taking SQEs ([`Stop::Backpressure`]) until CQEs are reaped.
+//!
+//! ```
+//! use fwring::{Ring, Setup, SetupFlags, Sqe, Cqe, Op, OpVTable, PrepCx, IssueCx, Issue, Errno, vtable};
+//!
+//! /// Completes with the op-private flags of its SQE.
+//! struct Echo;
+//! impl Op for Echo {
+//!     type Pdu = u32;
+//!     fn prep(cx: &mut PrepCx<'_>, _sqe: &Sqe) -> Result<u32, Errno> {
+//!         Ok(cx.info().op_flags())
+//!     }
+//!     fn issue(cx: &mut IssueCx<'_>, pdu: &mut u32) -> Issue {
+//!         cx.set_result(*pdu as i32);
+//!         Issue::Done
+//!     }
+//! }
+//! static ECHO: OpVTable = vtable::<Echo>(3);
+//!
+//! let mut ring: Ring<32, 64, 32> = Ring::new();
+//! ring.setup(Setup::new(32).flags(SetupFlags::BPF_EXT)).unwrap();
+//! ring.register_op(&ECHO).unwrap();
+//! ring.push(Sqe::bpf(3, 1234).user_data(7)).unwrap();
+//! let _ = ring.submit();
+//! assert_eq!(ring.pop(), Some(Cqe::new(7, 1234)));
+//! ```
+#![no_std]
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+pub mod abi;
+mod complete;
+pub mod cq;
+mod drain;
+mod errno;
+mod nop;
+pub mod op;
+mod req;
+mod ring;
+pub mod setup;
+pub mod sq;
+mod submit;
+
+pub use abi::{
+    Cqe, CqeFlags, Features, MAX_OP_SLOTS, NopFlags, SetupFlags, SqRingFlags, Sqe, SqeFlags,
+    bpf_op_flags, bpf_op_private, bpf_op_slot, opcode,
+};
+pub use errno::Errno;
+pub use op::{
+    Issue, IssueCx, Op, OpVTable, PDU_OFFSET, PDU_SIZE, Pdu, PrepCx, Record, ReqInfo, SlotState,
+    Unregistered, vtable,
+};
+pub use ring::{Ring, Stop, Submitted};
+pub use setup::{Params, Probe, Setup};

@@ -1,0 +1,510 @@
+//! Op slots: the IORING_OP_BPF extension with native Rust functions in place of BPF.
+//!
+//! A ring set up with [`SetupFlags::BPF_EXT`](crate::SetupFlags::BPF_EXT) has
+//! [`MAX_OP_SLOTS`] slots. Each holds an [`OpVTable`] — `{id, prep, issue, fail,
+//! cleanup}` function pointers, the series' `struct uring_bpf_ops` — and an SQE with
+//! opcode [`BPF`](crate::opcode::BPF) picks its slot with the top 8 bits of
+//! `bpf_op_flags`.
+//!
+//! Every request carries a 64-byte [`Record`] (the series' `uring_bpf_data`). Its first
+//! 16 bytes ([`ReqInfo`]) belong to the core; the last 48 ([`Pdu`]) belong to the op.
+//! Callbacks receive `&ReqInfo` and `&mut Pdu` — separate borrows — so an op *cannot*
+//! write outside its pdu (C-BPF-14): the Linux verifier's rule, enforced by types.
+//!
+//! Two ways to write an op:
+//! - fill an [`OpVTable`] with plain `fn`s (the raw table), or
+//! - implement the typed [`Op`] trait, whose pdu is any zerocopy type of at most 48
+//!   bytes, and let [`vtable`] build the table. No `unsafe` either way.
+
+use core::fmt;
+use core::mem::{align_of, offset_of, size_of};
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+use crate::abi::{MAX_OP_SLOTS, Sqe, bpf_op_private};
+use crate::errno::Errno;
+
+/// Size of the op-owned part of a request record.
+pub const PDU_SIZE: usize = 48;
+/// Offset of the pdu inside the 64-byte [`Record`] (8-byte aligned).
+pub const PDU_OFFSET: usize = 16;
+
+/// The core-owned header of a request record: read-only to ops.
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReqInfo {
+    user_data: u64,
+    opf: u32,
+    slot: u8,
+    sqe_flags: u8,
+    _reserved: u16,
+}
+
+impl ReqInfo {
+    pub(crate) const EMPTY: ReqInfo = ReqInfo {
+        user_data: 0,
+        opf: 0,
+        slot: 0,
+        sqe_flags: 0,
+        _reserved: 0,
+    };
+
+    /// The request's `user_data`.
+    pub const fn user_data(&self) -> u64 {
+        self.user_data
+    }
+
+    /// `bpf_op_flags` as submitted: slot in bits 31..24, op flags in 23..0 (C-BPF-4).
+    pub const fn opf(&self) -> u32 {
+        self.opf
+    }
+
+    /// The op's private flags: the low 24 bits of `bpf_op_flags`, unchanged.
+    pub const fn op_flags(&self) -> u32 {
+        bpf_op_private(self.opf)
+    }
+
+    /// The slot the request runs in.
+    pub const fn slot(&self) -> u8 {
+        self.slot
+    }
+
+    /// The SQE's `IOSQE_*` flag byte.
+    pub const fn sqe_flags(&self) -> u8 {
+        self.sqe_flags
+    }
+
+    pub(crate) fn set(&mut self, user_data: u64, opf: u32, slot: u8, sqe_flags: u8) {
+        *self = ReqInfo {
+            user_data,
+            opf,
+            slot,
+            sqe_flags,
+            _reserved: 0,
+        };
+    }
+
+    pub(crate) fn set_user_data(&mut self, user_data: u64) {
+        self.user_data = user_data;
+    }
+}
+
+impl fmt::Debug for ReqInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReqInfo")
+            .field("user_data", &format_args!("{:#x}", self.user_data))
+            .field("opf", &format_args!("{:#010x}", self.opf))
+            .field("slot", &self.slot)
+            .field("sqe_flags", &format_args!("{:#04x}", self.sqe_flags))
+            .finish()
+    }
+}
+
+/// The op-owned 48 bytes of a request record, 8-byte aligned.
+///
+/// The core zeroes it before `prep`; it then persists through issue, fail and cleanup
+/// of the same request (C-BPF-13).
+#[repr(C, align(8))]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
+pub struct Pdu([u8; PDU_SIZE]);
+
+impl Pdu {
+    pub(crate) const ZERO: Pdu = Pdu([0; PDU_SIZE]);
+
+    /// The raw bytes.
+    pub fn bytes(&self) -> &[u8; PDU_SIZE] {
+        &self.0
+    }
+
+    /// The raw bytes, writable.
+    pub fn bytes_mut(&mut self) -> &mut [u8; PDU_SIZE] {
+        &mut self.0
+    }
+
+    /// View the first `size_of::<T>()` bytes as a `T`. Fails to compile when `T` is
+    /// larger than 48 bytes or aligned to more than 8.
+    pub fn view<T: FromBytes + KnownLayout + Immutable>(&self) -> &T {
+        let () = PduFits::<T>::OK;
+        match T::ref_from_prefix(&self.0) {
+            Ok((t, _)) => t,
+            // Size and alignment are checked at compile time above.
+            Err(_) => unreachable!(),
+        }
+    }
+
+    /// View the first `size_of::<T>()` bytes as a writable `T` (see [`Pdu::view`]).
+    pub fn view_mut<T: FromBytes + IntoBytes + KnownLayout>(&mut self) -> &mut T {
+        let () = PduFits::<T>::OK;
+        match T::mut_from_prefix(&mut self.0) {
+            Ok((t, _)) => t,
+            // Size and alignment are checked at compile time above.
+            Err(_) => unreachable!(),
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.0 = [0; PDU_SIZE];
+    }
+}
+
+impl Default for Pdu {
+    fn default() -> Self {
+        Pdu::ZERO
+    }
+}
+
+struct PduFits<T>(core::marker::PhantomData<T>);
+impl<T> PduFits<T> {
+    const OK: () = assert!(
+        size_of::<T>() <= PDU_SIZE && align_of::<T>() <= 8,
+        "an op's Pdu type must be at most 48 bytes and aligned to at most 8"
+    );
+}
+
+/// The 64-byte per-request record (C-ABI-11): 16 bytes of core header, 48 of pdu.
+#[repr(C, align(8))]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct Record {
+    /// Core-owned header (read-only to ops).
+    pub(crate) info: ReqInfo,
+    /// Op-owned bytes.
+    pub(crate) pdu: Pdu,
+}
+
+impl Record {
+    /// The core-owned header.
+    pub fn info(&self) -> &ReqInfo {
+        &self.info
+    }
+
+    /// The op-owned pdu.
+    pub fn pdu(&self) -> &Pdu {
+        &self.pdu
+    }
+}
+
+// C-ABI-11: fwring's record layout — 64 bytes, pdu of 48 bytes at offset 16.
+const _: () = {
+    assert!(size_of::<Record>() == 64);
+    assert!(align_of::<Record>() == 8);
+    assert!(offset_of!(Record, info) == 0);
+    assert!(offset_of!(Record, pdu) == PDU_OFFSET);
+    assert!(size_of::<Pdu>() == PDU_SIZE);
+    assert!(size_of::<ReqInfo>() == PDU_OFFSET);
+    assert!(offset_of!(ReqInfo, user_data) == 0);
+    assert!(offset_of!(ReqInfo, opf) == 8);
+    assert!(offset_of!(ReqInfo, slot) == 12);
+    assert!(offset_of!(ReqInfo, sqe_flags) == 13);
+};
+
+/// What an op's issue callback answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Issue {
+    /// Complete now with the result set through [`IssueCx::set_result`] (0 if none).
+    /// A negative result fails the request: its link chain is cancelled (C-BPF-8).
+    Done,
+    /// The issue itself failed: the CQE carries `-errno` and the op's `fail` runs
+    /// (C-BPF-10). `EAGAIN` is retried once, one pass later.
+    Err(Errno),
+    /// The series' `IOU_ISSUE_SKIP_COMPLETE`: not allowed for ops; the request fails
+    /// with -EINVAL (C-BPF-9).
+    SkipComplete,
+}
+
+/// Context handed to an op's prep: the request header.
+pub struct PrepCx<'a> {
+    pub(crate) info: &'a ReqInfo,
+}
+
+impl PrepCx<'_> {
+    /// The request header.
+    pub fn info(&self) -> &ReqInfo {
+        self.info
+    }
+}
+
+/// Context handed to an op's issue: the request header and the result to post.
+pub struct IssueCx<'a> {
+    pub(crate) info: &'a ReqInfo,
+    pub(crate) result: i32,
+}
+
+impl IssueCx<'_> {
+    /// The request header.
+    pub fn info(&self) -> &ReqInfo {
+        self.info
+    }
+
+    /// Set the CQE result (the series' `uring_bpf_set_result`). Negative values mark
+    /// the request failed.
+    pub fn set_result(&mut self, res: i32) {
+        self.result = res;
+    }
+
+    /// The result set so far.
+    pub fn result(&self) -> i32 {
+        self.result
+    }
+}
+
+/// prep: validate the SQE and fill the pdu. `Err` fails the request with that errno.
+pub type PrepFn = fn(&mut PrepCx<'_>, &Sqe, &mut Pdu) -> Result<(), Errno>;
+/// issue: do the work.
+pub type IssueFn = fn(&mut IssueCx<'_>, &mut Pdu) -> Issue;
+/// fail / cleanup hooks.
+pub type HookFn = fn(&ReqInfo, &mut Pdu);
+
+/// An op slot's function table: the series' `struct uring_bpf_ops`.
+///
+/// - `prep` runs once per SQE at submit. Missing → the SQE fails -EOPNOTSUPP (C-BPF-3).
+/// - `issue` runs at most once after a successful prep, when the request's turn comes
+///   (after its link predecessor, after a drain barrier). Missing → completes with 0
+///   (C-BPF-11).
+/// - `fail` runs when the request fails on the core's failure path: its prep or issue
+///   returned an error, or it headed a chain that failed at submit. Not for requests
+///   cancelled because an earlier link failed, nor for a negative `set_result`.
+/// - `cleanup` runs exactly once for every request whose prep succeeded, after its CQE
+///   was posted (or skipped) (C-BPF-12).
+#[derive(Clone, Copy)]
+pub struct OpVTable {
+    /// The slot this table registers into (0..16).
+    pub id: u16,
+    /// Validate the SQE, fill the pdu.
+    pub prep: Option<PrepFn>,
+    /// Do the work.
+    pub issue: Option<IssueFn>,
+    /// Failure hook.
+    pub fail: Option<HookFn>,
+    /// Release hook.
+    pub cleanup: Option<HookFn>,
+}
+
+impl fmt::Debug for OpVTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpVTable")
+            .field("id", &self.id)
+            .field("prep", &self.prep.is_some())
+            .field("issue", &self.issue.is_some())
+            .field("fail", &self.fail.is_some())
+            .field("cleanup", &self.cleanup.is_some())
+            .finish()
+    }
+}
+
+/// A typed op: write this, get an [`OpVTable`] from [`vtable`], no `unsafe` involved.
+///
+/// ```
+/// use fwring::{Errno, Issue, IssueCx, Op, OpVTable, PrepCx, Sqe, vtable};
+///
+/// /// Adds `sqe.len` to `sqe.off` and completes with the sum.
+/// struct Add;
+/// impl Op for Add {
+///     type Pdu = [u32; 2];
+///     fn prep(_cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<[u32; 2], Errno> {
+///         let a = u32::try_from(sqe.off).map_err(|_| Errno::EINVAL)?;
+///         Ok([a, sqe.len])
+///     }
+///     fn issue(cx: &mut IssueCx<'_>, pdu: &mut [u32; 2]) -> Issue {
+///         match pdu[0].checked_add(pdu[1]).and_then(|s| i32::try_from(s).ok()) {
+///             Some(sum) => { cx.set_result(sum); Issue::Done }
+///             None => Issue::Err(Errno::EOVERFLOW),
+///         }
+///     }
+/// }
+/// static ADD: OpVTable = vtable::<Add>(0);
+/// ```
+pub trait Op {
+    /// The op's per-request state, kept in the record's pdu (≤ 48 bytes, align ≤ 8).
+    type Pdu: FromBytes + IntoBytes + KnownLayout + Immutable;
+
+    /// Validate the SQE and build the per-request state. The SQE is only available here:
+    /// copy what issue needs into the pdu.
+    fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<Self::Pdu, Errno>;
+
+    /// Do the work.
+    fn issue(cx: &mut IssueCx<'_>, pdu: &mut Self::Pdu) -> Issue;
+
+    /// Called on the failure path (see [`OpVTable`]). Default: nothing.
+    fn fail(_info: &ReqInfo, _pdu: &mut Self::Pdu) {}
+
+    /// Called once per request whose prep succeeded, after its CQE. Default: nothing.
+    fn cleanup(_info: &ReqInfo, _pdu: &mut Self::Pdu) {}
+}
+
+fn prep_shim<T: Op>(cx: &mut PrepCx<'_>, sqe: &Sqe, pdu: &mut Pdu) -> Result<(), Errno> {
+    let value = T::prep(cx, sqe)?;
+    *pdu.view_mut::<T::Pdu>() = value;
+    Ok(())
+}
+
+fn issue_shim<T: Op>(cx: &mut IssueCx<'_>, pdu: &mut Pdu) -> Issue {
+    T::issue(cx, pdu.view_mut::<T::Pdu>())
+}
+
+fn fail_shim<T: Op>(info: &ReqInfo, pdu: &mut Pdu) {
+    T::fail(info, pdu.view_mut::<T::Pdu>())
+}
+
+fn cleanup_shim<T: Op>(info: &ReqInfo, pdu: &mut Pdu) {
+    T::cleanup(info, pdu.view_mut::<T::Pdu>())
+}
+
+/// Build the function table of a typed [`Op`] for slot `id`.
+pub const fn vtable<T: Op>(id: u16) -> OpVTable {
+    let () = PduFits::<T::Pdu>::OK;
+    OpVTable {
+        id,
+        prep: Some(prep_shim::<T>),
+        issue: Some(issue_shim::<T>),
+        fail: Some(fail_shim::<T>),
+        cleanup: Some(cleanup_shim::<T>),
+    }
+}
+
+/// The state of one op slot.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum SlotState {
+    /// Nothing registered: SQEs naming the slot fail -EOPNOTSUPP.
+    #[default]
+    Empty,
+    /// A table is registered.
+    Active(&'static OpVTable),
+    /// Unregistered while requests were in flight: new SQEs fail -EOPNOTSUPP at once
+    /// (C-BPF-18); the slot empties when the last in-flight request's cleanup has run.
+    Draining(&'static OpVTable),
+}
+
+/// What [`Ring::unregister_op`](crate::Ring::unregister_op) did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Unregistered {
+    /// No request was in flight: the slot is empty now.
+    Done,
+    /// `n` requests were in flight: the slot is draining and empties after their cleanup.
+    Deferred(u16),
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct Slot {
+    pub state: SlotState,
+    /// Requests whose prep succeeded and whose cleanup has not run.
+    pub inflight: u16,
+}
+
+/// The 16 op slots of a ring.
+pub(crate) struct Slots {
+    slots: [Slot; MAX_OP_SLOTS],
+}
+
+impl Slots {
+    pub const fn new() -> Self {
+        Slots {
+            slots: [Slot {
+                state: SlotState::Empty,
+                inflight: 0,
+            }; MAX_OP_SLOTS],
+        }
+    }
+
+    /// The table an SQE for `slot` may use: only an active slot has one.
+    pub fn active(&self, slot: u8) -> Option<&'static OpVTable> {
+        match self.slots.get(slot as usize)?.state {
+            SlotState::Active(vt) => Some(vt),
+            _ => None,
+        }
+    }
+
+    pub fn state(&self, slot: usize) -> Option<SlotState> {
+        self.slots.get(slot).map(|s| s.state)
+    }
+
+    pub fn register(&mut self, vt: &'static OpVTable) -> Result<(), Errno> {
+        let slot = self.slots.get_mut(vt.id as usize).ok_or(Errno::EINVAL)?;
+        match slot.state {
+            SlotState::Empty => {
+                slot.state = SlotState::Active(vt);
+                Ok(())
+            }
+            _ => Err(Errno::EBUSY),
+        }
+    }
+
+    pub fn unregister(&mut self, id: usize) -> Result<Unregistered, Errno> {
+        let slot = self.slots.get_mut(id).ok_or(Errno::EINVAL)?;
+        match slot.state {
+            SlotState::Empty => Err(Errno::EINVAL),
+            SlotState::Draining(_) => Err(Errno::EBUSY),
+            SlotState::Active(vt) => {
+                if slot.inflight == 0 {
+                    slot.state = SlotState::Empty;
+                    Ok(Unregistered::Done)
+                } else {
+                    slot.state = SlotState::Draining(vt);
+                    Ok(Unregistered::Deferred(slot.inflight))
+                }
+            }
+        }
+    }
+
+    /// A request of `slot` passed prep.
+    pub fn hold(&mut self, slot: u8) {
+        if let Some(s) = self.slots.get_mut(slot as usize) {
+            s.inflight = s.inflight.saturating_add(1);
+        }
+    }
+
+    /// A request of `slot` finished its cleanup.
+    pub fn release(&mut self, slot: u8) {
+        if let Some(s) = self.slots.get_mut(slot as usize) {
+            s.inflight = s.inflight.saturating_sub(1);
+            if s.inflight == 0 {
+                if let SlotState::Draining(_) = s.state {
+                    s.state = SlotState::Empty;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static T: OpVTable = OpVTable {
+        id: 3,
+        prep: None,
+        issue: None,
+        fail: None,
+        cleanup: None,
+    };
+
+    #[test]
+    fn unregister_in_flight_defers_until_last_cleanup_c_bpf_17_18() {
+        let mut s = Slots::new();
+        s.register(&T).unwrap();
+        s.hold(3);
+        s.hold(3);
+        assert_eq!(s.unregister(3), Ok(Unregistered::Deferred(2)));
+        // Draining: new SQEs see no table (-EOPNOTSUPP), re-register is refused.
+        assert!(s.active(3).is_none());
+        assert_eq!(s.register(&T), Err(Errno::EBUSY));
+        assert_eq!(s.unregister(3), Err(Errno::EBUSY));
+        s.release(3);
+        assert!(matches!(s.state(3), Some(SlotState::Draining(_))));
+        s.release(3);
+        assert!(matches!(s.state(3), Some(SlotState::Empty)));
+        s.register(&T).unwrap();
+        assert!(s.active(3).is_some());
+    }
+
+    #[test]
+    fn pdu_views_share_the_bytes_c_bpf_13() {
+        let mut p = Pdu::ZERO;
+        *p.view_mut::<[u32; 2]>() = [0xdead_beef, 7];
+        assert_eq!(&p.bytes()[..4], &0xdead_beefu32.to_ne_bytes());
+        assert_eq!(p.view::<u64>().to_ne_bytes()[4..], 7u32.to_ne_bytes());
+        p.clear();
+        assert_eq!(p, Pdu::ZERO);
+    }
+}

@@ -1,0 +1,214 @@
+//! The in-flight request table: fixed storage for requests that outlive one SQE.
+//!
+//! A request lives in the table from the moment its SQE is consumed until it is freed
+//! after its completion. Requests are named by `u16` indices; every list the engine keeps
+//! (free list, task-work queue, completed-this-pass list, drain defer list) is an
+//! intrusive singly linked list through [`Req::next`], and link chains run through
+//! [`Req::link`]. A request is on at most one list at a time, so no list can overflow.
+
+use bitflags::bitflags;
+
+use crate::op::{OpVTable, Record};
+
+/// Index of a request in the table.
+pub(crate) type Idx = u16;
+/// "No request".
+pub(crate) const NIL: Idx = u16::MAX;
+
+bitflags! {
+    /// Request flags. The low byte is the SQE flag byte, copied as Linux copies it into
+    /// `req->flags` (same bit numbers); the high byte is the core's own state.
+    #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+    pub(crate) struct ReqFlags: u16 {
+        const FIXED_FILE = 1 << 0;
+        const IO_DRAIN = 1 << 1;
+        const LINK = 1 << 2;
+        const HARDLINK = 1 << 3;
+        /// User's IOSQE_ASYNC, or forced while a drain is active: take the slow path.
+        const FORCE_ASYNC = 1 << 4;
+        const BUFFER_SELECT = 1 << 5;
+        /// Post no CQE on success.
+        const CQE_SKIP = 1 << 6;
+        const UNDEFINED_SQE_BIT = 1 << 7;
+        /// The request failed: its link chain is cancelled (unless HARDLINK).
+        const FAIL = 1 << 8;
+        /// A CQE_SKIP request failed: the members it cancels post no CQE (C-SKIP-5).
+        const SKIP_LINK_CQES = 1 << 9;
+        /// Prep succeeded: cleanup runs when the request is freed.
+        const NEED_CLEANUP = 1 << 10;
+        /// Issue returned EAGAIN once already.
+        const RETRIED = 1 << 11;
+    }
+}
+
+impl ReqFlags {
+    pub const LINKS: ReqFlags = ReqFlags::LINK.union(ReqFlags::HARDLINK);
+}
+
+/// What a queued task-work item does when its pass comes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Work {
+    /// Issue the request (a link successor, a request released from the drain list, a
+    /// retry after EAGAIN).
+    Issue,
+    /// Complete the cancelled rest of a chain, starting with this request.
+    FailLinks,
+    /// Post the completion prepared at issue (NOP_TW).
+    Complete,
+}
+
+/// One request.
+#[derive(Clone, Copy)]
+pub(crate) struct Req {
+    pub rec: Record,
+    pub vt: Option<&'static OpVTable>,
+    pub res: i32,
+    /// Per-opcode word kept from prep (NOP: nop_flags).
+    pub aux: u32,
+    /// NOP_FIXED_BUFFER: the buffer index to look up at issue.
+    pub buf_index: u16,
+    pub flags: ReqFlags,
+    pub link: Idx,
+    pub next: Idx,
+    pub opcode: u8,
+    pub work: Work,
+}
+
+impl Req {
+    pub const EMPTY: Req = Req {
+        rec: Record {
+            info: crate::op::ReqInfo::EMPTY,
+            pdu: crate::op::Pdu::ZERO,
+        },
+        vt: None,
+        res: 0,
+        aux: 0,
+        buf_index: 0,
+        flags: ReqFlags::empty(),
+        link: NIL,
+        next: NIL,
+        opcode: 0,
+        work: Work::Issue,
+    };
+
+    pub fn user_data(&self) -> u64 {
+        self.rec.info.user_data()
+    }
+}
+
+/// A FIFO of requests through [`Req::next`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct List {
+    pub head: Idx,
+    pub tail: Idx,
+}
+
+impl List {
+    pub const EMPTY: List = List {
+        head: NIL,
+        tail: NIL,
+    };
+
+    pub fn is_empty(&self) -> bool {
+        self.head == NIL
+    }
+
+    /// Detach the whole list, leaving it empty.
+    pub fn take(&mut self) -> List {
+        core::mem::replace(self, List::EMPTY)
+    }
+}
+
+/// The request table with its free list.
+pub(crate) struct Table<const N: usize> {
+    pub reqs: [Req; N],
+    free: Idx,
+    /// Never-used entries start here (lazy free list: no init loop in `new`).
+    fresh: u16,
+    nr_free: u16,
+}
+
+impl<const N: usize> Table<N> {
+    const CAPACITY_OK: () = assert!(
+        N >= 1 && N < NIL as usize,
+        "in-flight capacity must be 1..65535"
+    );
+
+    pub const fn new() -> Self {
+        let () = Self::CAPACITY_OK;
+        Table {
+            reqs: [Req::EMPTY; N],
+            free: NIL,
+            fresh: 0,
+            nr_free: N as u16,
+        }
+    }
+
+    pub fn nr_free(&self) -> u32 {
+        self.nr_free as u32
+    }
+
+    /// Requests allocated (Linux's `nr_req_allocated`).
+    pub fn nr_allocated(&self) -> u32 {
+        N as u32 - self.nr_free as u32
+    }
+
+    /// Take a free entry. The caller has checked `nr_free() > 0`.
+    #[inline]
+    pub fn alloc(&mut self) -> Idx {
+        debug_assert!(self.nr_free > 0);
+        self.nr_free -= 1;
+        if self.free != NIL {
+            let idx = self.free;
+            self.free = self.reqs[idx as usize].next;
+            idx
+        } else {
+            let idx = self.fresh;
+            self.fresh += 1;
+            idx
+        }
+    }
+
+    #[inline]
+    pub fn dealloc(&mut self, idx: Idx) {
+        self.reqs[idx as usize].next = self.free;
+        self.free = idx;
+        self.nr_free += 1;
+    }
+
+    #[inline]
+    pub fn push(&mut self, list: &mut List, idx: Idx) {
+        self.reqs[idx as usize].next = NIL;
+        if list.tail == NIL {
+            list.head = idx;
+        } else {
+            self.reqs[list.tail as usize].next = idx;
+        }
+        list.tail = idx;
+    }
+
+    /// Number of requests in the link chain starting at `idx` (Linux's `io_linked_nr`).
+    pub fn linked_nr(&self, mut idx: Idx) -> u32 {
+        let mut n = 0;
+        while idx != NIL {
+            n += 1;
+            idx = self.reqs[idx as usize].link;
+        }
+        n
+    }
+}
+
+impl<const N: usize> core::ops::Index<Idx> for Table<N> {
+    type Output = Req;
+    #[inline]
+    fn index(&self, idx: Idx) -> &Req {
+        &self.reqs[idx as usize]
+    }
+}
+
+impl<const N: usize> core::ops::IndexMut<Idx> for Table<N> {
+    #[inline]
+    fn index_mut(&mut self, idx: Idx) -> &mut Req {
+        &mut self.reqs[idx as usize]
+    }
+}

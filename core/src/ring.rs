@@ -1,0 +1,289 @@
+//! The ring: an SQ, a CQ, an in-flight table and 16 op slots, all sized at compile time.
+
+use crate::abi::{Cqe, MAX_OP_SLOTS, SetupFlags, SqRingFlags, Sqe};
+use crate::cq::CompletionQueue;
+use crate::errno::Errno;
+use crate::op::{OpVTable, SlotState, Slots, Unregistered};
+use crate::req::{List, NIL, Table};
+use crate::setup::{self, Params, Probe, Setup};
+use crate::sq::SubmissionQueue;
+
+/// Why a [`Ring::submit`] call stopped consuming SQEs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Stop {
+    /// The SQ is empty: every SQE was consumed.
+    Empty,
+    /// An SQE failed at submit time outside a link chain; the ones after it are still in
+    /// the SQ (C-OP-2). Never returned on a `SUBMIT_ALL` ring.
+    Failed,
+    /// Backpressure: the CQ (counting slots promised to requests in flight) or the
+    /// in-flight table has no room for the next SQE — or for the whole link chain
+    /// starting at it. [`SqRingFlags::CQ_OVERFLOW`] is set. Reap CQEs and submit again.
+    Backpressure,
+}
+
+/// What a [`Ring::submit`] call did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[must_use]
+pub struct Submitted {
+    /// SQEs consumed, a failing one included (C-FLAG-2).
+    pub taken: u32,
+    /// Why consumption stopped.
+    pub stop: Stop,
+}
+
+/// Everything but the SQ: the part of a ring that consumes SQEs and produces CQEs.
+pub(crate) struct Engine<const CQ: usize, const N: usize> {
+    pub cq: CompletionQueue<CQ>,
+    pub t: Table<N>,
+    pub slots: Slots,
+    pub flags: SetupFlags,
+    /// The link chain being assembled (`submit_state.link`).
+    pub link: List,
+    pub drain_active: bool,
+    pub drain_next: bool,
+    pub drain_disabled: bool,
+    /// Requests waiting behind a drain barrier, and how many requests (chain members
+    /// included) they hold.
+    pub defer: List,
+    pub nr_drained: u32,
+    /// Task work for the next pass.
+    pub tw: List,
+    /// Requests completed in this pass that still have a link to resolve.
+    pub done: List,
+    /// Longest link chain the ring can hold at once: min(in-flight, CQ entries).
+    pub max_chain: u32,
+}
+
+impl<const CQ: usize, const N: usize> Engine<CQ, N> {
+    const fn new() -> Self {
+        Engine {
+            cq: CompletionQueue::new(),
+            t: Table::new(),
+            slots: Slots::new(),
+            flags: SetupFlags::empty(),
+            link: List::EMPTY,
+            drain_active: false,
+            drain_next: false,
+            drain_disabled: false,
+            defer: List::EMPTY,
+            nr_drained: 0,
+            tw: List::EMPTY,
+            done: List::EMPTY,
+            max_chain: if N < CQ { N as u32 } else { CQ as u32 },
+        }
+    }
+
+    /// No chain is open and no drain is pending: a standalone request may run inline.
+    #[inline]
+    pub(crate) fn quiet(&self) -> bool {
+        self.link.head == NIL && !self.drain_active && !self.drain_next
+    }
+
+    /// Can the SQE at the head of `sq` (and, at a chain's start, its whole chain) be
+    /// consumed now? When a chain being assembled outgrows the ring, it is cut here and
+    /// run as submitted.
+    #[inline]
+    fn admit<const SQ: usize>(&mut self, sq: &SubmissionQueue<SQ>, avail: u32) -> bool {
+        let room = self.cq.room().min(self.t.nr_free());
+        if self.link.head == NIL {
+            let need = if room == 0 {
+                1
+            } else {
+                sq.chain_len(avail.min(self.max_chain))
+            };
+            need <= room
+        } else if room == 0 {
+            self.end_open_chain();
+            false
+        } else {
+            true
+        }
+    }
+}
+
+/// An io_uring-style ring with storage for `SQ` SQEs, `CQ` CQEs and `N` requests in
+/// flight, fixed at compile time. No heap; `const fn new` so it can live in a `static`.
+///
+/// ```
+/// use fwring::{Ring, Sqe, SqeFlags, Cqe, Errno, Stop};
+///
+/// let mut ring: Ring<8, 16, 8> = Ring::new();
+/// ring.push(Sqe::nop().user_data(1).flags(SqeFlags::IO_LINK)).unwrap();
+/// ring.push(Sqe::nop_inject(-5).user_data(2).flags(SqeFlags::IO_LINK)).unwrap();
+/// ring.push(Sqe::nop().user_data(3)).unwrap();
+/// let s = ring.submit();
+/// assert_eq!((s.taken, s.stop), (3, Stop::Empty));
+/// assert_eq!(ring.pop(), Some(Cqe::new(1, 0)));
+/// assert_eq!(ring.pop(), Some(Cqe::new(2, -5)));
+/// assert_eq!(ring.pop(), Some(Cqe::new(3, Errno::ECANCELED.res())));
+/// assert_eq!(ring.pop(), None);
+/// ```
+pub struct Ring<const SQ: usize, const CQ: usize, const N: usize> {
+    sq: SubmissionQueue<SQ>,
+    ex: Engine<CQ, N>,
+    params: Params,
+    sq_flags: SqRingFlags,
+}
+
+impl<const SQ: usize, const CQ: usize, const N: usize> Ring<SQ, CQ, N> {
+    /// A ring using all its storage: `SQ` SQ entries, `min(2 × SQ, CQ)` CQ entries, no
+    /// setup flags. Call [`Ring::setup`] to choose otherwise.
+    pub const fn new() -> Self {
+        let cq_entries = if 2 * SQ < CQ { 2 * SQ } else { CQ };
+        let mut ring = Ring {
+            sq: SubmissionQueue::new(),
+            ex: Engine::new(),
+            params: Params {
+                sq_entries: SQ as u32,
+                cq_entries: cq_entries as u32,
+                flags: SetupFlags::empty(),
+                features: setup::FEATURES,
+            },
+            sq_flags: SqRingFlags::empty(),
+        };
+        ring.ex.max_chain = if N < cq_entries {
+            N as u32
+        } else {
+            cq_entries as u32
+        };
+        ring
+    }
+
+    /// Set the ring up anew, as `io_uring_setup(2)` would create it: sizes, setup flags,
+    /// empty op slots. Only an idle ring (no request in flight) can be set up: else
+    /// EBUSY. Sizing errors are Linux's (see [`Setup`]).
+    pub fn setup(&mut self, setup: Setup) -> Result<Params, Errno> {
+        let params = setup::resolve(&setup, SQ as u32, CQ as u32)?;
+        if self.ex.t.nr_allocated() != 0 {
+            return Err(Errno::EBUSY);
+        }
+        self.sq.resize(params.sq_entries);
+        self.ex = Engine::new();
+        self.ex.cq.resize(params.cq_entries);
+        self.ex.flags = params.flags;
+        self.ex.max_chain = (N as u32).min(params.cq_entries);
+        self.params = params;
+        self.sq_flags = SqRingFlags::empty();
+        Ok(params)
+    }
+
+    /// The parameters the ring runs with.
+    pub const fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// Which opcodes this ring runs (`IORING_REGISTER_PROBE`).
+    pub const fn probe(&self) -> Probe {
+        Probe::new(self.params.flags.contains(SetupFlags::BPF_EXT))
+    }
+
+    /// SQ ring flags: [`SqRingFlags::CQ_OVERFLOW`] while the last submit was stopped by
+    /// backpressure (cleared by the next submit that finds room).
+    pub const fn sq_flags(&self) -> SqRingFlags {
+        self.sq_flags
+    }
+
+    /// CQ overflow counter: always 0, fwring never drops a CQE (C-CQ-4).
+    pub const fn cq_overflow(&self) -> u32 {
+        0
+    }
+
+    /// Queue an SQE; a full SQ hands it back (C-FLAG-3).
+    #[inline]
+    pub fn push(&mut self, sqe: Sqe) -> Result<(), Sqe> {
+        self.sq.push(sqe)
+    }
+
+    /// The submission queue (push side).
+    pub fn sq(&mut self) -> &mut SubmissionQueue<SQ> {
+        &mut self.sq
+    }
+
+    /// Reap the oldest CQE.
+    #[inline]
+    pub fn pop(&mut self) -> Option<Cqe> {
+        self.ex.cq.pop()
+    }
+
+    /// The completion queue (reap side).
+    pub fn cq(&mut self) -> &mut CompletionQueue<CQ> {
+        &mut self.ex.cq
+    }
+
+    /// Requests in flight: consumed, not yet freed (0 whenever `submit` has returned,
+    /// unless requests wait on something outside the ring).
+    pub fn in_flight(&self) -> u32 {
+        self.ex.t.nr_allocated()
+    }
+
+    /// Consume SQEs as one `io_uring_enter(to_submit = all)` would, then run the
+    /// resulting work (link successors, cancellations, drained requests) until none is
+    /// left. Stops early on a submit-time failure (unless `SUBMIT_ALL`) or when the CQ
+    /// or the in-flight table has no room ([`Stop::Backpressure`]): no CQE is ever
+    /// dropped or overwritten.
+    pub fn submit(&mut self) -> Submitted {
+        let submit_all = self.params.flags.contains(SetupFlags::SUBMIT_ALL);
+        let mut taken = 0;
+        self.sq_flags.remove(SqRingFlags::CQ_OVERFLOW);
+        let stop = loop {
+            let avail = self.sq.len();
+            if avail == 0 {
+                break Stop::Empty;
+            }
+            if !self.ex.admit(&self.sq, avail) {
+                self.sq_flags.insert(SqRingFlags::CQ_OVERFLOW);
+                break Stop::Backpressure;
+            }
+            let ok = self.ex.submit_sqe(self.sq.peek(0));
+            self.sq.advance();
+            taken += 1;
+            if !ok && !submit_all {
+                break Stop::Failed;
+            }
+        };
+        self.ex.end_open_chain();
+        self.ex.run_passes();
+        Submitted { taken, stop }
+    }
+
+    /// Register an op table into slot `vt.id` (C-BPF-15): EINVAL on a ring without
+    /// `BPF_EXT` or for an id ≥ 16, EBUSY if the slot is taken (or still draining).
+    pub fn register_op(&mut self, vt: &'static OpVTable) -> Result<(), Errno> {
+        if !self.params.flags.contains(SetupFlags::BPF_EXT) {
+            return Err(Errno::EINVAL);
+        }
+        self.ex.slots.register(vt)
+    }
+
+    /// Unregister slot `id` (C-BPF-16, C-BPF-17). EINVAL without `BPF_EXT`, for an id
+    /// ≥ 16 or an empty slot; EBUSY if already draining.
+    ///
+    /// fwring **defers**: with requests of the slot in flight the slot turns
+    /// [`SlotState::Draining`] — new SQEs for it fail -EOPNOTSUPP at once (C-BPF-18),
+    /// the requests in flight run to completion with the same table, and the slot is
+    /// empty after the last one's cleanup. No callback can run after that point.
+    pub fn unregister_op(&mut self, id: u16) -> Result<Unregistered, Errno> {
+        if !self.params.flags.contains(SetupFlags::BPF_EXT) {
+            return Err(Errno::EINVAL);
+        }
+        self.ex.slots.unregister(id as usize)
+    }
+
+    /// The state of slot `id`, or `None` for an id ≥ 16.
+    pub fn op_slot(&self, id: u16) -> Option<SlotState> {
+        if (id as usize) < MAX_OP_SLOTS {
+            self.ex.slots.state(id as usize)
+        } else {
+            None
+        }
+    }
+}
+
+impl<const SQ: usize, const CQ: usize, const N: usize> Default for Ring<SQ, CQ, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,116 @@
+//! The submission queue: a power-of-two array of SQEs with free-running indices.
+//!
+//! The producer (application) writes at `tail`, the ring consumes at `head` during
+//! [`Ring::submit`](crate::Ring::submit). Indices are free-running `u32` counters and a
+//! slot is `index & mask` (C-ABI-6), exactly as in Linux's mmap'd SQ (in `NO_SQARRAY`
+//! mode: no index indirection).
+
+use crate::abi::{Sqe, SqeFlags};
+
+/// A submission queue with storage for `N` SQEs (`N` a power of two).
+pub struct SubmissionQueue<const N: usize> {
+    entries: [Sqe; N],
+    head: u32,
+    tail: u32,
+    mask: u32,
+}
+
+const LINK_BITS: u8 = SqeFlags::IO_LINK.bits() | SqeFlags::IO_HARDLINK.bits();
+
+impl<const N: usize> SubmissionQueue<N> {
+    const CAPACITY_OK: () = assert!(
+        N.is_power_of_two() && N <= 1 << 15,
+        "SQ capacity must be a power of two ≤ 32768"
+    );
+
+    /// An empty queue using all `N` entries.
+    pub const fn new() -> Self {
+        let () = Self::CAPACITY_OK;
+        SubmissionQueue {
+            entries: [Sqe::new(0); N],
+            head: 0,
+            tail: 0,
+            mask: N as u32 - 1,
+        }
+    }
+
+    /// Use only the first `entries` slots (a power of two ≤ `N`); empties the queue.
+    pub(crate) fn resize(&mut self, entries: u32) {
+        debug_assert!(entries.is_power_of_two() && entries as usize <= N);
+        self.mask = entries - 1;
+        self.head = 0;
+        self.tail = 0;
+    }
+
+    /// Entries in use (`ring_entries`).
+    pub const fn capacity(&self) -> u32 {
+        self.mask + 1
+    }
+
+    /// SQEs waiting to be consumed.
+    pub const fn len(&self) -> u32 {
+        self.tail.wrapping_sub(self.head)
+    }
+
+    /// Whether no SQE is waiting.
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Free slots.
+    pub const fn space(&self) -> u32 {
+        self.capacity() - self.len()
+    }
+
+    /// Append an SQE. When the queue is full the SQE is handed back (C-FLAG-3).
+    #[inline]
+    pub fn push(&mut self, sqe: Sqe) -> Result<(), Sqe> {
+        if self.len() > self.mask {
+            return Err(sqe);
+        }
+        self.entries[(self.tail & self.mask) as usize & (N - 1)] = sqe;
+        self.tail = self.tail.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Append as many SQEs of `sqes` as fit; returns how many were taken.
+    pub fn push_slice(&mut self, sqes: &[Sqe]) -> usize {
+        let n = sqes.len().min(self.space() as usize);
+        for sqe in &sqes[..n] {
+            self.entries[(self.tail & self.mask) as usize & (N - 1)] = *sqe;
+            self.tail = self.tail.wrapping_add(1);
+        }
+        n
+    }
+
+    /// The SQE `i` places after the head (caller guarantees `i < len()`).
+    #[inline]
+    pub(crate) fn peek(&self, i: u32) -> &Sqe {
+        &self.entries[(self.head.wrapping_add(i) & self.mask) as usize & (N - 1)]
+    }
+
+    #[inline]
+    pub(crate) fn advance(&mut self) {
+        self.head = self.head.wrapping_add(1);
+    }
+
+    /// Length of the link chain starting at the head, counted from the SQE flag bytes
+    /// alone (how Linux groups SQEs into chains, valid or not), capped at `limit`.
+    #[inline]
+    pub(crate) fn chain_len(&self, limit: u32) -> u32 {
+        let mut n = 0;
+        loop {
+            let flags = self.peek(n).flags;
+            n += 1;
+            if flags & LINK_BITS == 0 || n >= limit {
+                return n;
+            }
+        }
+    }
+}
+
+impl<const N: usize> Default for SubmissionQueue<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,279 @@
+//! Consuming SQEs: validation in Linux's order, link-chain assembly, submit-time failures.
+//!
+//! This mirrors `io_submit_sqe` / `io_init_req` / `io_submit_fail_init` of Linux
+//! io_uring step for step, because the CQEs a batch produces — which ones, their errnos,
+//! their order — fall out of exactly that order of checks:
+//!
+//! - An SQE that fails validation still joins the chain it is in through its own LINK
+//!   bits (C-LINK-11); the chain's head is failed with -ECANCELED and never issued
+//!   (C-LINK-8); hardlinks do not protect against submit-time failures (C-LINK-12).
+//! - A failing SQE without LINK bits ends the submit call unless `SUBMIT_ALL` (C-OP-2,
+//!   C-OP-3); the count returned includes it (C-FLAG-2).
+//! - CQE_SKIP_SUCCESS on any SQE disables drain for the ring's lifetime (C-SKIP-10).
+
+use crate::abi::{MAX_OP_SLOTS, NopFlags, SetupFlags, Sqe, SqeFlags, bpf_op_slot, opcode};
+use crate::errno::Errno;
+use crate::op::PrepCx;
+use crate::req::{Idx, NIL, ReqFlags};
+use crate::ring::Engine;
+
+/// IOSQE flags that take no special handling at submit (Linux's `SQE_COMMON_FLAGS`).
+const COMMON_FLAGS: u8 = SqeFlags::FIXED_FILE.bits()
+    | SqeFlags::IO_LINK.bits()
+    | SqeFlags::IO_HARDLINK.bits()
+    | SqeFlags::ASYNC.bits();
+/// Flags a standalone NOP may carry and still take the fast path.
+const FAST_NOP_FLAGS: u8 = SqeFlags::FIXED_FILE.bits() | SqeFlags::ASYNC.bits();
+
+/// Per-opcode properties the submit path checks (Linux's `io_issue_def`).
+struct OpDef {
+    /// Non-zero `ioprio` allowed.
+    ioprio: bool,
+    /// IOSQE_BUFFER_SELECT allowed.
+    buffer_select: bool,
+    /// Needs 128-byte SQEs (fwring has only 64-byte SQEs: -EINVAL).
+    is_128: bool,
+}
+
+const fn opdef(op: u8) -> OpDef {
+    match op {
+        opcode::NOP | opcode::BPF => OpDef {
+            ioprio: false,
+            buffer_select: false,
+            is_128: false,
+        },
+        opcode::NOP128 | opcode::URING_CMD128 => OpDef {
+            ioprio: false,
+            buffer_select: false,
+            is_128: true,
+        },
+        // Opcodes fwring does not build in pass the generic checks and then fail prep
+        // with -EOPNOTSUPP, like a kernel built without them.
+        _ => OpDef {
+            ioprio: true,
+            buffer_select: true,
+            is_128: false,
+        },
+    }
+}
+
+impl<const CQ: usize, const N: usize> Engine<CQ, N> {
+    /// Consume one SQE. Returns `false` when it failed at submit time outside a chain
+    /// (the submit call ends there unless SUBMIT_ALL).
+    #[inline]
+    pub(crate) fn submit_sqe(&mut self, sqe: &Sqe) -> bool {
+        // Fast path: a standalone NOP completing inline, nothing to order against.
+        // Produces exactly what the general path would, without touching the table.
+        if sqe.opcode == opcode::NOP
+            && sqe.flags & !FAST_NOP_FLAGS == 0
+            && sqe.op_flags & !NopFlags::INJECT_RESULT.bits() == 0
+            && sqe.ioprio == 0
+            && sqe.personality == 0
+            && self.quiet()
+        {
+            let res = if sqe.op_flags != 0 { sqe.len as i32 } else { 0 };
+            self.cq
+                .post_unreserved(crate::abi::Cqe::new(sqe.user_data, res));
+            return true;
+        }
+        self.submit_slow(sqe)
+    }
+
+    fn submit_slow(&mut self, sqe: &Sqe) -> bool {
+        self.cq.reserve();
+        let idx = self.t.alloc();
+        match self.init_req(idx, sqe) {
+            Ok(()) => {
+                self.submit_ready(idx);
+                true
+            }
+            Err(e) => self.submit_fail_init(idx, e),
+        }
+    }
+
+    /// A request that passed init: join the open chain, start one, or issue it.
+    fn submit_ready(&mut self, idx: Idx) {
+        if self.link.head != NIL {
+            self.t[self.link.tail].link = idx;
+            self.link.tail = idx;
+            if self.t[idx].flags.intersects(ReqFlags::LINKS) {
+                return;
+            }
+            // Last member: the chain is complete, queue its head.
+            let head = self.link.take().head;
+            if self.t[head]
+                .flags
+                .intersects(ReqFlags::FORCE_ASYNC | ReqFlags::FAIL)
+            {
+                self.queue_fallback(head);
+            } else {
+                self.queue_sqe(head);
+            }
+            return;
+        }
+        let flags = self.t[idx].flags;
+        if flags.intersects(ReqFlags::LINKS) {
+            self.link.head = idx;
+            self.link.tail = idx;
+        } else if flags.intersects(ReqFlags::FORCE_ASYNC | ReqFlags::FAIL) {
+            self.queue_fallback(idx);
+        } else {
+            self.queue_sqe(idx);
+        }
+    }
+
+    /// `io_submit_fail_init`: fail the request and the chain it is in.
+    fn submit_fail_init(&mut self, idx: Idx, err: Errno) -> bool {
+        self.fail_link_node(idx, err.res());
+        let head = self.link.head;
+        if head != NIL && !self.t[head].flags.contains(ReqFlags::FAIL) {
+            self.fail_link_node(head, Errno::ECANCELED.res());
+        }
+        if !self.t[idx].flags.intersects(ReqFlags::LINKS) {
+            let mut first = idx;
+            if head != NIL {
+                self.t[self.link.tail].link = idx;
+                first = self.link.take().head;
+            }
+            self.queue_fallback(first);
+            return false;
+        }
+        if head != NIL {
+            self.t[self.link.tail].link = idx;
+        } else {
+            self.link.head = idx;
+        }
+        self.link.tail = idx;
+        true
+    }
+
+    /// `req_fail_link_node`: mark failed with `res`.
+    pub(crate) fn fail_link_node(&mut self, idx: Idx, res: i32) {
+        self.req_set_fail(idx);
+        self.t[idx].res = res;
+    }
+
+    /// `req_set_fail`: a failing CQE_SKIP request posts its own CQE and silences the
+    /// CQEs of the members it cancels (C-SKIP-2, C-SKIP-5).
+    pub(crate) fn req_set_fail(&mut self, idx: Idx) {
+        let f = &mut self.t[idx].flags;
+        f.insert(ReqFlags::FAIL);
+        if f.contains(ReqFlags::CQE_SKIP) {
+            f.remove(ReqFlags::CQE_SKIP);
+            f.insert(ReqFlags::SKIP_LINK_CQES);
+        }
+    }
+
+    /// `io_init_req`: the checks every SQE goes through, in Linux's order.
+    fn init_req(&mut self, idx: Idx, sqe: &Sqe) -> Result<(), Errno> {
+        let sqe_flags = sqe.flags;
+        {
+            let r = &mut self.t[idx];
+            r.opcode = sqe.opcode;
+            r.flags = ReqFlags::from_bits_retain(sqe_flags as u16);
+            r.rec.info.set_user_data(sqe.user_data);
+            r.link = NIL;
+            r.vt = None;
+            r.res = 0;
+        }
+        if sqe.opcode >= opcode::LAST {
+            self.t[idx].opcode = opcode::NOP;
+            return Err(Errno::EINVAL);
+        }
+        let def = opdef(sqe.opcode);
+        if def.is_128 {
+            return Err(Errno::EINVAL);
+        }
+        if sqe_flags & !COMMON_FLAGS != 0 {
+            if sqe_flags & !SqeFlags::all().bits() != 0 {
+                return Err(Errno::EINVAL);
+            }
+            if sqe_flags & SqeFlags::BUFFER_SELECT.bits() != 0 && !def.buffer_select {
+                return Err(Errno::EOPNOTSUPP);
+            }
+            if sqe_flags & SqeFlags::CQE_SKIP_SUCCESS.bits() != 0 {
+                self.drain_disabled = true;
+            }
+            if sqe_flags & SqeFlags::IO_DRAIN.bits() != 0 {
+                if self.drain_disabled {
+                    return Err(Errno::EOPNOTSUPP);
+                }
+                self.init_drain();
+            }
+        }
+        if self.drain_active || self.drain_next {
+            if self.drain_active {
+                self.t[idx].flags.insert(ReqFlags::FORCE_ASYNC);
+            }
+            // The request after a chain that contained a drain is itself drained.
+            if self.drain_next && self.link.head == NIL {
+                self.drain_next = false;
+                self.drain_active = true;
+                self.t[idx]
+                    .flags
+                    .insert(ReqFlags::IO_DRAIN | ReqFlags::FORCE_ASYNC);
+            }
+        }
+        if !def.ioprio && sqe.ioprio != 0 {
+            return Err(Errno::EINVAL);
+        }
+        // No personalities are ever registered: any id fails its lookup.
+        if sqe.personality != 0 {
+            return Err(Errno::EINVAL);
+        }
+        match sqe.opcode {
+            opcode::NOP => crate::nop::prep(&mut self.t[idx], sqe, self.flags),
+            opcode::BPF => self.prep_bpf(idx, sqe),
+            _ => Err(Errno::EOPNOTSUPP),
+        }
+    }
+
+    /// `io_uring_bpf_prep` (seed) + P06's in-flight accounting.
+    fn prep_bpf(&mut self, idx: Idx, sqe: &Sqe) -> Result<(), Errno> {
+        if !self.flags.contains(SetupFlags::BPF_EXT) {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let slot = bpf_op_slot(sqe.op_flags);
+        if slot as usize >= MAX_OP_SLOTS {
+            return Err(Errno::EINVAL);
+        }
+        let vt = self.slots.active(slot);
+        let r = &mut self.t[idx];
+        r.rec.info.set(sqe.user_data, sqe.op_flags, slot, sqe.flags);
+        r.vt = vt;
+        let prep = vt.and_then(|v| v.prep).ok_or(Errno::EOPNOTSUPP)?;
+        r.rec.pdu.clear();
+        let mut cx = PrepCx { info: &r.rec.info };
+        prep(&mut cx, sqe, &mut r.rec.pdu)?;
+        r.flags.insert(ReqFlags::NEED_CLEANUP);
+        self.slots.hold(slot);
+        Ok(())
+    }
+
+    /// `io_queue_sqe_fallback`: the slow way in for failed, forced-async and drained
+    /// requests.
+    pub(crate) fn queue_fallback(&mut self, idx: Idx) {
+        if self.t[idx].flags.contains(ReqFlags::FAIL) {
+            // Failing at submit: cancel the whole chain, hardlinks included (C-LINK-12).
+            let f = &mut self.t[idx].flags;
+            f.remove(ReqFlags::HARDLINK);
+            f.insert(ReqFlags::LINK);
+            let res = self.t[idx].res;
+            self.defer_failed(idx, res);
+        } else if self.drain_active {
+            self.drain_req(idx);
+        } else {
+            // Linux hands these to an io-wq worker; fwring has none and issues inline.
+            self.queue_sqe(idx);
+        }
+    }
+
+    /// The chain being assembled cannot grow (end of the SQ, or the ring's capacity is
+    /// reached): run it as submitted (C-LINK-7).
+    pub(crate) fn end_open_chain(&mut self) {
+        if self.link.head != NIL {
+            let head = self.link.take().head;
+            self.queue_fallback(head);
+        }
+    }
+}
