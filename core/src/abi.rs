@@ -17,9 +17,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// exposed under their other names through accessors, e.g. [`Sqe::nop_flags`] and
 /// [`Sqe::bpf_op_flags`] both read the word at offset 28 ([`Sqe::op_flags`]).
 #[repr(C)]
-#[derive(
-    Clone, Copy, PartialEq, Eq, Hash, Default, FromBytes, IntoBytes, KnownLayout, Immutable,
-)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, FromBytes, IntoBytes, KnownLayout, Immutable)]
 pub struct Sqe {
     /// Operation code (`opcode` module).
     pub opcode: u8,
@@ -222,9 +220,7 @@ impl defmt::Format for Sqe {
 
 /// Completion queue entry: Linux `struct io_uring_cqe`, 16 bytes.
 #[repr(C)]
-#[derive(
-    Clone, Copy, PartialEq, Eq, Hash, Default, Debug, FromBytes, IntoBytes, KnownLayout, Immutable,
-)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Cqe {
     /// The SQE's `user_data`, bit for bit.
@@ -239,11 +235,7 @@ pub struct Cqe {
 impl Cqe {
     /// A CQE with `flags` 0.
     pub const fn new(user_data: u64, res: i32) -> Self {
-        Cqe {
-            user_data,
-            res,
-            flags: 0,
-        }
+        Cqe { user_data, res, flags: 0 }
     }
 }
 
@@ -531,9 +523,7 @@ pub const fn bpf_op_private(word: u32) -> u32 {
 
 /// `struct io_sqring_offsets` (40 bytes): byte offsets of the SQ ring header fields.
 #[repr(C)]
-#[derive(
-    Clone, Copy, PartialEq, Eq, Debug, Default, FromBytes, IntoBytes, KnownLayout, Immutable,
-)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, FromBytes, IntoBytes, KnownLayout, Immutable)]
 #[allow(missing_docs)]
 pub struct SqRingOffsets {
     pub head: u32,
@@ -549,9 +539,7 @@ pub struct SqRingOffsets {
 
 /// `struct io_cqring_offsets` (40 bytes): byte offsets of the CQ ring header fields.
 #[repr(C)]
-#[derive(
-    Clone, Copy, PartialEq, Eq, Debug, Default, FromBytes, IntoBytes, KnownLayout, Immutable,
-)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, FromBytes, IntoBytes, KnownLayout, Immutable)]
 #[allow(missing_docs)]
 pub struct CqRingOffsets {
     pub head: u32,
@@ -567,9 +555,7 @@ pub struct CqRingOffsets {
 
 /// `struct io_uring_params` (120 bytes), as passed to `io_uring_setup`.
 #[repr(C)]
-#[derive(
-    Clone, Copy, PartialEq, Eq, Debug, Default, FromBytes, IntoBytes, KnownLayout, Immutable,
-)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, FromBytes, IntoBytes, KnownLayout, Immutable)]
 #[allow(missing_docs)]
 pub struct IoUringParams {
     pub sq_entries: u32,
@@ -674,10 +660,7 @@ mod tests {
 
     #[test]
     fn op_flag_aliases_share_offset_28_c_abi_2() {
-        let sqe = Sqe {
-            op_flags: 0x1234_5678,
-            ..Sqe::nop()
-        };
+        let sqe = Sqe { op_flags: 0x1234_5678, ..Sqe::nop() };
         let bytes = sqe.as_bytes();
         assert_eq!(&bytes[28..32], &0x1234_5678u32.to_ne_bytes());
         assert_eq!(sqe.nop_flags(), 0x1234_5678);
@@ -689,9 +672,7 @@ mod tests {
 
     #[test]
     fn sqe_round_trips_through_bytes_c_abi_1() {
-        let sqe = Sqe::nop_inject(-5)
-            .user_data(0xdead_beef)
-            .flags(SqeFlags::IO_LINK);
+        let sqe = Sqe::nop_inject(-5).user_data(0xdead_beef).flags(SqeFlags::IO_LINK);
         let bytes: [u8; 64] = zerocopy::transmute!(sqe);
         assert_eq!(bytes[0], opcode::NOP);
         assert_eq!(bytes[1], 0x04);

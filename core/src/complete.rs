@@ -76,10 +76,7 @@ impl<const CQ: usize, const N: usize> Engine<CQ, N> {
             r.res = 0;
             return Outcome::Complete;
         };
-        let mut cx = IssueCx {
-            info: &r.rec.info,
-            result: 0,
-        };
+        let mut cx = IssueCx { info: &r.rec.info, result: 0 };
         match issue(&mut cx, &mut r.rec.pdu) {
             Issue::Done => {
                 let res = cx.result;
@@ -118,6 +115,7 @@ impl<const CQ: usize, const N: usize> Engine<CQ, N> {
             self.t.push(&mut self.done, idx);
         } else {
             self.free_req(idx);
+            self.freed_early += 1;
         }
     }
 
@@ -151,6 +149,7 @@ impl<const CQ: usize, const N: usize> Engine<CQ, N> {
             self.free_req(cur);
             cur = next;
         }
+        self.freed_early = 0;
         if self.drain_active {
             self.queue_deferred();
         }

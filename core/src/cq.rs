@@ -18,21 +18,12 @@ pub struct CompletionQueue<const N: usize> {
 }
 
 impl<const N: usize> CompletionQueue<N> {
-    const CAPACITY_OK: () = assert!(
-        N.is_power_of_two() && N <= 1 << 16,
-        "CQ capacity must be a power of two ≤ 65536"
-    );
+    const CAPACITY_OK: () = assert!(N.is_power_of_two() && N <= 1 << 16, "CQ capacity must be a power of two ≤ 65536");
 
     /// An empty queue using all `N` entries.
     pub const fn new() -> Self {
         let () = Self::CAPACITY_OK;
-        CompletionQueue {
-            entries: [Cqe::new(0, 0); N],
-            head: 0,
-            tail: 0,
-            mask: N as u32 - 1,
-            reserved: 0,
-        }
+        CompletionQueue { entries: [Cqe::new(0, 0); N], head: 0, tail: 0, mask: N as u32 - 1, reserved: 0 }
     }
 
     pub(crate) fn resize(&mut self, entries: u32) {

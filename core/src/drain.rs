@@ -17,9 +17,7 @@ impl<const CQ: usize, const N: usize> Engine<CQ, N> {
     pub(crate) fn init_drain(&mut self) {
         self.drain_active = true;
         if self.link.head != crate::req::NIL {
-            self.t[self.link.head]
-                .flags
-                .insert(ReqFlags::IO_DRAIN | ReqFlags::FORCE_ASYNC);
+            self.t[self.link.head].flags.insert(ReqFlags::IO_DRAIN | ReqFlags::FORCE_ASYNC);
             self.drain_next = true;
         }
     }
@@ -42,7 +40,7 @@ impl<const CQ: usize, const N: usize> Engine<CQ, N> {
         while !self.defer.is_empty() {
             let idx = self.defer.head;
             drain_seen |= self.t[idx].flags.contains(ReqFlags::IO_DRAIN);
-            if (drain_seen || first) && self.t.nr_allocated() != self.nr_drained {
+            if (drain_seen || first) && self.nr_allocated() != self.nr_drained {
                 return;
             }
             self.defer.head = self.t[idx].next;

@@ -67,21 +67,13 @@ impl Errno {
     /// An errno from its positive number. Returns `None` for 0 and for values above
     /// 4095 (Linux's `MAX_ERRNO`).
     pub const fn new(num: u16) -> Option<Errno> {
-        if num == 0 || num > 4095 {
-            None
-        } else {
-            Some(Errno(num))
-        }
+        if num == 0 || num > 4095 { None } else { Some(Errno(num)) }
     }
 
     /// The errno a negative CQE result encodes (`-22` → `EINVAL`), or `None` for results
     /// that are not errors (≥ 0) or are outside the errno range.
     pub const fn from_res(res: i32) -> Option<Errno> {
-        if res < 0 && res >= -4095 {
-            Some(Errno((-res) as u16))
-        } else {
-            None
-        }
+        if res < 0 && res >= -4095 { Some(Errno((-res) as u16)) } else { None }
     }
 
     /// The positive errno number.

@@ -58,13 +58,12 @@ pub mod sq;
 mod submit;
 
 pub use abi::{
-    Cqe, CqeFlags, Features, MAX_OP_SLOTS, NopFlags, SetupFlags, SqRingFlags, Sqe, SqeFlags,
-    bpf_op_flags, bpf_op_private, bpf_op_slot, opcode,
+    Cqe, CqeFlags, Features, MAX_OP_SLOTS, NopFlags, SetupFlags, SqRingFlags, Sqe, SqeFlags, bpf_op_flags,
+    bpf_op_private, bpf_op_slot, opcode,
 };
 pub use errno::Errno;
 pub use op::{
-    Issue, IssueCx, Op, OpVTable, PDU_OFFSET, PDU_SIZE, Pdu, PrepCx, Record, ReqInfo, SlotState,
-    Unregistered, vtable,
+    Issue, IssueCx, Op, OpVTable, PDU_OFFSET, PDU_SIZE, Pdu, PrepCx, Record, ReqInfo, SlotState, Unregistered, vtable,
 };
 pub use ring::{Ring, Stop, Submitted};
 pub use setup::{Params, Probe, Setup};

@@ -21,17 +21,11 @@ pub(crate) fn prep(req: &mut Req, sqe: &Sqe, ring: SetupFlags) -> Result<(), Err
         return Err(Errno::EINVAL);
     }
     req.aux = nf;
-    req.res = if nf & NopFlags::INJECT_RESULT.bits() != 0 {
-        sqe.len as i32
-    } else {
-        0
-    };
+    req.res = if nf & NopFlags::INJECT_RESULT.bits() != 0 { sqe.len as i32 } else { 0 };
     if nf & NopFlags::FIXED_BUFFER.bits() != 0 {
         req.buf_index = sqe.buf_index;
     }
-    if nf & NopFlags::CQE32.bits() != 0
-        && !ring.intersects(SetupFlags::CQE32.union(SetupFlags::CQE_MIXED))
-    {
+    if nf & NopFlags::CQE32.bits() != 0 && !ring.intersects(SetupFlags::CQE32.union(SetupFlags::CQE_MIXED)) {
         return Err(Errno::EINVAL);
     }
     Ok(())
@@ -56,9 +50,5 @@ pub(crate) fn issue(req: &mut Req, has_buffer: impl Fn(u16) -> bool) -> NopIssue
         ret = Errno::EFAULT.res();
     }
     req.res = ret;
-    if nf.contains(NopFlags::TW) {
-        NopIssue::TaskWork
-    } else {
-        NopIssue::Now
-    }
+    if nf.contains(NopFlags::TW) { NopIssue::TaskWork } else { NopIssue::Now }
 }

@@ -41,13 +41,7 @@ pub struct ReqInfo {
 }
 
 impl ReqInfo {
-    pub(crate) const EMPTY: ReqInfo = ReqInfo {
-        user_data: 0,
-        opf: 0,
-        slot: 0,
-        sqe_flags: 0,
-        _reserved: 0,
-    };
+    pub(crate) const EMPTY: ReqInfo = ReqInfo { user_data: 0, opf: 0, slot: 0, sqe_flags: 0, _reserved: 0 };
 
     /// The request's `user_data`.
     pub const fn user_data(&self) -> u64 {
@@ -75,13 +69,7 @@ impl ReqInfo {
     }
 
     pub(crate) fn set(&mut self, user_data: u64, opf: u32, slot: u8, sqe_flags: u8) {
-        *self = ReqInfo {
-            user_data,
-            opf,
-            slot,
-            sqe_flags,
-            _reserved: 0,
-        };
+        *self = ReqInfo { user_data, opf, slot, sqe_flags, _reserved: 0 };
     }
 
     pub(crate) fn set_user_data(&mut self, user_data: u64) {
@@ -399,12 +387,7 @@ pub(crate) struct Slots {
 
 impl Slots {
     pub const fn new() -> Self {
-        Slots {
-            slots: [Slot {
-                state: SlotState::Empty,
-                inflight: 0,
-            }; MAX_OP_SLOTS],
-        }
+        Slots { slots: [Slot { state: SlotState::Empty, inflight: 0 }; MAX_OP_SLOTS] }
     }
 
     /// The table an SQE for `slot` may use: only an active slot has one.
@@ -458,10 +441,8 @@ impl Slots {
     pub fn release(&mut self, slot: u8) {
         if let Some(s) = self.slots.get_mut(slot as usize) {
             s.inflight = s.inflight.saturating_sub(1);
-            if s.inflight == 0 {
-                if let SlotState::Draining(_) = s.state {
-                    s.state = SlotState::Empty;
-                }
+            if s.inflight == 0 && matches!(s.state, SlotState::Draining(_)) {
+                s.state = SlotState::Empty;
             }
         }
     }
@@ -471,13 +452,7 @@ impl Slots {
 mod tests {
     use super::*;
 
-    static T: OpVTable = OpVTable {
-        id: 3,
-        prep: None,
-        issue: None,
-        fail: None,
-        cleanup: None,
-    };
+    static T: OpVTable = OpVTable { id: 3, prep: None, issue: None, fail: None, cleanup: None };
 
     #[test]
     fn unregister_in_flight_defers_until_last_cleanup_c_bpf_17_18() {

@@ -76,10 +76,7 @@ pub(crate) struct Req {
 
 impl Req {
     pub const EMPTY: Req = Req {
-        rec: Record {
-            info: crate::op::ReqInfo::EMPTY,
-            pdu: crate::op::Pdu::ZERO,
-        },
+        rec: Record { info: crate::op::ReqInfo::EMPTY, pdu: crate::op::Pdu::ZERO },
         vt: None,
         res: 0,
         aux: 0,
@@ -104,10 +101,7 @@ pub(crate) struct List {
 }
 
 impl List {
-    pub const EMPTY: List = List {
-        head: NIL,
-        tail: NIL,
-    };
+    pub const EMPTY: List = List { head: NIL, tail: NIL };
 
     pub fn is_empty(&self) -> bool {
         self.head == NIL
@@ -129,19 +123,11 @@ pub(crate) struct Table<const N: usize> {
 }
 
 impl<const N: usize> Table<N> {
-    const CAPACITY_OK: () = assert!(
-        N >= 1 && N < NIL as usize,
-        "in-flight capacity must be 1..65535"
-    );
+    const CAPACITY_OK: () = assert!(N >= 1 && N < NIL as usize, "in-flight capacity must be 1..65535");
 
     pub const fn new() -> Self {
         let () = Self::CAPACITY_OK;
-        Table {
-            reqs: [Req::EMPTY; N],
-            free: NIL,
-            fresh: 0,
-            nr_free: N as u16,
-        }
+        Table { reqs: [Req::EMPTY; N], free: NIL, fresh: 0, nr_free: N as u16 }
     }
 
     pub fn nr_free(&self) -> u32 {

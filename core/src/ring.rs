@@ -55,6 +55,10 @@ pub(crate) struct Engine<const CQ: usize, const N: usize> {
     pub done: List,
     /// Longest link chain the ring can hold at once: min(in-flight, CQ entries).
     pub max_chain: u32,
+    /// Requests completed and freed during this pass without waiting for its end (no
+    /// link to resolve). Linux frees every request at the end of the pass, and a drain
+    /// barrier counts them as allocated until then, so fwring does too.
+    pub freed_early: u32,
 }
 
 impl<const CQ: usize, const N: usize> Engine<CQ, N> {
@@ -73,7 +77,14 @@ impl<const CQ: usize, const N: usize> Engine<CQ, N> {
             tw: List::EMPTY,
             done: List::EMPTY,
             max_chain: if N < CQ { N as u32 } else { CQ as u32 },
+            freed_early: 0,
         }
+    }
+
+    /// Requests allocated as Linux counts them (`nr_req_allocated`): in the table, or
+    /// completed during the current pass.
+    pub(crate) fn nr_allocated(&self) -> u32 {
+        self.t.nr_allocated() + self.freed_early
     }
 
     /// No chain is open and no drain is pending: a standalone request may run inline.
@@ -89,11 +100,7 @@ impl<const CQ: usize, const N: usize> Engine<CQ, N> {
     fn admit<const SQ: usize>(&mut self, sq: &SubmissionQueue<SQ>, avail: u32) -> bool {
         let room = self.cq.room().min(self.t.nr_free());
         if self.link.head == NIL {
-            let need = if room == 0 {
-                1
-            } else {
-                sq.chain_len(avail.min(self.max_chain))
-            };
+            let need = if room == 0 { 1 } else { sq.chain_len(avail.min(self.max_chain)) };
             need <= room
         } else if room == 0 {
             self.end_open_chain();
@@ -144,11 +151,7 @@ impl<const SQ: usize, const CQ: usize, const N: usize> Ring<SQ, CQ, N> {
             },
             sq_flags: SqRingFlags::empty(),
         };
-        ring.ex.max_chain = if N < cq_entries {
-            N as u32
-        } else {
-            cq_entries as u32
-        };
+        ring.ex.max_chain = if N < cq_entries { N as u32 } else { cq_entries as u32 };
         ring
     }
 
@@ -274,11 +277,7 @@ impl<const SQ: usize, const CQ: usize, const N: usize> Ring<SQ, CQ, N> {
 
     /// The state of slot `id`, or `None` for an id ≥ 16.
     pub fn op_slot(&self, id: u16) -> Option<SlotState> {
-        if (id as usize) < MAX_OP_SLOTS {
-            self.ex.slots.state(id as usize)
-        } else {
-            None
-        }
+        if (id as usize) < MAX_OP_SLOTS { self.ex.slots.state(id as usize) } else { None }
     }
 }
 

@@ -30,9 +30,7 @@ pub const SUPPORTED_SETUP_FLAGS: SetupFlags = SetupFlags::CQSIZE
 /// `SUBMIT_STABLE` (SQEs are read during `submit` only), `CQE_SKIP`, and `BPF` (the op
 /// slots exist; they are enabled per ring by `BPF_EXT`). `NODROP` is deliberately absent:
 /// fwring never drops a CQE, but by backpressure, not by Linux's overflow list.
-pub const FEATURES: Features = Features::SUBMIT_STABLE
-    .union(Features::CQE_SKIP)
-    .union(Features::BPF);
+pub const FEATURES: Features = Features::SUBMIT_STABLE.union(Features::CQE_SKIP).union(Features::BPF);
 
 /// What to ask of [`Ring::setup`](crate::Ring::setup): `io_uring_params` in Rust form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,11 +47,7 @@ pub struct Setup {
 impl Setup {
     /// `entries` SQ entries, default CQ size, no flags.
     pub const fn new(entries: u32) -> Self {
-        Setup {
-            entries,
-            cq_entries: 0,
-            flags: SetupFlags::empty(),
-        }
+        Setup { entries, cq_entries: 0, flags: SetupFlags::empty() }
     }
 
     /// Builder: add setup flags.
@@ -125,12 +119,7 @@ pub(crate) const fn resolve(setup: &Setup, sq_cap: u32, cq_cap: u32) -> Result<P
         let want = sq_entries.saturating_mul(2);
         if want > cq_cap { cq_cap } else { want }
     };
-    Ok(Params {
-        sq_entries,
-        cq_entries,
-        flags,
-        features: FEATURES,
-    })
+    Ok(Params { sq_entries, cq_entries, flags, features: FEATURES })
 }
 
 /// `IO_URING_OP_SUPPORTED`: the probe flag of a supported opcode.
@@ -151,10 +140,7 @@ impl Probe {
         if bpf_ext {
             supported |= 1u128 << opcode::BPF;
         }
-        Probe {
-            last_op: opcode::LAST - 1,
-            supported,
-        }
+        Probe { last_op: opcode::LAST - 1, supported }
     }
 
     /// Whether `op` runs on this ring (as opposed to failing with -EOPNOTSUPP or -EINVAL).
@@ -164,11 +150,7 @@ impl Probe {
 
     /// The probe flags of `op` (`OP_SUPPORTED` or 0), as `struct io_uring_probe_op`.
     pub const fn op_flags(&self, op: u8) -> u16 {
-        if self.is_supported(op) {
-            OP_SUPPORTED
-        } else {
-            0
-        }
+        if self.is_supported(op) { OP_SUPPORTED } else { 0 }
     }
 }
 
@@ -180,35 +162,18 @@ mod tests {
 
     #[test]
     fn sizing_follows_linux_c_abi_7() {
-        assert_eq!(
-            resolve(&Setup::new(0), 1 << 15, 1 << 16),
-            Err(Errno::EINVAL)
-        );
+        assert_eq!(resolve(&Setup::new(0), 1 << 15, 1 << 16), Err(Errno::EINVAL));
         let p = resolve(&Setup::new(5), 1 << 15, 1 << 16).unwrap();
         assert_eq!((p.sq_entries, p.cq_entries), (8, 16));
         let p = resolve(&Setup::new(32), 1 << 15, 1 << 16).unwrap();
         assert_eq!((p.sq_entries, p.cq_entries), (32, 64));
-        assert_eq!(
-            resolve(&Setup::new(65536), 1 << 15, 1 << 16),
-            Err(Errno::EINVAL)
-        );
-        let p = resolve(
-            &Setup::new(65536).flags(SetupFlags::CLAMP),
-            1 << 15,
-            1 << 16,
-        )
-        .unwrap();
+        assert_eq!(resolve(&Setup::new(65536), 1 << 15, 1 << 16), Err(Errno::EINVAL));
+        let p = resolve(&Setup::new(65536).flags(SetupFlags::CLAMP), 1 << 15, 1 << 16).unwrap();
         assert_eq!((p.sq_entries, p.cq_entries), (32768, 65536));
         let p = resolve(&Setup::new(4).cq_entries(4), 64, 64).unwrap();
         assert_eq!((p.sq_entries, p.cq_entries), (4, 4));
-        assert_eq!(
-            resolve(&Setup::new(8).cq_entries(4), 64, 64),
-            Err(Errno::EINVAL)
-        );
-        assert_eq!(
-            resolve(&Setup::new(8).cq_entries(0), 64, 64),
-            Err(Errno::EINVAL)
-        );
+        assert_eq!(resolve(&Setup::new(8).cq_entries(4), 64, 64), Err(Errno::EINVAL));
+        assert_eq!(resolve(&Setup::new(8).cq_entries(0), 64, 64), Err(Errno::EINVAL));
         let p = resolve(&Setup::new(8).cq_entries(5), 64, 64).unwrap();
         assert_eq!(p.cq_entries, 8);
     }
@@ -221,30 +186,14 @@ mod tests {
 
     #[test]
     fn unknown_and_unsupported_setup_flags_fail_c_abi_8() {
-        assert_eq!(
-            resolve(
-                &Setup::new(8).flags(SetupFlags::from_bits_retain(1 << 22)),
-                64,
-                64
-            ),
-            Err(Errno::EINVAL)
-        );
-        assert_eq!(
-            resolve(&Setup::new(8).flags(SetupFlags::SQPOLL), 64, 64),
-            Err(Errno::EINVAL)
-        );
-        assert_eq!(
-            resolve(&Setup::new(8).flags(SetupFlags::CQE32), 64, 64),
-            Err(Errno::EINVAL)
-        );
+        assert_eq!(resolve(&Setup::new(8).flags(SetupFlags::from_bits_retain(1 << 22)), 64, 64), Err(Errno::EINVAL));
+        assert_eq!(resolve(&Setup::new(8).flags(SetupFlags::SQPOLL), 64, 64), Err(Errno::EINVAL));
+        assert_eq!(resolve(&Setup::new(8).flags(SetupFlags::CQE32), 64, 64), Err(Errno::EINVAL));
         let p = resolve(&Setup::new(8).flags(SetupFlags::BPF_EXT), 64, 64).unwrap();
         assert!(p.flags.contains(SetupFlags::BPF_EXT));
         assert!(p.features.contains(Features::BPF));
         assert!(!p.features.contains(Features::NODROP));
-        assert_eq!(
-            resolve(&Setup::new(8).flags(F), 64, 64).unwrap().features,
-            FEATURES
-        );
+        assert_eq!(resolve(&Setup::new(8).flags(F), 64, 64).unwrap().features, FEATURES);
     }
 
     #[test]

@@ -18,20 +18,12 @@ pub struct SubmissionQueue<const N: usize> {
 const LINK_BITS: u8 = SqeFlags::IO_LINK.bits() | SqeFlags::IO_HARDLINK.bits();
 
 impl<const N: usize> SubmissionQueue<N> {
-    const CAPACITY_OK: () = assert!(
-        N.is_power_of_two() && N <= 1 << 15,
-        "SQ capacity must be a power of two ≤ 32768"
-    );
+    const CAPACITY_OK: () = assert!(N.is_power_of_two() && N <= 1 << 15, "SQ capacity must be a power of two ≤ 32768");
 
     /// An empty queue using all `N` entries.
     pub const fn new() -> Self {
         let () = Self::CAPACITY_OK;
-        SubmissionQueue {
-            entries: [Sqe::new(0); N],
-            head: 0,
-            tail: 0,
-            mask: N as u32 - 1,
-        }
+        SubmissionQueue { entries: [Sqe::new(0); N], head: 0, tail: 0, mask: N as u32 - 1 }
     }
 
     /// Use only the first `entries` slots (a power of two ≤ `N`); empties the queue.

@@ -18,10 +18,8 @@ use crate::req::{Idx, NIL, ReqFlags};
 use crate::ring::Engine;
 
 /// IOSQE flags that take no special handling at submit (Linux's `SQE_COMMON_FLAGS`).
-const COMMON_FLAGS: u8 = SqeFlags::FIXED_FILE.bits()
-    | SqeFlags::IO_LINK.bits()
-    | SqeFlags::IO_HARDLINK.bits()
-    | SqeFlags::ASYNC.bits();
+const COMMON_FLAGS: u8 =
+    SqeFlags::FIXED_FILE.bits() | SqeFlags::IO_LINK.bits() | SqeFlags::IO_HARDLINK.bits() | SqeFlags::ASYNC.bits();
 /// Flags a standalone NOP may carry and still take the fast path.
 const FAST_NOP_FLAGS: u8 = SqeFlags::FIXED_FILE.bits() | SqeFlags::ASYNC.bits();
 
@@ -37,23 +35,11 @@ struct OpDef {
 
 const fn opdef(op: u8) -> OpDef {
     match op {
-        opcode::NOP | opcode::BPF => OpDef {
-            ioprio: false,
-            buffer_select: false,
-            is_128: false,
-        },
-        opcode::NOP128 | opcode::URING_CMD128 => OpDef {
-            ioprio: false,
-            buffer_select: false,
-            is_128: true,
-        },
+        opcode::NOP | opcode::BPF => OpDef { ioprio: false, buffer_select: false, is_128: false },
+        opcode::NOP128 | opcode::URING_CMD128 => OpDef { ioprio: false, buffer_select: false, is_128: true },
         // Opcodes fwring does not build in pass the generic checks and then fail prep
         // with -EOPNOTSUPP, like a kernel built without them.
-        _ => OpDef {
-            ioprio: true,
-            buffer_select: true,
-            is_128: false,
-        },
+        _ => OpDef { ioprio: true, buffer_select: true, is_128: false },
     }
 }
 
@@ -72,8 +58,8 @@ impl<const CQ: usize, const N: usize> Engine<CQ, N> {
             && self.quiet()
         {
             let res = if sqe.op_flags != 0 { sqe.len as i32 } else { 0 };
-            self.cq
-                .post_unreserved(crate::abi::Cqe::new(sqe.user_data, res));
+            self.cq.post_unreserved(crate::abi::Cqe::new(sqe.user_data, res));
+            self.freed_early += 1;
             return true;
         }
         self.submit_slow(sqe)
@@ -101,10 +87,7 @@ impl<const CQ: usize, const N: usize> Engine<CQ, N> {
             }
             // Last member: the chain is complete, queue its head.
             let head = self.link.take().head;
-            if self.t[head]
-                .flags
-                .intersects(ReqFlags::FORCE_ASYNC | ReqFlags::FAIL)
-            {
+            if self.t[head].flags.intersects(ReqFlags::FORCE_ASYNC | ReqFlags::FAIL) {
                 self.queue_fallback(head);
             } else {
                 self.queue_sqe(head);
@@ -209,9 +192,7 @@ impl<const CQ: usize, const N: usize> Engine<CQ, N> {
             if self.drain_next && self.link.head == NIL {
                 self.drain_next = false;
                 self.drain_active = true;
-                self.t[idx]
-                    .flags
-                    .insert(ReqFlags::IO_DRAIN | ReqFlags::FORCE_ASYNC);
+                self.t[idx].flags.insert(ReqFlags::IO_DRAIN | ReqFlags::FORCE_ASYNC);
             }
         }
         if !def.ioprio && sqe.ioprio != 0 {

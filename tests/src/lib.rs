@@ -2,7 +2,10 @@
 //! reference model of Linux io_uring semantics ([`model`]) and a client for the Linux
 //! kernel's own io_uring ([`kernel`]), used for differential testing.
 
+#[cfg(target_os = "linux")]
+pub mod kernel;
 pub mod model;
+pub mod random;
 
 use fwring::{Cqe, Ring, Sqe, SqeFlags, Submitted};
 
@@ -63,16 +66,9 @@ pub fn run<const SQ: usize, const CQ: usize, const N: usize>(
 }
 
 /// Reap every CQE as `(user_data, res)`, checking flags are 0.
-pub fn reap<const SQ: usize, const CQ: usize, const N: usize>(
-    ring: &mut Ring<SQ, CQ, N>,
-) -> Vec<(u64, i32)> {
+pub fn reap<const SQ: usize, const CQ: usize, const N: usize>(ring: &mut Ring<SQ, CQ, N>) -> Vec<(u64, i32)> {
     let mut out = Vec::new();
-    while let Some(Cqe {
-        user_data,
-        res,
-        flags,
-    }) = ring.pop()
-    {
+    while let Some(Cqe { user_data, res, flags }) = ring.pop() {
         assert_eq!(flags, 0, "CQE flags of {user_data}");
         out.push((user_data, res));
     }

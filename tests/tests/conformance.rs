@@ -8,8 +8,8 @@
 //! asynchronous completion.
 
 use fwring::{
-    Cqe, Errno, Features, Issue, IssueCx, NopFlags, Op, OpVTable, PrepCx, ReqInfo, Ring, Setup,
-    SetupFlags, SlotState, SqRingFlags, Sqe, Stop, Unregistered, opcode, vtable,
+    Cqe, Errno, Features, Issue, IssueCx, NopFlags, Op, OpVTable, PrepCx, ReqInfo, Ring, Setup, SetupFlags, SlotState,
+    SqRingFlags, Sqe, Stop, Unregistered, opcode, vtable,
 };
 use fwring_tests::res::*;
 use fwring_tests::*;
@@ -29,10 +29,7 @@ fn ring_with(flags: SetupFlags) -> R {
 }
 
 fn nop_flags(ud: u64, nf: u32) -> Sqe {
-    Sqe {
-        op_flags: nf,
-        ..Sqe::nop().user_data(ud)
-    }
+    Sqe { op_flags: nf, ..Sqe::nop().user_data(ud) }
 }
 
 // ---------------------------------------------------------------- §2 NOP
@@ -46,15 +43,7 @@ fn nop_completes_with_zero_c_nop_1() {
 
 #[test]
 fn nop_inject_result_is_len_c_nop_2_3_4() {
-    let (_, c) = run(
-        &mut ring(),
-        &[
-            inj(1, 42, NONE),
-            inj(2, -5, NONE),
-            inj(3, 0, NONE),
-            inj(4, i32::MIN, NONE),
-        ],
-    );
+    let (_, c) = run(&mut ring(), &[inj(1, 42, NONE), inj(2, -5, NONE), inj(3, 0, NONE), inj(4, i32::MIN, NONE)]);
     assert_eq!(c, [(1, 42), (2, -5), (3, 0), (4, i32::MIN)]);
 }
 
@@ -66,12 +55,7 @@ fn nop_len_ignored_without_inject_c_nop_5() {
 
 #[test]
 fn nop_flags_above_bit_5_are_einval_c_nop_6() {
-    let sqes = [
-        nop_flags(1, 0x40),
-        nop_flags(2, 0x80),
-        nop_flags(3, 0x100),
-        nop_flags(4, 0x8000_0000),
-    ];
+    let sqes = [nop_flags(1, 0x40), nop_flags(2, 0x80), nop_flags(3, 0x100), nop_flags(4, 0x8000_0000)];
     let mut r = ring_with(SetupFlags::SUBMIT_ALL);
     let (_, c) = run(&mut r, &sqes);
     assert_eq!(c, [(1, EINVAL), (2, EINVAL), (3, EINVAL), (4, EINVAL)]);
@@ -79,15 +63,7 @@ fn nop_flags_above_bit_5_are_einval_c_nop_6() {
 
 #[test]
 fn nop_ignores_junk_fields_c_nop_7() {
-    let sqe = Sqe {
-        fd: 77,
-        addr: 0xdead,
-        off: 0xbeef,
-        addr3: 1,
-        pad2: 2,
-        file_index: 3,
-        ..nop(1, NONE)
-    };
+    let sqe = Sqe { fd: 77, addr: 0xdead, off: 0xbeef, addr3: 1, pad2: 2, file_index: 3, ..nop(1, NONE) };
     assert_eq!(run(&mut ring(), &[sqe]).1, [(1, 0)]);
 }
 
@@ -95,29 +71,19 @@ fn nop_ignores_junk_fields_c_nop_7() {
 fn nop_file_flags_c_nop_8() {
     let mut file = nop_flags(1, NopFlags::FILE.bits());
     file.fd = -1;
-    let sqes = [
-        file,
-        nop_flags(2, NopFlags::FIXED_FILE.bits()),
-        nop_flags(3, NopFlags::TW.bits()),
-    ];
+    let sqes = [file, nop_flags(2, NopFlags::FIXED_FILE.bits()), nop_flags(3, NopFlags::TW.bits())];
     assert_eq!(run(&mut ring(), &sqes).1, [(1, EBADF), (2, 0), (3, 0)]);
 }
 
 #[test]
 fn nop_fixed_buffer_without_table_is_efault_c_nop_9() {
-    let sqe = Sqe {
-        buf_index: 0,
-        ..nop_flags(1, NopFlags::FIXED_BUFFER.bits())
-    };
+    let sqe = Sqe { buf_index: 0, ..nop_flags(1, NopFlags::FIXED_BUFFER.bits()) };
     assert_eq!(run(&mut ring(), &[sqe]).1, [(1, EFAULT)]);
 }
 
 #[test]
 fn nop_cqe32_without_cqe32_ring_is_einval_c_nop_10_c_abi_4() {
-    assert_eq!(
-        run(&mut ring(), &[nop_flags(1, NopFlags::CQE32.bits())]).1,
-        [(1, EINVAL)]
-    );
+    assert_eq!(run(&mut ring(), &[nop_flags(1, NopFlags::CQE32.bits())]).1, [(1, EINVAL)]);
 }
 
 #[test]
@@ -141,16 +107,7 @@ fn nop_tw_completes_one_pass_later() {
 
 #[test]
 fn nop_rejects_ioprio_and_personality() {
-    let sqes = [
-        Sqe {
-            ioprio: 1,
-            ..nop(1, NONE)
-        },
-        Sqe {
-            personality: 3,
-            ..nop(2, NONE)
-        },
-    ];
+    let sqes = [Sqe { ioprio: 1, ..nop(1, NONE) }, Sqe { personality: 3, ..nop(2, NONE) }];
     let (_, c) = run(&mut ring_with(SetupFlags::SUBMIT_ALL), &sqes);
     assert_eq!(c, [(1, EINVAL), (2, EINVAL)]);
 }
@@ -159,21 +116,14 @@ fn nop_rejects_ioprio_and_personality() {
 
 #[test]
 fn bad_opcodes_are_einval_c_op_1() {
-    let sqes = [
-        Sqe::new(66).user_data(1),
-        Sqe::new(255).user_data(2),
-        Sqe::new(opcode::NOP128).user_data(3),
-    ];
+    let sqes = [Sqe::new(66).user_data(1), Sqe::new(255).user_data(2), Sqe::new(opcode::NOP128).user_data(3)];
     let (_, c) = run(&mut ring_with(SetupFlags::SUBMIT_ALL), &sqes);
     assert_eq!(c, [(1, EINVAL), (2, EINVAL), (3, EINVAL)]);
 }
 
 #[test]
 fn opcodes_not_built_in_are_eopnotsupp() {
-    let sqes = [
-        Sqe::new(opcode::READV).user_data(1),
-        Sqe::new(opcode::WRITE).user_data(2),
-    ];
+    let sqes = [Sqe::new(opcode::READV).user_data(1), Sqe::new(opcode::WRITE).user_data(2)];
     let (_, c) = run(&mut ring_with(SetupFlags::SUBMIT_ALL), &sqes);
     assert_eq!(c, [(1, EOPNOTSUPP), (2, EOPNOTSUPP)]);
 }
@@ -193,26 +143,14 @@ fn submit_time_failure_ends_the_submit_call_c_op_2_c_flag_2() {
 
 #[test]
 fn submit_all_keeps_going_after_a_failure_c_op_3() {
-    let (s, c) = run(
-        &mut ring_with(SetupFlags::SUBMIT_ALL),
-        &[bad(1, NONE), nop(2, NONE)],
-    );
+    let (s, c) = run(&mut ring_with(SetupFlags::SUBMIT_ALL), &[bad(1, NONE), nop(2, NONE)]);
     assert_eq!((s.taken, s.stop), (2, Stop::Empty));
     assert_eq!(c, [(1, EINVAL), (2, 0)]);
 }
 
 #[test]
 fn undefined_sqe_flag_bit_is_einval_and_stops_c_flag_1() {
-    let (s, c) = run(
-        &mut ring(),
-        &[
-            Sqe {
-                flags: 0x80,
-                ..nop(1, NONE)
-            },
-            nop(2, NONE),
-        ],
-    );
+    let (s, c) = run(&mut ring(), &[Sqe { flags: 0x80, ..nop(1, NONE) }, nop(2, NONE)]);
     assert_eq!((s.taken, s.stop), (1, Stop::Failed));
     assert_eq!(c, [(1, EINVAL)]);
 }
@@ -239,28 +177,19 @@ fn link_chain_completes_in_order_c_link_1() {
 
 #[test]
 fn failed_head_cancels_chain_after_inline_completions_c_link_2_c_link_4() {
-    let (_, c) = run(
-        &mut ring(),
-        &[inj(1, -5, L), nop(2, L), nop(3, NONE), nop(4, NONE)],
-    );
+    let (_, c) = run(&mut ring(), &[inj(1, -5, L), nop(2, L), nop(3, NONE), nop(4, NONE)]);
     assert_eq!(c, [(1, -5), (4, 0), (2, ECANCELED), (3, ECANCELED)]);
 }
 
 #[test]
 fn failed_middle_member_cancels_the_rest_c_link_3() {
-    let (_, c) = run(
-        &mut ring(),
-        &[nop(1, L), inj(2, -5, L), nop(3, L), nop(4, NONE)],
-    );
+    let (_, c) = run(&mut ring(), &[nop(1, L), inj(2, -5, L), nop(3, L), nop(4, NONE)]);
     assert_eq!(c, [(1, 0), (2, -5), (3, ECANCELED), (4, ECANCELED)]);
 }
 
 #[test]
 fn hardlink_survives_failure_link_does_not_c_link_5() {
-    let (_, c) = run(
-        &mut ring(),
-        &[inj(1, -5, H), nop(2, H), inj(3, -7, L), nop(4, NONE)],
-    );
+    let (_, c) = run(&mut ring(), &[inj(1, -5, H), nop(2, H), inj(3, -7, L), nop(4, NONE)]);
     assert_eq!(c, [(1, -5), (2, 0), (3, -7), (4, ECANCELED)]);
 }
 
@@ -278,21 +207,9 @@ fn chain_open_at_end_of_submission_runs_as_submitted_c_link_7() {
 
 #[test]
 fn submit_failure_mid_chain_cancels_head_keeps_absorbing_c_link_8() {
-    let (s, c) = run(
-        &mut ring(),
-        &[nop(1, L), bad(2, L), nop(3, L), nop(4, NONE), nop(5, NONE)],
-    );
+    let (s, c) = run(&mut ring(), &[nop(1, L), bad(2, L), nop(3, L), nop(4, NONE), nop(5, NONE)]);
     assert_eq!((s.taken, s.stop), (5, Stop::Empty));
-    assert_eq!(
-        c,
-        [
-            (1, ECANCELED),
-            (5, 0),
-            (2, EINVAL),
-            (3, ECANCELED),
-            (4, ECANCELED)
-        ]
-    );
+    assert_eq!(c, [(1, ECANCELED), (5, 0), (2, EINVAL), (3, ECANCELED), (4, ECANCELED)]);
 }
 
 #[test]
@@ -307,42 +224,22 @@ fn submit_failure_ending_a_chain_stops_submission_c_link_9() {
 
 #[test]
 fn prep_failure_on_head_c_link_10() {
-    let (s, c) = run(
-        &mut ring(),
-        &[
-            nop_flags(1, 0x40).flags(L),
-            nop(2, L),
-            nop(3, NONE),
-            nop(4, NONE),
-        ],
-    );
+    let (s, c) = run(&mut ring(), &[nop_flags(1, 0x40).flags(L), nop(2, L), nop(3, NONE), nop(4, NONE)]);
     assert_eq!(s.taken, 4);
     assert_eq!(c, [(1, EINVAL), (4, 0), (2, ECANCELED), (3, ECANCELED)]);
 }
 
 #[test]
 fn invalid_flag_sqe_still_joins_chain_c_link_11() {
-    let bad_flags = Sqe {
-        flags: (L.bits() | 0x80),
-        ..nop(2, NONE)
-    };
-    let (_, c) = run(
-        &mut ring(),
-        &[nop(1, L), bad_flags, nop(3, NONE), nop(4, NONE)],
-    );
+    let bad_flags = Sqe { flags: (L.bits() | 0x80), ..nop(2, NONE) };
+    let (_, c) = run(&mut ring(), &[nop(1, L), bad_flags, nop(3, NONE), nop(4, NONE)]);
     assert_eq!(c, [(1, ECANCELED), (4, 0), (2, EINVAL), (3, ECANCELED)]);
 }
 
 #[test]
 fn hardlinks_do_not_survive_submit_failures_c_link_12() {
-    let (_, c) = run(
-        &mut ring(),
-        &[nop(1, H), bad(2, H), nop(3, H), nop(4, NONE)],
-    );
-    assert_eq!(
-        c,
-        [(1, ECANCELED), (2, EINVAL), (3, ECANCELED), (4, ECANCELED)]
-    );
+    let (_, c) = run(&mut ring(), &[nop(1, H), bad(2, H), nop(3, H), nop(4, NONE)]);
+    assert_eq!(c, [(1, ECANCELED), (2, EINVAL), (3, ECANCELED), (4, ECANCELED)]);
 }
 
 #[test]
@@ -359,10 +256,7 @@ fn ecanceled_result_counts_as_failure_c_link_14() {
 
 #[test]
 fn independent_chains_do_not_affect_each_other_c_link_15() {
-    let (_, c) = run(
-        &mut ring(),
-        &[inj(1, -5, L), nop(2, NONE), nop(3, L), nop(4, NONE)],
-    );
+    let (_, c) = run(&mut ring(), &[inj(1, -5, L), nop(2, NONE), nop(3, L), nop(4, NONE)]);
     assert_eq!(c, [(1, -5), (3, 0), (2, ECANCELED), (4, 0)]);
 }
 
@@ -382,10 +276,7 @@ fn failing_async_head_cancels_c_link_17() {
 fn successor_is_not_issued_before_predecessor_completes_c_link_18_via_passes() {
     // Each member completes one pass after the previous one, so a standalone NOP
     // submitted behind a 3-chain overtakes all but its head.
-    let (_, c) = run(
-        &mut ring(),
-        &[nop(1, L), nop(2, L), nop(3, NONE), nop(4, NONE)],
-    );
+    let (_, c) = run(&mut ring(), &[nop(1, L), nop(2, L), nop(3, NONE), nop(4, NONE)]);
     assert_eq!(c, [(1, 0), (4, 0), (2, 0), (3, 0)]);
 }
 
@@ -395,10 +286,7 @@ fn successor_is_not_issued_before_predecessor_completes_c_link_18_via_passes() {
 fn drained_request_waits_for_earlier_chain_later_wait_for_it_c_drain_1() {
     // A 3-chain is in flight for three passes; the drained NOP runs after it, and the
     // NOP behind the drain after that.
-    let (_, c) = run(
-        &mut ring(),
-        &[nop(1, L), nop(2, L), nop(3, NONE), nop(4, D), nop(5, NONE)],
-    );
+    let (_, c) = run(&mut ring(), &[nop(1, L), nop(2, L), nop(3, NONE), nop(4, D), nop(5, NONE)]);
     assert_eq!(c, [(1, 0), (2, 0), (3, 0), (4, 0), (5, 0)]);
 }
 
@@ -410,47 +298,19 @@ fn drain_with_nothing_in_flight_c_drain_2() {
 
 #[test]
 fn drain_waits_for_everything_earlier_c_drain_3() {
-    let (_, c) = run(
-        &mut ring(),
-        &[
-            nop(1, L),
-            nop(2, NONE),
-            nop(3, NONE),
-            nop(4, D),
-            nop(5, NONE),
-        ],
-    );
+    let (_, c) = run(&mut ring(), &[nop(1, L), nop(2, NONE), nop(3, NONE), nop(4, D), nop(5, NONE)]);
     assert_eq!(c, [(1, 0), (3, 0), (2, 0), (4, 0), (5, 0)]);
 }
 
 #[test]
 fn drain_on_chain_head_c_drain_4() {
-    let (_, c) = run(
-        &mut ring(),
-        &[
-            nop(1, L),
-            nop(2, NONE),
-            nop(3, D | L),
-            nop(4, NONE),
-            nop(5, NONE),
-        ],
-    );
+    let (_, c) = run(&mut ring(), &[nop(1, L), nop(2, NONE), nop(3, D | L), nop(4, NONE), nop(5, NONE)]);
     assert_eq!(c, [(1, 0), (2, 0), (3, 0), (4, 0), (5, 0)]);
 }
 
 #[test]
 fn drain_on_non_head_member_drains_chain_and_next_c_drain_5() {
-    let (_, c) = run(
-        &mut ring(),
-        &[
-            nop(1, L),
-            nop(2, NONE),
-            nop(3, L),
-            nop(4, D),
-            nop(5, NONE),
-            nop(6, NONE),
-        ],
-    );
+    let (_, c) = run(&mut ring(), &[nop(1, L), nop(2, NONE), nop(3, L), nop(4, D), nop(5, NONE), nop(6, NONE)]);
     assert_eq!(c, [(1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0)]);
 }
 
@@ -463,10 +323,7 @@ fn drain_at_chain_end_c_drain_7() {
 #[test]
 fn failed_sqe_bypasses_an_active_drain() {
     // Linux completes submit-time failures at once, drain or not.
-    let (_, c) = run(
-        &mut ring_with(SetupFlags::SUBMIT_ALL),
-        &[nop(1, L), nop(2, NONE), nop(3, D), bad(4, NONE)],
-    );
+    let (_, c) = run(&mut ring_with(SetupFlags::SUBMIT_ALL), &[nop(1, L), nop(2, NONE), nop(3, D), bad(4, NONE)]);
     assert_eq!(c, [(1, 0), (4, EINVAL), (2, 0), (3, 0)]);
 }
 
@@ -479,10 +336,7 @@ fn skip_success_posts_nothing_c_skip_1() {
 
 #[test]
 fn skip_failure_posts_c_skip_2() {
-    assert_eq!(
-        run(&mut ring(), &[inj(1, -5, S), nop(2, NONE)]).1,
-        [(1, -5), (2, 0)]
-    );
+    assert_eq!(run(&mut ring(), &[inj(1, -5, S), nop(2, NONE)]).1, [(1, -5), (2, 0)]);
 }
 
 #[test]
@@ -492,18 +346,12 @@ fn any_non_negative_result_is_skipped_c_skip_3() {
 
 #[test]
 fn skipped_chain_posts_nothing_c_skip_4() {
-    assert_eq!(
-        run(&mut ring(), &[nop(1, S | L), nop(2, S | L), nop(3, S)]).1,
-        []
-    );
+    assert_eq!(run(&mut ring(), &[nop(1, S | L), nop(2, S | L), nop(3, S)]).1, []);
 }
 
 #[test]
 fn failing_skip_head_silences_cancelled_members_c_skip_5() {
-    assert_eq!(
-        run(&mut ring(), &[inj(1, -5, S | L), nop(2, L), nop(3, NONE)]).1,
-        [(1, -5)]
-    );
+    assert_eq!(run(&mut ring(), &[inj(1, -5, S | L), nop(2, L), nop(3, NONE)]).1, [(1, -5)]);
 }
 
 #[test]
@@ -514,19 +362,13 @@ fn cancelled_members_post_despite_own_skip_c_skip_6() {
 
 #[test]
 fn failing_skip_member_silences_the_rest_c_skip_7() {
-    let (_, c) = run(
-        &mut ring(),
-        &[nop(1, L), inj(2, -5, S | L), nop(3, L), nop(4, NONE)],
-    );
+    let (_, c) = run(&mut ring(), &[nop(1, L), inj(2, -5, S | L), nop(3, L), nop(4, NONE)]);
     assert_eq!(c, [(1, 0), (2, -5)]);
 }
 
 #[test]
 fn failing_skip_hardlink_continues_c_skip_8() {
-    assert_eq!(
-        run(&mut ring(), &[inj(1, -5, S | H), nop(2, NONE)]).1,
-        [(1, -5), (2, 0)]
-    );
+    assert_eq!(run(&mut ring(), &[inj(1, -5, S | H), nop(2, NONE)]).1, [(1, -5), (2, 0)]);
 }
 
 #[test]
@@ -562,18 +404,12 @@ fn bad_opcode_with_skip_posts_c_skip_12() {
 
 #[test]
 fn skip_head_cancelled_by_bad_member_silences_it_c_skip_13() {
-    assert_eq!(
-        run(&mut ring(), &[nop(1, S | L), bad(2, L), nop(3, NONE)]).1,
-        [(1, ECANCELED)]
-    );
+    assert_eq!(run(&mut ring(), &[nop(1, S | L), bad(2, L), nop(3, NONE)]).1, [(1, ECANCELED)]);
 }
 
 #[test]
 fn cancelled_skip_member_posts_c_skip_14() {
-    assert_eq!(
-        run(&mut ring(), &[inj(1, -5, L), nop(2, S)]).1,
-        [(1, -5), (2, ECANCELED)]
-    );
+    assert_eq!(run(&mut ring(), &[inj(1, -5, L), nop(2, S)]).1, [(1, -5), (2, ECANCELED)]);
 }
 
 // ---------------------------------------------------------------- §7 completion queue
@@ -643,10 +479,7 @@ fn partial_room_takes_exactly_that_many_c_cq_5() {
     assert_eq!((s.taken, s.stop), (3, Stop::Backpressure));
     assert_eq!(r.cq().len(), 8);
     let got = reap(&mut r);
-    assert_eq!(
-        got.iter().map(|c| c.0).collect::<Vec<_>>(),
-        [0, 1, 2, 3, 4, 20, 21, 22]
-    );
+    assert_eq!(got.iter().map(|c| c.0).collect::<Vec<_>>(), [0, 1, 2, 3, 4, 20, 21, 22]);
     assert_eq!(r.submit().taken, 2);
     assert_eq!(reap(&mut r), [(23, 0), (24, 0)]);
 }
@@ -680,14 +513,7 @@ fn chain_longer_than_the_ring_is_cut_and_runs_as_submitted() {
     // the end of the SQ does, C-LINK-7, and as Linux does when it cannot allocate a
     // request), and its last two SQEs form a chain of their own on the next submit.
     let mut r: Ring<8, 16, 4> = Ring::new();
-    let sqes = [
-        nop(1, L),
-        nop(2, L),
-        inj(3, -5, L),
-        nop(4, L),
-        nop(5, L),
-        nop(6, NONE),
-    ];
+    let sqes = [nop(1, L), nop(2, L), inj(3, -5, L), nop(4, L), nop(5, L), nop(6, NONE)];
     let (s, c) = run(&mut r, &sqes);
     assert_eq!((s.taken, s.stop), (4, Stop::Backpressure));
     assert_eq!(c, [(1, 0), (2, 0), (3, -5), (4, ECANCELED)]);
@@ -700,12 +526,7 @@ fn chain_longer_than_the_ring_is_cut_and_runs_as_submitted() {
 fn ring_stays_usable_after_every_stop() {
     let mut r = ring();
     for round in 0..50u64 {
-        let sqes = [
-            nop(round * 10, L),
-            bad(round * 10 + 1, L),
-            nop(round * 10 + 2, NONE),
-            inj(round * 10 + 3, -1, S),
-        ];
+        let sqes = [nop(round * 10, L), bad(round * 10 + 1, L), nop(round * 10 + 2, NONE), inj(round * 10 + 3, -1, S)];
         let (_, c) = run(&mut r, &sqes);
         assert_eq!(c.len(), 4, "round {round}");
         assert_eq!(r.in_flight(), 0);
@@ -723,16 +544,8 @@ fn setup_reports_features_and_rejects_bad_sizes_c_abi_7_8_9() {
     assert!(p.features.contains(Features::BPF));
     assert_eq!(r.setup(Setup::new(0)), Err(Errno::EINVAL));
     assert_eq!(r.setup(Setup::new(64)), Err(Errno::EINVAL));
-    assert_eq!(
-        r.setup(Setup::new(64).flags(SetupFlags::CLAMP))
-            .unwrap()
-            .sq_entries,
-        32
-    );
-    assert_eq!(
-        r.setup(Setup::new(8).flags(SetupFlags::from_bits_retain(1 << 22))),
-        Err(Errno::EINVAL)
-    );
+    assert_eq!(r.setup(Setup::new(64).flags(SetupFlags::CLAMP)).unwrap().sq_entries, 32);
+    assert_eq!(r.setup(Setup::new(8).flags(SetupFlags::from_bits_retain(1 << 22))), Err(Errno::EINVAL));
     assert!(r.setup(Setup::new(8).flags(SetupFlags::BPF_EXT)).is_ok());
 }
 
@@ -773,12 +586,7 @@ mod counting {
     pub static SLOT1: OpVTable = vtable::<Basic>(1);
 
     pub fn counts() -> [u32; 4] {
-        [
-            PREP.load(Relaxed),
-            ISSUE.load(Relaxed),
-            FAIL.load(Relaxed),
-            CLEANUP.load(Relaxed),
-        ]
+        [PREP.load(Relaxed), ISSUE.load(Relaxed), FAIL.load(Relaxed), CLEANUP.load(Relaxed)]
     }
 }
 
@@ -851,27 +659,13 @@ fn empty_slot_is_eopnotsupp_c_bpf_3() {
 
 #[test]
 fn table_without_prep_is_eopnotsupp_and_without_issue_completes_zero_c_bpf_3_c_bpf_11() {
-    static NO_PREP: OpVTable = OpVTable {
-        id: 2,
-        prep: None,
-        issue: None,
-        fail: None,
-        cleanup: None,
-    };
-    static NO_ISSUE: OpVTable = OpVTable {
-        id: 3,
-        prep: Some(|_, _, _| Ok(())),
-        issue: None,
-        fail: None,
-        cleanup: None,
-    };
+    static NO_PREP: OpVTable = OpVTable { id: 2, prep: None, issue: None, fail: None, cleanup: None };
+    static NO_ISSUE: OpVTable =
+        OpVTable { id: 3, prep: Some(|_, _, _| Ok(())), issue: None, fail: None, cleanup: None };
     let mut r = bpf_ring();
     r.register_op(&NO_PREP).unwrap();
     r.register_op(&NO_ISSUE).unwrap();
-    assert_eq!(
-        run(&mut r, &[bpf(1, 2, 0), bpf(2, 3, 0)]).1,
-        [(1, EOPNOTSUPP), (2, 0)]
-    );
+    assert_eq!(run(&mut r, &[bpf(1, 2, 0), bpf(2, 3, 0)]).1, [(1, EOPNOTSUPP), (2, 0)]);
 }
 
 #[test]
@@ -898,10 +692,7 @@ fn scripted_op_results_c_bpf_5_8_9_10_12() {
     use std::sync::atomic::Ordering::Relaxed;
     let mut r = bpf_ring();
     r.register_op(&scripted::TABLE).unwrap();
-    let before = (
-        scripted::FAIL_CALLS.load(Relaxed),
-        scripted::CLEANUPS.load(Relaxed),
-    );
+    let before = (scripted::FAIL_CALLS.load(Relaxed), scripted::CLEANUPS.load(Relaxed));
     let sqes = [
         bpf(1, 5, 1),          // prep fails -E2BIG: no cleanup, fail runs (head path)
         bpf(2, 5, 2).flags(L), // set_result(-5): fails, chain cancelled, no fail hook
@@ -911,39 +702,17 @@ fn scripted_op_results_c_bpf_5_8_9_10_12() {
         bpf(6, 5, 5).off(0x2a), // completes 42
     ];
     let c = run(&mut r, &sqes).1;
-    assert_eq!(
-        c,
-        [
-            (1, -7),
-            (2, -5),
-            (4, -5),
-            (5, EINVAL),
-            (6, 42),
-            (3, ECANCELED)
-        ]
-    );
-    let after = (
-        scripted::FAIL_CALLS.load(Relaxed),
-        scripted::CLEANUPS.load(Relaxed),
-    );
-    assert_eq!(
-        after.0 - before.0,
-        3,
-        "fail hook: prep error, issue error, skip-complete"
-    );
-    assert_eq!(
-        after.1 - before.1,
-        4,
-        "cleanup once per successful prep (C-BPF-12)"
-    );
+    assert_eq!(c, [(1, -7), (2, -5), (4, -5), (5, EINVAL), (6, 42), (3, ECANCELED)]);
+    let after = (scripted::FAIL_CALLS.load(Relaxed), scripted::CLEANUPS.load(Relaxed));
+    assert_eq!(after.0 - before.0, 3, "fail hook: prep error, issue error, skip-complete");
+    assert_eq!(after.1 - before.1, 4, "cleanup once per successful prep (C-BPF-12)");
     assert_eq!(r.in_flight(), 0);
 }
 
 #[test]
 fn basic_selftest_two_slots_result_42_counters_c_bpf_6_7_13() {
     let mut r: Ring<8, 16, 8> = Ring::new();
-    r.setup(Setup::new(8).flags(SetupFlags::BPF_EXT | SetupFlags::NO_SQARRAY))
-        .unwrap();
+    r.setup(Setup::new(8).flags(SetupFlags::BPF_EXT | SetupFlags::NO_SQARRAY)).unwrap();
     r.register_op(&counting::SLOT0).unwrap();
     r.register_op(&counting::SLOT1).unwrap();
     let base = counting::counts();
@@ -960,21 +729,9 @@ fn basic_selftest_two_slots_result_42_counters_c_bpf_6_7_13() {
 fn op_slots_honour_links_drain_and_skip_c_bpf_19() {
     let mut r = ring_with(SetupFlags::BPF_EXT);
     r.register_op(&scripted::TABLE).unwrap();
-    let c = run(
-        &mut r,
-        &[bpf(1, 5, 2).flags(L), bpf(2, 5, 5).off(1), nop(3, NONE)],
-    )
-    .1;
+    let c = run(&mut r, &[bpf(1, 5, 2).flags(L), bpf(2, 5, 5).off(1), nop(3, NONE)]).1;
     assert_eq!(c, [(1, -5), (3, 0), (2, ECANCELED)]);
-    let c = run(
-        &mut r,
-        &[
-            bpf(1, 5, 5).flags(L),
-            bpf(2, 5, 5).flags(D).off(2),
-            nop(3, NONE),
-        ],
-    )
-    .1;
+    let c = run(&mut r, &[bpf(1, 5, 5).flags(L), bpf(2, 5, 5).flags(D).off(2), nop(3, NONE)]).1;
     assert_eq!(c, [(1, 0), (2, 2), (3, 0)]);
     let c = run(&mut r, &[bpf(1, 5, 5).flags(S), bpf(2, 5, 2).flags(S)]).1;
     assert_eq!(c, [(2, -5)]);
@@ -982,13 +739,7 @@ fn op_slots_honour_links_drain_and_skip_c_bpf_19() {
 
 #[test]
 fn register_errors_c_bpf_15_16() {
-    static HIGH: OpVTable = OpVTable {
-        id: 16,
-        prep: None,
-        issue: None,
-        fail: None,
-        cleanup: None,
-    };
+    static HIGH: OpVTable = OpVTable { id: 16, prep: None, issue: None, fail: None, cleanup: None };
     let mut plain = ring();
     assert_eq!(plain.register_op(&scripted::TABLE), Err(Errno::EINVAL));
     assert_eq!(plain.unregister_op(5), Err(Errno::EINVAL));
@@ -1001,11 +752,7 @@ fn register_errors_c_bpf_15_16() {
     assert!(matches!(r.op_slot(5), Some(SlotState::Active(_))));
     assert_eq!(r.unregister_op(5), Ok(Unregistered::Done));
     assert!(matches!(r.op_slot(5), Some(SlotState::Empty)));
-    assert_eq!(
-        run(&mut r, &[bpf(1, 5, 5)]).1,
-        [(1, EOPNOTSUPP)],
-        "C-BPF-17: afterwards -EOPNOTSUPP"
-    );
+    assert_eq!(run(&mut r, &[bpf(1, 5, 5)]).1, [(1, EOPNOTSUPP)], "C-BPF-17: afterwards -EOPNOTSUPP");
     assert_eq!(r.op_slot(16).map(|_| ()), None);
 }
 
@@ -1029,12 +776,5 @@ fn basic_selftest_counts_survive_cqe_reuse() {
     r.register_op(&counting::SLOT0).unwrap();
     r.push(bpf(9, 0, 0)).unwrap();
     let _ = r.submit();
-    assert_eq!(
-        r.pop(),
-        Some(Cqe {
-            user_data: 9,
-            res: 42,
-            flags: 0
-        })
-    );
+    assert_eq!(r.pop(), Some(Cqe { user_data: 9, res: 42, flags: 0 }));
 }
