@@ -1,1 +1,129 @@
-fn main() {}
+//! `fwring-sim`: the fwring host simulator.
+
+use std::io::{self, IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use fwring_sim::{demo, replay, setup_flags};
+
+/// fwring host simulator: run the ring on this machine.
+#[derive(Parser)]
+#[command(name = "fwring-sim", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay raw 64-byte SQEs through a fresh ring and print every CQE.
+    ///
+    /// The SQEs are submitted as one io_uring_enter would submit them: an SQE that
+    /// fails at submit time outside a link chain ends the submission, and the SQEs left
+    /// are reported on stderr (unless --setup-flags submit_all). Input longer than the
+    /// SQ is submitted in SQ-sized loads; when the CQ fills up, CQEs are reaped and
+    /// submission goes on. Exits 0 on any well-formed input, whatever the SQEs do.
+    #[command(
+        after_help = "With bpf_ext the standard ops are registered: slot 0 answer (-> 42), slot 1 echo (-> op flags), slot 2 errno (fails with the errno in its op flags).\n\nExample:\n  fwring-sim replay --setup-flags submit_all,bpf_ext sqes.bin"
+    )]
+    Replay {
+        /// SQ entries (1..=32768, rounded up to a power of two).
+        #[arg(long, value_name = "N", default_value_t = 128)]
+        sq_entries: u32,
+        /// CQ entries (at least the SQ size) [default: 2 × SQ].
+        #[arg(long, value_name = "M")]
+        cq_entries: Option<u32>,
+        /// Comma-separated IORING_SETUP_* names without the prefix, e.g. submit_all,bpf_ext.
+        #[arg(long, value_name = "LIST", default_value = "")]
+        setup_flags: String,
+        /// Output: JSON lines {"user_data":…,"res":…,"flags":…}, or raw 16-byte CQEs.
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+        /// File of concatenated raw SQEs; - or nothing for stdin.
+        #[arg(value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// A short narrated run of the ring: NOPs, a failing link chain, op slots, backpressure.
+    Demo,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    /// One JSON object per CQE per line.
+    Json,
+    /// Raw 16-byte io_uring_cqe structs.
+    Bin,
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("fwring-sim: {msg}");
+    ExitCode::from(2)
+}
+
+fn read_input(file: Option<PathBuf>) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    match file {
+        Some(p) if p.as_os_str() != "-" => {
+            buf = std::fs::read(&p).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?
+        }
+        _ => {
+            io::stdin().lock().read_to_end(&mut buf)?;
+        }
+    }
+    Ok(buf)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help / --version
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.to_string();
+            return fail(text.lines().next().unwrap_or("bad arguments").trim_start_matches("error: "));
+        }
+    };
+    match cli.command {
+        Command::Demo => match demo::run(&mut io::stdout().lock()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => fail(e),
+        },
+        Command::Replay { sq_entries, cq_entries, setup_flags, format, file } => {
+            let flags = match setup_flags::parse(&setup_flags) {
+                Ok(f) => f,
+                Err(e) => return fail(e),
+            };
+            let format = match format {
+                Format::Json => replay::Format::Json,
+                Format::Bin => replay::Format::Bin,
+            };
+            if format == replay::Format::Bin && io::stdout().is_terminal() {
+                return fail("--format bin writes binary CQEs: redirect stdout to a file or a pipe");
+            }
+            let input = match read_input(file) {
+                Ok(b) => b,
+                Err(e) => return fail(e),
+            };
+            let opts = replay::Options { sq_entries, cq_entries, flags, format };
+            // The largest ring class holds ~6 MiB of entries; give it a roomy stack.
+            let worker = std::thread::Builder::new().stack_size(64 << 20).spawn(move || {
+                let mut out = io::BufWriter::new(io::stdout().lock());
+                let r = replay::run(&input, &opts, &mut out, &mut io::stderr());
+                let _ = out.flush();
+                r
+            });
+            match worker.map(|h| h.join()) {
+                Ok(Ok(Ok(_))) => ExitCode::SUCCESS,
+                Ok(Ok(Err(replay::Error::Io(e)))) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Ok(Ok(Err(e))) => fail(e),
+                Ok(Err(_)) => fail("internal error: replay panicked"),
+                Err(e) => fail(format!("cannot start the replay thread: {e}")),
+            }
+        }
+    }
+}

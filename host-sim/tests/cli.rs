@@ -1,0 +1,139 @@
+//! The `fwring-sim` binary from the outside: exit codes, one-line errors, output formats.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use fwring::{Sqe, SqeFlags};
+use zerocopy::IntoBytes;
+
+fn sim(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fwring-sim"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn bytes(sqes: &[Sqe]) -> Vec<u8> {
+    sqes.iter().flat_map(|s| s.as_bytes().to_vec()).collect()
+}
+
+/// A usage error: exit 2, exactly one line on stderr, nothing on stdout.
+fn assert_usage_error(o: &Output, needle: &str) {
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one-line error expected, got: {err:?}");
+    assert!(err.starts_with("fwring-sim: ") && err.contains(needle), "{err:?}");
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn help_reads_well_and_exits_0() {
+    let o = sim(&["--help"], b"");
+    assert_eq!(o.status.code(), Some(0));
+    let out = text(&o.stdout);
+    assert!(out.contains("replay") && out.contains("demo"), "{out}");
+    let o = sim(&["replay", "--help"], b"");
+    let out = text(&o.stdout);
+    for needle in ["--sq-entries", "--cq-entries", "--setup-flags", "--format", "submit_all", "slot 0 answer"] {
+        assert!(out.contains(needle), "replay --help lacks {needle}: {out}");
+    }
+}
+
+#[test]
+fn replay_prints_json_lines_from_stdin() {
+    let sqes = [
+        Sqe::nop().user_data(1).flags(SqeFlags::IO_LINK),
+        Sqe::nop_inject(-5).user_data(2).flags(SqeFlags::IO_LINK),
+        Sqe::nop().user_data(3),
+    ];
+    let o = sim(&["replay", "-"], &bytes(&sqes));
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        text(&o.stdout),
+        "{\"user_data\":1,\"res\":0,\"flags\":0}\n{\"user_data\":2,\"res\":-5,\"flags\":0}\n{\"user_data\":3,\"res\":-125,\"flags\":0}\n"
+    );
+}
+
+#[test]
+fn replay_bin_format_is_raw_cqes() {
+    let o = sim(&["replay", "--format", "bin"], &bytes(&[Sqe::nop_inject(7).user_data(9)]));
+    assert_eq!(o.status.code(), Some(0));
+    let mut want = Vec::new();
+    want.extend_from_slice(&9u64.to_ne_bytes());
+    want.extend_from_slice(&7i32.to_ne_bytes());
+    want.extend_from_slice(&0u32.to_ne_bytes());
+    assert_eq!(o.stdout, want);
+}
+
+#[test]
+fn leftovers_after_a_submit_failure_go_to_stderr_and_exit_0() {
+    let sqes = [Sqe::new(99).user_data(1), Sqe::nop().user_data(2)];
+    let o = sim(&["replay"], &bytes(&sqes));
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(text(&o.stdout), "{\"user_data\":1,\"res\":-22,\"flags\":0}\n");
+    assert!(text(&o.stderr).contains("1 SQE(s) #1..#1 left unconsumed"));
+    let o = sim(&["replay", "--setup-flags", "submit_all"], &bytes(&sqes));
+    assert_eq!(text(&o.stdout).lines().count(), 2);
+}
+
+#[test]
+fn random_bytes_never_fail() {
+    let mut x = 0x1234_5678_9abc_def0u64;
+    for round in 0..40u64 {
+        let n = 64 * (1 + round as usize % 24);
+        let input: Vec<u8> = (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let flags = ["", "submit_all", "bpf_ext", "submit_all,bpf_ext"][round as usize % 4];
+        let o = sim(&["replay", "--sq-entries", "8", "--setup-flags", flags], &input);
+        assert_eq!(o.status.code(), Some(0), "round {round}: {}", text(&o.stderr));
+    }
+}
+
+#[test]
+fn big_rings_work() {
+    let sqes: Vec<Sqe> = (0..40_000).map(|i| Sqe::nop().user_data(i)).collect();
+    let o = sim(&["replay", "--sq-entries", "32768", "--cq-entries", "65536"], &bytes(&sqes));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout).lines().count(), 40_000);
+}
+
+#[test]
+fn bad_input_and_arguments_are_one_line_errors_with_status_2() {
+    assert_usage_error(&sim(&["replay"], &[0u8; 100]), "not a multiple of 64");
+    assert_usage_error(&sim(&["replay", "--setup-flags", "submit_al"], b""), "unknown setup flag 'submit_al'");
+    assert_usage_error(&sim(&["replay", "--setup-flags", "sqpoll"], b""), "sqpoll not supported");
+    assert_usage_error(&sim(&["replay", "--sq-entries", "abc"], b""), "invalid value 'abc'");
+    assert_usage_error(&sim(&["replay", "--sq-entries", "0"], b""), "at least 1");
+    assert_usage_error(&sim(&["replay", "--sq-entries", "65536"], b""), "exceeds the maximum");
+    assert_usage_error(&sim(&["replay", "--sq-entries", "64", "--cq-entries", "8"], b""), "--cq-entries 8");
+    assert_usage_error(&sim(&["replay", "--format", "xml"], b""), "invalid value 'xml'");
+    assert_usage_error(&sim(&["replay", "/nonexistent/sqes"], b""), "/nonexistent/sqes");
+    assert_usage_error(&sim(&["frobnicate"], b""), "unrecognized subcommand");
+}
+
+#[test]
+fn demo_narrates_every_step() {
+    let o = sim(&["demo"], b"");
+    assert_eq!(o.status.code(), Some(0));
+    let out = text(&o.stdout);
+    for needle in
+        ["== 1. Set up a ring", "CQE ud=3   res=-125 (-ECANCELED)", "res=42", "Backpressure", "CQ_OVERFLOW", "done."]
+    {
+        assert!(out.contains(needle), "demo lacks {needle:?}");
+    }
+}
