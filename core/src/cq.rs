@@ -91,6 +91,20 @@ impl<const N: usize> CompletionQueue<N> {
         self.reserved = self.reserved.saturating_sub(1);
     }
 
+    /// The storage, the tail index and the mask, for a producer loop that posts many
+    /// entries into free (unreserved) slots; [`CompletionQueue::produced`] publishes them.
+    #[inline]
+    pub(crate) fn producer(&mut self) -> (&mut [Cqe; N], u32, u32) {
+        (&mut self.entries, self.tail, self.mask)
+    }
+
+    /// Publish `n` entries written through [`CompletionQueue::producer`].
+    #[inline]
+    pub(crate) fn produced(&mut self, n: u32) {
+        debug_assert!(self.len() + n <= self.capacity());
+        self.tail = self.tail.wrapping_add(n);
+    }
+
     /// Post into a slot reserved earlier.
     #[inline]
     pub(crate) fn post_reserved(&mut self, cqe: Cqe) {

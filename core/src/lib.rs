@@ -67,3 +67,8 @@ pub use op::{
 };
 pub use ring::{Ring, Stop, Submitted};
 pub use setup::{Params, Probe, Setup};
+
+/// The README's code examples, compiled and run as doctests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

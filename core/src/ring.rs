@@ -232,16 +232,24 @@ impl<const SQ: usize, const CQ: usize, const N: usize> Ring<SQ, CQ, N> {
         let mut taken = 0;
         self.sq_flags.remove(SqRingFlags::CQ_OVERFLOW);
         let stop = loop {
-            let avail = self.sq.len();
+            let mut avail = self.sq.len();
             if avail == 0 {
                 break Stop::Empty;
+            }
+            if self.ex.quiet() {
+                let n = self.ex.submit_inline_nops(&mut self.sq, avail.min(self.ex.cq.room()));
+                taken += n;
+                avail -= n;
+                if avail == 0 {
+                    break Stop::Empty;
+                }
             }
             if !self.ex.admit(&self.sq, avail) {
                 self.sq_flags.insert(SqRingFlags::CQ_OVERFLOW);
                 break Stop::Backpressure;
             }
             let ok = self.ex.submit_sqe(self.sq.peek(0));
-            self.sq.advance();
+            self.sq.advance_by(1);
             taken += 1;
             if !ok && !submit_all {
                 break Stop::Failed;

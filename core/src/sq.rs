@@ -81,9 +81,16 @@ impl<const N: usize> SubmissionQueue<N> {
         &self.entries[(self.head.wrapping_add(i) & self.mask) as usize & (N - 1)]
     }
 
+    /// The storage, the head index and the mask, for a consumer loop that reads many
+    /// entries without touching the queue's own fields.
     #[inline]
-    pub(crate) fn advance(&mut self) {
-        self.head = self.head.wrapping_add(1);
+    pub(crate) fn consumer(&self) -> (&[Sqe; N], u32, u32) {
+        (&self.entries, self.head, self.mask)
+    }
+
+    #[inline]
+    pub(crate) fn advance_by(&mut self, n: u32) {
+        self.head = self.head.wrapping_add(n);
     }
 
     /// Length of the link chain starting at the head, counted from the SQE flag bytes

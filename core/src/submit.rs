@@ -16,12 +16,11 @@ use crate::errno::Errno;
 use crate::op::PrepCx;
 use crate::req::{Idx, NIL, ReqFlags};
 use crate::ring::Engine;
+use crate::sq::SubmissionQueue;
 
 /// IOSQE flags that take no special handling at submit (Linux's `SQE_COMMON_FLAGS`).
 const COMMON_FLAGS: u8 =
     SqeFlags::FIXED_FILE.bits() | SqeFlags::IO_LINK.bits() | SqeFlags::IO_HARDLINK.bits() | SqeFlags::ASYNC.bits();
-/// Flags a standalone NOP may carry and still take the fast path.
-const FAST_NOP_FLAGS: u8 = SqeFlags::FIXED_FILE.bits() | SqeFlags::ASYNC.bits();
 
 /// Per-opcode properties the submit path checks (Linux's `io_issue_def`).
 struct OpDef {
@@ -44,28 +43,38 @@ const fn opdef(op: u8) -> OpDef {
 }
 
 impl<const CQ: usize, const N: usize> Engine<CQ, N> {
-    /// Consume one SQE. Returns `false` when it failed at submit time outside a chain
-    /// (the submit call ends there unless SUBMIT_ALL).
-    #[inline]
-    pub(crate) fn submit_sqe(&mut self, sqe: &Sqe) -> bool {
-        // Fast path: a standalone NOP completing inline, nothing to order against.
-        // Produces exactly what the general path would, without touching the table.
-        if sqe.opcode == opcode::NOP
-            && sqe.flags & !FAST_NOP_FLAGS == 0
-            && sqe.op_flags & !NopFlags::INJECT_RESULT.bits() == 0
-            && sqe.ioprio == 0
-            && sqe.personality == 0
-            && self.quiet()
-        {
-            let res = if sqe.op_flags != 0 { sqe.len as i32 } else { 0 };
-            self.cq.post_unreserved(crate::abi::Cqe::new(sqe.user_data, res));
-            self.freed_early += 1;
-            return true;
+    /// Consume a run of standalone NOPs from the head of `sq`, at most `budget`, posting
+    /// their CQEs directly: the fast path, for a ring with no chain open and no drain
+    /// pending. Stops at the first SQE that needs more than that. Produces exactly the
+    /// CQEs the general path would. Returns how many SQEs it consumed.
+    #[inline(never)]
+    pub(crate) fn submit_inline_nops<const SQ: usize>(&mut self, sq: &mut SubmissionQueue<SQ>, budget: u32) -> u32 {
+        let (sqes, head, sq_mask) = sq.consumer();
+        let (cqes, tail, cq_mask) = self.cq.producer();
+        let mut n = 0;
+        while n < budget {
+            let sqe = &sqes[(head.wrapping_add(n) & sq_mask) as usize & (SQ - 1)];
+            // Opcode NOP, no flags, ioprio 0 — the SQE's first word is 0 — no nop_flags but
+            // INJECT_RESULT, no personality. Anything else takes the general path.
+            let extra = sqe.head_word() | (sqe.op_flags & !NopFlags::INJECT_RESULT.bits()) | sqe.personality as u32;
+            if extra != 0 {
+                break;
+            }
+            // INJECT_RESULT: res = len; else 0.
+            let res = (sqe.len & (sqe.op_flags & NopFlags::INJECT_RESULT.bits()).wrapping_neg()) as i32;
+            cqes[(tail.wrapping_add(n) & cq_mask) as usize & (CQ - 1)] = crate::abi::Cqe::new(sqe.user_data, res);
+            n += 1;
         }
-        self.submit_slow(sqe)
+        self.cq.produced(n);
+        sq.advance_by(n);
+        // Counted as allocated until the end of the pass, as Linux counts them.
+        self.freed_early += n;
+        n
     }
 
-    fn submit_slow(&mut self, sqe: &Sqe) -> bool {
+    /// Consume one SQE through the general path. Returns `false` when it failed at
+    /// submit time outside a chain (the submit call ends there unless SUBMIT_ALL).
+    pub(crate) fn submit_sqe(&mut self, sqe: &Sqe) -> bool {
         self.cq.reserve();
         let idx = self.t.alloc();
         match self.init_req(idx, sqe) {

@@ -137,6 +137,12 @@ impl KernelRing {
     /// Write `sqes` at the SQ tail (with the identity SQ index array) and submit them in
     /// one `io_uring_enter`. Returns the count the kernel consumed.
     pub fn submit(&mut self, sqes: &[Sqe]) -> io::Result<u32> {
+        self.submit_and_wait(sqes, 0)
+    }
+
+    /// [`KernelRing::submit`], and wait in the same `io_uring_enter` until at least
+    /// `wait` CQEs are ready.
+    pub fn submit_and_wait(&mut self, sqes: &[Sqe], wait: u32) -> io::Result<u32> {
         let p = &self.params;
         let mask = self.rings.atomic(p.sq_off.ring_mask).load(Ordering::Relaxed);
         let tail_a = self.rings.atomic(p.sq_off.tail);
@@ -156,7 +162,8 @@ impl KernelRing {
         }
         // Publish the SQEs: pairs with the kernel's acquire of the SQ tail.
         tail_a.store(tail, Ordering::Release);
-        enter(self.fd, sqes.len() as u32, 0, 0, ptr::null())
+        let flags = if wait > 0 { IORING_ENTER_GETEVENTS } else { 0 };
+        enter(self.fd, sqes.len() as u32, wait, flags, ptr::null())
     }
 
     /// Wait until at least `min` CQEs are ready or `timeout` passes; returns how many are

@@ -1,0 +1,92 @@
+//! NOP submit+reap workloads for instruction counting and side-by-side timing.
+//!
+//! `fwring-bench run <floor|heapless|fwring|kernel> <iters>` runs one workload for
+//! `iters` batches of 32 (what `cargo xtask bench` runs under callgrind, at N and 2N
+//! iterations so start-up cancels out).
+//! `fwring-bench time [seconds]` times every workload side by side, interleaved, and
+//! prints ns/op (median of 7 rounds).
+
+use std::hint::black_box;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use fwring_tests::bench::{BATCH, BenchRing, Floor, Spsc, fwring_run, nops};
+
+const NAMES: [&str; 4] = ["floor", "heapless", "fwring", "kernel"];
+
+fn run(name: &str, iters: u64) -> Result<u64, String> {
+    let sqes = nops();
+    Ok(match name {
+        "floor" => Floor::default().run(&sqes, iters),
+        "heapless" => Spsc::default().run(&sqes, iters),
+        "fwring" => fwring_run(&mut BenchRing::new(), &sqes, iters),
+        #[cfg(target_os = "linux")]
+        "kernel" => {
+            let mut k = fwring_tests::kernel::KernelRing::new(64, 0, 0)
+                .map_err(|e| format!("kernel io_uring unavailable: {e}"))?;
+            fwring_tests::bench::kernel_run(&mut k, &sqes, iters).map_err(|e| e.to_string())?
+        }
+        _ => return Err(format!("unknown workload '{name}' (one of {})", NAMES.join(", "))),
+    })
+}
+
+/// ns per request of `name`, one round of about `budget`.
+fn time_round(name: &str, budget: Duration) -> Result<f64, String> {
+    let mut iters = 64u64;
+    loop {
+        let t = Instant::now();
+        black_box(run(name, iters)?);
+        let el = t.elapsed();
+        if el >= budget / 4 || iters > 1 << 30 {
+            return Ok(el.as_nanos() as f64 / (iters * BATCH as u64) as f64);
+        }
+        iters *= 2;
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["run", name, iters] => {
+            let Ok(iters) = iters.parse::<u64>() else {
+                eprintln!("fwring-bench: bad iteration count '{iters}'");
+                return ExitCode::from(2);
+            };
+            match run(name, iters) {
+                Ok(sum) => {
+                    println!("{name} {iters} {sum}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("fwring-bench: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        ["time", rest @ ..] => {
+            let secs: f64 = rest.first().and_then(|s| s.parse().ok()).unwrap_or(0.2);
+            let budget = Duration::from_secs_f64(secs);
+            let mut samples: Vec<Vec<f64>> = vec![Vec::new(); NAMES.len()];
+            for _ in 0..7 {
+                for (i, name) in NAMES.iter().enumerate() {
+                    if let Ok(ns) = time_round(name, budget) {
+                        samples[i].push(ns);
+                    }
+                }
+            }
+            for (name, mut s) in NAMES.iter().zip(samples) {
+                if s.is_empty() {
+                    println!("{name} unavailable");
+                    continue;
+                }
+                s.sort_by(f64::total_cmp);
+                println!("{name} {:.2}", s[s.len() / 2]);
+            }
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("usage: fwring-bench run <floor|heapless|fwring|kernel> <iters> | fwring-bench time [seconds]");
+            ExitCode::from(2)
+        }
+    }
+}

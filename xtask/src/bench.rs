@@ -1,0 +1,109 @@
+//! `cargo xtask bench`: NOP submit + reap at batch 32, side by side in one run.
+//!
+//! Instructions/op come from callgrind (exact and repeatable): each workload runs at N
+//! and 2N batches and the difference is divided by N × 32, so start-up cancels out.
+//! ns/op come from `fwring-bench time`, which interleaves the workloads and reports the
+//! median of 7 rounds.
+
+use std::fmt::Write as _;
+
+use crate::util::{cargo, exec, have, output, root, step};
+
+const WORKLOADS: [&str; 3] = ["floor", "heapless", "fwring"];
+const N: u64 = 2000;
+
+fn callgrind_ir(bin: &str, workload: &str, iters: u64) -> Result<u64, String> {
+    let out = std::env::temp_dir().join(format!("fwring-cg-{workload}-{iters}-{}", std::process::id()));
+    let mut cmd = std::process::Command::new("valgrind");
+    cmd.args(["--tool=callgrind", "--quiet"]).arg(format!("--callgrind-out-file={}", out.display())).args([
+        bin,
+        "run",
+        workload,
+        &iters.to_string(),
+    ]);
+    output(&mut cmd)?;
+    let text = std::fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let _ = std::fs::remove_file(&out);
+    text.lines()
+        .find_map(|l| l.strip_prefix("summary: ").or_else(|| l.strip_prefix("totals: ")))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| "no summary in callgrind output".into())
+}
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let write = match args {
+        [] => false,
+        [a] if a == "--write" => true,
+        _ => return Err("usage: cargo xtask bench [--write]".into()),
+    };
+    step("building fwring-bench (release)");
+    exec(cargo().args(["build", "--release", "-p", "fwring-tests", "--bin", "fwring-bench"]))?;
+    let bin = root().join("target/release/fwring-bench");
+    let bin = bin.to_str().ok_or("non-UTF-8 path")?;
+
+    let mut insns = Vec::new();
+    if have("valgrind") {
+        step(&format!("callgrind: instructions per NOP ({N} and {} batches of 32)", 2 * N));
+        for w in WORKLOADS {
+            let a = callgrind_ir(bin, w, N)?;
+            let b = callgrind_ir(bin, w, 2 * N)?;
+            let per_op = (b - a) as f64 / (N * 32) as f64;
+            println!("{w:>9}: {per_op:.1} instructions/op");
+            insns.push((w, per_op));
+        }
+    } else {
+        println!("valgrind not found: instruction counts skipped (apt-get install valgrind)");
+    }
+
+    step("time: ns per NOP, workloads interleaved, median of 7 rounds");
+    let timing = output(std::process::Command::new(bin).args(["time", "0.3"]))?;
+    let ns: Vec<(String, Option<f64>)> =
+        timing.lines().filter_map(|l| l.split_once(' ')).map(|(w, v)| (w.to_string(), v.parse().ok())).collect();
+    let get_ns = |w: &str| ns.iter().find(|(n, _)| n == w).and_then(|(_, v)| *v);
+    let floor_i = insns.iter().find(|(w, _)| *w == "floor").map(|x| x.1);
+    let floor_ns = get_ns("floor");
+
+    let mut table = String::new();
+    let _ = writeln!(table, "| workload | instructions/op | × floor | ns/op | × floor |");
+    let _ = writeln!(table, "|---|---:|---:|---:|---:|");
+    for w in ["floor", "heapless", "fwring", "kernel"] {
+        let i = insns.iter().find(|(n, _)| *n == w).map(|x| x.1);
+        let t = get_ns(w);
+        let cell = |v: Option<f64>, d: usize| v.map_or("—".to_string(), |v| format!("{v:.d$}"));
+        let ratio = |v: Option<f64>, f: Option<f64>| match (v, f) {
+            (Some(v), Some(f)) if f > 0.0 => format!("{:.2}", v / f),
+            _ => "—".into(),
+        };
+        let name = match w {
+            "floor" => "floor (hand-written ring)",
+            "heapless" => "heapless::spsc",
+            "fwring" => "fwring",
+            _ => "Linux io_uring (kernel)",
+        };
+        let _ = writeln!(
+            table,
+            "| {name} | {} | {} | {} | {} |",
+            cell(i, 1),
+            ratio(i, floor_i),
+            cell(t, 2),
+            ratio(t, floor_ns)
+        );
+    }
+    if let (Some(f), Some(k)) = (get_ns("fwring"), get_ns("kernel")) {
+        let _ = writeln!(table, "\nfwring is {:.1}× faster than the kernel's io_uring per NOP.", k / f);
+    }
+    println!("\n{table}");
+    if write {
+        let path = root().join("docs/perf.md");
+        let doc = std::fs::read_to_string(&path).unwrap_or_default();
+        let begin = "<!-- bench:begin -->";
+        let end = "<!-- bench:end -->";
+        let new = match (doc.find(begin), doc.find(end)) {
+            (Some(a), Some(b)) if a < b => format!("{}{begin}\n{table}{}", &doc[..a], &doc[b..]),
+            _ => format!("{doc}\n{begin}\n{table}{end}\n"),
+        };
+        std::fs::write(&path, new).map_err(|e| format!("{}: {e}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! `cargo xtask ci`: the suite CI runs.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use crate::util::{cargo, exec, root, step};
+
+/// Bare-metal targets `fwring` must build for (no_std, no alloc).
+pub const TARGETS: [&str; 3] = ["thumbv7em-none-eabihf", "thumbv6m-none-eabi", "riscv32imac-unknown-none-elf"];
+
+#[derive(Default)]
+struct Totals {
+    passed: u64,
+    failed: u64,
+}
+
+/// Run `cargo test` streaming its output, adding up the libtest summaries.
+fn cargo_test(totals: &mut Totals, args: &[&str]) -> Result<(), String> {
+    let mut child = cargo()
+        .arg("test")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cargo test: {e}"))?;
+    let stdout = child.stdout.take().ok_or("cargo test: no stdout")?;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        println!("{line}");
+        // "test result: ok. 74 passed; 0 failed; 0 ignored; ..."
+        if let Some(rest) = line.trim().strip_prefix("test result: ") {
+            let rest = rest.split_once(". ").map_or(rest, |(_, r)| r);
+            for part in rest.split(';') {
+                let mut it = part.split_whitespace();
+                if let (Some(n), Some(what)) = (it.next(), it.next()) {
+                    let n: u64 = n.parse().unwrap_or(0);
+                    match what {
+                        "passed" => totals.passed += n,
+                        "failed" => totals.failed += n,
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if !status.success() && totals.failed == 0 {
+        // A build failure or a crashed test binary: count it, so the summary says so.
+        totals.failed += 1;
+    }
+    Ok(())
+}
+
+fn rustup_has(target: &str) -> bool {
+    Command::new("rustc")
+        .args(["--print", "target-libdir", "--target", target])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|dir| std::fs::read_dir(dir.trim()).ok())
+        .is_some_and(|mut d| d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("libcore-"))))
+}
+
+/// Make sure the bare-metal targets' `core` is available through rustup (with a
+/// timeout: `rustup target add` has been seen to hang).
+fn ensure_targets() -> Vec<&'static str> {
+    let missing: Vec<&str> = TARGETS.iter().copied().filter(|t| !rustup_has(t)).collect();
+    if !missing.is_empty() && crate::util::have("rustup") {
+        let _ = Command::new("timeout").arg("120").arg("rustup").arg("target").arg("add").args(&missing).status();
+    }
+    TARGETS.iter().copied().filter(|t| rustup_has(t)).collect()
+}
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    if let Some(a) = args.first() {
+        return Err(format!("ci takes no arguments (got '{a}')"));
+    }
+    std::env::set_current_dir(root()).map_err(|e| e.to_string())?;
+    let mut failures = Vec::new();
+    let mut check = |name: &str, r: Result<(), String>| {
+        if let Err(e) = r {
+            println!("FAILED: {name}: {e}");
+            failures.push(name.to_string());
+        }
+    };
+
+    step("rustfmt");
+    check("fmt", exec(cargo().args(["fmt", "--all", "--", "--check"])));
+
+    step("clippy (warnings denied)");
+    check("clippy", exec(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])));
+
+    step("fwring on bare-metal targets (no_std, no alloc)");
+    let targets = ensure_targets();
+    for t in TARGETS {
+        if targets.contains(&t) {
+            check(&format!("build {t}"), exec(cargo().args(["build", "-p", "fwring", "--target", t])));
+            check(
+                &format!("build {t} defmt"),
+                exec(cargo().args(["build", "-p", "fwring", "--features", "defmt", "--target", t])),
+            );
+        } else {
+            println!("skipped {t}: target not installed and `rustup target add` unavailable");
+        }
+    }
+
+    step("tests");
+    let mut totals = Totals::default();
+    check("cargo test", cargo_test(&mut totals, &["--workspace"]));
+
+    println!();
+    if !failures.is_empty() {
+        println!("failed steps: {}", failures.join(", "));
+        totals.failed += failures.len() as u64;
+    }
+    // The last line of the run: the summary CI reads.
+    println!("{} passed, {} failed", totals.passed, totals.failed);
+    if totals.failed > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
