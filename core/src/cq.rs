@@ -7,13 +7,12 @@
 //! finds no room it stops consuming SQEs (backpressure) instead.
 
 use crate::abi::Cqe;
+use crate::index::Indices;
 
 /// A completion queue with storage for `N` CQEs (`N` a power of two).
 pub struct CompletionQueue<const N: usize> {
     entries: [Cqe; N],
-    head: u32,
-    tail: u32,
-    mask: u32,
+    idx: Indices,
     reserved: u32,
 }
 
@@ -23,25 +22,23 @@ impl<const N: usize> CompletionQueue<N> {
     /// An empty queue using all `N` entries.
     pub const fn new() -> Self {
         let () = Self::CAPACITY_OK;
-        CompletionQueue { entries: [Cqe::new(0, 0); N], head: 0, tail: 0, mask: N as u32 - 1, reserved: 0 }
+        CompletionQueue { entries: [Cqe::new(0, 0); N], idx: Indices::new(N as u32), reserved: 0 }
     }
 
     pub(crate) fn resize(&mut self, entries: u32) {
         debug_assert!(entries.is_power_of_two() && entries as usize <= N);
-        self.mask = entries - 1;
-        self.head = 0;
-        self.tail = 0;
+        self.idx = Indices::new(entries);
         self.reserved = 0;
     }
 
     /// Entries in use (`ring_entries`).
     pub const fn capacity(&self) -> u32 {
-        self.mask + 1
+        self.idx.capacity()
     }
 
     /// CQEs posted and not yet reaped.
     pub const fn len(&self) -> u32 {
-        self.tail.wrapping_sub(self.head)
+        self.idx.len()
     }
 
     /// Whether no CQE is waiting.
@@ -63,20 +60,20 @@ impl<const N: usize> CompletionQueue<N> {
     /// Reap the oldest CQE.
     #[inline]
     pub fn pop(&mut self) -> Option<Cqe> {
-        if self.head == self.tail {
+        if self.idx.head == self.idx.tail {
             return None;
         }
-        let cqe = self.entries[(self.head & self.mask) as usize & (N - 1)];
-        self.head = self.head.wrapping_add(1);
+        let cqe = self.entries[self.idx.slot::<N>(self.idx.head)];
+        self.idx.head = self.idx.head.wrapping_add(1);
         Some(cqe)
     }
 
     /// The oldest CQE, left in place.
     pub fn peek(&self) -> Option<&Cqe> {
-        if self.head == self.tail {
+        if self.idx.head == self.idx.tail {
             return None;
         }
-        Some(&self.entries[(self.head & self.mask) as usize & (N - 1)])
+        Some(&self.entries[self.idx.slot::<N>(self.idx.head)])
     }
 
     #[inline]
@@ -94,15 +91,15 @@ impl<const N: usize> CompletionQueue<N> {
     /// The storage, the tail index and the mask, for a producer loop that posts many
     /// entries into free (unreserved) slots; [`CompletionQueue::produced`] publishes them.
     #[inline]
-    pub(crate) fn producer(&mut self) -> (&mut [Cqe; N], u32, u32) {
-        (&mut self.entries, self.tail, self.mask)
+    pub(crate) fn producer(&mut self) -> (&mut [Cqe; N], Indices) {
+        (&mut self.entries, self.idx)
     }
 
     /// Publish `n` entries written through [`CompletionQueue::producer`].
     #[inline]
     pub(crate) fn produced(&mut self, n: u32) {
         debug_assert!(self.len() + n <= self.capacity());
-        self.tail = self.tail.wrapping_add(n);
+        self.idx.tail = self.idx.tail.wrapping_add(n);
     }
 
     /// Post into a slot reserved earlier.
@@ -117,8 +114,8 @@ impl<const N: usize> CompletionQueue<N> {
     #[inline]
     pub(crate) fn post_unreserved(&mut self, cqe: Cqe) {
         debug_assert!(self.len() < self.capacity());
-        self.entries[(self.tail & self.mask) as usize & (N - 1)] = cqe;
-        self.tail = self.tail.wrapping_add(1);
+        self.entries[self.idx.slot::<N>(self.idx.tail)] = cqe;
+        self.idx.tail = self.idx.tail.wrapping_add(1);
     }
 }
 

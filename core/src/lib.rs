@@ -49,6 +49,7 @@ mod complete;
 pub mod cq;
 mod drain;
 mod errno;
+mod index;
 mod nop;
 pub mod op;
 mod req;

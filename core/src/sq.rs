@@ -6,13 +6,12 @@
 //! mode: no index indirection).
 
 use crate::abi::{Sqe, SqeFlags};
+use crate::index::Indices;
 
 /// A submission queue with storage for `N` SQEs (`N` a power of two).
 pub struct SubmissionQueue<const N: usize> {
     entries: [Sqe; N],
-    head: u32,
-    tail: u32,
-    mask: u32,
+    idx: Indices,
 }
 
 const LINK_BITS: u8 = SqeFlags::IO_LINK.bits() | SqeFlags::IO_HARDLINK.bits();
@@ -23,25 +22,23 @@ impl<const N: usize> SubmissionQueue<N> {
     /// An empty queue using all `N` entries.
     pub const fn new() -> Self {
         let () = Self::CAPACITY_OK;
-        SubmissionQueue { entries: [Sqe::new(0); N], head: 0, tail: 0, mask: N as u32 - 1 }
+        SubmissionQueue { entries: [Sqe::new(0); N], idx: Indices::new(N as u32) }
     }
 
     /// Use only the first `entries` slots (a power of two ≤ `N`); empties the queue.
     pub(crate) fn resize(&mut self, entries: u32) {
         debug_assert!(entries.is_power_of_two() && entries as usize <= N);
-        self.mask = entries - 1;
-        self.head = 0;
-        self.tail = 0;
+        self.idx = Indices::new(entries);
     }
 
     /// Entries in use (`ring_entries`).
     pub const fn capacity(&self) -> u32 {
-        self.mask + 1
+        self.idx.capacity()
     }
 
     /// SQEs waiting to be consumed.
     pub const fn len(&self) -> u32 {
-        self.tail.wrapping_sub(self.head)
+        self.idx.len()
     }
 
     /// Whether no SQE is waiting.
@@ -57,11 +54,11 @@ impl<const N: usize> SubmissionQueue<N> {
     /// Append an SQE. When the queue is full the SQE is handed back (C-FLAG-3).
     #[inline]
     pub fn push(&mut self, sqe: Sqe) -> Result<(), Sqe> {
-        if self.len() > self.mask {
+        if self.idx.len() > self.idx.mask {
             return Err(sqe);
         }
-        self.entries[(self.tail & self.mask) as usize & (N - 1)] = sqe;
-        self.tail = self.tail.wrapping_add(1);
+        self.entries[self.idx.slot::<N>(self.idx.tail)] = sqe;
+        self.idx.tail = self.idx.tail.wrapping_add(1);
         Ok(())
     }
 
@@ -69,8 +66,8 @@ impl<const N: usize> SubmissionQueue<N> {
     pub fn push_slice(&mut self, sqes: &[Sqe]) -> usize {
         let n = sqes.len().min(self.space() as usize);
         for sqe in &sqes[..n] {
-            self.entries[(self.tail & self.mask) as usize & (N - 1)] = *sqe;
-            self.tail = self.tail.wrapping_add(1);
+            self.entries[self.idx.slot::<N>(self.idx.tail)] = *sqe;
+            self.idx.tail = self.idx.tail.wrapping_add(1);
         }
         n
     }
@@ -78,19 +75,19 @@ impl<const N: usize> SubmissionQueue<N> {
     /// The SQE `i` places after the head (caller guarantees `i < len()`).
     #[inline]
     pub(crate) fn peek(&self, i: u32) -> &Sqe {
-        &self.entries[(self.head.wrapping_add(i) & self.mask) as usize & (N - 1)]
+        &self.entries[self.idx.slot::<N>(self.idx.head.wrapping_add(i))]
     }
 
     /// The storage, the head index and the mask, for a consumer loop that reads many
     /// entries without touching the queue's own fields.
     #[inline]
-    pub(crate) fn consumer(&self) -> (&[Sqe; N], u32, u32) {
-        (&self.entries, self.head, self.mask)
+    pub(crate) fn consumer(&self) -> (&[Sqe; N], Indices) {
+        (&self.entries, self.idx)
     }
 
     #[inline]
     pub(crate) fn advance_by(&mut self, n: u32) {
-        self.head = self.head.wrapping_add(n);
+        self.idx.head = self.idx.head.wrapping_add(n);
     }
 
     /// Length of the link chain starting at the head, counted from the SQE flag bytes

@@ -49,11 +49,11 @@ impl<const CQ: usize, const N: usize> Engine<CQ, N> {
     /// CQEs the general path would. Returns how many SQEs it consumed.
     #[inline(never)]
     pub(crate) fn submit_inline_nops<const SQ: usize>(&mut self, sq: &mut SubmissionQueue<SQ>, budget: u32) -> u32 {
-        let (sqes, head, sq_mask) = sq.consumer();
-        let (cqes, tail, cq_mask) = self.cq.producer();
+        let (sqes, sqi) = sq.consumer();
+        let (cqes, cqi) = self.cq.producer();
         let mut n = 0;
         while n < budget {
-            let sqe = &sqes[(head.wrapping_add(n) & sq_mask) as usize & (SQ - 1)];
+            let sqe = &sqes[sqi.slot::<SQ>(sqi.head.wrapping_add(n))];
             // Opcode NOP, no flags, ioprio 0 — the SQE's first word is 0 — no nop_flags but
             // INJECT_RESULT, no personality. Anything else takes the general path.
             let extra = sqe.head_word() | (sqe.op_flags & !NopFlags::INJECT_RESULT.bits()) | sqe.personality as u32;
@@ -62,7 +62,7 @@ impl<const CQ: usize, const N: usize> Engine<CQ, N> {
             }
             // INJECT_RESULT: res = len; else 0.
             let res = (sqe.len & (sqe.op_flags & NopFlags::INJECT_RESULT.bits()).wrapping_neg()) as i32;
-            cqes[(tail.wrapping_add(n) & cq_mask) as usize & (CQ - 1)] = crate::abi::Cqe::new(sqe.user_data, res);
+            cqes[cqi.slot::<CQ>(cqi.tail.wrapping_add(n))] = crate::abi::Cqe::new(sqe.user_data, res);
             n += 1;
         }
         self.cq.produced(n);

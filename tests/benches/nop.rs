@@ -3,7 +3,7 @@
 //! `cargo bench -p fwring-tests --bench nop`
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use fwring_tests::bench::{BATCH, BenchRing, Floor, Spsc, fwring_run, nops};
+use fwring_tests::bench::{BATCH, BenchRing, Floor, Spsc, Workload, fwring_run, nops};
 
 fn nop_batch32(c: &mut Criterion) {
     let sqes = nops();

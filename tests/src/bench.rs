@@ -44,6 +44,31 @@ static TABLE: [Handler; 16] = {
     t
 };
 
+/// One submit/reap implementation under test.
+pub trait Workload {
+    /// Queue one SQE.
+    fn push(&mut self, sqe: &Sqe);
+    /// Run everything queued.
+    fn submit(&mut self);
+    /// Reap one CQE.
+    fn pop(&mut self) -> Option<Cqe>;
+
+    /// `iters` batches of [`BATCH`]; returns the checksum of every CQE.
+    fn run(&mut self, sqes: &[Sqe; BATCH], iters: u64) -> u64 {
+        let mut sum = 0;
+        for _ in 0..iters {
+            for s in black_box(sqes) {
+                self.push(s);
+            }
+            self.submit();
+            while let Some(c) = self.pop() {
+                sum = fold(sum, &c);
+            }
+        }
+        sum
+    }
+}
+
 /// The floor: a minimal hand-written ring.
 pub struct Floor {
     sqes: [Sqe; 64],
@@ -60,7 +85,7 @@ impl Default for Floor {
     }
 }
 
-impl Floor {
+impl Workload for Floor {
     #[inline(never)]
     fn push(&mut self, sqe: &Sqe) {
         self.sqes[(self.sq_tail & 63) as usize] = *sqe;
@@ -87,21 +112,6 @@ impl Floor {
         self.cq_head = self.cq_head.wrapping_add(1);
         Some(c)
     }
-
-    /// `iters` batches; returns the checksum.
-    pub fn run(&mut self, sqes: &[Sqe; BATCH], iters: u64) -> u64 {
-        let mut sum = 0;
-        for _ in 0..iters {
-            for s in black_box(sqes) {
-                self.push(s);
-            }
-            self.submit();
-            while let Some(c) = self.pop() {
-                sum = fold(sum, &c);
-            }
-        }
-        sum
-    }
 }
 
 /// `heapless::spsc` queues for SQEs and CQEs, with the floor's dispatch.
@@ -116,7 +126,7 @@ impl Default for Spsc {
     }
 }
 
-impl Spsc {
+impl Workload for Spsc {
     #[inline(never)]
     fn push(&mut self, sqe: &Sqe) {
         let _ = self.sq.enqueue(*sqe);
@@ -134,54 +144,31 @@ impl Spsc {
     fn pop(&mut self) -> Option<Cqe> {
         self.cq.dequeue()
     }
-
-    /// `iters` batches; returns the checksum.
-    pub fn run(&mut self, sqes: &[Sqe; BATCH], iters: u64) -> u64 {
-        let mut sum = 0;
-        for _ in 0..iters {
-            for s in black_box(sqes) {
-                self.push(s);
-            }
-            self.submit();
-            while let Some(c) = self.pop() {
-                sum = fold(sum, &c);
-            }
-        }
-        sum
-    }
 }
 
 /// The fwring ring the benchmark uses.
 pub type BenchRing = Ring<64, 128, 64>;
 
-#[inline(never)]
-fn fw_push(ring: &mut BenchRing, sqe: &Sqe) {
-    let _ = ring.push(*sqe);
-}
+impl Workload for BenchRing {
+    #[inline(never)]
+    fn push(&mut self, sqe: &Sqe) {
+        let _ = Ring::push(self, *sqe);
+    }
 
-#[inline(never)]
-fn fw_submit(ring: &mut BenchRing) {
-    let _ = black_box(ring.submit());
-}
+    #[inline(never)]
+    fn submit(&mut self) {
+        let _ = black_box(Ring::submit(self));
+    }
 
-#[inline(never)]
-fn fw_pop(ring: &mut BenchRing) -> Option<Cqe> {
-    ring.pop()
+    #[inline(never)]
+    fn pop(&mut self) -> Option<Cqe> {
+        Ring::pop(self)
+    }
 }
 
 /// fwring: `iters` batches; returns the checksum.
 pub fn fwring_run(ring: &mut BenchRing, sqes: &[Sqe; BATCH], iters: u64) -> u64 {
-    let mut sum = 0;
-    for _ in 0..iters {
-        for s in black_box(sqes) {
-            fw_push(ring, s);
-        }
-        fw_submit(ring);
-        while let Some(c) = fw_pop(ring) {
-            sum = fold(sum, &c);
-        }
-    }
-    sum
+    ring.run(sqes, iters)
 }
 
 /// The kernel's io_uring: `iters` batches of NOPs through one `io_uring_enter` each.

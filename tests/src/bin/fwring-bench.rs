@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use fwring_tests::bench::{BATCH, BenchRing, Floor, Spsc, fwring_run, nops};
+use fwring_tests::bench::{BATCH, BenchRing, Floor, Spsc, Workload, fwring_run, nops};
 
 const NAMES: [&str; 4] = ["floor", "heapless", "fwring", "kernel"];
 
