@@ -19,7 +19,7 @@
 use crate::abi::{Cqe, opcode};
 use crate::errno::Errno;
 use crate::op::{Issue, IssueCx};
-use crate::req::{Idx, NIL, ReqFlags, Work};
+use crate::req::{Idx, NIL, Req, ReqFlags, Work};
 use crate::ring::Engine;
 
 /// How issuing a request went.
@@ -32,7 +32,7 @@ enum Outcome {
     Queued,
 }
 
-impl<const CQ: usize, const N: usize> Engine<CQ, N> {
+impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
     /// `io_queue_sqe`: issue now and complete or fail.
     pub(crate) fn queue_sqe(&mut self, idx: Idx) {
         match self.issue(idx) {
@@ -51,7 +51,8 @@ impl<const CQ: usize, const N: usize> Engine<CQ, N> {
     fn issue(&mut self, idx: Idx) -> Outcome {
         match self.t[idx].opcode {
             opcode::NOP => {
-                let nop = crate::nop::issue(&mut self.t[idx], |_| false);
+                let bufs = &self.bufs;
+                let nop = crate::nop::issue(&mut self.t[idx], |i| bufs.contains(i));
                 if self.t[idx].res < 0 {
                     self.req_set_fail(idx);
                 }
@@ -76,10 +77,20 @@ impl<const CQ: usize, const N: usize> Engine<CQ, N> {
             r.res = 0;
             return Outcome::Complete;
         };
-        let mut cx = IssueCx { info: &r.rec.info, result: 0 };
-        match issue(&mut cx, &mut r.rec.pdu) {
+        let Req { rec, scratch, imports, .. } = r;
+        let mut cx = IssueCx {
+            info: &rec.info,
+            result: 0,
+            chain: scratch,
+            bufs: &mut self.bufs,
+            imports,
+            args: self.args.as_mut_view(),
+        };
+        let outcome = issue(&mut cx, &mut rec.pdu);
+        let res = cx.result;
+        let r = &mut self.t[idx];
+        match outcome {
             Issue::Done => {
-                let res = cx.result;
                 r.res = res;
                 if res < 0 {
                     self.req_set_fail(idx);
@@ -129,6 +140,12 @@ impl<const CQ: usize, const N: usize> Engine<CQ, N> {
             let slot = r.rec.info.slot();
             self.slots.release(slot);
         }
+        if r.flags.contains(ReqFlags::HAS_IMPORTS) {
+            r.flags.remove(ReqFlags::HAS_IMPORTS);
+            for imp in &r.imports {
+                self.bufs.release(imp);
+            }
+        }
         self.t.dealloc(idx);
     }
 
@@ -165,6 +182,8 @@ impl<const CQ: usize, const N: usize> Engine<CQ, N> {
         if flags.contains(ReqFlags::FAIL) && !flags.contains(ReqFlags::HARDLINK) {
             self.fail_links(flags, next);
         } else {
+            // The chain's shared record travels to the next member.
+            self.t[next].scratch = self.t[idx].scratch;
             self.tw_add(next, Work::Issue);
         }
     }

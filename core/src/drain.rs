@@ -11,7 +11,7 @@
 use crate::req::{Idx, ReqFlags, Work};
 use crate::ring::Engine;
 
-impl<const CQ: usize, const N: usize> Engine<CQ, N> {
+impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
     /// `io_init_drain`: an SQE with IO_DRAIN was seen. Inside a chain, the chain's head
     /// is drained and the request after the chain is drained too (C-DRAIN-5).
     pub(crate) fn init_drain(&mut self) {

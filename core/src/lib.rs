@@ -45,6 +45,10 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod abi;
+mod args;
+pub mod buf;
+mod bytes;
+mod chain;
 mod complete;
 pub mod cq;
 mod drain;
@@ -52,6 +56,8 @@ mod errno;
 mod index;
 mod nop;
 pub mod op;
+pub mod ops;
+mod region;
 mod req;
 mod ring;
 pub mod setup;
@@ -62,10 +68,14 @@ pub use abi::{
     Cqe, CqeFlags, Features, MAX_OP_SLOTS, NopFlags, SetupFlags, SqRingFlags, Sqe, SqeFlags, bpf_op_flags,
     bpf_op_private, bpf_op_slot, opcode,
 };
+pub use args::ArgRecord;
+pub use buf::{BufDesc, BufTable, Dir, Io, IoVec, Rejected, Segs, SegsMut, buf_type};
+pub use chain::ChainData;
 pub use errno::Errno;
 pub use op::{
     Issue, IssueCx, Op, OpVTable, PDU_OFFSET, PDU_SIZE, Pdu, PrepCx, Record, ReqInfo, SlotState, Unregistered, vtable,
 };
+pub use region::{REGION_MAX_LEN, Region};
 pub use ring::{Ring, Stop, Submitted};
 pub use setup::{Params, Probe, Setup};
 

@@ -21,6 +21,12 @@ use core::mem::{align_of, offset_of, size_of};
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
+use crate::args::{ArgRecord, ArgsView};
+use crate::buf::{self, BufDesc, BufTable, Dir, Import, Imports, Io, MAX_IMPORTS};
+use crate::bytes::aligned_bytes;
+use crate::chain::ChainData;
+use crate::req::{Idx, Req, ReqFlags};
+
 use crate::abi::{MAX_OP_SLOTS, Sqe, bpf_op_private};
 use crate::errno::Errno;
 
@@ -88,66 +94,15 @@ impl fmt::Debug for ReqInfo {
     }
 }
 
-/// The op-owned 48 bytes of a request record, 8-byte aligned.
-///
-/// The core zeroes it before `prep`; it then persists through issue, fail and cleanup
-/// of the same request (C-BPF-13).
-#[repr(C, align(8))]
-#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
-pub struct Pdu([u8; PDU_SIZE]);
-
-impl Pdu {
-    pub(crate) const ZERO: Pdu = Pdu([0; PDU_SIZE]);
-
-    /// The raw bytes.
-    pub fn bytes(&self) -> &[u8; PDU_SIZE] {
-        &self.0
-    }
-
-    /// The raw bytes, writable.
-    pub fn bytes_mut(&mut self) -> &mut [u8; PDU_SIZE] {
-        &mut self.0
-    }
-
-    /// View the first `size_of::<T>()` bytes as a `T`. Fails to compile when `T` is
-    /// larger than 48 bytes or aligned to more than 8.
-    pub fn view<T: FromBytes + KnownLayout + Immutable>(&self) -> &T {
-        let () = PduFits::<T>::OK;
-        match T::ref_from_prefix(&self.0) {
-            Ok((t, _)) => t,
-            // Size and alignment are checked at compile time above.
-            Err(_) => unreachable!(),
-        }
-    }
-
-    /// View the first `size_of::<T>()` bytes as a writable `T` (see [`Pdu::view`]).
-    pub fn view_mut<T: FromBytes + IntoBytes + KnownLayout>(&mut self) -> &mut T {
-        let () = PduFits::<T>::OK;
-        match T::mut_from_prefix(&mut self.0) {
-            Ok((t, _)) => t,
-            // Size and alignment are checked at compile time above.
-            Err(_) => unreachable!(),
-        }
-    }
-
-    pub(crate) fn clear(&mut self) {
-        self.0 = [0; PDU_SIZE];
-    }
-}
-
-impl Default for Pdu {
-    fn default() -> Self {
-        Pdu::ZERO
-    }
-}
-
-struct PduFits<T>(core::marker::PhantomData<T>);
-impl<T> PduFits<T> {
-    const OK: () = assert!(
-        size_of::<T>() <= PDU_SIZE && align_of::<T>() <= 8,
-        "an op's Pdu type must be at most 48 bytes and aligned to at most 8"
-    );
-}
+aligned_bytes!(
+    /// The op-owned 48 bytes of a request record, 8-byte aligned.
+    ///
+    /// The core zeroes it before `prep`; it then persists through issue, fail and
+    /// cleanup of the same request (C-BPF-13). View it as any zerocopy type of at most 48
+    /// bytes with [`Pdu::view`] / [`Pdu::view_mut`].
+    Pdu,
+    PDU_SIZE
+);
 
 /// The 64-byte per-request record (C-ABI-11): 16 bytes of core header, 48 of pdu.
 #[repr(C, align(8))]
@@ -200,9 +155,17 @@ pub enum Issue {
     SkipComplete,
 }
 
-/// Context handed to an op's prep: the request header.
+/// Context handed to an op's prep: the request header, buffer import, extended
+/// arguments.
 pub struct PrepCx<'a> {
     pub(crate) info: &'a ReqInfo,
+    pub(crate) bufs: &'a BufTable,
+    /// Every request slot, to check buffer ownership against the ones in flight.
+    pub(crate) others: &'a [Req],
+    /// The link chain this request belongs to (its head's index).
+    pub(crate) chain: Idx,
+    pub(crate) imports: Imports,
+    pub(crate) args: &'a ArgsView,
 }
 
 impl PrepCx<'_> {
@@ -210,12 +173,53 @@ impl PrepCx<'_> {
     pub fn info(&self) -> &ReqInfo {
         self.info
     }
+
+    /// Read a 16-byte buffer descriptor from user memory at `addr` (inside a registered
+    /// region, else EFAULT) — the series' convention of `sqe.addr` pointing at one.
+    pub fn read_desc(&self, addr: u64) -> Result<BufDesc, Errno> {
+        self.bufs.read_user(addr)
+    }
+
+    /// Import a buffer for this request: resolve `desc` for `dir` into checked segments.
+    /// Returns its index for [`Io`] at issue (0, then 1).
+    ///
+    /// Errors: descriptor type > 4, zero length, more than [`MAX_SEGS`](buf::MAX_SEGS)
+    /// segments, a destination overlapping another buffer of this request, or a third
+    /// import → EINVAL; an address outside the registered memory, an unregistered or
+    /// stale index, a range past its buffer, or a direction the region does not allow
+    /// → EFAULT; a range another in-flight request (outside this chain) writes, or a
+    /// destination another one uses → EBUSY.
+    pub fn import(&mut self, desc: &BufDesc, dir: Dir) -> Result<usize, Errno> {
+        let slot = self.imports.iter().position(|i| *i == Import::EMPTY).ok_or(Errno::EINVAL)?;
+        let new = self.bufs.resolve(desc, dir)?;
+        buf::check_within(&self.imports, &new)?;
+        let busy = self
+            .others
+            .iter()
+            .filter(|r| r.flags.contains(ReqFlags::HAS_IMPORTS) && r.chain != self.chain)
+            .any(|r| r.imports.iter().any(|i| buf::conflict(i, &new)));
+        if busy {
+            return Err(Errno::EBUSY);
+        }
+        self.imports[slot] = new;
+        Ok(slot)
+    }
+
+    /// Extended-argument record `id`: ENOENT if there is none.
+    pub fn arg(&self, id: u16) -> Result<&ArgRecord, Errno> {
+        self.args.get(&id).ok_or(Errno::ENOENT)
+    }
 }
 
-/// Context handed to an op's issue: the request header and the result to post.
+/// Context handed to an op's issue: the request header, the result to post, the
+/// request's buffers, the chain's shared record, extended arguments.
 pub struct IssueCx<'a> {
     pub(crate) info: &'a ReqInfo,
     pub(crate) result: i32,
+    pub(crate) chain: &'a mut ChainData,
+    pub(crate) bufs: &'a mut BufTable,
+    pub(crate) imports: &'a Imports,
+    pub(crate) args: &'a mut ArgsView,
 }
 
 impl IssueCx<'_> {
@@ -234,7 +238,35 @@ impl IssueCx<'_> {
     pub fn result(&self) -> i32 {
         self.result
     }
+
+    /// The buffers imported in prep, in place: sources as `&[u8]` segments,
+    /// destinations as `&mut [u8]` segments.
+    pub fn io(&mut self) -> Result<Io<'_>, Errno> {
+        buf::carve(self.bufs, self.imports)
+    }
+
+    /// The buffers and the chain record at once.
+    pub fn io_and_chain(&mut self) -> Result<(Io<'_>, &mut ChainData), Errno> {
+        Ok((buf::carve(self.bufs, self.imports)?, self.chain))
+    }
+
+    /// The record this request's link chain shares.
+    pub fn chain(&mut self) -> &mut ChainData {
+        self.chain
+    }
+
+    /// Extended-argument record `id`: ENOENT if there is none.
+    pub fn arg(&self, id: u16) -> Result<&ArgRecord, Errno> {
+        self.args.get(&id).ok_or(Errno::ENOENT)
+    }
+
+    /// Extended-argument record `id`, writable (state an op keeps across requests).
+    pub fn arg_mut(&mut self, id: u16) -> Result<&mut ArgRecord, Errno> {
+        self.args.get_mut(&id).ok_or(Errno::ENOENT)
+    }
 }
+
+const _: () = assert!(MAX_IMPORTS == 2);
 
 /// prep: validate the SQE and fill the pdu. `Err` fails the request with that errno.
 pub type PrepFn = fn(&mut PrepCx<'_>, &Sqe, &mut Pdu) -> Result<(), Errno>;
@@ -340,7 +372,7 @@ fn cleanup_shim<T: Op>(info: &ReqInfo, pdu: &mut Pdu) {
 
 /// Build the function table of a typed [`Op`] for slot `id`.
 pub const fn vtable<T: Op>(id: u16) -> OpVTable {
-    let () = PduFits::<T::Pdu>::OK;
+    let () = crate::bytes::Fits::<T::Pdu, PDU_SIZE>::OK;
     OpVTable {
         id,
         prep: Some(prep_shim::<T>),
@@ -479,7 +511,7 @@ mod tests {
         *p.view_mut::<[u32; 2]>() = [0xdead_beef, 7];
         assert_eq!(&p.bytes()[..4], &0xdead_beefu32.to_ne_bytes());
         assert_eq!(p.view::<u64>().to_ne_bytes()[4..], 7u32.to_ne_bytes());
-        p.clear();
+        p = Pdu::ZERO;
         assert_eq!(p, Pdu::ZERO);
     }
 }

@@ -8,6 +8,8 @@
 
 use bitflags::bitflags;
 
+use crate::buf::{Import, Imports, MAX_IMPORTS};
+use crate::chain::ChainData;
 use crate::op::{OpVTable, Record};
 
 /// Index of a request in the table.
@@ -38,6 +40,8 @@ bitflags! {
         const NEED_CLEANUP = 1 << 10;
         /// Issue returned EAGAIN once already.
         const RETRIED = 1 << 11;
+        /// Holds imported buffer ranges (released when freed).
+        const HAS_IMPORTS = 1 << 12;
     }
 }
 
@@ -70,8 +74,14 @@ pub(crate) struct Req {
     pub flags: ReqFlags,
     pub link: Idx,
     pub next: Idx,
+    /// The link chain this request belongs to: its head's index (its own if standalone).
+    pub chain: Idx,
     pub opcode: u8,
     pub work: Work,
+    /// Buffers imported in prep.
+    pub imports: Imports,
+    /// The chain's shared record, as it stands when this request runs.
+    pub scratch: ChainData,
 }
 
 impl Req {
@@ -84,8 +94,11 @@ impl Req {
         flags: ReqFlags::empty(),
         link: NIL,
         next: NIL,
+        chain: NIL,
         opcode: 0,
         work: Work::Issue,
+        imports: [Import::EMPTY; MAX_IMPORTS],
+        scratch: ChainData::ZERO,
     };
 
     pub fn user_data(&self) -> u64 {

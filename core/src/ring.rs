@@ -1,9 +1,12 @@
 //! The ring: an SQ, a CQ, an in-flight table and 16 op slots, all sized at compile time.
 
 use crate::abi::{Cqe, MAX_OP_SLOTS, SetupFlags, SqRingFlags, Sqe};
+use crate::args::ArgRecord;
+use crate::buf::{BufTable, MAX_BUFFERS, Rejected};
 use crate::cq::CompletionQueue;
 use crate::errno::Errno;
 use crate::op::{OpVTable, SlotState, Slots, Unregistered};
+use crate::region::Region;
 use crate::req::{List, NIL, Table};
 use crate::setup::{self, Params, Probe, Setup};
 use crate::sq::SubmissionQueue;
@@ -35,10 +38,14 @@ pub struct Submitted {
 }
 
 /// Everything but the SQ: the part of a ring that consumes SQEs and produces CQEs.
-pub(crate) struct Engine<const CQ: usize, const N: usize> {
+pub(crate) struct Engine<const CQ: usize, const N: usize, const ARGS: usize> {
     pub cq: CompletionQueue<CQ>,
     pub t: Table<N>,
     pub slots: Slots,
+    /// Registered buffers.
+    pub bufs: BufTable,
+    /// Extended-argument records.
+    pub args: heapless::LinearMap<u16, ArgRecord, ARGS>,
     pub flags: SetupFlags,
     /// The link chain being assembled (`submit_state.link`).
     pub link: List,
@@ -61,12 +68,14 @@ pub(crate) struct Engine<const CQ: usize, const N: usize> {
     pub freed_early: u32,
 }
 
-impl<const CQ: usize, const N: usize> Engine<CQ, N> {
+impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
     const fn new() -> Self {
         Engine {
             cq: CompletionQueue::new(),
             t: Table::new(),
             slots: Slots::new(),
+            bufs: BufTable::new(),
+            args: heapless::LinearMap::new(),
             flags: SetupFlags::empty(),
             link: List::EMPTY,
             drain_active: false,
@@ -111,8 +120,9 @@ impl<const CQ: usize, const N: usize> Engine<CQ, N> {
     }
 }
 
-/// An io_uring-style ring with storage for `SQ` SQEs, `CQ` CQEs and `N` requests in
-/// flight, fixed at compile time. No heap; `const fn new` so it can live in a `static`.
+/// An io_uring-style ring with storage for `SQ` SQEs, `CQ` CQEs, `N` requests in flight
+/// and `ARGS` extended-argument records (default 0), fixed at compile time. No heap;
+/// `const fn new` so it can live in a `static`.
 ///
 /// ```
 /// use fwring::{Ring, Sqe, SqeFlags, Cqe, Errno, Stop};
@@ -128,14 +138,14 @@ impl<const CQ: usize, const N: usize> Engine<CQ, N> {
 /// assert_eq!(ring.pop(), Some(Cqe::new(3, Errno::ECANCELED.res())));
 /// assert_eq!(ring.pop(), None);
 /// ```
-pub struct Ring<const SQ: usize, const CQ: usize, const N: usize> {
+pub struct Ring<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize = 0> {
     sq: SubmissionQueue<SQ>,
-    ex: Engine<CQ, N>,
+    ex: Engine<CQ, N, ARGS>,
     params: Params,
     sq_flags: SqRingFlags,
 }
 
-impl<const SQ: usize, const CQ: usize, const N: usize> Ring<SQ, CQ, N> {
+impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Ring<SQ, CQ, N, ARGS> {
     /// A ring using all its storage: `SQ` SQ entries, `min(2 × SQ, CQ)` CQ entries, no
     /// setup flags. Call [`Ring::setup`] to choose otherwise.
     pub const fn new() -> Self {
@@ -156,11 +166,12 @@ impl<const SQ: usize, const CQ: usize, const N: usize> Ring<SQ, CQ, N> {
     }
 
     /// Set the ring up anew, as `io_uring_setup(2)` would create it: sizes, setup flags,
-    /// empty op slots. Only an idle ring (no request in flight) can be set up: else
-    /// EBUSY. Sizing errors are Linux's (see [`Setup`]).
+    /// empty op slots, no extended arguments. Only an idle ring (no request in flight, no
+    /// buffers registered — they would be lost) can be set up: else EBUSY. Sizing errors
+    /// are Linux's (see [`Setup`]).
     pub fn setup(&mut self, setup: Setup) -> Result<Params, Errno> {
         let params = setup::resolve(&setup, SQ as u32, CQ as u32)?;
-        if self.ex.t.nr_allocated() != 0 {
+        if self.ex.t.nr_allocated() != 0 || !self.ex.bufs.is_empty() {
             return Err(Errno::EBUSY);
         }
         self.sq.resize(params.sq_entries);
@@ -283,13 +294,70 @@ impl<const SQ: usize, const CQ: usize, const N: usize> Ring<SQ, CQ, N> {
         self.ex.slots.unregister(id as usize)
     }
 
+    /// `IORING_REGISTER_BUFFERS`: register `K` regions as buffers 0..K (C-BUF-1..4):
+    /// EINVAL for 0 or more than 16, EBUSY if a table exists, EFAULT for an empty or
+    /// >1 GiB region. On error the regions come back in [`Rejected`].
+    pub fn register_buffers<const K: usize>(&mut self, regions: [Region; K]) -> Result<(), Rejected<[Region; K]>> {
+        self.ex.bufs.register(regions)
+    }
+
+    /// An empty (sparse) buffer table of `nr` slots, to fill with
+    /// [`Ring::update_buffer`].
+    pub fn register_buffers_sparse(&mut self, nr: u16) -> Result<(), Errno> {
+        self.ex.bufs.register_sparse(nr)
+    }
+
+    /// `IORING_REGISTER_BUFFERS_UPDATE` of one slot; returns the region it replaces.
+    /// ENXIO without a table, EINVAL past it, EBUSY if the old region is in use.
+    pub fn update_buffer(&mut self, index: u16, region: Region) -> Result<Option<Region>, Rejected<Region>> {
+        self.ex.bufs.update(index, region)
+    }
+
+    /// `IORING_UNREGISTER_BUFFERS` (C-BUF-3, C-BUF-12): ENXIO without a table, EBUSY
+    /// while an in-flight request uses a buffer. Returns the regions.
+    pub fn unregister_buffers(&mut self) -> Result<heapless::Vec<Region, MAX_BUFFERS>, Errno> {
+        self.ex.bufs.unregister()
+    }
+
+    /// The registered buffers (read access for the application).
+    pub fn buffers(&self) -> &BufTable {
+        &self.ex.bufs
+    }
+
+    /// Buffer `index`'s memory, writable by the application — unless an in-flight
+    /// request uses it (EBUSY). EINVAL for an index past the table or an empty slot.
+    pub fn buffer_mut(&mut self, index: u16) -> Result<&mut [u8], Errno> {
+        self.ex.bufs.get_mut(index).map(Region::bytes_mut)
+    }
+
+    /// Store extended-argument record `id`, returning the one it replaces. ENOSPC when
+    /// all `ARGS` records are taken.
+    pub fn set_arg(&mut self, id: u16, record: ArgRecord) -> Result<Option<ArgRecord>, Errno> {
+        self.ex.args.insert(id, record).map_err(|_| Errno::ENOSPC)
+    }
+
+    /// Extended-argument record `id`.
+    pub fn arg(&self, id: u16) -> Option<&ArgRecord> {
+        self.ex.args.get(&id)
+    }
+
+    /// Extended-argument record `id`, writable.
+    pub fn arg_mut(&mut self, id: u16) -> Option<&mut ArgRecord> {
+        self.ex.args.get_mut(&id)
+    }
+
+    /// Remove extended-argument record `id`.
+    pub fn remove_arg(&mut self, id: u16) -> Option<ArgRecord> {
+        self.ex.args.remove(&id)
+    }
+
     /// The state of slot `id`, or `None` for an id ≥ 16.
     pub fn op_slot(&self, id: u16) -> Option<SlotState> {
         if (id as usize) < MAX_OP_SLOTS { self.ex.slots.state(id as usize) } else { None }
     }
 }
 
-impl<const SQ: usize, const CQ: usize, const N: usize> Default for Ring<SQ, CQ, N> {
+impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Default for Ring<SQ, CQ, N, ARGS> {
     fn default() -> Self {
         Self::new()
     }

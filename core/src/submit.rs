@@ -12,8 +12,9 @@
 //! - CQE_SKIP_SUCCESS on any SQE disables drain for the ring's lifetime (C-SKIP-10).
 
 use crate::abi::{MAX_OP_SLOTS, NopFlags, SetupFlags, Sqe, SqeFlags, bpf_op_slot, opcode};
+use crate::buf::{Import, MAX_IMPORTS};
 use crate::errno::Errno;
-use crate::op::PrepCx;
+use crate::op::{Pdu, PrepCx};
 use crate::req::{Idx, NIL, ReqFlags};
 use crate::ring::Engine;
 use crate::sq::SubmissionQueue;
@@ -42,7 +43,7 @@ const fn opdef(op: u8) -> OpDef {
     }
 }
 
-impl<const CQ: usize, const N: usize> Engine<CQ, N> {
+impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
     /// Consume a run of standalone NOPs from the head of `sq`, at most `budget`, posting
     /// their CQEs directly: the fast path, for a ring with no chain open and no drain
     /// pending. Stops at the first SQE that needs more than that. Produces exactly the
@@ -167,6 +168,8 @@ impl<const CQ: usize, const N: usize> Engine<CQ, N> {
             r.link = NIL;
             r.vt = None;
             r.res = 0;
+            r.chain = if self.link.head != NIL { self.link.head } else { idx };
+            r.scratch = crate::chain::ChainData::ZERO;
         }
         if sqe.opcode >= opcode::LAST {
             self.t[idx].opcode = opcode::NOP;
@@ -218,7 +221,9 @@ impl<const CQ: usize, const N: usize> Engine<CQ, N> {
         }
     }
 
-    /// `io_uring_bpf_prep` (seed) + P06's in-flight accounting.
+    /// `io_uring_bpf_prep` (seed) + P06's in-flight accounting. The op preps into a
+    /// fresh pdu and a staging area for its buffer imports; both are committed to the
+    /// request only when prep succeeds.
     fn prep_bpf(&mut self, idx: Idx, sqe: &Sqe) -> Result<(), Errno> {
         if !self.flags.contains(SetupFlags::BPF_EXT) {
             return Err(Errno::EOPNOTSUPP);
@@ -231,11 +236,29 @@ impl<const CQ: usize, const N: usize> Engine<CQ, N> {
         let r = &mut self.t[idx];
         r.rec.info.set(sqe.user_data, sqe.op_flags, slot, sqe.flags);
         r.vt = vt;
+        let (info, chain) = (r.rec.info, r.chain);
         let prep = vt.and_then(|v| v.prep).ok_or(Errno::EOPNOTSUPP)?;
-        r.rec.pdu.clear();
-        let mut cx = PrepCx { info: &r.rec.info };
-        prep(&mut cx, sqe, &mut r.rec.pdu)?;
+        let mut pdu = Pdu::ZERO;
+        let mut cx = PrepCx {
+            info: &info,
+            bufs: &self.bufs,
+            others: &self.t.reqs,
+            chain,
+            imports: [Import::EMPTY; MAX_IMPORTS],
+            args: self.args.as_view(),
+        };
+        prep(&mut cx, sqe, &mut pdu)?;
+        let imports = cx.imports;
+        let r = &mut self.t[idx];
+        r.rec.pdu = pdu;
         r.flags.insert(ReqFlags::NEED_CLEANUP);
+        if imports.iter().any(|i| *i != Import::EMPTY) {
+            r.imports = imports;
+            r.flags.insert(ReqFlags::HAS_IMPORTS);
+            for imp in &imports {
+                self.bufs.hold(imp);
+            }
+        }
         self.slots.hold(slot);
         Ok(())
     }

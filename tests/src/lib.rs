@@ -36,6 +36,8 @@ pub mod res {
     pub const EBADF: i32 = Errno::EBADF.res();
     /// -EFAULT
     pub const EFAULT: i32 = Errno::EFAULT.res();
+    /// -EBUSY
+    pub const EBUSY: i32 = Errno::EBUSY.res();
 }
 
 /// NOP with `user_data` and flags.
@@ -55,8 +57,8 @@ pub fn bad(ud: u64, flags: SqeFlags) -> Sqe {
 
 /// Push `sqes`, submit once, reap everything: `(submit result, [(user_data, res)])`.
 /// Asserts every CQE's flags are 0 (ABI.md §3: NOP/link/drain CQEs carry no flags).
-pub fn run<const SQ: usize, const CQ: usize, const N: usize>(
-    ring: &mut Ring<SQ, CQ, N>,
+pub fn run<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize>(
+    ring: &mut Ring<SQ, CQ, N, ARGS>,
     sqes: &[Sqe],
 ) -> (Submitted, Vec<(u64, i32)>) {
     for sqe in sqes {
@@ -67,7 +69,9 @@ pub fn run<const SQ: usize, const CQ: usize, const N: usize>(
 }
 
 /// Reap every CQE as `(user_data, res)`, checking flags are 0.
-pub fn reap<const SQ: usize, const CQ: usize, const N: usize>(ring: &mut Ring<SQ, CQ, N>) -> Vec<(u64, i32)> {
+pub fn reap<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize>(
+    ring: &mut Ring<SQ, CQ, N, ARGS>,
+) -> Vec<(u64, i32)> {
     let mut out = Vec::new();
     while let Some(Cqe { user_data, res, flags }) = ring.pop() {
         assert_eq!(flags, 0, "CQE flags of {user_data}");

@@ -553,50 +553,60 @@ fn setup_reports_features_and_rejects_bad_sizes_c_abi_7_8_9() {
 
 mod counting {
     //! The series' bpf_ext_basic selftest op: prep stores a magic, issue checks it and
-    //! completes with 42; every callback is counted.
+    //! completes with 42; every callback is counted (per test thread).
     use super::*;
-    use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+    use std::cell::Cell;
 
-    pub static PREP: AtomicU32 = AtomicU32::new(0);
-    pub static ISSUE: AtomicU32 = AtomicU32::new(0);
-    pub static FAIL: AtomicU32 = AtomicU32::new(0);
-    pub static CLEANUP: AtomicU32 = AtomicU32::new(0);
+    thread_local! {
+        static COUNTS: Cell<[u32; 4]> = const { Cell::new([0; 4]) };
+    }
+
+    fn bump(i: usize) {
+        COUNTS.with(|c| {
+            let mut v = c.get();
+            v[i] += 1;
+            c.set(v);
+        });
+    }
 
     pub struct Basic;
     impl Op for Basic {
         type Pdu = u32;
         fn prep(_cx: &mut PrepCx<'_>, _sqe: &Sqe) -> Result<u32, Errno> {
-            PREP.fetch_add(1, Relaxed);
+            bump(0);
             Ok(0xdead_beef)
         }
         fn issue(cx: &mut IssueCx<'_>, pdu: &mut u32) -> Issue {
-            ISSUE.fetch_add(1, Relaxed);
+            bump(1);
             cx.set_result(if *pdu == 0xdead_beef { 42 } else { -22 });
             Issue::Done
         }
         fn fail(_: &ReqInfo, _: &mut u32) {
-            FAIL.fetch_add(1, Relaxed);
+            bump(2);
         }
         fn cleanup(_: &ReqInfo, pdu: &mut u32) {
             assert_eq!(*pdu, 0xdead_beef, "C-BPF-13: pdu persists to cleanup");
-            CLEANUP.fetch_add(1, Relaxed);
+            bump(3);
         }
     }
     pub static SLOT0: OpVTable = vtable::<Basic>(0);
     pub static SLOT1: OpVTable = vtable::<Basic>(1);
 
+    /// [prep, issue, fail, cleanup] calls on this thread.
     pub fn counts() -> [u32; 4] {
-        [PREP.load(Relaxed), ISSUE.load(Relaxed), FAIL.load(Relaxed), CLEANUP.load(Relaxed)]
+        COUNTS.with(Cell::get)
     }
 }
 
 /// Ops that misbehave in each way the series defines, selected by op flags.
 mod scripted {
     use super::*;
-    use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+    use std::cell::Cell;
 
-    pub static FAIL_CALLS: AtomicU32 = AtomicU32::new(0);
-    pub static CLEANUPS: AtomicU32 = AtomicU32::new(0);
+    thread_local! {
+        pub static FAIL_CALLS: Cell<u32> = const { Cell::new(0) };
+        pub static CLEANUPS: Cell<u32> = const { Cell::new(0) };
+    }
 
     /// op flags: 1 = prep fails -E2BIG; 2 = set_result(-5); 3 = issue Err(EIO);
     /// 4 = SkipComplete; 5 = complete with the low 8 bits of off.
@@ -624,10 +634,10 @@ mod scripted {
             }
         }
         fn fail(_: &ReqInfo, _: &mut [u64; 2]) {
-            FAIL_CALLS.fetch_add(1, Relaxed);
+            FAIL_CALLS.with(|c| c.set(c.get() + 1));
         }
         fn cleanup(_: &ReqInfo, _: &mut [u64; 2]) {
-            CLEANUPS.fetch_add(1, Relaxed);
+            CLEANUPS.with(|c| c.set(c.get() + 1));
         }
     }
     pub static TABLE: OpVTable = vtable::<Scripted>(5);
@@ -689,10 +699,10 @@ fn op_private_flags_reach_the_op_unchanged_c_bpf_4() {
 
 #[test]
 fn scripted_op_results_c_bpf_5_8_9_10_12() {
-    use std::sync::atomic::Ordering::Relaxed;
     let mut r = bpf_ring();
     r.register_op(&scripted::TABLE).unwrap();
-    let before = (scripted::FAIL_CALLS.load(Relaxed), scripted::CLEANUPS.load(Relaxed));
+    let counts = || (scripted::FAIL_CALLS.with(|c| c.get()), scripted::CLEANUPS.with(|c| c.get()));
+    let before = counts();
     let sqes = [
         bpf(1, 5, 1),          // prep fails -E2BIG: no cleanup, fail runs (head path)
         bpf(2, 5, 2).flags(L), // set_result(-5): fails, chain cancelled, no fail hook
@@ -703,7 +713,7 @@ fn scripted_op_results_c_bpf_5_8_9_10_12() {
     ];
     let c = run(&mut r, &sqes).1;
     assert_eq!(c, [(1, -7), (2, -5), (4, -5), (5, EINVAL), (6, 42), (3, ECANCELED)]);
-    let after = (scripted::FAIL_CALLS.load(Relaxed), scripted::CLEANUPS.load(Relaxed));
+    let after = counts();
     assert_eq!(after.0 - before.0, 3, "fail hook: prep error, issue error, skip-complete");
     assert_eq!(after.1 - before.1, 4, "cleanup once per successful prep (C-BPF-12)");
     assert_eq!(r.in_flight(), 0);

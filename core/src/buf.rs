@@ -1,0 +1,717 @@
+//! Zero-copy buffers: the registered-buffer table, buffer descriptors, and the segment
+//! views ops work on in place.
+//!
+//! - **Registered buffers** ([`BufTable`]): up to [`MAX_BUFFERS`] [`Region`]s, registered
+//!   and unregistered with Linux's rules (C-BUF-1..4, C-BUF-12).
+//! - **Descriptors** ([`BufDesc`], 16 bytes, the series' `io_bpf_buf_desc`): a user
+//!   range, a fixed buffer, or a vectored list of segments. fwring has one address space,
+//!   so a "user" address must lie inside some registered region: an address outside all
+//!   of them is -EFAULT, as a bad user pointer is in Linux.
+//! - **Imports**: an op's prep turns a descriptor into at most [`MAX_SEGS`] checked
+//!   segments (index, range, direction — once, at prep: C-BUF-13). A destination range
+//!   is owned by one in-flight request at a time: a request whose ranges overlap a
+//!   destination of another in-flight request (or whose destination overlaps any range of
+//!   one), outside its own link chain, fails with **-EBUSY** at prep. Sources may be
+//!   shared. Members of one chain run one after the other, so they may share ranges —
+//!   that is how data flows along a chain (decompress into X, checksum X).
+//! - **Views** ([`Io`], [`Segs`], [`SegsMut`]): at issue the core carves the imported
+//!   ranges out of the regions as `&[u8]` (sources) and `&mut [u8]` (destinations),
+//!   with `split_at_mut` — no `unsafe`, no copies. A source cannot be written: asking
+//!   for a writable view of one is -EPERM (C-BUF-10), and the types of the views keep
+//!   it that way.
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+use crate::abi::Sqe;
+use crate::errno::Errno;
+use crate::region::Region;
+
+/// Registered-buffer table size.
+pub const MAX_BUFFERS: usize = 16;
+/// Segments one descriptor may resolve to (a vectored descriptor with more is -EINVAL).
+pub const MAX_SEGS: usize = 8;
+/// Buffers one request may import.
+pub const MAX_IMPORTS: usize = 2;
+
+/// `IO_BPF_BUF_*`: descriptor types.
+pub mod buf_type {
+    /// A user range: `addr` absolute, `len` bytes, inside any registered region.
+    pub const USER: u8 = 0;
+    /// A range of registered buffer `buf_index`: `addr` absolute, `len` bytes.
+    pub const FIXED: u8 = 1;
+    /// `addr` → an array of `len` iovecs in user memory, each a user range.
+    pub const VEC: u8 = 2;
+    /// A range of registered buffer `buf_index`: `addr` is an offset into it.
+    pub const KFIXED: u8 = 3;
+    /// `addr` → an array of `len` iovecs, each inside registered buffer `buf_index`.
+    pub const REG_VEC: u8 = 4;
+}
+
+/// `struct io_bpf_buf_desc` (C-ABI-10): 16 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+pub struct BufDesc {
+    /// One of [`buf_type`].
+    pub ty: u8,
+    /// Must be 0.
+    pub reserved: u8,
+    /// Registered buffer index (FIXED, KFIXED, REG_VEC).
+    pub buf_index: u16,
+    /// Bytes, or iovec count (VEC, REG_VEC).
+    pub len: u32,
+    /// Address, iovec-array address, or offset (KFIXED).
+    pub addr: u64,
+}
+
+const _: () = {
+    assert!(size_of::<BufDesc>() == 16);
+    assert!(core::mem::offset_of!(BufDesc, ty) == 0);
+    assert!(core::mem::offset_of!(BufDesc, reserved) == 1);
+    assert!(core::mem::offset_of!(BufDesc, buf_index) == 2);
+    assert!(core::mem::offset_of!(BufDesc, len) == 4);
+    assert!(core::mem::offset_of!(BufDesc, addr) == 8);
+    assert!(size_of::<IoVec>() == 16);
+};
+
+impl BufDesc {
+    /// A user range.
+    pub const fn user(addr: u64, len: u32) -> Self {
+        BufDesc { ty: buf_type::USER, reserved: 0, buf_index: 0, len, addr }
+    }
+
+    /// A range of registered buffer `index`, by absolute address.
+    pub const fn fixed(index: u16, addr: u64, len: u32) -> Self {
+        BufDesc { ty: buf_type::FIXED, reserved: 0, buf_index: index, len, addr }
+    }
+
+    /// A range of registered buffer `index`, by offset.
+    pub const fn kfixed(index: u16, offset: u64, len: u32) -> Self {
+        BufDesc { ty: buf_type::KFIXED, reserved: 0, buf_index: index, len, addr: offset }
+    }
+
+    /// `count` iovecs at `addr`, each a user range.
+    pub const fn vec(addr: u64, count: u32) -> Self {
+        BufDesc { ty: buf_type::VEC, reserved: 0, buf_index: 0, len: count, addr }
+    }
+
+    /// `count` iovecs at `addr`, each inside registered buffer `index`.
+    pub const fn reg_vec(index: u16, addr: u64, count: u32) -> Self {
+        BufDesc { ty: buf_type::REG_VEC, reserved: 0, buf_index: index, len: count, addr }
+    }
+
+    /// Inline descriptor A of an SQE: bytes 8..24 (`off`, `addr`).
+    pub fn sqe_a(sqe: &Sqe) -> Self {
+        BufDesc::read_from_bytes(&sqe.as_bytes()[8..24]).unwrap_or_default()
+    }
+
+    /// Inline descriptor B of an SQE: bytes 48..64 (`addr3`, `__pad2`).
+    pub fn sqe_b(sqe: &Sqe) -> Self {
+        BufDesc::read_from_bytes(&sqe.as_bytes()[48..64]).unwrap_or_default()
+    }
+
+    /// Store as inline descriptor A of `sqe` (see [`BufDesc::sqe_a`]).
+    pub fn put_a(&self, sqe: &mut Sqe) {
+        let (lo, hi) = self.words();
+        sqe.off = lo;
+        sqe.addr = hi;
+    }
+
+    /// Store as inline descriptor B of `sqe` (see [`BufDesc::sqe_b`]).
+    pub fn put_b(&self, sqe: &mut Sqe) {
+        let (lo, hi) = self.words();
+        sqe.addr3 = lo;
+        sqe.pad2 = hi;
+    }
+
+    fn words(&self) -> (u64, u64) {
+        let b = self.as_bytes();
+        let lo = u64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+        (lo, self.addr)
+    }
+}
+
+/// `struct iovec` as the descriptor arrays carry it: base address and length.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+pub struct IoVec {
+    /// Start address.
+    pub base: u64,
+    /// Length in bytes.
+    pub len: u64,
+}
+
+/// Which way an op uses a buffer (the series' numbering).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Dir {
+    /// The op writes into the buffer (I/O "read" into memory).
+    Dest = 0,
+    /// The op reads from the buffer.
+    Source = 1,
+}
+
+/// One checked segment: `len` bytes at `start` of region `region`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Seg {
+    pub start: u32,
+    pub len: u32,
+}
+
+/// An imported buffer: its direction and checked segments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Import {
+    /// 0 = unused, else `Dir as u8 + 1`.
+    dir: u8,
+    nsegs: u8,
+    regions: [u8; MAX_SEGS],
+    segs: [Seg; MAX_SEGS],
+}
+
+impl Import {
+    pub const EMPTY: Import =
+        Import { dir: 0, nsegs: 0, regions: [0; MAX_SEGS], segs: [Seg { start: 0, len: 0 }; MAX_SEGS] };
+
+    fn dir(&self) -> Option<Dir> {
+        match self.dir {
+            1 => Some(Dir::Dest),
+            2 => Some(Dir::Source),
+            _ => None,
+        }
+    }
+
+    fn segs(&self) -> impl Iterator<Item = (usize, Seg)> + '_ {
+        self.regions.iter().zip(self.segs.iter()).take(self.nsegs as usize).map(|(&r, &s)| (r as usize, s))
+    }
+
+    fn push(&mut self, region: usize, start: usize, len: usize) -> Result<(), Errno> {
+        let i = self.nsegs as usize;
+        if i >= MAX_SEGS {
+            return Err(Errno::EINVAL);
+        }
+        self.regions[i] = region as u8;
+        self.segs[i] = Seg { start: start as u32, len: len as u32 };
+        self.nsegs += 1;
+        Ok(())
+    }
+
+    fn total(&self) -> u64 {
+        self.segs().map(|(_, s)| s.len as u64).sum()
+    }
+}
+
+/// The imports of one request.
+pub(crate) type Imports = [Import; MAX_IMPORTS];
+
+fn overlaps(a: (usize, Seg), b: (usize, Seg)) -> bool {
+    a.0 == b.0 && a.1.len > 0 && b.1.len > 0 && a.1.start < b.1.start + b.1.len && b.1.start < a.1.start + a.1.len
+}
+
+/// Whether two imports may be live in different chains at once: only if neither writes
+/// a range the other touches.
+pub(crate) fn conflict(a: &Import, b: &Import) -> bool {
+    if a.dir != 2 || b.dir != 2 {
+        // At least one writes (or is unused: no segments, no overlap).
+        a.segs().any(|x| b.segs().any(|y| overlaps(x, y)))
+    } else {
+        false
+    }
+}
+
+/// The registered-buffer table.
+pub struct BufTable {
+    regions: [Option<Region>; MAX_BUFFERS],
+    /// Segments of in-flight requests per region.
+    users: [u16; MAX_BUFFERS],
+    /// Table size; 0 = no table registered.
+    len: u16,
+}
+
+/// A registration call that failed, with what it was given handed back.
+#[derive(Debug)]
+pub struct Rejected<T> {
+    /// Why (Linux's errno for the same call).
+    pub errno: Errno,
+    /// The regions, untouched.
+    pub back: T,
+}
+
+impl BufTable {
+    pub(crate) const fn new() -> Self {
+        BufTable { regions: [const { None }; MAX_BUFFERS], users: [0; MAX_BUFFERS], len: 0 }
+    }
+
+    /// Table size (0 if none).
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether no table is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether `index` names a registered buffer.
+    pub fn contains(&self, index: u16) -> bool {
+        index < self.len && self.regions[index as usize].is_some()
+    }
+
+    /// The region at `index`.
+    pub fn get(&self, index: u16) -> Option<&Region> {
+        if index < self.len { self.regions[index as usize].as_ref() } else { None }
+    }
+
+    /// The region at `index`, writable — unless an in-flight request uses it (EBUSY).
+    pub fn get_mut(&mut self, index: u16) -> Result<&mut Region, Errno> {
+        if index >= self.len {
+            return Err(Errno::EINVAL);
+        }
+        if self.users[index as usize] != 0 {
+            return Err(Errno::EBUSY);
+        }
+        self.regions[index as usize].as_mut().ok_or(Errno::EINVAL)
+    }
+
+    fn in_use(&self) -> bool {
+        self.users.iter().any(|&u| u != 0)
+    }
+
+    /// `IORING_REGISTER_BUFFERS`: register a table of `K` regions. EINVAL for 0 or more
+    /// than [`MAX_BUFFERS`] (C-BUF-1, C-BUF-4), EBUSY if a table exists (C-BUF-2), EFAULT
+    /// for an empty or >1 GiB region (C-BUF-4).
+    pub fn register<const K: usize>(&mut self, regions: [Region; K]) -> Result<(), Rejected<[Region; K]>> {
+        let errno = if K == 0 || K > MAX_BUFFERS {
+            Some(Errno::EINVAL)
+        } else if self.len != 0 {
+            Some(Errno::EBUSY)
+        } else {
+            regions.iter().find_map(|r| r.check().err())
+        };
+        if let Some(errno) = errno {
+            return Err(Rejected { errno, back: regions });
+        }
+        for (slot, r) in self.regions.iter_mut().zip(regions) {
+            *slot = Some(r);
+        }
+        self.len = K as u16;
+        Ok(())
+    }
+
+    /// `IORING_REGISTER_BUFFERS2` with `IORING_RSRC_REGISTER_SPARSE`: an empty table of
+    /// `nr` slots, filled with [`BufTable::update`]. Errors as [`BufTable::register`].
+    pub fn register_sparse(&mut self, nr: u16) -> Result<(), Errno> {
+        if nr == 0 || nr as usize > MAX_BUFFERS {
+            return Err(Errno::EINVAL);
+        }
+        if self.len != 0 {
+            return Err(Errno::EBUSY);
+        }
+        self.len = nr;
+        Ok(())
+    }
+
+    /// `IORING_REGISTER_BUFFERS_UPDATE` of one slot: put `region` at `index`, returning
+    /// what was there. ENXIO without a table, EINVAL for an index past the table, EBUSY
+    /// if the old region is in use, EFAULT for an unregistrable region.
+    pub fn update(&mut self, index: u16, region: Region) -> Result<Option<Region>, Rejected<Region>> {
+        let errno = if self.len == 0 {
+            Some(Errno::ENXIO)
+        } else if index >= self.len {
+            Some(Errno::EINVAL)
+        } else if self.users[index as usize] != 0 {
+            Some(Errno::EBUSY)
+        } else {
+            region.check().err()
+        };
+        match errno {
+            Some(errno) => Err(Rejected { errno, back: region }),
+            None => Ok(self.regions[index as usize].replace(region)),
+        }
+    }
+
+    /// Empty slot `index`, returning its region. EINVAL past the table or for an empty
+    /// slot, EBUSY if in use.
+    pub fn take(&mut self, index: u16) -> Result<Region, Errno> {
+        if index >= self.len {
+            return Err(if self.len == 0 { Errno::ENXIO } else { Errno::EINVAL });
+        }
+        if self.users[index as usize] != 0 {
+            return Err(Errno::EBUSY);
+        }
+        self.regions[index as usize].take().ok_or(Errno::EINVAL)
+    }
+
+    /// `IORING_UNREGISTER_BUFFERS`: ENXIO without a table (C-BUF-3), EBUSY while any
+    /// region is in use by an in-flight request (C-BUF-12). Returns the regions.
+    pub fn unregister(&mut self) -> Result<heapless::Vec<Region, MAX_BUFFERS>, Errno> {
+        if self.len == 0 {
+            return Err(Errno::ENXIO);
+        }
+        if self.in_use() {
+            return Err(Errno::EBUSY);
+        }
+        let mut out = heapless::Vec::new();
+        for r in self.regions.iter_mut().filter_map(Option::take) {
+            // At most MAX_BUFFERS regions: always fits.
+            let _ = out.push(r);
+        }
+        self.len = 0;
+        Ok(out)
+    }
+
+    /// The region containing `[addr, addr + len)` (a "user" range): `(index, offset)`.
+    fn find(&self, addr: u64, len: u64) -> Result<(usize, usize), Errno> {
+        self.regions
+            .iter()
+            .take(self.len as usize)
+            .enumerate()
+            .find_map(|(i, r)| r.as_ref().and_then(|r| r.offset_of(addr, len)).map(|off| (i, off)))
+            .ok_or(Errno::EFAULT)
+    }
+
+    /// Registered buffer `index`, checked for direction (C-BUF-9: EFAULT).
+    fn registered(&self, index: u16, dir: Dir) -> Result<&Region, Errno> {
+        let r = self.get(index).ok_or(Errno::EFAULT)?;
+        if permits(r, dir) { Ok(r) } else { Err(Errno::EFAULT) }
+    }
+
+    /// Read `T` from user memory at `addr`.
+    pub(crate) fn read_user<T: FromBytes>(&self, addr: u64) -> Result<T, Errno> {
+        let (i, off) = self.find(addr, size_of::<T>() as u64)?;
+        let bytes = self.regions[i].as_ref().ok_or(Errno::EFAULT)?.bytes();
+        T::read_from_prefix(bytes.get(off..).ok_or(Errno::EFAULT)?).map(|(t, _)| t).map_err(|_| Errno::EFAULT)
+    }
+
+    /// Resolve `desc` for `dir` into checked segments (C-BUF-7..9, C-BUF-13).
+    pub(crate) fn resolve(&self, desc: &BufDesc, dir: Dir) -> Result<Import, Errno> {
+        let mut imp = Import { dir: dir as u8 + 1, ..Import::EMPTY };
+        match desc.ty {
+            buf_type::USER => {
+                let (i, off) = self.find(desc.addr, desc.len as u64)?;
+                self.push_checked(&mut imp, i, off, desc.len as usize, dir)?;
+            }
+            buf_type::FIXED | buf_type::KFIXED => {
+                let r = self.registered(desc.buf_index, dir)?;
+                let addr = if desc.ty == buf_type::KFIXED {
+                    r.addr().checked_add(desc.addr).ok_or(Errno::EFAULT)?
+                } else {
+                    desc.addr
+                };
+                let off = r.offset_of(addr, desc.len as u64).ok_or(Errno::EFAULT)?;
+                imp.push(desc.buf_index as usize, off, desc.len as usize)?;
+            }
+            buf_type::VEC | buf_type::REG_VEC => {
+                if desc.len == 0 || desc.len as usize > MAX_SEGS {
+                    return Err(Errno::EINVAL);
+                }
+                if desc.ty == buf_type::REG_VEC {
+                    self.registered(desc.buf_index, dir)?;
+                }
+                for k in 0..desc.len as u64 {
+                    let at = desc.addr.checked_add(k * 16).ok_or(Errno::EFAULT)?;
+                    let iov: IoVec = self.read_user(at)?;
+                    if iov.len == 0 {
+                        continue;
+                    }
+                    let len = u32::try_from(iov.len).map_err(|_| Errno::EFAULT)? as usize;
+                    if desc.ty == buf_type::VEC {
+                        let (i, off) = self.find(iov.base, iov.len)?;
+                        self.push_checked(&mut imp, i, off, len, dir)?;
+                    } else {
+                        let r = self.registered(desc.buf_index, dir)?;
+                        let off = r.offset_of(iov.base, iov.len).ok_or(Errno::EFAULT)?;
+                        imp.push(desc.buf_index as usize, off, len)?;
+                    }
+                }
+            }
+            _ => return Err(Errno::EINVAL),
+        }
+        // Zero bytes, or more than a CQE result can count (Linux caps a transfer at
+        // MAX_RW_COUNT, about i32::MAX, too).
+        if imp.total() == 0 || imp.total() > i32::MAX as u64 {
+            return Err(Errno::EINVAL);
+        }
+        Ok(imp)
+    }
+
+    fn push_checked(&self, imp: &mut Import, region: usize, off: usize, len: usize, dir: Dir) -> Result<(), Errno> {
+        match &self.regions[region] {
+            Some(r) if permits(r, dir) => imp.push(region, off, len),
+            _ => Err(Errno::EFAULT),
+        }
+    }
+
+    /// Account a committed import (in-flight requests pin their regions).
+    pub(crate) fn hold(&mut self, imp: &Import) {
+        for (r, _) in imp.segs() {
+            self.users[r] = self.users[r].saturating_add(1);
+        }
+    }
+
+    /// Release a committed import.
+    pub(crate) fn release(&mut self, imp: &Import) {
+        for (r, _) in imp.segs() {
+            self.users[r] = self.users[r].saturating_sub(1);
+        }
+    }
+}
+
+fn permits(r: &Region, dir: Dir) -> bool {
+    match dir {
+        Dir::Source => r.allows_source(),
+        Dir::Dest => r.allows_dest(),
+    }
+}
+
+/// Check a new import against the request's earlier ones: a destination may not overlap
+/// anything else of the same request (overlapping source and destination: EINVAL).
+pub(crate) fn check_within(imports: &Imports, new: &Import) -> Result<(), Errno> {
+    let new_dest = new.dir == 1;
+    // Within one descriptor, a destination's own segments must not overlap either.
+    if new_dest {
+        let segs = || new.segs();
+        for (a, x) in segs().enumerate() {
+            if segs().skip(a + 1).any(|y| overlaps(x, y)) {
+                return Err(Errno::EINVAL);
+            }
+        }
+    }
+    for old in imports.iter().filter(|i| i.dir != 0) {
+        if (new_dest || old.dir == 1) && old.segs().any(|x| new.segs().any(|y| overlaps(x, y))) {
+            return Err(Errno::EINVAL);
+        }
+    }
+    Ok(())
+}
+
+/// The read-only segments of a source buffer, in order.
+#[derive(Clone, Debug, Default)]
+pub struct Segs<'a> {
+    segs: heapless::Vec<&'a [u8], MAX_SEGS>,
+}
+
+impl<'a> Segs<'a> {
+    /// One segment over `bytes` (e.g. a small value an op writes out with
+    /// [`SegsMut::copy_from`]).
+    pub fn from_slice(bytes: &'a [u8]) -> Self {
+        let mut segs = heapless::Vec::new();
+        let _ = segs.push(bytes);
+        Segs { segs }
+    }
+
+    /// Total bytes.
+    pub fn len(&self) -> usize {
+        self.segs.iter().map(|s| s.len()).sum()
+    }
+
+    /// Whether there are no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The segments.
+    pub fn slices(&self) -> &[&'a [u8]] {
+        &self.segs
+    }
+
+    /// The segments in pieces of at most `max` bytes (the series iterates by pages of
+    /// 4096; fwring gives exact lengths and lets the op choose).
+    pub fn chunks(&self, max: usize) -> impl Iterator<Item = &'a [u8]> + '_ {
+        self.segs.iter().flat_map(move |s| s.chunks(max.max(1)))
+    }
+
+    /// Keep only the first `n` bytes.
+    pub fn truncate(&mut self, mut n: usize) {
+        let mut keep = 0;
+        for s in self.segs.iter_mut() {
+            if n == 0 {
+                break;
+            }
+            if s.len() > n {
+                *s = &s[..n];
+            }
+            n -= s.len();
+            keep += 1;
+        }
+        self.segs.truncate(keep);
+    }
+}
+
+/// The writable segments of a destination buffer, in order.
+#[derive(Debug, Default)]
+pub struct SegsMut<'a> {
+    segs: heapless::Vec<&'a mut [u8], MAX_SEGS>,
+}
+
+impl<'a> SegsMut<'a> {
+    /// Total bytes.
+    pub fn len(&self) -> usize {
+        self.segs.iter().map(|s| s.len()).sum()
+    }
+
+    /// Whether there are no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The segments, writable.
+    pub fn slices_mut(&mut self) -> &mut [&'a mut [u8]] {
+        &mut self.segs
+    }
+
+    /// Copy all of `src` to the start of `self`; returns the bytes copied. ENOSPC if
+    /// `self` is shorter than `src`.
+    pub fn copy_from(&mut self, src: &Segs<'_>) -> Result<usize, Errno> {
+        let total = src.len();
+        if total > self.len() {
+            return Err(Errno::ENOSPC);
+        }
+        let mut dsts = self.segs.iter_mut();
+        let mut cur: &mut [u8] = &mut [];
+        for mut s in src.slices().iter().copied() {
+            while !s.is_empty() {
+                if cur.is_empty() {
+                    match dsts.next() {
+                        Some(d) => cur = &mut **d,
+                        None => return Err(Errno::ENOSPC),
+                    }
+                    continue;
+                }
+                let n = s.len().min(cur.len());
+                let (head, tail) = core::mem::take(&mut cur).split_at_mut(n);
+                head.copy_from_slice(&s[..n]);
+                cur = tail;
+                s = &s[n..];
+            }
+        }
+        Ok(total)
+    }
+}
+
+/// The buffers of one request, carved out of their regions for one issue call.
+pub enum IoBuf<'a> {
+    /// Not imported.
+    None,
+    /// Imported as a source.
+    Source(Segs<'a>),
+    /// Imported as a destination.
+    Dest(SegsMut<'a>),
+}
+
+/// All imported buffers of a request during issue: `Io::buf(i)` is the i-th import of
+/// its prep.
+pub struct Io<'a> {
+    bufs: [IoBuf<'a>; MAX_IMPORTS],
+}
+
+impl<'a> Io<'a> {
+    /// Import `i`, a source. EINVAL if it was not imported, or was imported as a
+    /// destination (whose contents are the op's to produce: use [`Io::dest`]).
+    pub fn source(&self, i: usize) -> Result<&Segs<'a>, Errno> {
+        match self.bufs.get(i) {
+            Some(IoBuf::Source(s)) => Ok(s),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// Import `i` for writing: a destination. EPERM for a source (C-BUF-10), EINVAL if
+    /// not imported.
+    pub fn dest(&mut self, i: usize) -> Result<&mut SegsMut<'a>, Errno> {
+        match self.bufs.get_mut(i) {
+            Some(IoBuf::Dest(d)) => Ok(d),
+            Some(IoBuf::Source(_)) => Err(Errno::EPERM),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// Source `src` and destination `dst` at once (`src != dst`).
+    pub fn split(&mut self, src: usize, dst: usize) -> Result<(&Segs<'a>, &mut SegsMut<'a>), Errno> {
+        let [a, b] = &mut self.bufs;
+        let (s, d) = match (src, dst) {
+            (0, 1) => (a, b),
+            (1, 0) => (b, a),
+            _ => return Err(Errno::EINVAL),
+        };
+        match (s, d) {
+            (IoBuf::Source(s), IoBuf::Dest(d)) => Ok((s, d)),
+            (_, IoBuf::Source(_)) => Err(Errno::EPERM),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+}
+
+/// Carve the imports' ranges out of the regions: destinations as `&mut`, sources as
+/// shared slices of the gaps between destinations. Ranges were checked at prep; a range
+/// that no longer fits (impossible while the request pins its regions) is EFAULT.
+pub(crate) fn carve<'a>(regions: &'a mut BufTable, imports: &Imports) -> Result<Io<'a>, Errno> {
+    let mut dests: [[Option<&'a mut [u8]>; MAX_SEGS]; MAX_IMPORTS] = Default::default();
+    let mut srcs: [[Option<&'a [u8]>; MAX_SEGS]; MAX_IMPORTS] = Default::default();
+    for (ri, region) in regions.regions.iter_mut().enumerate() {
+        let Some(region) = region.as_mut() else { continue };
+        let uses = |imp: &Import| imp.segs().any(|(r, _)| r == ri);
+        if !imports.iter().any(uses) {
+            continue;
+        }
+        // Destination segments of this region, sorted by start.
+        let mut ds: heapless::Vec<(Seg, usize, usize), { MAX_SEGS * MAX_IMPORTS }> = heapless::Vec::new();
+        for (ii, imp) in imports.iter().enumerate().filter(|(_, i)| i.dir() == Some(Dir::Dest)) {
+            for (si, (r, s)) in imp.segs().enumerate() {
+                if r == ri {
+                    let _ = ds.push((s, ii, si));
+                }
+            }
+        }
+        ds.sort_unstable_by_key(|d| d.0.start);
+        let mut gaps: heapless::Vec<(usize, &'a [u8]), { MAX_SEGS * MAX_IMPORTS + 1 }> = heapless::Vec::new();
+        let mut rest: &'a mut [u8] = region.mem_mut();
+        let mut pos = 0usize;
+        for (s, ii, si) in ds {
+            let start = s.start as usize;
+            let gap_len = start.checked_sub(pos).ok_or(Errno::EFAULT)?;
+            if gap_len + s.len as usize > rest.len() {
+                return Err(Errno::EFAULT);
+            }
+            let (gap, tail) = rest.split_at_mut(gap_len);
+            let (piece, tail) = tail.split_at_mut(s.len as usize);
+            let _ = gaps.push((pos, gap));
+            dests[ii][si] = Some(piece);
+            rest = tail;
+            pos = start + s.len as usize;
+        }
+        let _ = gaps.push((pos, rest));
+        for (ii, imp) in imports.iter().enumerate().filter(|(_, i)| i.dir() == Some(Dir::Source)) {
+            for (si, (r, s)) in imp.segs().enumerate() {
+                if r != ri {
+                    continue;
+                }
+                let (start, end) = (s.start as usize, s.start as usize + s.len as usize);
+                let piece = gaps
+                    .iter()
+                    .find(|(g, sl)| *g <= start && end <= g + sl.len())
+                    .map(|(g, sl)| &sl[start - g..end - g])
+                    .ok_or(Errno::EFAULT)?;
+                srcs[ii][si] = Some(piece);
+            }
+        }
+    }
+    let mut bufs: [IoBuf<'a>; MAX_IMPORTS] = [IoBuf::None, IoBuf::None];
+    for (ii, imp) in imports.iter().enumerate() {
+        bufs[ii] = match imp.dir() {
+            None => IoBuf::None,
+            Some(Dir::Source) => {
+                let mut v = Segs::default();
+                for s in srcs[ii].iter_mut().take(imp.nsegs as usize) {
+                    let _ = v.segs.push(s.take().ok_or(Errno::EFAULT)?);
+                }
+                IoBuf::Source(v)
+            }
+            Some(Dir::Dest) => {
+                let mut v = SegsMut::default();
+                for s in dests[ii].iter_mut().take(imp.nsegs as usize) {
+                    let _ = v.segs.push(s.take().ok_or(Errno::EFAULT)?);
+                }
+                IoBuf::Dest(v)
+            }
+        };
+    }
+    Ok(Io { bufs })
+}

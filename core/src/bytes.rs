@@ -1,0 +1,75 @@
+//! Fixed-size, 8-byte-aligned byte records with typed zerocopy views: the op's pdu and
+//! extended-argument records.
+
+/// Defines an aligned byte record type with `view`/`view_mut` typed access.
+macro_rules! aligned_bytes {
+    ($(#[$doc:meta])* $name:ident, $size:expr) => {
+        $(#[$doc])*
+        #[repr(C, align(8))]
+        #[derive(Clone, Copy, PartialEq, Eq, Debug, zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::KnownLayout, zerocopy::Immutable)]
+        pub struct $name([u8; $size]);
+
+        impl $name {
+            /// All zero.
+            pub const ZERO: $name = $name([0; $size]);
+            /// Size in bytes.
+            pub const SIZE: usize = $size;
+
+            /// The raw bytes.
+            pub fn bytes(&self) -> &[u8; $size] {
+                &self.0
+            }
+
+            /// The raw bytes, writable.
+            pub fn bytes_mut(&mut self) -> &mut [u8; $size] {
+                &mut self.0
+            }
+
+            /// View the first `size_of::<T>()` bytes as a `T`. Fails to compile when `T`
+            /// does not fit or is aligned to more than 8.
+            pub fn view<T: zerocopy::FromBytes + zerocopy::KnownLayout + zerocopy::Immutable>(&self) -> &T {
+                let () = $crate::bytes::Fits::<T, $size>::OK;
+                match T::ref_from_prefix(&self.0) {
+                    Ok((t, _)) => t,
+                    // Size and alignment are checked at compile time above.
+                    Err(_) => unreachable!(),
+                }
+            }
+
+            /// View the first `size_of::<T>()` bytes as a writable `T`.
+            pub fn view_mut<T: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::KnownLayout>(&mut self) -> &mut T {
+                let () = $crate::bytes::Fits::<T, $size>::OK;
+                match T::mut_from_prefix(&mut self.0) {
+                    Ok((t, _)) => t,
+                    // Size and alignment are checked at compile time above.
+                    Err(_) => unreachable!(),
+                }
+            }
+
+            /// A record holding `value` in its first bytes, the rest zero.
+            pub fn from_value<T: zerocopy::IntoBytes + zerocopy::Immutable>(value: &T) -> Self {
+                let () = $crate::bytes::Fits::<T, $size>::OK;
+                let mut r = $name::ZERO;
+                let src = zerocopy::IntoBytes::as_bytes(value);
+                r.0[..src.len()].copy_from_slice(src);
+                r
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $name::ZERO
+            }
+        }
+    };
+}
+
+pub(crate) use aligned_bytes;
+
+pub(crate) struct Fits<T, const SIZE: usize>(core::marker::PhantomData<T>);
+impl<T, const SIZE: usize> Fits<T, SIZE> {
+    pub(crate) const OK: () = assert!(
+        size_of::<T>() <= SIZE && align_of::<T>() <= 8,
+        "the type must fit the record and be aligned to at most 8"
+    );
+}
