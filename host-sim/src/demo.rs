@@ -2,7 +2,9 @@
 
 use std::io::{self, Write};
 
-use fwring::{Cqe, Errno, Ring, Setup, SetupFlags, Sqe, SqeFlags, opcode};
+use fwring::ops::crc32c::{VERIFY, crc32c};
+use fwring::ops::{CHAIN_LEN, buf_sqe};
+use fwring::{BufDesc, Cqe, Errno, Ring, Setup, SetupFlags, Sqe, SqeFlags, opcode};
 
 use crate::ops;
 
@@ -35,9 +37,9 @@ impl Demo<'_> {
         writeln!(self.out, "   SQE ud={:<3} {what}", sqe.user_data)
     }
 
-    fn submit<const SQ: usize, const CQ: usize, const N: usize>(
+    fn submit<const SQ: usize, const CQ: usize, const N: usize, const A: usize>(
         &mut self,
-        ring: &mut Ring<SQ, CQ, N>,
+        ring: &mut Ring<SQ, CQ, N, A>,
         sqes: &[(Sqe, &str)],
     ) -> io::Result<Vec<Cqe>> {
         for (sqe, what) in sqes {
@@ -51,9 +53,9 @@ impl Demo<'_> {
         self.reap(ring)
     }
 
-    fn reap<const SQ: usize, const CQ: usize, const N: usize>(
+    fn reap<const SQ: usize, const CQ: usize, const N: usize, const A: usize>(
         &mut self,
-        ring: &mut Ring<SQ, CQ, N>,
+        ring: &mut Ring<SQ, CQ, N, A>,
     ) -> io::Result<Vec<Cqe>> {
         let mut got = Vec::new();
         while let Some(c) = ring.pop() {
@@ -64,20 +66,78 @@ impl Demo<'_> {
     }
 }
 
+/// The zero-copy chain: decompress → checksum → copy, in place, then with injection.
+fn zero_copy(d: &mut Demo<'_>, ring: &mut Ring<32, 64, 32, 8>) -> io::Result<()> {
+    let [_, (work_at, work_len), (comp_at, _), (out_at, out_len)] = ops::REGIONS;
+    let comp_len = ring.buffers().get(2).map_or(0, |r| r.len()) as u32;
+    let plain = ops::lz4_plain();
+    d.step(
+        "A zero-copy chain: decompress -> checksum -> copy",
+        &format!(
+            "Buffer 2 holds a {comp_len}-byte LZ4 block ({} bytes of text). Three linked ops work in place:\n\
+             lz4 decompresses it into buffer 1 and records the length in the chain record;\n\
+             crc32c (CHAIN_LEN|VERIFY) checksums exactly those bytes and checks the CRC passed in sqe.len;\n\
+             copy (CHAIN_LEN) copies them to buffer 3. No byte is staged anywhere else.",
+            plain.len()
+        ),
+    )?;
+    let chain = |base: u64, lz4_slot: u8| {
+        [
+            (
+                buf_sqe(lz4_slot, 0, &BufDesc::user(comp_at, comp_len), Some(&BufDesc::user(work_at, work_len as u32)))
+                    .user_data(base + 1)
+                    .flags(L),
+                "lz4     buffer 2 -> buffer 1          LINK",
+            ),
+            (
+                Sqe {
+                    len: crc32c(&plain),
+                    ..buf_sqe(ops::CRC32C, CHAIN_LEN | VERIFY, &BufDesc::user(work_at, work_len as u32), None)
+                }
+                .user_data(base + 2)
+                .flags(L),
+                "crc32c  buffer 1 (chain len), verify  LINK",
+            ),
+            (
+                buf_sqe(
+                    ops::COPY,
+                    CHAIN_LEN,
+                    &BufDesc::user(work_at, work_len as u32),
+                    Some(&BufDesc::user(out_at, out_len as u32)),
+                )
+                .user_data(base + 3),
+                "copy    buffer 1 -> buffer 3 (chain len)",
+            ),
+        ]
+    };
+    d.submit(ring, &chain(10, ops::LZ4))?;
+    let same = ring.buffers().get(3).is_some_and(|r| r.bytes().get(..plain.len()) == Some(&plain[..]));
+    writeln!(d.out, "   buffer 3 now holds the text: {same}")?;
+    d.step(
+        "The same chain with error injection",
+        "Slot 7 is lz4 wrapped in Faulty<Lz4, 1>: argument record 1 says \"fail the 2nd request with -EIO\".\n\
+         The first run passes; in the second, decompression fails and the rest of the chain is cancelled.",
+    )?;
+    d.submit(ring, &chain(20, ops::FAULTY_LZ4))?;
+    d.submit(ring, &chain(30, ops::FAULTY_LZ4))?;
+    Ok(())
+}
+
 /// Run the demo, writing the narration to `out`.
 pub fn run(out: &mut dyn Write) -> io::Result<()> {
     let mut d = Demo { out, step: 0 };
     writeln!(d.out, "fwring demo: an io_uring-style ring with Linux SQE/CQE semantics, no heap, fixed memory.")?;
 
-    let mut ring: Box<Ring<32, 64, 32>> = Box::default();
+    let mut ring: Box<Ring<32, 64, 32, 8>> = Box::default();
     let p = ring.setup(Setup::new(8).flags(SetupFlags::BPF_EXT)).map_err(io::Error::other)?;
     d.step(
         "Set up a ring",
         &format!(
-            "Ring<32, 64, 32>: storage for 32 SQEs, 64 CQEs, 32 requests in flight ({} bytes, all static).\n\
+            "Ring<32, 64, 32, 8>: storage for 32 SQEs, 64 CQEs, 32 requests in flight, 8 argument records\n\
+             ({} bytes, all static).\n\
              setup(entries 8, BPF_EXT) -> {} SQ entries, {} CQ entries, features {:?}\n\
              probe: NOP supported={}, BPF supported={}, READV supported={}",
-            core::mem::size_of::<Ring<32, 64, 32>>(),
+            core::mem::size_of::<Ring<32, 64, 32, 8>>(),
             p.sq_entries,
             p.cq_entries,
             p.features,
@@ -133,10 +193,11 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
     d.step(
         "Op slots at work",
         "BPF_EXT rings have 16 op slots. The simulator registers its standard ops:\n\
-         slot 0 answer (-> 42), slot 1 echo (-> its 24 op flag bits), slot 2 errno (fails with the errno in its op flags).\n\
+         slot 0 answer (-> 42), slot 1 echo (-> its 24 op flag bits), slot 2 errno (fails with the errno in its op flags),\n\
+         3 copy, 4 crc32c, 5 lz4, 6 inject, 7 lz4 with error injection.\n\
          An IORING_OP_BPF SQE picks its slot with the top 8 bits of bpf_op_flags.",
     )?;
-    ops::register(&mut ring).map_err(io::Error::other)?;
+    ops::register(&mut *ring).map_err(io::Error::other)?;
     d.submit(
         &mut ring,
         &[
@@ -150,6 +211,8 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
     let u = ring.unregister_op(ops::ECHO as u16).map_err(io::Error::other)?;
     writeln!(d.out, "   unregister slot 1 -> {u:?}")?;
     d.submit(&mut ring, &[(Sqe::bpf(ops::ECHO, 1).user_data(6), "BPF slot 1 after unregister")])?;
+
+    zero_copy(&mut d, &mut ring)?;
 
     d.step(
         "Backpressure: no completion is ever dropped",

@@ -127,14 +127,14 @@ fn replay_on<const SQ: usize, const CQ: usize, const N: usize>(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<Report, Error> {
-    let mut ring: Box<Ring<SQ, CQ, N>> = Box::default();
+    let mut ring: Box<Ring<SQ, CQ, N, 8>> = Box::default();
     let mut setup = Setup::new(opts.sq_entries).flags(opts.flags);
     if let Some(c) = opts.cq_entries {
         setup = setup.cq_entries(c);
     }
     ring.setup(setup).map_err(|e| setup_error::<SQ, CQ>(e, opts))?;
     if opts.flags.contains(SetupFlags::BPF_EXT) {
-        ops::register(&mut ring).map_err(|e| Error::Setup(e, "registering the standard ops".into()))?;
+        ops::register(&mut *ring).map_err(|e| Error::Setup(e, "registering the standard ops".into()))?;
     }
     let mut report = Report { sqes: sqes.len(), ..Report::default() };
     let mut pushed = 0;

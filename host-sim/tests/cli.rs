@@ -137,3 +137,31 @@ fn demo_narrates_every_step() {
         assert!(out.contains(needle), "demo lacks {needle:?}");
     }
 }
+
+#[test]
+fn replay_runs_the_buffer_ops_on_the_standard_memory() {
+    use fwring::BufDesc;
+    use fwring::ops::buf_sqe;
+    // copy 1000 bytes of buffer 0 (the i % 251 pattern) into buffer 3, then checksum them
+    // (VERIFY against the CRC of that pattern), then decompress buffer 2's block.
+    let pattern: Vec<u8> = (0..1000).map(|i| (i % 251) as u8).collect();
+    let crc = fwring::ops::crc32c::crc32c(&pattern);
+    let block_len = lz4_flex::block::compress(&fwring_sim::ops::lz4_plain()).len() as u32;
+    let sqes = [
+        buf_sqe(3, 0, &BufDesc::user(0x1000_0000, 1000), Some(&BufDesc::user(0x1003_0000, 1000))).user_data(1),
+        Sqe {
+            len: crc,
+            ..buf_sqe(4, fwring::ops::crc32c::VERIFY, &BufDesc::user(0x1003_0000, 1000), None).user_data(2)
+        },
+        buf_sqe(5, 0, &BufDesc::fixed(2, 0x1002_0000, block_len), Some(&BufDesc::user(0x1001_0000, 65536))).user_data(3),
+        buf_sqe(3, 0, &BufDesc::user(0x2000_0000, 10), Some(&BufDesc::user(0x1003_0000, 10))).user_data(4),
+    ];
+    let o = sim(&["replay", "--setup-flags", "bpf_ext,submit_all"], &bytes(&sqes));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "{\"user_data\":1,\"res\":1000,\"flags\":0}");
+    assert_eq!(lines[1], "{\"user_data\":2,\"res\":0,\"flags\":0}");
+    assert_eq!(lines[2], format!("{{\"user_data\":3,\"res\":{},\"flags\":0}}", fwring_sim::ops::lz4_plain().len()));
+    assert_eq!(lines[3], "{\"user_data\":4,\"res\":-14,\"flags\":0}", "address outside the ring's memory: EFAULT");
+}
