@@ -171,6 +171,11 @@ impl Import {
     pub const EMPTY: Import =
         Import { dir: 0, nsegs: 0, regions: [0; MAX_SEGS], segs: [Seg { start: 0, len: 0 }; MAX_SEGS] };
 
+    /// Whether this import slot is in use.
+    pub fn is_used(&self) -> bool {
+        self.dir != 0
+    }
+
     fn dir(&self) -> Option<Dir> {
         match self.dir {
             1 => Some(Dir::Dest),
@@ -271,7 +276,8 @@ impl BufTable {
         self.regions[index as usize].as_mut().ok_or(Errno::EINVAL)
     }
 
-    fn in_use(&self) -> bool {
+    /// Whether any in-flight request holds a buffer range.
+    pub(crate) fn in_use(&self) -> bool {
         self.users.iter().any(|&u| u != 0)
     }
 
@@ -465,6 +471,9 @@ fn permits(r: &Region, dir: Dir) -> bool {
 /// Check a new import against the request's earlier ones: a destination may not overlap
 /// anything else of the same request (overlapping source and destination: EINVAL).
 pub(crate) fn check_within(imports: &Imports, new: &Import) -> Result<(), Errno> {
+    if new.nsegs == 1 && !imports.iter().any(Import::is_used) {
+        return Ok(());
+    }
     let new_dest = new.dir == 1;
     // Within one descriptor, a destination's own segments must not overlap either.
     if new_dest {
@@ -475,7 +484,7 @@ pub(crate) fn check_within(imports: &Imports, new: &Import) -> Result<(), Errno>
             }
         }
     }
-    for old in imports.iter().filter(|i| i.dir != 0) {
+    for old in imports.iter().filter(|i| i.is_used()) {
         if (new_dest || old.dir == 1) && old.segs().any(|x| new.segs().any(|y| overlaps(x, y))) {
             return Err(Errno::EINVAL);
         }
@@ -643,14 +652,89 @@ impl<'a> Io<'a> {
 /// shared slices of the gaps between destinations. Ranges were checked at prep; a range
 /// that no longer fits (impossible while the request pins its regions) is EFAULT.
 pub(crate) fn carve<'a>(regions: &'a mut BufTable, imports: &Imports) -> Result<Io<'a>, Errno> {
+    let [a, b] = imports;
+    if a.nsegs == 1 && b.nsegs <= 1 {
+        return carve_simple(regions, a, b);
+    }
+    carve_general(regions, imports)
+}
+
+/// One segment per import (the common shape: copy, checksum, decompress of contiguous
+/// buffers): at most two sub-slices, of different regions or split from one.
+fn carve_simple<'a>(table: &'a mut BufTable, a: &Import, b: &Import) -> Result<Io<'a>, Errno> {
+    fn wrap<'a>(imp: &Import, piece: Piece<'a>) -> Result<IoBuf<'a>, Errno> {
+        match (imp.dir(), piece) {
+            (Some(Dir::Source), Piece::Shared(s)) => Ok(IoBuf::Source(Segs::from_slice(s))),
+            (Some(Dir::Source), Piece::Mut(s)) => Ok(IoBuf::Source(Segs::from_slice(s))),
+            (Some(Dir::Dest), Piece::Mut(s)) => {
+                let mut v = SegsMut::default();
+                let _ = v.segs.push(s);
+                Ok(IoBuf::Dest(v))
+            }
+            _ => Err(Errno::EFAULT),
+        }
+    }
+    let (ra, sa) = (a.regions[0] as usize, a.segs[0]);
+    let range = |s: Seg| s.start as usize..s.start as usize + s.len as usize;
+    if !b.is_used() {
+        let mem = table.regions.get_mut(ra).and_then(Option::as_mut).ok_or(Errno::EFAULT)?.mem_mut();
+        let piece = mem.get_mut(range(sa)).ok_or(Errno::EFAULT)?;
+        return Ok(Io { bufs: [wrap(a, Piece::Mut(piece))?, IoBuf::None] });
+    }
+    let (rb, sb) = (b.regions[0] as usize, b.segs[0]);
+    let (pa, pb) = if ra != rb {
+        let (lo, hi) = (ra.min(rb), ra.max(rb));
+        let (left, right) = table.regions.split_at_mut(hi);
+        let lo_mem = left.get_mut(lo).and_then(Option::as_mut).ok_or(Errno::EFAULT)?.mem_mut();
+        let hi_mem = right.first_mut().and_then(Option::as_mut).ok_or(Errno::EFAULT)?.mem_mut();
+        let (mem_a, mem_b) = if ra < rb { (lo_mem, hi_mem) } else { (hi_mem, lo_mem) };
+        (
+            Piece::Mut(mem_a.get_mut(range(sa)).ok_or(Errno::EFAULT)?),
+            Piece::Mut(mem_b.get_mut(range(sb)).ok_or(Errno::EFAULT)?),
+        )
+    } else {
+        let mem = table.regions.get_mut(ra).and_then(Option::as_mut).ok_or(Errno::EFAULT)?.mem_mut();
+        let (ea, eb) = (range(sa).end, range(sb).end);
+        if ea <= sb.start as usize {
+            let (left, right) = mem.split_at_mut(sb.start as usize);
+            (
+                Piece::Mut(left.get_mut(range(sa)).ok_or(Errno::EFAULT)?),
+                Piece::Mut(right.get_mut(..sb.len as usize).ok_or(Errno::EFAULT)?),
+            )
+        } else if eb <= sa.start as usize {
+            let (left, right) = mem.split_at_mut(sa.start as usize);
+            (
+                Piece::Mut(right.get_mut(..sa.len as usize).ok_or(Errno::EFAULT)?),
+                Piece::Mut(left.get_mut(range(sb)).ok_or(Errno::EFAULT)?),
+            )
+        } else {
+            // Overlapping: only two sources may (checked at prep); share the region.
+            let mem: &'a [u8] = mem;
+            (
+                Piece::Shared(mem.get(range(sa)).ok_or(Errno::EFAULT)?),
+                Piece::Shared(mem.get(range(sb)).ok_or(Errno::EFAULT)?),
+            )
+        }
+    };
+    Ok(Io { bufs: [wrap(a, pa)?, wrap(b, pb)?] })
+}
+
+enum Piece<'a> {
+    Shared(&'a [u8]),
+    Mut(&'a mut [u8]),
+}
+
+/// Any number of segments: destinations carved with `split_at_mut` in address order,
+/// sources as shared slices of the gaps between them.
+fn carve_general<'a>(regions: &'a mut BufTable, imports: &Imports) -> Result<Io<'a>, Errno> {
+    let used = imports.iter().flat_map(|i| i.segs()).fold(0u32, |m, (r, _)| m | 1 << r);
     let mut dests: [[Option<&'a mut [u8]>; MAX_SEGS]; MAX_IMPORTS] = Default::default();
     let mut srcs: [[Option<&'a [u8]>; MAX_SEGS]; MAX_IMPORTS] = Default::default();
     for (ri, region) in regions.regions.iter_mut().enumerate() {
-        let Some(region) = region.as_mut() else { continue };
-        let uses = |imp: &Import| imp.segs().any(|(r, _)| r == ri);
-        if !imports.iter().any(uses) {
+        if used & (1 << ri) == 0 {
             continue;
         }
+        let Some(region) = region.as_mut() else { continue };
         // Destination segments of this region, sorted by start.
         let mut ds: heapless::Vec<(Seg, usize, usize), { MAX_SEGS * MAX_IMPORTS }> = heapless::Vec::new();
         for (ii, imp) in imports.iter().enumerate().filter(|(_, i)| i.dir() == Some(Dir::Dest)) {

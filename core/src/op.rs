@@ -22,7 +22,7 @@ use core::mem::{align_of, offset_of, size_of};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::args::{ArgRecord, ArgsView};
-use crate::buf::{self, BufDesc, BufTable, Dir, Import, Imports, Io, MAX_IMPORTS};
+use crate::buf::{self, BufDesc, BufTable, Dir, Imports, Io, MAX_IMPORTS};
 use crate::bytes::aligned_bytes;
 use crate::chain::ChainData;
 use crate::req::{Idx, Req, ReqFlags};
@@ -190,14 +190,15 @@ impl PrepCx<'_> {
     /// → EFAULT; a range another in-flight request (outside this chain) writes, or a
     /// destination another one uses → EBUSY.
     pub fn import(&mut self, desc: &BufDesc, dir: Dir) -> Result<usize, Errno> {
-        let slot = self.imports.iter().position(|i| *i == Import::EMPTY).ok_or(Errno::EINVAL)?;
+        let slot = self.imports.iter().position(|i| !i.is_used()).ok_or(Errno::EINVAL)?;
         let new = self.bufs.resolve(desc, dir)?;
         buf::check_within(&self.imports, &new)?;
-        let busy = self
-            .others
-            .iter()
-            .filter(|r| r.flags.contains(ReqFlags::HAS_IMPORTS) && r.chain != self.chain)
-            .any(|r| r.imports.iter().any(|i| buf::conflict(i, &new)));
+        let busy = self.bufs.in_use()
+            && self
+                .others
+                .iter()
+                .filter(|r| r.flags.contains(ReqFlags::HAS_IMPORTS) && r.chain != self.chain)
+                .any(|r| r.imports.iter().any(|i| buf::conflict(i, &new)));
         if busy {
             return Err(Errno::EBUSY);
         }

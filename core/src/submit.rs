@@ -252,7 +252,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
         let r = &mut self.t[idx];
         r.rec.pdu = pdu;
         r.flags.insert(ReqFlags::NEED_CLEANUP);
-        if imports.iter().any(|i| *i != Import::EMPTY) {
+        if imports.iter().any(Import::is_used) {
             r.imports = imports;
             r.flags.insert(ReqFlags::HAS_IMPORTS);
             for imp in &imports {

@@ -153,7 +153,8 @@ fn replay_runs_the_buffer_ops_on_the_standard_memory() {
             len: crc,
             ..buf_sqe(4, fwring::ops::crc32c::VERIFY, &BufDesc::user(0x1003_0000, 1000), None).user_data(2)
         },
-        buf_sqe(5, 0, &BufDesc::fixed(2, 0x1002_0000, block_len), Some(&BufDesc::user(0x1001_0000, 65536))).user_data(3),
+        buf_sqe(5, 0, &BufDesc::fixed(2, 0x1002_0000, block_len), Some(&BufDesc::user(0x1001_0000, 65536)))
+            .user_data(3),
         buf_sqe(3, 0, &BufDesc::user(0x2000_0000, 10), Some(&BufDesc::user(0x1003_0000, 10))).user_data(4),
     ];
     let o = sim(&["replay", "--setup-flags", "bpf_ext,submit_all"], &bytes(&sqes));

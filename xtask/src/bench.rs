@@ -93,6 +93,54 @@ pub fn run(args: &[String]) -> Result<(), String> {
         let _ = writeln!(table, "\nfwring is {:.1}× faster than the kernel's io_uring per NOP.", k / f);
     }
     println!("\n{table}");
+    // Buffer ops: the ring's cost per request against calling the function directly.
+    let mut buf_table = String::new();
+    step("buffer ops: CRC-32C and copy through the ring vs a direct call, 4 KiB and 64 KiB");
+    let buf_ns: Vec<(String, Option<f64>)> = output(std::process::Command::new(bin).args(["buftime", "0.2"]))?
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(w, v)| (w.to_string(), v.parse().ok()))
+        .collect();
+    let ns_of = |w: &str| buf_ns.iter().find(|(n, _)| n == w).and_then(|(_, v)| *v);
+    let _ = writeln!(
+        buf_table,
+        "| op | size | direct ns/req | ring ns/req | ring cost ns/req | direct instr/req | ring instr/req | ring cost instr/req |"
+    );
+    let _ = writeln!(buf_table, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    for op in ["crc", "copy"] {
+        for size in ["4k", "64k"] {
+            let (d, r) = (format!("{op}-direct-{size}"), format!("{op}-ring-{size}"));
+            let per = |w: &str| -> Option<f64> {
+                if !have("valgrind") {
+                    return None;
+                }
+                let (a, b) = (callgrind_ir(bin, w, 100).ok()?, callgrind_ir(bin, w, 200).ok()?);
+                Some((b - a) as f64 / 100.0)
+            };
+            let (di, ri) = (per(&d), per(&r));
+            let (dn, rn) = (ns_of(&d), ns_of(&r));
+            let f = |v: Option<f64>| v.map_or("—".into(), |v| format!("{v:.0}"));
+            let diff = |a: Option<f64>, b: Option<f64>| match (a, b) {
+                (Some(a), Some(b)) => format!("{:.0}", b - a),
+                _ => "—".into(),
+            };
+            let name = if op == "crc" { "crc32c" } else { "copy" };
+            let size_b = if size == "4k" { "4 KiB" } else { "64 KiB" };
+            let _ = writeln!(
+                buf_table,
+                "| {name} | {size_b} | {} | {} | {} | {} | {} | {} |",
+                f(dn),
+                f(rn),
+                diff(dn, rn),
+                f(di),
+                f(ri),
+                diff(di, ri)
+            );
+        }
+    }
+    println!("\n{buf_table}");
+    let table = format!("{table}\n### Buffer ops\n\n{buf_table}");
+
     if write {
         let path = root().join("docs/perf.md");
         let doc = std::fs::read_to_string(&path).unwrap_or_default();

@@ -14,7 +14,32 @@ use fwring_tests::bench::{BATCH, BenchRing, Floor, Spsc, Workload, fwring_run, n
 
 const NAMES: [&str; 4] = ["floor", "heapless", "fwring", "kernel"];
 
+/// Buffer workloads: `crc-ring-4k`, `copy-direct-64k`, ...
+const BUF_NAMES: [&str; 8] = [
+    "crc-direct-4k",
+    "crc-ring-4k",
+    "copy-direct-4k",
+    "copy-ring-4k",
+    "crc-direct-64k",
+    "crc-ring-64k",
+    "copy-direct-64k",
+    "copy-ring-64k",
+];
+
+fn run_buf(name: &str, iters: u64) -> Option<u64> {
+    let (what, size) = name.rsplit_once('-')?;
+    let size = match size {
+        "4k" => 4096,
+        "64k" => 65536,
+        _ => return None,
+    };
+    fwring_tests::bench::BufBench::new(size).run(what, iters)
+}
+
 fn run(name: &str, iters: u64) -> Result<u64, String> {
+    if let Some(sum) = run_buf(name, iters) {
+        return Ok(sum);
+    }
     let sqes = nops();
     Ok(match name {
         "floor" => Floor::default().run(&sqes, iters),
@@ -44,6 +69,36 @@ fn time_round(name: &str, budget: Duration) -> Result<f64, String> {
     }
 }
 
+/// ns per request of each buffer workload: one bench per size, workloads interleaved,
+/// median of 7 rounds.
+fn buftime(budget: Duration) {
+    let mut benches =
+        [(4096usize, fwring_tests::bench::BufBench::new(4096)), (65536, fwring_tests::bench::BufBench::new(65536))];
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); BUF_NAMES.len()];
+    for _ in 0..7 {
+        for (i, name) in BUF_NAMES.iter().enumerate() {
+            let (what, size) = name.rsplit_once('-').unwrap_or((name, "4k"));
+            let bench = &mut benches[if size == "4k" { 0 } else { 1 }].1;
+            let mut iters = 16u64;
+            loop {
+                let t = Instant::now();
+                black_box(bench.run(what, iters));
+                let el = t.elapsed();
+                if el >= budget / 4 || iters > 1 << 28 {
+                    samples[i].push(el.as_nanos() as f64 / iters as f64);
+                    break;
+                }
+                iters *= 2;
+            }
+        }
+    }
+    let _ = &benches[0].0;
+    for (name, mut s) in BUF_NAMES.iter().zip(samples) {
+        s.sort_by(f64::total_cmp);
+        println!("{name} {:.1}", s[s.len() / 2]);
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
@@ -62,6 +117,11 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        ["buftime", rest @ ..] => {
+            let secs: f64 = rest.first().and_then(|s| s.parse().ok()).unwrap_or(0.2);
+            buftime(Duration::from_secs_f64(secs));
+            ExitCode::SUCCESS
         }
         ["time", rest @ ..] => {
             let secs: f64 = rest.first().and_then(|s| s.parse().ok()).unwrap_or(0.2);
