@@ -184,23 +184,6 @@ pub fn kernel_run(ring: &mut crate::kernel::KernelRing, sqes: &[Sqe; BATCH], ite
     Ok(sum)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn all_workloads_compute_the_same_checksum() {
-        let sqes = nops();
-        let want = Floor::default().run(&sqes, 3);
-        assert_eq!(Spsc::default().run(&sqes, 3), want);
-        assert_eq!(fwring_run(&mut BenchRing::new(), &sqes, 3), want);
-        #[cfg(target_os = "linux")]
-        if let Ok(mut k) = crate::kernel::KernelRing::new(64, 0, 0) {
-            assert_eq!(kernel_run(&mut k, &sqes, 3).unwrap(), want);
-        }
-    }
-}
-
 /// Buffer-op workloads: CRC-32C and copy of `size` bytes, through the ring (an op-slot
 /// SQE per request, submit, reap) and by calling the same function on the slice.
 pub struct BufBench {
@@ -275,5 +258,22 @@ impl BufBench {
             _ => return None,
         }
         Some(sum)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_workloads_compute_the_same_checksum() {
+        let sqes = nops();
+        let want = Floor::default().run(&sqes, 3);
+        assert_eq!(Spsc::default().run(&sqes, 3), want);
+        assert_eq!(fwring_run(&mut BenchRing::new(), &sqes, 3), want);
+        #[cfg(target_os = "linux")]
+        if let Ok(mut k) = crate::kernel::KernelRing::new(64, 0, 0) {
+            assert_eq!(kernel_run(&mut k, &sqes, 3).unwrap(), want);
+        }
     }
 }
