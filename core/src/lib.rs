@@ -61,8 +61,10 @@ mod region;
 mod req;
 mod ring;
 pub mod setup;
+pub mod shm;
 pub mod sq;
 mod submit;
+mod sync;
 
 pub use abi::{
     Cqe, CqeFlags, Features, MAX_OP_SLOTS, NopFlags, SetupFlags, SqRingFlags, Sqe, SqeFlags, bpf_op_flags,

@@ -1,0 +1,1 @@
+//! Shared-memory queue pair (placeholder: being written).

@@ -1,0 +1,12 @@
+//! The atomics every concurrent protocol of fwring uses, from one place: `loom`'s
+//! model-checked atomics under `cfg(loom)`, `portable-atomic` otherwise (native atomics
+//! where the target has them; on targets without compare-and-swap, such as thumbv6m,
+//! read-modify-write goes through `critical-section` with the `critical-section` feature).
+
+#[cfg(loom)]
+#[allow(unused_imports)]
+pub(crate) use loom::sync::atomic::{AtomicI32, AtomicU16, AtomicU32, Ordering};
+
+#[cfg(not(loom))]
+#[allow(unused_imports)]
+pub(crate) use portable_atomic::{AtomicI32, AtomicU16, AtomicU32, Ordering};
