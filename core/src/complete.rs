@@ -20,7 +20,7 @@ use crate::abi::{Cqe, opcode};
 use crate::errno::Errno;
 use crate::op::{Issue, IssueCx};
 use crate::req::{Idx, NIL, Req, ReqFlags, Work};
-use crate::ring::Engine;
+use crate::ring::Exec;
 
 /// How issuing a request went.
 enum Outcome {
@@ -30,18 +30,20 @@ enum Outcome {
     Failed(Errno),
     /// Completion queued as task work.
     Queued,
+    /// Pending: completes later through the mailbox.
+    Pending,
 }
 
-impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
+impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// `io_queue_sqe`: issue now and complete or fail.
     pub(crate) fn queue_sqe(&mut self, idx: Idx) {
         match self.issue(idx) {
             Outcome::Complete => self.complete(idx),
-            Outcome::Queued => {}
-            Outcome::Failed(Errno::EAGAIN) if !self.t[idx].flags.contains(ReqFlags::RETRIED) => {
+            Outcome::Queued | Outcome::Pending => {}
+            Outcome::Failed(Errno::EAGAIN) if !self.e.t[idx].flags.contains(ReqFlags::RETRIED) => {
                 // Linux retries an -EAGAIN issue once from its async path; fwring retries
                 // it once, one pass later.
-                self.t[idx].flags.insert(ReqFlags::RETRIED);
+                self.e.t[idx].flags.insert(ReqFlags::RETRIED);
                 self.tw_add(idx, Work::Issue);
             }
             Outcome::Failed(e) => self.defer_failed(idx, e.res()),
@@ -49,11 +51,11 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
     }
 
     fn issue(&mut self, idx: Idx) -> Outcome {
-        match self.t[idx].opcode {
+        match self.e.t[idx].opcode {
             opcode::NOP => {
-                let bufs = &self.bufs;
-                let nop = crate::nop::issue(&mut self.t[idx], |i| bufs.contains(i));
-                if self.t[idx].res < 0 {
+                let bufs = &self.e.bufs;
+                let nop = crate::nop::issue(&mut self.e.t[idx], |i| bufs.contains(i));
+                if self.e.t[idx].res < 0 {
                     self.req_set_fail(idx);
                 }
                 match nop {
@@ -70,25 +72,41 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
         }
     }
 
-    /// `io_uring_bpf_issue`.
+    /// `io_uring_bpf_issue`, plus fwring's pending completion.
     fn issue_bpf(&mut self, idx: Idx) -> Outcome {
-        let r = &mut self.t[idx];
+        let r = &mut self.e.t[idx];
         let Some(issue) = r.vt.and_then(|v| v.issue) else {
             r.res = 0;
             return Outcome::Complete;
         };
+        let generation = r.generation;
         let Req { rec, scratch, imports, .. } = r;
+        let mail = self.sh.mail.slots();
         let mut cx = IssueCx {
             info: &rec.info,
             result: 0,
+            mail,
+            index: idx,
+            generation,
+            pended: 0,
             chain: scratch,
-            bufs: &mut self.bufs,
+            bufs: &mut self.e.bufs,
             imports,
-            args: self.args.as_mut_view(),
+            args: self.e.args.as_mut_view(),
         };
         let outcome = issue(&mut cx, &mut rec.pdu);
-        let res = cx.result;
-        let r = &mut self.t[idx];
+        let (res, pended) = (cx.result, cx.pended);
+        if pended != 0 {
+            // A token is out. Pending as asked; or, if the op answered otherwise, take
+            // the token back — unless a completer already used it, which decides.
+            if outcome == Issue::Pending || !crate::mailbox::withdraw(mail, idx, generation, false) {
+                let f = &mut self.e.t[idx].flags;
+                f.insert(ReqFlags::PENDING);
+                f.set(ReqFlags::CANCELABLE, pended == 2);
+                return Outcome::Pending;
+            }
+        }
+        let r = &mut self.e.t[idx];
         match outcome {
             Issue::Done => {
                 r.res = res;
@@ -98,14 +116,25 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
                 Outcome::Complete
             }
             Issue::Err(e) => Outcome::Failed(e),
-            Issue::SkipComplete => Outcome::Failed(Errno::EINVAL),
+            Issue::SkipComplete | Issue::Pending => Outcome::Failed(Errno::EINVAL),
         }
+    }
+
+    /// A pending request's completion arrived through the mailbox.
+    pub(crate) fn complete_async(&mut self, idx: Idx, res: i32) {
+        let r = &mut self.e.t[idx];
+        r.flags.remove(ReqFlags::PENDING | ReqFlags::CANCELABLE);
+        r.res = res;
+        if res < 0 {
+            self.req_set_fail(idx);
+        }
+        self.complete(idx);
     }
 
     /// `io_req_defer_failed`: fail with `res`, run the op's fail hook, complete.
     pub(crate) fn defer_failed(&mut self, idx: Idx, res: i32) {
         self.req_set_fail(idx);
-        let r = &mut self.t[idx];
+        let r = &mut self.e.t[idx];
         r.res = res;
         if let Some(fail) = r.vt.and_then(|v| v.fail) {
             fail(&r.rec.info, &mut r.rec.pdu);
@@ -116,66 +145,66 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
     /// Post the request's CQE (unless skipped) into its reserved slot. A request with a
     /// link waits for the end of the pass to be freed; any other is freed now.
     pub(crate) fn complete(&mut self, idx: Idx) {
-        let r = &self.t[idx];
+        let r = &self.e.t[idx];
         if r.flags.contains(ReqFlags::CQE_SKIP) {
-            self.cq.unreserve();
+            self.e.cq.unreserve();
         } else {
-            self.cq.post_reserved(Cqe::new(r.user_data(), r.res));
+            self.e.cq.post_reserved(&self.sh.cq, Cqe::new(r.user_data(), r.res));
         }
         if r.flags.intersects(ReqFlags::LINKS) {
-            self.t.push(&mut self.done, idx);
+            self.e.t.push(&mut self.e.done, idx);
         } else {
             self.free_req(idx);
-            self.freed_early += 1;
+            self.e.freed_early += 1;
         }
     }
 
     /// Release a request: cleanup (if its prep succeeded), then back to the free list.
     fn free_req(&mut self, idx: Idx) {
-        let r = &mut self.t[idx];
+        let r = &mut self.e.t[idx];
         if r.flags.contains(ReqFlags::NEED_CLEANUP) {
             if let Some(cleanup) = r.vt.and_then(|v| v.cleanup) {
                 cleanup(&r.rec.info, &mut r.rec.pdu);
             }
             let slot = r.rec.info.slot();
-            self.slots.release(slot);
+            self.e.slots.release(slot);
         }
         if r.flags.contains(ReqFlags::HAS_IMPORTS) {
             r.flags.remove(ReqFlags::HAS_IMPORTS);
             for imp in &r.imports {
-                self.bufs.release(imp);
+                self.e.bufs.release(imp);
             }
         }
-        self.t.dealloc(idx);
+        self.e.t.dealloc(idx);
     }
 
     pub(crate) fn tw_add(&mut self, idx: Idx, work: Work) {
-        self.t[idx].work = work;
-        self.t.push(&mut self.tw, idx);
+        self.e.t[idx].work = work;
+        self.e.t.push(&mut self.e.tw, idx);
     }
 
     /// End of a pass (`__io_submit_flush_completions`): free the completed requests in
     /// order, queueing link successors or cancellations, then release drained work.
     fn flush(&mut self) {
-        let mut cur = self.done.take().head;
+        let mut cur = self.e.done.take().head;
         while cur != NIL {
-            let next = self.t[cur].next;
-            if self.t[cur].flags.intersects(ReqFlags::LINKS) {
+            let next = self.e.t[cur].next;
+            if self.e.t[cur].flags.intersects(ReqFlags::LINKS) {
                 self.queue_next(cur);
             }
             self.free_req(cur);
             cur = next;
         }
-        self.freed_early = 0;
-        if self.drain_active {
+        self.e.freed_early = 0;
+        if self.e.drain_active {
             self.queue_deferred();
         }
     }
 
     /// `io_req_find_next` + `io_queue_next`.
     fn queue_next(&mut self, idx: Idx) {
-        let flags = self.t[idx].flags;
-        let next = core::mem::replace(&mut self.t[idx].link, NIL);
+        let flags = self.e.t[idx].flags;
+        let next = core::mem::replace(&mut self.e.t[idx].link, NIL);
         if next == NIL {
             return;
         }
@@ -183,7 +212,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
             self.fail_links(flags, next);
         } else {
             // The chain's shared record travels to the next member.
-            self.t[next].scratch = self.t[idx].scratch;
+            self.e.t[next].scratch = self.e.t[idx].scratch;
             self.tw_add(next, Work::Issue);
         }
     }
@@ -195,8 +224,8 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
         let silent = failed.contains(ReqFlags::SKIP_LINK_CQES);
         let mut m = first;
         while m != NIL {
-            self.t[m].flags.set(ReqFlags::CQE_SKIP, silent);
-            m = self.t[m].link;
+            self.e.t[m].flags.set(ReqFlags::CQE_SKIP, silent);
+            m = self.e.t[m].link;
         }
         self.tw_add(first, Work::FailLinks);
     }
@@ -206,7 +235,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
     fn tw_fail_links(&mut self, first: Idx) {
         let mut m = first;
         while m != NIL {
-            let r = &mut self.t[m];
+            let r = &mut self.e.t[m];
             let next = core::mem::replace(&mut r.link, NIL);
             if !r.flags.contains(ReqFlags::FAIL) {
                 r.res = Errno::ECANCELED.res();
@@ -219,11 +248,11 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
     /// Close pass 0 and run task-work passes until nothing is left.
     pub(crate) fn run_passes(&mut self) {
         self.flush();
-        while !self.tw.is_empty() {
-            let mut cur = self.tw.take().head;
+        while !self.e.tw.is_empty() {
+            let mut cur = self.e.tw.take().head;
             while cur != NIL {
-                let next = self.t[cur].next;
-                match self.t[cur].work {
+                let next = self.e.t[cur].next;
+                match self.e.t[cur].work {
                     Work::Issue => self.queue_sqe(cur),
                     Work::FailLinks => self.tw_fail_links(cur),
                     Work::Complete => self.complete(cur),

@@ -1,84 +1,216 @@
-//! The completion queue: a power-of-two array of CQEs with reservations.
+//! The completion queue: a power-of-two array of CQEs with reservations, shareable
+//! between the ring (producer) and a reaper in another context (consumer).
 //!
 //! No CQE is ever dropped or overwritten (C-CQ-3, C-CQ-4). Every SQE the ring consumes
 //! reserves one CQ slot first; the reservation is spent when its CQE is posted and
 //! returned when the request ends without one (CQE_SKIP_SUCCESS). So at all times
 //! `posted-but-unreaped + reserved ≤ entries`, and posting cannot fail. When a submit
 //! finds no room it stops consuming SQEs (backpressure) instead.
+//!
+//! The queue is split the io_uring way: [`CqShared`] holds the entries and the two
+//! free-running indices, as atomics (each CQE is four `u32` words, so a reaper in an
+//! interrupt handler or on another core reads them race-free, with no `unsafe`);
+//! [`CqProducer`] is the ring's private side (next tail, reservations). The producer
+//! writes entries with relaxed stores and publishes its tail with one release store per
+//! batch; the consumer acquires the tail, reads, and releases its head.
 
 use crate::abi::Cqe;
 use crate::index::Indices;
+use crate::sync::{AtomicU32, Ordering};
 
-/// A completion queue with storage for `N` CQEs (`N` a power of two).
-pub struct CompletionQueue<const N: usize> {
-    entries: [Cqe; N],
-    idx: Indices,
-    reserved: u32,
+/// One CQE slot: two 64-bit words where the target has 64-bit atomics, four 32-bit
+/// words elsewhere (`user_data`, then `res` and `flags`).
+#[cfg(target_has_atomic = "64")]
+pub(crate) struct CqeCell([crate::sync::AtomicU64; 2]);
+
+#[cfg(target_has_atomic = "64")]
+impl CqeCell {
+    #[cfg(not(loom))]
+    const EMPTY: CqeCell = CqeCell([const { crate::sync::AtomicU64::new(0) }; 2]);
+
+    #[cfg(loom)]
+    fn empty() -> CqeCell {
+        CqeCell(core::array::from_fn(|_| crate::sync::AtomicU64::new(0)))
+    }
+
+    #[inline]
+    fn store(&self, cqe: &Cqe) {
+        let [a, b] = &self.0;
+        a.store(cqe.user_data, Ordering::Relaxed);
+        b.store(cqe.res as u32 as u64 | (cqe.flags as u64) << 32, Ordering::Relaxed);
+    }
+
+    #[inline]
+    fn load(&self) -> Cqe {
+        let [a, b] = &self.0;
+        let w = b.load(Ordering::Relaxed);
+        Cqe { user_data: a.load(Ordering::Relaxed), res: w as u32 as i32, flags: (w >> 32) as u32 }
+    }
 }
 
-impl<const N: usize> CompletionQueue<N> {
+/// One CQE slot: four 32-bit words (`user_data` lo/hi, `res`, `flags`).
+#[cfg(not(target_has_atomic = "64"))]
+pub(crate) struct CqeCell([AtomicU32; 4]);
+
+#[cfg(not(target_has_atomic = "64"))]
+impl CqeCell {
+    #[cfg(not(loom))]
+    const EMPTY: CqeCell = CqeCell([const { AtomicU32::new(0) }; 4]);
+
+    #[cfg(loom)]
+    fn empty() -> CqeCell {
+        CqeCell(core::array::from_fn(|_| AtomicU32::new(0)))
+    }
+
+    #[inline]
+    fn store(&self, cqe: &Cqe) {
+        let [a, b, c, d] = &self.0;
+        a.store(cqe.user_data as u32, Ordering::Relaxed);
+        b.store((cqe.user_data >> 32) as u32, Ordering::Relaxed);
+        c.store(cqe.res as u32, Ordering::Relaxed);
+        d.store(cqe.flags, Ordering::Relaxed);
+    }
+
+    #[inline]
+    fn load(&self) -> Cqe {
+        let [a, b, c, d] = &self.0;
+        let lo = a.load(Ordering::Relaxed) as u64;
+        let hi = b.load(Ordering::Relaxed) as u64;
+        Cqe { user_data: lo | hi << 32, res: c.load(Ordering::Relaxed) as i32, flags: d.load(Ordering::Relaxed) }
+    }
+}
+
+/// The shared half of a completion queue with storage for `N` CQEs (`N` a power of two).
+pub struct CqShared<const N: usize> {
+    entries: [CqeCell; N],
+    /// Consumer index (written by the reaper).
+    head: AtomicU32,
+    /// Producer index (written by the ring).
+    tail: AtomicU32,
+    mask: u32,
+}
+
+impl<const N: usize> CqShared<N> {
     const CAPACITY_OK: () = assert!(N.is_power_of_two() && N <= 1 << 16, "CQ capacity must be a power of two ≤ 65536");
 
     /// An empty queue using all `N` entries.
-    pub const fn new() -> Self {
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> Self {
         let () = Self::CAPACITY_OK;
-        CompletionQueue { entries: [Cqe::new(0, 0); N], idx: Indices::new(N as u32), reserved: 0 }
+        CqShared { entries: [CqeCell::EMPTY; N], head: AtomicU32::new(0), tail: AtomicU32::new(0), mask: N as u32 - 1 }
     }
 
+    /// An empty queue using all `N` entries.
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        let () = Self::CAPACITY_OK;
+        CqShared {
+            entries: core::array::from_fn(|_| CqeCell::empty()),
+            head: AtomicU32::new(0),
+            tail: AtomicU32::new(0),
+            mask: N as u32 - 1,
+        }
+    }
+
+    /// Use `entries` (a power of two ≤ `N`) of a fresh queue.
+    pub(crate) const fn set_entries(&mut self, entries: u32) {
+        self.mask = entries - 1;
+    }
+
+    /// Use `entries` (a power of two ≤ `N`), empty. Only while nobody else holds the
+    /// queue (`&mut`).
     pub(crate) fn resize(&mut self, entries: u32) {
         debug_assert!(entries.is_power_of_two() && entries as usize <= N);
-        self.idx = Indices::new(entries);
-        self.reserved = 0;
+        self.mask = entries - 1;
+        self.head = AtomicU32::new(0);
+        self.tail = AtomicU32::new(0);
     }
 
     /// Entries in use (`ring_entries`).
-    pub const fn capacity(&self) -> u32 {
-        self.idx.capacity()
+    pub fn capacity(&self) -> u32 {
+        self.mask + 1
     }
 
-    /// CQEs posted and not yet reaped.
-    pub const fn len(&self) -> u32 {
-        self.idx.len()
+    /// CQEs published and not yet reaped.
+    pub fn len(&self) -> u32 {
+        // Pairs with the producer's release of the tail.
+        self.tail.load(Ordering::Acquire).wrapping_sub(self.head.load(Ordering::Acquire))
     }
 
-    /// Whether no CQE is waiting.
-    pub const fn is_empty(&self) -> bool {
+    /// Whether no published CQE is waiting.
+    pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    fn slot(&self, index: u32) -> &CqeCell {
+        &self.entries[Indices { head: 0, tail: 0, mask: self.mask }.slot::<N>(index)]
+    }
+
+    /// Reap the oldest published CQE. Only one consumer may call this at a time (the
+    /// [`Reaper`](crate::Reaper) is unique; `Ring::pop` takes `&mut Ring`).
+    #[inline]
+    pub(crate) fn pop(&self) -> Option<Cqe> {
+        // Only the consumer writes head.
+        let head = self.head.load(Ordering::Relaxed);
+        // Pairs with the producer's release store of the tail: entries before it are
+        // written.
+        if head == self.tail.load(Ordering::Acquire) {
+            return None;
+        }
+        let cqe = self.slot(head).load();
+        // Hand the slot back: pairs with the producer's acquire of the head.
+        self.head.store(head.wrapping_add(1), Ordering::Release);
+        Some(cqe)
+    }
+
+    /// The oldest published CQE, left in place.
+    pub(crate) fn peek(&self) -> Option<Cqe> {
+        let head = self.head.load(Ordering::Relaxed);
+        if head == self.tail.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(self.slot(head).load())
+    }
+}
+
+/// The ring's private side of the completion queue.
+pub(crate) struct CqProducer {
+    /// Next index to write (published as the shared tail at the end of a batch).
+    tail: u32,
     /// Slots promised to requests in flight.
-    pub const fn reserved(&self) -> u32 {
+    reserved: u32,
+    mask: u32,
+}
+
+impl CqProducer {
+    pub(crate) const fn new(entries: u32) -> Self {
+        CqProducer { tail: 0, reserved: 0, mask: entries - 1 }
+    }
+
+    /// Entries in use.
+    pub(crate) fn capacity(&self) -> u32 {
+        self.mask + 1
+    }
+
+    /// Slots promised to requests in flight.
+    pub(crate) fn reserved(&self) -> u32 {
         self.reserved
+    }
+
+    /// CQEs written and not yet reaped (published or not).
+    pub(crate) fn len<const N: usize>(&self, sh: &CqShared<N>) -> u32 {
+        // Pairs with the consumer's release of the head: slots before it are free.
+        self.tail.wrapping_sub(sh.head.load(Ordering::Acquire))
     }
 
     /// Slots neither filled nor promised: how many more SQEs a submit may consume.
     #[inline]
-    pub const fn room(&self) -> u32 {
-        self.capacity() - self.len() - self.reserved
-    }
-
-    /// Reap the oldest CQE.
-    #[inline]
-    pub fn pop(&mut self) -> Option<Cqe> {
-        if self.idx.head == self.idx.tail {
-            return None;
-        }
-        let cqe = self.entries[self.idx.slot::<N>(self.idx.head)];
-        self.idx.head = self.idx.head.wrapping_add(1);
-        Some(cqe)
-    }
-
-    /// The oldest CQE, left in place.
-    pub fn peek(&self) -> Option<&Cqe> {
-        if self.idx.head == self.idx.tail {
-            return None;
-        }
-        Some(&self.entries[self.idx.slot::<N>(self.idx.head)])
+    pub(crate) fn room<const N: usize>(&self, sh: &CqShared<N>) -> u32 {
+        self.capacity().saturating_sub(self.len(sh)).saturating_sub(self.reserved)
     }
 
     #[inline]
     pub(crate) fn reserve(&mut self) {
-        debug_assert!(self.room() > 0);
         self.reserved += 1;
     }
 
@@ -88,39 +220,25 @@ impl<const N: usize> CompletionQueue<N> {
         self.reserved = self.reserved.saturating_sub(1);
     }
 
-    /// The storage, the tail index and the mask, for a producer loop that posts many
-    /// entries into free (unreserved) slots; [`CompletionQueue::produced`] publishes them.
-    #[inline]
-    pub(crate) fn producer(&mut self) -> (&mut [Cqe; N], Indices) {
-        (&mut self.entries, self.idx)
-    }
-
-    /// Publish `n` entries written through [`CompletionQueue::producer`].
-    #[inline]
-    pub(crate) fn produced(&mut self, n: u32) {
-        debug_assert!(self.len() + n <= self.capacity());
-        self.idx.tail = self.idx.tail.wrapping_add(n);
-    }
-
     /// Post into a slot reserved earlier.
     #[inline]
-    pub(crate) fn post_reserved(&mut self, cqe: Cqe) {
+    pub(crate) fn post_reserved<const N: usize>(&mut self, sh: &CqShared<N>, cqe: Cqe) {
         self.unreserve();
-        self.post_unreserved(cqe);
+        self.post_unreserved(sh, cqe);
     }
 
     /// Post into a free slot the caller has checked is there (`room() > 0` before the
     /// SQE was consumed, with no reservation taken for it).
     #[inline]
-    pub(crate) fn post_unreserved(&mut self, cqe: Cqe) {
-        debug_assert!(self.len() < self.capacity());
-        self.entries[self.idx.slot::<N>(self.idx.tail)] = cqe;
-        self.idx.tail = self.idx.tail.wrapping_add(1);
+    pub(crate) fn post_unreserved<const N: usize>(&mut self, sh: &CqShared<N>, cqe: Cqe) {
+        sh.slot(self.tail).store(&cqe);
+        self.tail = self.tail.wrapping_add(1);
     }
-}
 
-impl<const N: usize> Default for CompletionQueue<N> {
-    fn default() -> Self {
-        Self::new()
+    /// Make every CQE written so far visible to the consumer: one release per batch.
+    #[inline]
+    pub(crate) fn publish<const N: usize>(&self, sh: &CqShared<N>) {
+        // Pairs with the consumer's acquire load of the tail.
+        sh.tail.store(self.tail, Ordering::Release);
     }
 }

@@ -9,27 +9,27 @@
 //! bypass the list and complete at once, in Linux as here.
 
 use crate::req::{Idx, ReqFlags, Work};
-use crate::ring::Engine;
+use crate::ring::Exec;
 
-impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
+impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// `io_init_drain`: an SQE with IO_DRAIN was seen. Inside a chain, the chain's head
     /// is drained and the request after the chain is drained too (C-DRAIN-5).
     pub(crate) fn init_drain(&mut self) {
-        self.drain_active = true;
-        if self.link.head != crate::req::NIL {
-            self.t[self.link.head].flags.insert(ReqFlags::IO_DRAIN | ReqFlags::FORCE_ASYNC);
-            self.drain_next = true;
+        self.e.drain_active = true;
+        if self.e.link.head != crate::req::NIL {
+            self.e.t[self.e.link.head].flags.insert(ReqFlags::IO_DRAIN | ReqFlags::FORCE_ASYNC);
+            self.e.drain_next = true;
         }
     }
 
     /// `io_drain_req`: defer a request (with its chain) behind the barrier.
     pub(crate) fn drain_req(&mut self, idx: Idx) {
-        let drain = self.t[idx].flags.contains(ReqFlags::IO_DRAIN);
-        self.nr_drained += self.t.linked_nr(idx);
-        self.t.push(&mut self.defer, idx);
+        let drain = self.e.t[idx].flags.contains(ReqFlags::IO_DRAIN);
+        self.e.nr_drained += self.e.t.linked_nr(idx);
+        self.e.t.push(&mut self.e.defer, idx);
         self.queue_deferred();
-        if !drain && self.defer.is_empty() {
-            self.drain_active = false;
+        if !drain && self.e.defer.is_empty() {
+            self.e.drain_active = false;
         }
     }
 
@@ -37,17 +37,17 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
     pub(crate) fn queue_deferred(&mut self) {
         let mut drain_seen = false;
         let mut first = true;
-        while !self.defer.is_empty() {
-            let idx = self.defer.head;
-            drain_seen |= self.t[idx].flags.contains(ReqFlags::IO_DRAIN);
-            if (drain_seen || first) && self.nr_allocated() != self.nr_drained {
+        while !self.e.defer.is_empty() {
+            let idx = self.e.defer.head;
+            drain_seen |= self.e.t[idx].flags.contains(ReqFlags::IO_DRAIN);
+            if (drain_seen || first) && self.e.nr_allocated() != self.e.nr_drained {
                 return;
             }
-            self.defer.head = self.t[idx].next;
-            if self.defer.head == crate::req::NIL {
-                self.defer.tail = crate::req::NIL;
+            self.e.defer.head = self.e.t[idx].next;
+            if self.e.defer.head == crate::req::NIL {
+                self.e.defer.tail = crate::req::NIL;
             }
-            self.nr_drained -= self.t.linked_nr(idx);
+            self.e.nr_drained -= self.e.t.linked_nr(idx);
             self.tw_add(idx, Work::Issue);
             first = false;
         }

@@ -50,10 +50,11 @@ pub mod buf;
 mod bytes;
 mod chain;
 mod complete;
-pub mod cq;
+mod cq;
 mod drain;
 mod errno;
 mod index;
+mod mailbox;
 mod nop;
 pub mod op;
 pub mod ops;
@@ -73,12 +74,14 @@ pub use abi::{
 pub use args::ArgRecord;
 pub use buf::{BufDesc, BufTable, Dir, Io, IoVec, Rejected, Segs, SegsMut, buf_type};
 pub use chain::ChainData;
+pub use cq::CqShared;
 pub use errno::Errno;
 pub use op::{
     Issue, IssueCx, Op, OpVTable, PDU_OFFSET, PDU_SIZE, Pdu, PrepCx, Record, ReqInfo, SlotState, Unregistered, vtable,
 };
 pub use region::{REGION_MAX_LEN, Region};
-pub use ring::{Ring, Stop, Submitted};
+pub use mailbox::{CompleteError, Completer, Token};
+pub use ring::{Reaper, Ring, Stop, Submitted, Submitter};
 pub use setup::{Params, Probe, Setup};
 
 /// The README's code examples, compiled and run as doctests.

@@ -25,6 +25,7 @@ use crate::args::{ArgRecord, ArgsView};
 use crate::buf::{self, BufDesc, BufTable, Dir, Imports, Io, MAX_IMPORTS};
 use crate::bytes::aligned_bytes;
 use crate::chain::ChainData;
+use crate::mailbox::{self, MailSlot, Token};
 use crate::req::{Idx, Req, ReqFlags};
 
 use crate::abi::{MAX_OP_SLOTS, Sqe, bpf_op_private};
@@ -153,6 +154,12 @@ pub enum Issue {
     /// The series' `IOU_ISSUE_SKIP_COMPLETE`: not allowed for ops; the request fails
     /// with -EINVAL (C-BPF-9).
     SkipComplete,
+    /// The work goes on elsewhere (hardware, an interrupt, another core): the request
+    /// stays in flight until someone calls [`Completer::complete`](crate::Completer::complete) with the token taken
+    /// from [`IssueCx::pending`] (or [`IssueCx::pending_cancelable`]). Returning this
+    /// without having taken a token fails the request with -EINVAL. An fwring
+    /// extension: the series cannot defer completion.
+    Pending,
 }
 
 /// Context handed to an op's prep: the request header, buffer import, extended
@@ -213,10 +220,16 @@ impl PrepCx<'_> {
 }
 
 /// Context handed to an op's issue: the request header, the result to post, the
-/// request's buffers, the chain's shared record, extended arguments.
+/// request's buffers, the chain's shared record, extended arguments, and the way to go
+/// pending.
 pub struct IssueCx<'a> {
     pub(crate) info: &'a ReqInfo,
     pub(crate) result: i32,
+    pub(crate) mail: &'a [MailSlot],
+    pub(crate) index: u16,
+    pub(crate) generation: u16,
+    /// 0: no token taken; 1: pending; 2: pending, cancelable.
+    pub(crate) pended: u8,
     pub(crate) chain: &'a mut ChainData,
     pub(crate) bufs: &'a mut BufTable,
     pub(crate) imports: &'a Imports,
@@ -238,6 +251,24 @@ impl IssueCx<'_> {
     /// The result set so far.
     pub fn result(&self) -> i32 {
         self.result
+    }
+
+    /// Take this request's completion token and make it pending: return
+    /// [`Issue::Pending`], hand the token to whatever finishes the work, and have that
+    /// call [`Completer::complete`](crate::Completer::complete). The request cannot be cancelled while pending
+    /// (ASYNC_CANCEL answers -EALREADY: the hardware owns its buffers).
+    pub fn pending(&mut self) -> Token {
+        self.pended = 1;
+        mailbox::pend(self.mail, self.index, self.generation, false)
+    }
+
+    /// As [`IssueCx::pending`], for work that may be abandoned: ASYNC_CANCEL and link
+    /// timeouts cancel the request (-ECANCELED) and a later `complete` with the token is
+    /// refused as stale. Only for work that does not touch the request's buffers after
+    /// a cancel (waiting for an event, not a DMA transfer).
+    pub fn pending_cancelable(&mut self) -> Token {
+        self.pended = 2;
+        mailbox::pend(self.mail, self.index, self.generation, true)
     }
 
     /// The buffers imported in prep, in place: sources as `&[u8]` segments,

@@ -42,6 +42,10 @@ bitflags! {
         const RETRIED = 1 << 11;
         /// Holds imported buffer ranges (released when freed).
         const HAS_IMPORTS = 1 << 12;
+        /// Issued and pending: completes through the mailbox.
+        const PENDING = 1 << 13;
+        /// Pending, and its op allows cancelling it.
+        const CANCELABLE = 1 << 14;
     }
 }
 
@@ -82,6 +86,8 @@ pub(crate) struct Req {
     pub imports: Imports,
     /// The chain's shared record, as it stands when this request runs.
     pub scratch: ChainData,
+    /// Bumped at every allocation of this slot: completion tokens carry it.
+    pub generation: u16,
 }
 
 impl Req {
@@ -99,6 +105,7 @@ impl Req {
         work: Work::Issue,
         imports: [Import::EMPTY; MAX_IMPORTS],
         scratch: ChainData::ZERO,
+        generation: 0,
     };
 
     pub fn user_data(&self) -> u64 {
@@ -157,7 +164,7 @@ impl<const N: usize> Table<N> {
     pub fn alloc(&mut self) -> Idx {
         debug_assert!(self.nr_free > 0);
         self.nr_free -= 1;
-        if self.free != NIL {
+        let idx = if self.free != NIL {
             let idx = self.free;
             self.free = self.reqs[idx as usize].next;
             idx
@@ -165,7 +172,15 @@ impl<const N: usize> Table<N> {
             let idx = self.fresh;
             self.fresh += 1;
             idx
-        }
+        };
+        let r = &mut self.reqs[idx as usize];
+        r.generation = r.generation.wrapping_add(1);
+        idx
+    }
+
+    /// Whether request `idx` is pending under `generation`.
+    pub fn is_pending(&self, idx: Idx, generation: u16) -> bool {
+        self.reqs.get(idx as usize).is_some_and(|r| r.flags.contains(ReqFlags::PENDING) && r.generation == generation)
     }
 
     #[inline]

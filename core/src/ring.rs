@@ -3,7 +3,8 @@
 use crate::abi::{Cqe, MAX_OP_SLOTS, SetupFlags, SqRingFlags, Sqe};
 use crate::args::ArgRecord;
 use crate::buf::{BufTable, MAX_BUFFERS, Rejected};
-use crate::cq::CompletionQueue;
+use crate::cq::{CqProducer, CqShared};
+use crate::mailbox::{CompleteError, Completer, Mailbox, Token};
 use crate::errno::Errno;
 use crate::op::{OpVTable, SlotState, Slots, Unregistered};
 use crate::region::Region;
@@ -37,9 +38,10 @@ pub struct Submitted {
     pub stop: Stop,
 }
 
-/// Everything but the SQ: the part of a ring that consumes SQEs and produces CQEs.
+/// The submitter-private part of a ring: everything that consumes SQEs and produces
+/// CQEs, except what it shares with reapers and completers ([`Shared`]).
 pub(crate) struct Engine<const CQ: usize, const N: usize, const ARGS: usize> {
-    pub cq: CompletionQueue<CQ>,
+    pub cq: CqProducer,
     pub t: Table<N>,
     pub slots: Slots,
     /// Registered buffers.
@@ -69,9 +71,9 @@ pub(crate) struct Engine<const CQ: usize, const N: usize, const ARGS: usize> {
 }
 
 impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
-    const fn new() -> Self {
+    const fn new(cq_entries: u32) -> Self {
         Engine {
-            cq: CompletionQueue::new(),
+            cq: CqProducer::new(cq_entries),
             t: Table::new(),
             slots: Slots::new(),
             bufs: BufTable::new(),
@@ -85,7 +87,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
             nr_drained: 0,
             tw: List::EMPTY,
             done: List::EMPTY,
-            max_chain: if N < CQ { N as u32 } else { CQ as u32 },
+            max_chain: if (N as u32) < cq_entries { N as u32 } else { cq_entries },
             freed_early: 0,
         }
     }
@@ -101,15 +103,42 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
     pub(crate) fn quiet(&self) -> bool {
         self.link.head == NIL && !self.drain_active && !self.drain_next
     }
+}
 
+/// What a ring shares with its reaper and its completers: the CQ entries and indices,
+/// and the pending-request mailboxes. Atomics only, so `Sync`.
+pub(crate) struct Shared<const CQ: usize, const N: usize> {
+    pub cq: CqShared<CQ>,
+    pub mail: Mailbox<N>,
+}
+
+impl<const CQ: usize, const N: usize> Shared<CQ, N> {
+    #[cfg(not(loom))]
+    const fn new() -> Self {
+        Shared { cq: CqShared::new(), mail: Mailbox::new() }
+    }
+
+    #[cfg(loom)]
+    fn new() -> Self {
+        Shared { cq: CqShared::new(), mail: Mailbox::new() }
+    }
+}
+
+/// The engine with the shared half at hand: what every engine method runs on.
+pub(crate) struct Exec<'a, const CQ: usize, const N: usize, const ARGS: usize> {
+    pub e: &'a mut Engine<CQ, N, ARGS>,
+    pub sh: &'a Shared<CQ, N>,
+}
+
+impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// Can the SQE at the head of `sq` (and, at a chain's start, its whole chain) be
     /// consumed now? When a chain being assembled outgrows the ring, it is cut here and
     /// run as submitted.
     #[inline]
     fn admit<const SQ: usize>(&mut self, sq: &SubmissionQueue<SQ>, avail: u32) -> bool {
-        let room = self.cq.room().min(self.t.nr_free());
-        if self.link.head == NIL {
-            let need = if room == 0 { 1 } else { sq.chain_len(avail.min(self.max_chain)) };
+        let room = self.e.cq.room(&self.sh.cq).min(self.e.t.nr_free());
+        if self.e.link.head == NIL {
+            let need = if room == 0 { 1 } else { sq.chain_len(avail.min(self.e.max_chain)) };
             need <= room
         } else if room == 0 {
             self.end_open_chain();
@@ -117,6 +146,83 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
         } else {
             true
         }
+    }
+
+    /// Complete every request whose completion arrived through a [`Completer`] since
+    /// the last look; returns how many. The completions form one pass.
+    pub(crate) fn take_completions(&mut self) -> u32 {
+        if !self.sh.mail.has_ready() {
+            return 0;
+        }
+        let mut n = 0;
+        let sh = self.sh;
+        sh.mail.take_ready(|idx, generation, res| {
+            if (idx as usize) < N && self.e.t.is_pending(idx, generation) {
+                self.complete_async(idx, res);
+                n += 1;
+            }
+        });
+        n
+    }
+
+    /// End of a submit or poll: run the task-work passes, publish the CQEs.
+    pub(crate) fn finish(&mut self) {
+        self.run_passes();
+        self.e.cq.publish(&self.sh.cq);
+    }
+}
+
+/// The submitter's side of a ring: SQ, engine, parameters.
+struct Local<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> {
+    sq: SubmissionQueue<SQ>,
+    ex: Engine<CQ, N, ARGS>,
+    params: Params,
+    sq_flags: SqRingFlags,
+}
+
+impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<SQ, CQ, N, ARGS> {
+    fn submit(&mut self, sh: &Shared<CQ, N>) -> Submitted {
+        let submit_all = self.params.flags.contains(SetupFlags::SUBMIT_ALL);
+        let mut x = Exec { e: &mut self.ex, sh };
+        // Completions that arrived since the last look come first: they happened first.
+        x.take_completions();
+        let mut taken = 0;
+        self.sq_flags.remove(SqRingFlags::CQ_OVERFLOW);
+        let stop = loop {
+            let mut avail = self.sq.len();
+            if avail == 0 {
+                break Stop::Empty;
+            }
+            if x.e.quiet() {
+                let budget = avail.min(x.e.cq.room(&sh.cq));
+                let n = x.submit_inline_nops(&mut self.sq, budget);
+                taken += n;
+                avail -= n;
+                if avail == 0 {
+                    break Stop::Empty;
+                }
+            }
+            if !x.admit(&self.sq, avail) {
+                self.sq_flags.insert(SqRingFlags::CQ_OVERFLOW);
+                break Stop::Backpressure;
+            }
+            let ok = x.submit_sqe(self.sq.peek(0));
+            self.sq.advance_by(1);
+            taken += 1;
+            if !ok && !submit_all {
+                break Stop::Failed;
+            }
+        };
+        x.end_open_chain();
+        x.finish();
+        Submitted { taken, stop }
+    }
+
+    fn poll(&mut self, sh: &Shared<CQ, N>) -> u32 {
+        let mut x = Exec { e: &mut self.ex, sh };
+        let n = x.take_completions();
+        x.finish();
+        n
     }
 }
 
@@ -139,30 +245,28 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
 /// assert_eq!(ring.pop(), None);
 /// ```
 pub struct Ring<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize = 0> {
-    sq: SubmissionQueue<SQ>,
-    ex: Engine<CQ, N, ARGS>,
-    params: Params,
-    sq_flags: SqRingFlags,
+    local: Local<SQ, CQ, N, ARGS>,
+    sh: Shared<CQ, N>,
 }
 
 impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Ring<SQ, CQ, N, ARGS> {
     /// A ring using all its storage: `SQ` SQ entries, `min(2 × SQ, CQ)` CQ entries, no
     /// setup flags. Call [`Ring::setup`] to choose otherwise.
+    #[cfg(not(loom))]
     pub const fn new() -> Self {
         let cq_entries = if 2 * SQ < CQ { 2 * SQ } else { CQ };
-        let mut ring = Ring {
-            sq: SubmissionQueue::new(),
-            ex: Engine::new(),
-            params: Params {
-                sq_entries: SQ as u32,
-                cq_entries: cq_entries as u32,
-                flags: SetupFlags::empty(),
-                features: setup::FEATURES,
-            },
-            sq_flags: SqRingFlags::empty(),
-        };
-        ring.ex.max_chain = if N < cq_entries { N as u32 } else { cq_entries as u32 };
-        ring
+        let mut sh = Shared::new();
+        sh.cq.set_entries(cq_entries as u32);
+        Ring { local: Local::new(cq_entries as u32), sh }
+    }
+
+    /// See the non-loom `new`.
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        let cq_entries = if 2 * SQ < CQ { 2 * SQ } else { CQ };
+        let mut sh = Shared::new();
+        sh.cq.set_entries(cq_entries as u32);
+        Ring { local: Local::new(cq_entries as u32), sh }
     }
 
     /// Set the ring up anew, as `io_uring_setup(2)` would create it: sizes, setup flags,
@@ -171,33 +275,33 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Ring<S
     /// are Linux's (see [`Setup`]).
     pub fn setup(&mut self, setup: Setup) -> Result<Params, Errno> {
         let params = setup::resolve(&setup, SQ as u32, CQ as u32)?;
-        if self.ex.t.nr_allocated() != 0 || !self.ex.bufs.is_empty() {
+        let l = &mut self.local;
+        if l.ex.t.nr_allocated() != 0 || !l.ex.bufs.is_empty() {
             return Err(Errno::EBUSY);
         }
-        self.sq.resize(params.sq_entries);
-        self.ex = Engine::new();
-        self.ex.cq.resize(params.cq_entries);
-        self.ex.flags = params.flags;
-        self.ex.max_chain = (N as u32).min(params.cq_entries);
-        self.params = params;
-        self.sq_flags = SqRingFlags::empty();
+        l.sq.resize(params.sq_entries);
+        l.ex = Engine::new(params.cq_entries);
+        l.ex.flags = params.flags;
+        l.params = params;
+        l.sq_flags = SqRingFlags::empty();
+        self.sh.cq.resize(params.cq_entries);
         Ok(params)
     }
 
     /// The parameters the ring runs with.
     pub const fn params(&self) -> &Params {
-        &self.params
+        &self.local.params
     }
 
     /// Which opcodes this ring runs (`IORING_REGISTER_PROBE`).
     pub const fn probe(&self) -> Probe {
-        Probe::new(self.params.flags.contains(SetupFlags::BPF_EXT))
+        Probe::new(self.local.params.flags.contains(SetupFlags::BPF_EXT))
     }
 
     /// SQ ring flags: [`SqRingFlags::CQ_OVERFLOW`] while the last submit was stopped by
     /// backpressure (cleared by the next submit that finds room).
     pub const fn sq_flags(&self) -> SqRingFlags {
-        self.sq_flags
+        self.local.sq_flags
     }
 
     /// CQ overflow counter: always 0, fwring never drops a CQE (C-CQ-4).
@@ -208,29 +312,56 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Ring<S
     /// Queue an SQE; a full SQ hands it back (C-FLAG-3).
     #[inline]
     pub fn push(&mut self, sqe: Sqe) -> Result<(), Sqe> {
-        self.sq.push(sqe)
+        self.local.sq.push(sqe)
     }
 
     /// The submission queue (push side).
     pub fn sq(&mut self) -> &mut SubmissionQueue<SQ> {
-        &mut self.sq
+        &mut self.local.sq
     }
 
     /// Reap the oldest CQE.
     #[inline]
     pub fn pop(&mut self) -> Option<Cqe> {
-        self.ex.cq.pop()
+        self.sh.cq.pop()
     }
 
-    /// The completion queue (reap side).
-    pub fn cq(&mut self) -> &mut CompletionQueue<CQ> {
-        &mut self.ex.cq
+    /// The completion queue's shared state: length, capacity, peek.
+    pub fn cq(&self) -> &CqShared<CQ> {
+        &self.sh.cq
+    }
+
+    /// CQ slots promised to requests in flight (each may still post a CQE).
+    pub fn cq_reserved(&self) -> u32 {
+        self.local.ex.cq.reserved()
     }
 
     /// Requests in flight: consumed, not yet freed (0 whenever `submit` has returned,
-    /// unless requests wait on something outside the ring).
+    /// unless requests are pending on something outside the ring).
     pub fn in_flight(&self) -> u32 {
-        self.ex.t.nr_allocated()
+        self.local.ex.t.nr_allocated()
+    }
+
+    /// Complete pending requests whose completion arrived (through a [`Completer`])
+    /// since the ring last looked, and run what follows from them (link successors,
+    /// cancellations, drained requests). Returns how many completions it took.
+    pub fn poll(&mut self) -> u32 {
+        self.local.poll(&self.sh)
+    }
+
+    /// Complete a pending request from the ring's own context (tests, single-context
+    /// firmware); an interrupt handler uses a [`Completer`] from [`Ring::split`].
+    pub fn complete(&self, token: Token, res: i32) -> Result<(), CompleteError> {
+        self.sh.mail.completer().complete(token, res)
+    }
+
+    /// Split the ring for use from several contexts: the [`Submitter`] (push SQEs, run
+    /// the ring), the [`Reaper`] (pop CQEs) and a [`Completer`] (complete pending
+    /// requests, `Copy`, for any number of interrupt handlers or cores). With a ring in
+    /// a `static` (`&'static mut Ring`), all three are `'static`.
+    pub fn split(&mut self) -> (Submitter<'_, SQ, CQ, N, ARGS>, Reaper<'_, CQ>, Completer<'_>) {
+        let sh = &self.sh;
+        (Submitter { local: &mut self.local, sh }, Reaper { cq: &sh.cq }, sh.mail.completer())
     }
 
     /// Consume SQEs as one `io_uring_enter(to_submit = all)` would, then run the
@@ -239,45 +370,16 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Ring<S
     /// or the in-flight table has no room ([`Stop::Backpressure`]): no CQE is ever
     /// dropped or overwritten.
     pub fn submit(&mut self) -> Submitted {
-        let submit_all = self.params.flags.contains(SetupFlags::SUBMIT_ALL);
-        let mut taken = 0;
-        self.sq_flags.remove(SqRingFlags::CQ_OVERFLOW);
-        let stop = loop {
-            let mut avail = self.sq.len();
-            if avail == 0 {
-                break Stop::Empty;
-            }
-            if self.ex.quiet() {
-                let n = self.ex.submit_inline_nops(&mut self.sq, avail.min(self.ex.cq.room()));
-                taken += n;
-                avail -= n;
-                if avail == 0 {
-                    break Stop::Empty;
-                }
-            }
-            if !self.ex.admit(&self.sq, avail) {
-                self.sq_flags.insert(SqRingFlags::CQ_OVERFLOW);
-                break Stop::Backpressure;
-            }
-            let ok = self.ex.submit_sqe(self.sq.peek(0));
-            self.sq.advance_by(1);
-            taken += 1;
-            if !ok && !submit_all {
-                break Stop::Failed;
-            }
-        };
-        self.ex.end_open_chain();
-        self.ex.run_passes();
-        Submitted { taken, stop }
+        self.local.submit(&self.sh)
     }
 
     /// Register an op table into slot `vt.id` (C-BPF-15): EINVAL on a ring without
     /// `BPF_EXT` or for an id ≥ 16, EBUSY if the slot is taken (or still draining).
     pub fn register_op(&mut self, vt: &'static OpVTable) -> Result<(), Errno> {
-        if !self.params.flags.contains(SetupFlags::BPF_EXT) {
+        if !self.local.params.flags.contains(SetupFlags::BPF_EXT) {
             return Err(Errno::EINVAL);
         }
-        self.ex.slots.register(vt)
+        self.local.ex.slots.register(vt)
     }
 
     /// Unregister slot `id` (C-BPF-16, C-BPF-17). EINVAL without `BPF_EXT`, for an id
@@ -288,72 +390,160 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Ring<S
     /// the requests in flight run to completion with the same table, and the slot is
     /// empty after the last one's cleanup. No callback can run after that point.
     pub fn unregister_op(&mut self, id: u16) -> Result<Unregistered, Errno> {
-        if !self.params.flags.contains(SetupFlags::BPF_EXT) {
+        if !self.local.params.flags.contains(SetupFlags::BPF_EXT) {
             return Err(Errno::EINVAL);
         }
-        self.ex.slots.unregister(id as usize)
+        self.local.ex.slots.unregister(id as usize)
     }
 
     /// `IORING_REGISTER_BUFFERS`: register `K` regions as buffers 0..K (C-BUF-1..4):
     /// EINVAL for 0 or more than 16, EBUSY if a table exists, EFAULT for an empty or
     /// >1 GiB region. On error the regions come back in [`Rejected`].
     pub fn register_buffers<const K: usize>(&mut self, regions: [Region; K]) -> Result<(), Rejected<[Region; K]>> {
-        self.ex.bufs.register(regions)
+        self.local.ex.bufs.register(regions)
     }
 
     /// An empty (sparse) buffer table of `nr` slots, to fill with
     /// [`Ring::update_buffer`].
     pub fn register_buffers_sparse(&mut self, nr: u16) -> Result<(), Errno> {
-        self.ex.bufs.register_sparse(nr)
+        self.local.ex.bufs.register_sparse(nr)
     }
 
     /// `IORING_REGISTER_BUFFERS_UPDATE` of one slot; returns the region it replaces.
     /// ENXIO without a table, EINVAL past it, EBUSY if the old region is in use.
     pub fn update_buffer(&mut self, index: u16, region: Region) -> Result<Option<Region>, Rejected<Region>> {
-        self.ex.bufs.update(index, region)
+        self.local.ex.bufs.update(index, region)
     }
 
     /// `IORING_UNREGISTER_BUFFERS` (C-BUF-3, C-BUF-12): ENXIO without a table, EBUSY
     /// while an in-flight request uses a buffer. Returns the regions.
     pub fn unregister_buffers(&mut self) -> Result<heapless::Vec<Region, MAX_BUFFERS>, Errno> {
-        self.ex.bufs.unregister()
+        self.local.ex.bufs.unregister()
     }
 
     /// The registered buffers (read access for the application).
     pub fn buffers(&self) -> &BufTable {
-        &self.ex.bufs
+        &self.local.ex.bufs
     }
 
     /// Buffer `index`'s memory, writable by the application — unless an in-flight
     /// request uses it (EBUSY). EINVAL for an index past the table or an empty slot.
     pub fn buffer_mut(&mut self, index: u16) -> Result<&mut [u8], Errno> {
-        self.ex.bufs.get_mut(index).map(Region::bytes_mut)
+        self.local.ex.bufs.get_mut(index).map(Region::bytes_mut)
     }
 
     /// Store extended-argument record `id`, returning the one it replaces. ENOSPC when
     /// all `ARGS` records are taken.
     pub fn set_arg(&mut self, id: u16, record: ArgRecord) -> Result<Option<ArgRecord>, Errno> {
-        self.ex.args.insert(id, record).map_err(|_| Errno::ENOSPC)
+        self.local.ex.args.insert(id, record).map_err(|_| Errno::ENOSPC)
     }
 
     /// Extended-argument record `id`.
     pub fn arg(&self, id: u16) -> Option<&ArgRecord> {
-        self.ex.args.get(&id)
+        self.local.ex.args.get(&id)
     }
 
     /// Extended-argument record `id`, writable.
     pub fn arg_mut(&mut self, id: u16) -> Option<&mut ArgRecord> {
-        self.ex.args.get_mut(&id)
+        self.local.ex.args.get_mut(&id)
     }
 
     /// Remove extended-argument record `id`.
     pub fn remove_arg(&mut self, id: u16) -> Option<ArgRecord> {
-        self.ex.args.remove(&id)
+        self.local.ex.args.remove(&id)
     }
 
     /// The state of slot `id`, or `None` for an id ≥ 16.
     pub fn op_slot(&self, id: u16) -> Option<SlotState> {
-        if (id as usize) < MAX_OP_SLOTS { self.ex.slots.state(id as usize) } else { None }
+        if (id as usize) < MAX_OP_SLOTS { self.local.ex.slots.state(id as usize) } else { None }
+    }
+}
+
+impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<SQ, CQ, N, ARGS> {
+    #[cfg(not(loom))]
+    const fn new(cq_entries: u32) -> Self {
+        Local {
+            sq: SubmissionQueue::new(),
+            ex: Engine::new(cq_entries),
+            params: Params { sq_entries: SQ as u32, cq_entries, flags: SetupFlags::empty(), features: setup::FEATURES },
+            sq_flags: SqRingFlags::empty(),
+        }
+    }
+
+    #[cfg(loom)]
+    fn new(cq_entries: u32) -> Self {
+        Local {
+            sq: SubmissionQueue::new(),
+            ex: Engine::new(cq_entries),
+            params: Params { sq_entries: SQ as u32, cq_entries, flags: SetupFlags::empty(), features: setup::FEATURES },
+            sq_flags: SqRingFlags::empty(),
+        }
+    }
+}
+
+/// The submitting side of a split ring: push SQEs, run the ring. `Send`; one per ring.
+pub struct Submitter<'a, const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> {
+    local: &'a mut Local<SQ, CQ, N, ARGS>,
+    sh: &'a Shared<CQ, N>,
+}
+
+impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Submitter<'_, SQ, CQ, N, ARGS> {
+    /// Queue an SQE; a full SQ hands it back.
+    pub fn push(&mut self, sqe: Sqe) -> Result<(), Sqe> {
+        self.local.sq.push(sqe)
+    }
+
+    /// The submission queue.
+    pub fn sq(&mut self) -> &mut SubmissionQueue<SQ> {
+        &mut self.local.sq
+    }
+
+    /// [`Ring::submit`].
+    pub fn submit(&mut self) -> Submitted {
+        self.local.submit(self.sh)
+    }
+
+    /// [`Ring::poll`].
+    pub fn poll(&mut self) -> u32 {
+        self.local.poll(self.sh)
+    }
+
+    /// Requests in flight.
+    pub fn in_flight(&self) -> u32 {
+        self.local.ex.t.nr_allocated()
+    }
+
+    /// SQ ring flags (see [`Ring::sq_flags`]).
+    pub fn sq_flags(&self) -> SqRingFlags {
+        self.local.sq_flags
+    }
+}
+
+/// The reaping side of a split ring: pop CQEs, from another context than the
+/// submitter's (an interrupt handler, another core). `Send`; one per ring.
+pub struct Reaper<'a, const CQ: usize> {
+    cq: &'a CqShared<CQ>,
+}
+
+impl<const CQ: usize> Reaper<'_, CQ> {
+    /// Reap the oldest published CQE.
+    pub fn pop(&mut self) -> Option<Cqe> {
+        self.cq.pop()
+    }
+
+    /// The oldest published CQE, left in place.
+    pub fn peek(&self) -> Option<Cqe> {
+        self.cq.peek()
+    }
+
+    /// CQEs waiting.
+    pub fn len(&self) -> u32 {
+        self.cq.len()
+    }
+
+    /// Whether no CQE is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.cq.is_empty()
     }
 }
 

@@ -16,7 +16,7 @@ use crate::buf::{Import, MAX_IMPORTS};
 use crate::errno::Errno;
 use crate::op::{Pdu, PrepCx};
 use crate::req::{Idx, NIL, ReqFlags};
-use crate::ring::Engine;
+use crate::ring::Exec;
 use crate::sq::SubmissionQueue;
 
 /// IOSQE flags that take no special handling at submit (Linux's `SQE_COMMON_FLAGS`).
@@ -43,7 +43,7 @@ const fn opdef(op: u8) -> OpDef {
     }
 }
 
-impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
+impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// Consume a run of standalone NOPs from the head of `sq`, at most `budget`, posting
     /// their CQEs directly: the fast path, for a ring with no chain open and no drain
     /// pending. Stops at the first SQE that needs more than that. Produces exactly the
@@ -51,7 +51,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
     #[inline(never)]
     pub(crate) fn submit_inline_nops<const SQ: usize>(&mut self, sq: &mut SubmissionQueue<SQ>, budget: u32) -> u32 {
         let (sqes, sqi) = sq.consumer();
-        let (cqes, cqi) = self.cq.producer();
+        let cq = &mut self.e.cq;
         let mut n = 0;
         while n < budget {
             let sqe = &sqes[sqi.slot::<SQ>(sqi.head.wrapping_add(n))];
@@ -63,21 +63,20 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
             }
             // INJECT_RESULT: res = len; else 0.
             let res = (sqe.len & (sqe.op_flags & NopFlags::INJECT_RESULT.bits()).wrapping_neg()) as i32;
-            cqes[cqi.slot::<CQ>(cqi.tail.wrapping_add(n))] = crate::abi::Cqe::new(sqe.user_data, res);
+            cq.post_unreserved(&self.sh.cq, crate::abi::Cqe::new(sqe.user_data, res));
             n += 1;
         }
-        self.cq.produced(n);
         sq.advance_by(n);
         // Counted as allocated until the end of the pass, as Linux counts them.
-        self.freed_early += n;
+        self.e.freed_early += n;
         n
     }
 
     /// Consume one SQE through the general path. Returns `false` when it failed at
     /// submit time outside a chain (the submit call ends there unless SUBMIT_ALL).
     pub(crate) fn submit_sqe(&mut self, sqe: &Sqe) -> bool {
-        self.cq.reserve();
-        let idx = self.t.alloc();
+        self.e.cq.reserve();
+        let idx = self.e.t.alloc();
         match self.init_req(idx, sqe) {
             Ok(()) => {
                 self.submit_ready(idx);
@@ -89,25 +88,25 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
 
     /// A request that passed init: join the open chain, start one, or issue it.
     fn submit_ready(&mut self, idx: Idx) {
-        if self.link.head != NIL {
-            self.t[self.link.tail].link = idx;
-            self.link.tail = idx;
-            if self.t[idx].flags.intersects(ReqFlags::LINKS) {
+        if self.e.link.head != NIL {
+            self.e.t[self.e.link.tail].link = idx;
+            self.e.link.tail = idx;
+            if self.e.t[idx].flags.intersects(ReqFlags::LINKS) {
                 return;
             }
             // Last member: the chain is complete, queue its head.
-            let head = self.link.take().head;
-            if self.t[head].flags.intersects(ReqFlags::FORCE_ASYNC | ReqFlags::FAIL) {
+            let head = self.e.link.take().head;
+            if self.e.t[head].flags.intersects(ReqFlags::FORCE_ASYNC | ReqFlags::FAIL) {
                 self.queue_fallback(head);
             } else {
                 self.queue_sqe(head);
             }
             return;
         }
-        let flags = self.t[idx].flags;
+        let flags = self.e.t[idx].flags;
         if flags.intersects(ReqFlags::LINKS) {
-            self.link.head = idx;
-            self.link.tail = idx;
+            self.e.link.head = idx;
+            self.e.link.tail = idx;
         } else if flags.intersects(ReqFlags::FORCE_ASYNC | ReqFlags::FAIL) {
             self.queue_fallback(idx);
         } else {
@@ -118,38 +117,38 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
     /// `io_submit_fail_init`: fail the request and the chain it is in.
     fn submit_fail_init(&mut self, idx: Idx, err: Errno) -> bool {
         self.fail_link_node(idx, err.res());
-        let head = self.link.head;
-        if head != NIL && !self.t[head].flags.contains(ReqFlags::FAIL) {
+        let head = self.e.link.head;
+        if head != NIL && !self.e.t[head].flags.contains(ReqFlags::FAIL) {
             self.fail_link_node(head, Errno::ECANCELED.res());
         }
-        if !self.t[idx].flags.intersects(ReqFlags::LINKS) {
+        if !self.e.t[idx].flags.intersects(ReqFlags::LINKS) {
             let mut first = idx;
             if head != NIL {
-                self.t[self.link.tail].link = idx;
-                first = self.link.take().head;
+                self.e.t[self.e.link.tail].link = idx;
+                first = self.e.link.take().head;
             }
             self.queue_fallback(first);
             return false;
         }
         if head != NIL {
-            self.t[self.link.tail].link = idx;
+            self.e.t[self.e.link.tail].link = idx;
         } else {
-            self.link.head = idx;
+            self.e.link.head = idx;
         }
-        self.link.tail = idx;
+        self.e.link.tail = idx;
         true
     }
 
     /// `req_fail_link_node`: mark failed with `res`.
     pub(crate) fn fail_link_node(&mut self, idx: Idx, res: i32) {
         self.req_set_fail(idx);
-        self.t[idx].res = res;
+        self.e.t[idx].res = res;
     }
 
     /// `req_set_fail`: a failing CQE_SKIP request posts its own CQE and silences the
     /// CQEs of the members it cancels (C-SKIP-2, C-SKIP-5).
     pub(crate) fn req_set_fail(&mut self, idx: Idx) {
-        let f = &mut self.t[idx].flags;
+        let f = &mut self.e.t[idx].flags;
         f.insert(ReqFlags::FAIL);
         if f.contains(ReqFlags::CQE_SKIP) {
             f.remove(ReqFlags::CQE_SKIP);
@@ -161,18 +160,18 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
     fn init_req(&mut self, idx: Idx, sqe: &Sqe) -> Result<(), Errno> {
         let sqe_flags = sqe.flags;
         {
-            let r = &mut self.t[idx];
+            let r = &mut self.e.t[idx];
             r.opcode = sqe.opcode;
             r.flags = ReqFlags::from_bits_retain(sqe_flags as u16);
             r.rec.info.set_user_data(sqe.user_data);
             r.link = NIL;
             r.vt = None;
             r.res = 0;
-            r.chain = if self.link.head != NIL { self.link.head } else { idx };
+            r.chain = if self.e.link.head != NIL { self.e.link.head } else { idx };
             r.scratch = crate::chain::ChainData::ZERO;
         }
         if sqe.opcode >= opcode::LAST {
-            self.t[idx].opcode = opcode::NOP;
+            self.e.t[idx].opcode = opcode::NOP;
             return Err(Errno::EINVAL);
         }
         let def = opdef(sqe.opcode);
@@ -187,24 +186,24 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
                 return Err(Errno::EOPNOTSUPP);
             }
             if sqe_flags & SqeFlags::CQE_SKIP_SUCCESS.bits() != 0 {
-                self.drain_disabled = true;
+                self.e.drain_disabled = true;
             }
             if sqe_flags & SqeFlags::IO_DRAIN.bits() != 0 {
-                if self.drain_disabled {
+                if self.e.drain_disabled {
                     return Err(Errno::EOPNOTSUPP);
                 }
                 self.init_drain();
             }
         }
-        if self.drain_active || self.drain_next {
-            if self.drain_active {
-                self.t[idx].flags.insert(ReqFlags::FORCE_ASYNC);
+        if self.e.drain_active || self.e.drain_next {
+            if self.e.drain_active {
+                self.e.t[idx].flags.insert(ReqFlags::FORCE_ASYNC);
             }
             // The request after a chain that contained a drain is itself drained.
-            if self.drain_next && self.link.head == NIL {
-                self.drain_next = false;
-                self.drain_active = true;
-                self.t[idx].flags.insert(ReqFlags::IO_DRAIN | ReqFlags::FORCE_ASYNC);
+            if self.e.drain_next && self.e.link.head == NIL {
+                self.e.drain_next = false;
+                self.e.drain_active = true;
+                self.e.t[idx].flags.insert(ReqFlags::IO_DRAIN | ReqFlags::FORCE_ASYNC);
             }
         }
         if !def.ioprio && sqe.ioprio != 0 {
@@ -215,7 +214,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
             return Err(Errno::EINVAL);
         }
         match sqe.opcode {
-            opcode::NOP => crate::nop::prep(&mut self.t[idx], sqe, self.flags),
+            opcode::NOP => crate::nop::prep(&mut self.e.t[idx], sqe, self.e.flags),
             opcode::BPF => self.prep_bpf(idx, sqe),
             _ => Err(Errno::EOPNOTSUPP),
         }
@@ -225,15 +224,15 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
     /// fresh pdu and a staging area for its buffer imports; both are committed to the
     /// request only when prep succeeds.
     fn prep_bpf(&mut self, idx: Idx, sqe: &Sqe) -> Result<(), Errno> {
-        if !self.flags.contains(SetupFlags::BPF_EXT) {
+        if !self.e.flags.contains(SetupFlags::BPF_EXT) {
             return Err(Errno::EOPNOTSUPP);
         }
         let slot = bpf_op_slot(sqe.op_flags);
         if slot as usize >= MAX_OP_SLOTS {
             return Err(Errno::EINVAL);
         }
-        let vt = self.slots.active(slot);
-        let r = &mut self.t[idx];
+        let vt = self.e.slots.active(slot);
+        let r = &mut self.e.t[idx];
         r.rec.info.set(sqe.user_data, sqe.op_flags, slot, sqe.flags);
         r.vt = vt;
         let (info, chain) = (r.rec.info, r.chain);
@@ -241,39 +240,39 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
         let mut pdu = Pdu::ZERO;
         let mut cx = PrepCx {
             info: &info,
-            bufs: &self.bufs,
-            others: &self.t.reqs,
+            bufs: &self.e.bufs,
+            others: &self.e.t.reqs,
             chain,
             imports: [Import::EMPTY; MAX_IMPORTS],
-            args: self.args.as_view(),
+            args: self.e.args.as_view(),
         };
         prep(&mut cx, sqe, &mut pdu)?;
         let imports = cx.imports;
-        let r = &mut self.t[idx];
+        let r = &mut self.e.t[idx];
         r.rec.pdu = pdu;
         r.flags.insert(ReqFlags::NEED_CLEANUP);
         if imports.iter().any(Import::is_used) {
             r.imports = imports;
             r.flags.insert(ReqFlags::HAS_IMPORTS);
             for imp in &imports {
-                self.bufs.hold(imp);
+                self.e.bufs.hold(imp);
             }
         }
-        self.slots.hold(slot);
+        self.e.slots.hold(slot);
         Ok(())
     }
 
     /// `io_queue_sqe_fallback`: the slow way in for failed, forced-async and drained
     /// requests.
     pub(crate) fn queue_fallback(&mut self, idx: Idx) {
-        if self.t[idx].flags.contains(ReqFlags::FAIL) {
+        if self.e.t[idx].flags.contains(ReqFlags::FAIL) {
             // Failing at submit: cancel the whole chain, hardlinks included (C-LINK-12).
-            let f = &mut self.t[idx].flags;
+            let f = &mut self.e.t[idx].flags;
             f.remove(ReqFlags::HARDLINK);
             f.insert(ReqFlags::LINK);
-            let res = self.t[idx].res;
+            let res = self.e.t[idx].res;
             self.defer_failed(idx, res);
-        } else if self.drain_active {
+        } else if self.e.drain_active {
             self.drain_req(idx);
         } else {
             // Linux hands these to an io-wq worker; fwring has none and issues inline.
@@ -284,8 +283,8 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
     /// The chain being assembled cannot grow (end of the SQ, or the ring's capacity is
     /// reached): run it as submitted (C-LINK-7).
     pub(crate) fn end_open_chain(&mut self) {
-        if self.link.head != NIL {
-            let head = self.link.take().head;
+        if self.e.link.head != NIL {
+            let head = self.e.link.take().head;
             self.queue_fallback(head);
         }
     }

@@ -10,3 +10,11 @@ pub(crate) use loom::sync::atomic::{AtomicI32, AtomicU16, AtomicU32, Ordering};
 #[cfg(not(loom))]
 #[allow(unused_imports)]
 pub(crate) use portable_atomic::{AtomicI32, AtomicU16, AtomicU32, Ordering};
+
+#[cfg(all(loom, target_has_atomic = "64"))]
+#[allow(unused_imports)]
+pub(crate) use loom::sync::atomic::AtomicU64;
+
+#[cfg(all(not(loom), target_has_atomic = "64"))]
+#[allow(unused_imports)]
+pub(crate) use portable_atomic::AtomicU64;

@@ -52,11 +52,11 @@ fn check<const SQ: usize, const CQ: usize, const N: usize>(
         model_fails += m.fails;
         model_cleanups += m.cleanups;
         want.extend(m.cqes.iter().map(|e| e.cqe));
-        if ring.in_flight() != 0 || ring.cq().reserved() != 0 {
+        if ring.in_flight() != 0 || ring.cq_reserved() != 0 {
             return Err(format!(
                 "call {calls}: {} in flight, {} reserved after submit",
                 ring.in_flight(),
-                ring.cq().reserved()
+                ring.cq_reserved()
             ));
         }
         if ring.cq().len() > params.cq_entries {
