@@ -108,6 +108,15 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut totals = Totals::default();
     check("cargo test", cargo_test(&mut totals, &["--workspace"]));
 
+    step("firmware: the on-target suite under QEMU");
+    match crate::fw::test_all() {
+        Ok((p, f)) => {
+            totals.passed += p;
+            totals.failed += f;
+        }
+        Err(e) => check("firmware tests", Err(e)),
+    }
+
     println!();
     if !failures.is_empty() {
         println!("failed steps: {}", failures.join(", "));

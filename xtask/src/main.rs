@@ -9,6 +9,7 @@
 
 mod bench;
 mod ci;
+mod fw;
 mod util;
 
 use std::process::ExitCode;
@@ -18,8 +19,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some(cmd @ ("fw-test" | "fw-run" | "fw-size" | "fw-bench")) => fw::run(cmd, &args[1..]),
         Some("help" | "--help" | "-h") | None => {
-            println!("usage: cargo xtask <ci | bench [--write]>");
+            println!("usage: cargo xtask <ci | bench [--write] | fw-test | fw-run | fw-size | fw-bench>");
             println!("  ci     formatting, clippy, no_std builds, all tests; ends with `N passed, N failed`");
             println!("  bench  NOP submit+reap at batch 32: instructions/op (callgrind) and ns/op, side by side");
             return ExitCode::SUCCESS;
