@@ -39,7 +39,12 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     pub(crate) fn queue_sqe(&mut self, idx: Idx) {
         match self.issue(idx) {
             Outcome::Complete => self.complete(idx),
-            Outcome::Queued | Outcome::Pending => {}
+            Outcome::Pending => {
+                if self.e.t[idx].flags.contains(ReqFlags::ARM_LTIMEOUT) {
+                    self.arm_link_timeout(idx);
+                }
+            }
+            Outcome::Queued => {}
             Outcome::Failed(Errno::EAGAIN) if !self.e.t[idx].flags.contains(ReqFlags::RETRIED) => {
                 // Linux retries an -EAGAIN issue once from its async path; fwring retries
                 // it once, one pass later.
@@ -67,8 +72,31 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
                 }
             }
             opcode::BPF => self.issue_bpf(idx),
-            // Only opcodes whose prep succeeded reach issue.
-            _ => Outcome::Failed(Errno::EOPNOTSUPP),
+            opcode::TIMEOUT => {
+                self.arm_timeout(idx);
+                Outcome::Pending
+            }
+            opcode::TIMEOUT_REMOVE => {
+                self.e.t[idx].res = match self.issue_timeout_remove(idx) {
+                    Ok(()) => 0,
+                    Err(e) => e.res(),
+                };
+                if self.e.t[idx].res < 0 {
+                    self.req_set_fail(idx);
+                }
+                Outcome::Complete
+            }
+            opcode::ASYNC_CANCEL => {
+                let res = self.issue_cancel(idx);
+                self.e.t[idx].res = res;
+                if res < 0 {
+                    self.req_set_fail(idx);
+                }
+                Outcome::Complete
+            }
+            // Only opcodes whose prep succeeded reach issue; a LINK_TIMEOUT never is
+            // issued itself (it rides on its target).
+            _ => Outcome::Failed(Errno::EINVAL),
         }
     }
 
@@ -150,6 +178,9 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             self.e.cq.unreserve();
         } else {
             self.e.cq.post_reserved(&self.sh.cq, Cqe::new(r.user_data(), r.res));
+            if !matches!(r.opcode, opcode::TIMEOUT | opcode::LINK_TIMEOUT) {
+                self.e.posted = self.e.posted.wrapping_add(1);
+            }
         }
         if r.flags.intersects(ReqFlags::LINKS) {
             self.e.t.push(&mut self.e.done, idx);
@@ -199,10 +230,12 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         if self.e.drain_active {
             self.queue_deferred();
         }
+        self.flush_counting();
     }
 
     /// `io_req_find_next` + `io_queue_next`.
     fn queue_next(&mut self, idx: Idx) {
+        self.disarm_link_timeout(idx);
         let flags = self.e.t[idx].flags;
         let next = core::mem::replace(&mut self.e.t[idx].link, NIL);
         if next == NIL {

@@ -25,7 +25,9 @@ pub(crate) struct CqeCell([crate::sync::AtomicU64; 2]);
 
 #[cfg(target_has_atomic = "64")]
 impl CqeCell {
+    // Only ever used to initialise arrays (each use is a fresh value).
     #[cfg(not(loom))]
+    #[allow(clippy::declare_interior_mutable_const)]
     const EMPTY: CqeCell = CqeCell([const { crate::sync::AtomicU64::new(0) }; 2]);
 
     #[cfg(loom)]
@@ -54,7 +56,9 @@ pub(crate) struct CqeCell([AtomicU32; 4]);
 
 #[cfg(not(target_has_atomic = "64"))]
 impl CqeCell {
+    // Only ever used to initialise arrays (each use is a fresh value).
     #[cfg(not(loom))]
+    #[allow(clippy::declare_interior_mutable_const)]
     const EMPTY: CqeCell = CqeCell([const { AtomicU32::new(0) }; 4]);
 
     #[cfg(loom)]

@@ -48,6 +48,7 @@ pub mod abi;
 mod args;
 pub mod buf;
 mod bytes;
+pub mod cancel;
 mod chain;
 mod complete;
 mod cq;
@@ -66,6 +67,7 @@ pub mod shm;
 pub mod sq;
 mod submit;
 mod sync;
+pub mod timeout;
 
 pub use abi::{
     Cqe, CqeFlags, Features, MAX_OP_SLOTS, NopFlags, SetupFlags, SqRingFlags, Sqe, SqeFlags, bpf_op_flags,
@@ -76,11 +78,11 @@ pub use buf::{BufDesc, BufTable, Dir, Io, IoVec, Rejected, Segs, SegsMut, buf_ty
 pub use chain::ChainData;
 pub use cq::CqShared;
 pub use errno::Errno;
+pub use mailbox::{CompleteError, Completer, Token};
 pub use op::{
     Issue, IssueCx, Op, OpVTable, PDU_OFFSET, PDU_SIZE, Pdu, PrepCx, Record, ReqInfo, SlotState, Unregistered, vtable,
 };
 pub use region::{REGION_MAX_LEN, Region};
-pub use mailbox::{CompleteError, Completer, Token};
 pub use ring::{Reaper, Ring, Stop, Submitted, Submitter};
 pub use setup::{Params, Probe, Setup};
 

@@ -85,7 +85,9 @@ pub(crate) struct MailSlot {
 }
 
 impl MailSlot {
+    // Only ever used to initialise arrays (each use is a fresh value).
     #[cfg(not(loom))]
+    #[allow(clippy::declare_interior_mutable_const)]
     const EMPTY: MailSlot = MailSlot { state: AtomicU32::new(0), result: AtomicI32::new(0), next: AtomicU16::new(0) };
 }
 
@@ -181,7 +183,9 @@ pub(crate) fn withdraw(slots: &[MailSlot], index: u16, generation: u16, cancelab
     let Some(s) = slots.get(index as usize) else { return false };
     let phases: &[u32] = if cancelable_only { &[PENDING_CANCELABLE] } else { &[PENDING, PENDING_CANCELABLE] };
     phases.iter().any(|&p| {
-        s.state.compare_exchange(pack(generation, p), pack(generation, IDLE), Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        s.state
+            .compare_exchange(pack(generation, p), pack(generation, IDLE), Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
     })
 }
 

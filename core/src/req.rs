@@ -21,7 +21,7 @@ bitflags! {
     /// Request flags. The low byte is the SQE flag byte, copied as Linux copies it into
     /// `req->flags` (same bit numbers); the high byte is the core's own state.
     #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-    pub(crate) struct ReqFlags: u16 {
+    pub(crate) struct ReqFlags: u32 {
         const FIXED_FILE = 1 << 0;
         const IO_DRAIN = 1 << 1;
         const LINK = 1 << 2;
@@ -46,6 +46,12 @@ bitflags! {
         const PENDING = 1 << 13;
         /// Pending, and its op allows cancelling it.
         const CANCELABLE = 1 << 14;
+        /// An armed timer (TIMEOUT, or an armed LINK_TIMEOUT).
+        const TIMER = 1 << 15;
+        /// The request after this one is its LINK_TIMEOUT (`REQ_F_ARM_LTIMEOUT`).
+        const ARM_LTIMEOUT = 1 << 16;
+        /// A TIMEOUT that also completes after `count` CQEs.
+        const COUNTING = 1 << 17;
     }
 }
 
@@ -88,6 +94,16 @@ pub(crate) struct Req {
     pub scratch: ChainData,
     /// Bumped at every allocation of this slot: completion tokens carry it.
     pub generation: u16,
+    /// Timeouts: the interval (ns) or absolute time; cancel / timeout-remove: the target
+    /// user_data.
+    pub arg: u64,
+    /// Armed timer: when it fires (caller's time base, ns).
+    pub deadline: u64,
+    /// Counting timeout: the CQE count that completes it.
+    pub count: u32,
+    /// A request with an armed LINK_TIMEOUT: the timeout; an armed LINK_TIMEOUT: its
+    /// target.
+    pub lt: Idx,
 }
 
 impl Req {
@@ -106,6 +122,10 @@ impl Req {
         imports: [Import::EMPTY; MAX_IMPORTS],
         scratch: ChainData::ZERO,
         generation: 0,
+        arg: 0,
+        deadline: 0,
+        count: 0,
+        lt: NIL,
     };
 
     pub fn user_data(&self) -> u64 {
@@ -185,7 +205,9 @@ impl<const N: usize> Table<N> {
 
     #[inline]
     pub fn dealloc(&mut self, idx: Idx) {
-        self.reqs[idx as usize].next = self.free;
+        let r = &mut self.reqs[idx as usize];
+        r.next = self.free;
+        r.flags = ReqFlags::empty();
         self.free = idx;
         self.nr_free += 1;
     }

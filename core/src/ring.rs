@@ -4,8 +4,8 @@ use crate::abi::{Cqe, MAX_OP_SLOTS, SetupFlags, SqRingFlags, Sqe};
 use crate::args::ArgRecord;
 use crate::buf::{BufTable, MAX_BUFFERS, Rejected};
 use crate::cq::{CqProducer, CqShared};
-use crate::mailbox::{CompleteError, Completer, Mailbox, Token};
 use crate::errno::Errno;
+use crate::mailbox::{CompleteError, Completer, Mailbox, Token};
 use crate::op::{OpVTable, SlotState, Slots, Unregistered};
 use crate::region::Region;
 use crate::req::{List, NIL, Table};
@@ -68,6 +68,14 @@ pub(crate) struct Engine<const CQ: usize, const N: usize, const ARGS: usize> {
     /// link to resolve). Linux frees every request at the end of the pass, and a drain
     /// barrier counts them as allocated until then, so fwring does too.
     pub freed_early: u32,
+    /// The time the caller last gave (`tick`), ns in its own time base.
+    pub now: u64,
+    /// CQEs posted by requests other than timeouts (what counting timeouts count).
+    pub posted: u32,
+    /// Armed timers (TIMEOUT and LINK_TIMEOUT requests).
+    pub nr_timers: u32,
+    /// Armed counting timeouts.
+    pub nr_counting: u32,
 }
 
 impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
@@ -89,6 +97,10 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
             done: List::EMPTY,
             max_chain: if (N as u32) < cq_entries { N as u32 } else { cq_entries },
             freed_early: 0,
+            now: 0,
+            posted: 0,
+            nr_timers: 0,
+            nr_counting: 0,
         }
     }
 
@@ -165,9 +177,15 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         n
     }
 
-    /// End of a submit or poll: run the task-work passes, publish the CQEs.
+    /// End of a submit or poll: run the task-work passes (and any timer that expired
+    /// meanwhile), publish the CQEs.
     pub(crate) fn finish(&mut self) {
-        self.run_passes();
+        loop {
+            self.run_passes();
+            if !self.fire_expired() {
+                break;
+            }
+        }
         self.e.cq.publish(&self.sh.cq);
     }
 }
@@ -223,6 +241,17 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
         let n = x.take_completions();
         x.finish();
         n
+    }
+
+    fn tick(&mut self, sh: &Shared<CQ, N>, now: u64) -> u32 {
+        self.ex.now = self.ex.now.max(now);
+        let timers = self.ex.nr_timers;
+        let n = self.poll(sh);
+        n + timers.saturating_sub(self.ex.nr_timers)
+    }
+
+    fn next_deadline(&mut self, sh: &Shared<CQ, N>) -> Option<u64> {
+        Exec { e: &mut self.ex, sh }.next_deadline()
     }
 }
 
@@ -347,6 +376,18 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Ring<S
     /// cancellations, drained requests). Returns how many completions it took.
     pub fn poll(&mut self) -> u32 {
         self.local.poll(&self.sh)
+    }
+
+    /// Pass the time in (nanoseconds, the caller's time base; it never goes back:
+    /// earlier values are ignored), fire every timer that has expired, and poll. Returns
+    /// how many completions and expirations it handled.
+    pub fn tick(&mut self, now: u64) -> u32 {
+        self.local.tick(&self.sh, now)
+    }
+
+    /// The earliest armed timer's deadline, to program a hardware timer for.
+    pub fn next_deadline(&mut self) -> Option<u64> {
+        self.local.next_deadline(&self.sh)
     }
 
     /// Complete a pending request from the ring's own context (tests, single-context
@@ -506,6 +547,16 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Submit
     /// [`Ring::poll`].
     pub fn poll(&mut self) -> u32 {
         self.local.poll(self.sh)
+    }
+
+    /// [`Ring::tick`].
+    pub fn tick(&mut self, now: u64) -> u32 {
+        self.local.tick(self.sh, now)
+    }
+
+    /// [`Ring::next_deadline`].
+    pub fn next_deadline(&mut self) -> Option<u64> {
+        self.local.next_deadline(self.sh)
     }
 
     /// Requests in flight.

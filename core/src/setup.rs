@@ -136,7 +136,11 @@ pub struct Probe {
 
 impl Probe {
     pub(crate) const fn new(bpf_ext: bool) -> Self {
-        let mut supported = 1u128 << opcode::NOP;
+        let mut supported = 1u128 << opcode::NOP
+            | 1u128 << opcode::TIMEOUT
+            | 1u128 << opcode::TIMEOUT_REMOVE
+            | 1u128 << opcode::ASYNC_CANCEL
+            | 1u128 << opcode::LINK_TIMEOUT;
         if bpf_ext {
             supported |= 1u128 << opcode::BPF;
         }

@@ -35,7 +35,12 @@ struct OpDef {
 
 const fn opdef(op: u8) -> OpDef {
     match op {
-        opcode::NOP | opcode::BPF => OpDef { ioprio: false, buffer_select: false, is_128: false },
+        opcode::NOP
+        | opcode::BPF
+        | opcode::TIMEOUT
+        | opcode::TIMEOUT_REMOVE
+        | opcode::LINK_TIMEOUT
+        | opcode::ASYNC_CANCEL => OpDef { ioprio: false, buffer_select: false, is_128: false },
         opcode::NOP128 | opcode::URING_CMD128 => OpDef { ioprio: false, buffer_select: false, is_128: true },
         // Opcodes fwring does not build in pass the generic checks and then fail prep
         // with -EOPNOTSUPP, like a kernel built without them.
@@ -67,6 +72,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             n += 1;
         }
         sq.advance_by(n);
+        self.e.posted = self.e.posted.wrapping_add(n);
         // Counted as allocated until the end of the pass, as Linux counts them.
         self.e.freed_early += n;
         n
@@ -162,12 +168,13 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         {
             let r = &mut self.e.t[idx];
             r.opcode = sqe.opcode;
-            r.flags = ReqFlags::from_bits_retain(sqe_flags as u16);
+            r.flags = ReqFlags::from_bits_retain(sqe_flags as u32);
             r.rec.info.set_user_data(sqe.user_data);
             r.link = NIL;
             r.vt = None;
             r.res = 0;
             r.chain = if self.e.link.head != NIL { self.e.link.head } else { idx };
+            r.lt = NIL;
             r.scratch = crate::chain::ChainData::ZERO;
         }
         if sqe.opcode >= opcode::LAST {
@@ -216,6 +223,10 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         match sqe.opcode {
             opcode::NOP => crate::nop::prep(&mut self.e.t[idx], sqe, self.e.flags),
             opcode::BPF => self.prep_bpf(idx, sqe),
+            opcode::TIMEOUT => self.prep_timeout(idx, sqe, false),
+            opcode::LINK_TIMEOUT => self.prep_timeout(idx, sqe, true),
+            opcode::TIMEOUT_REMOVE => self.prep_timeout_remove(idx, sqe),
+            opcode::ASYNC_CANCEL => self.prep_cancel(idx, sqe),
             _ => Err(Errno::EOPNOTSUPP),
         }
     }

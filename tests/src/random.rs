@@ -122,7 +122,10 @@ pub fn sqe(rng: &mut Rng, ud: u64, mix: Mix) -> Sqe {
         s.op_flags = bpf_op_flags(slot, rng.below(16) as u32);
         s.fd = -1;
     } else if mix.unsupported && roll < 36 {
-        s.opcode = 1 + rng.below(62) as u8;
+        // Opcodes fwring does not build in (timeouts and cancel it does).
+        let op = 1 + rng.below(62) as u8;
+        let built_in = [opcode::TIMEOUT, opcode::TIMEOUT_REMOVE, opcode::ASYNC_CANCEL, opcode::LINK_TIMEOUT];
+        s.opcode = if built_in.contains(&op) { opcode::READV } else { op };
     }
     s
 }
@@ -134,7 +137,8 @@ pub fn batch(rng: &mut Rng, max: usize, mix: Mix) -> Vec<Sqe> {
     (0..n).map(|i| sqe(rng, tag | i as u64, mix)).collect()
 }
 
-/// A batch of raw random bytes, 64 per SQE.
+/// A batch of raw random bytes, 64 per SQE. Timeout and cancel opcodes (whose requests
+/// wait for time the model does not have) become READV.
 pub fn raw_batch(rng: &mut Rng, max: usize) -> Vec<Sqe> {
     let n = 1 + rng.below(max as u64) as usize;
     (0..n)
@@ -143,7 +147,11 @@ pub fn raw_batch(rng: &mut Rng, max: usize) -> Vec<Sqe> {
             for chunk in b.chunks_mut(8) {
                 chunk.copy_from_slice(&rng.next_u64().to_ne_bytes());
             }
-            zerocopy::transmute!(b)
+            let mut s: Sqe = zerocopy::transmute!(b);
+            if matches!(s.opcode, opcode::TIMEOUT | opcode::TIMEOUT_REMOVE | opcode::ASYNC_CANCEL | opcode::LINK_TIMEOUT) {
+                s.opcode = opcode::READV;
+            }
+            s
         })
         .collect()
 }

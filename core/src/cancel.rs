@@ -1,0 +1,129 @@
+//! `IORING_OP_ASYNC_CANCEL`: cancel in-flight requests by user_data (C-CANCEL-1..6).
+//!
+//! What can be found and cancelled is what Linux finds: requests that were issued and
+//! wait — armed TIMEOUTs, and pending op requests. Requests waiting in a link chain or
+//! behind a drain were not issued yet and are not found (-ENOENT), as in Linux.
+//!
+//! - Found and cancellable (a TIMEOUT, or a request pending through
+//!   [`IssueCx::pending_cancelable`](crate::IssueCx::pending_cancelable)): the cancel
+//!   completes with 0, then the target with -ECANCELED (its link chain is cancelled).
+//! - Found but pending in hardware ([`IssueCx::pending`](crate::IssueCx::pending)):
+//!   -EALREADY; the target runs on.
+//! - Nothing found: -ENOENT.
+//! - `IORING_ASYNC_CANCEL_ALL`: every match; the result is how many were cancelled (0 if
+//!   none). `ANY`: match every request; `OP`: match `sqe.len` as the opcode;
+//!   `USERDATA`: the default. `FD` / `FD_FIXED`: fwring has no files: -EINVAL.
+
+use crate::abi::{Sqe, opcode};
+use crate::errno::Errno;
+use crate::req::{Idx, ReqFlags, Work};
+use crate::ring::Exec;
+
+/// `IORING_ASYNC_CANCEL_*` flags.
+pub mod flags {
+    /// Cancel every match.
+    pub const ALL: u32 = 1 << 0;
+    /// Match by file descriptor (no files in fwring: -EINVAL).
+    pub const FD: u32 = 1 << 1;
+    /// Match any request.
+    pub const ANY: u32 = 1 << 2;
+    /// Match by fixed file (no files in fwring: -EINVAL).
+    pub const FD_FIXED: u32 = 1 << 3;
+    /// Match by user_data (the default).
+    pub const USERDATA: u32 = 1 << 4;
+    /// Match by opcode (`sqe.len`).
+    pub const OP: u32 = 1 << 5;
+}
+
+impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
+    /// `io_async_cancel_prep`.
+    pub(crate) fn prep_cancel(&mut self, idx: Idx, sqe: &Sqe) -> Result<(), Errno> {
+        let f = sqe.cancel_flags();
+        if sqe.off != 0 || sqe.file_index != 0 || sqe.buf_index != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if f & !(flags::ALL | flags::FD | flags::ANY | flags::FD_FIXED | flags::USERDATA | flags::OP) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if f & (flags::FD | flags::FD_FIXED) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if f & flags::OP == 0 && sqe.len != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let r = &mut self.e.t[idx];
+        r.arg = sqe.addr;
+        r.aux = f;
+        r.count = sqe.len;
+        Ok(())
+    }
+
+    /// Take a pending request back from the mailbox (cancellable ones only); `false` if
+    /// it cannot be cancelled or its completion already arrived.
+    pub(crate) fn withdraw(&mut self, target: Idx) -> bool {
+        let r = &self.e.t[target];
+        if !r.flags.contains(ReqFlags::PENDING | ReqFlags::CANCELABLE) {
+            return false;
+        }
+        if !self.sh.mail.withdraw(target, r.generation, true) {
+            return false;
+        }
+        self.e.t[target].flags.remove(ReqFlags::PENDING | ReqFlags::CANCELABLE);
+        true
+    }
+
+    /// A withdrawn request completes with -ECANCELED in the next pass.
+    pub(crate) fn queue_cancelled(&mut self, target: Idx) {
+        self.fail_link_node(target, Errno::ECANCELED.res());
+        self.tw_add(target, Work::Complete);
+    }
+
+    /// ASYNC_CANCEL's issue: the CQE result.
+    pub(crate) fn issue_cancel(&mut self, idx: Idx) -> i32 {
+        let (ud, f, op) = {
+            let r = &self.e.t[idx];
+            (r.arg, r.aux, r.count)
+        };
+        let mut cancelled = 0;
+        let mut busy = false;
+        for i in 0..N as Idx {
+            if i == idx {
+                continue;
+            }
+            let r = &self.e.t[i];
+            let findable = r.flags.contains(ReqFlags::PENDING)
+                || (r.flags.contains(ReqFlags::TIMER) && r.opcode == opcode::TIMEOUT);
+            let matches = if f & flags::ANY != 0 {
+                true
+            } else if f & flags::OP != 0 {
+                r.opcode as u32 == op && (f & flags::USERDATA == 0 || r.user_data() == ud)
+            } else {
+                r.user_data() == ud
+            };
+            if !findable || !matches {
+                continue;
+            }
+            if r.flags.contains(ReqFlags::TIMER) {
+                self.cancel_timer(i);
+                cancelled += 1;
+            } else if self.withdraw(i) {
+                self.queue_cancelled(i);
+                cancelled += 1;
+            } else {
+                busy = true;
+            }
+            if f & (flags::ALL | flags::ANY) == 0 {
+                break;
+            }
+        }
+        if f & (flags::ALL | flags::ANY) != 0 {
+            cancelled
+        } else if cancelled > 0 {
+            0
+        } else if busy {
+            Errno::EALREADY.res()
+        } else {
+            Errno::ENOENT.res()
+        }
+    }
+}

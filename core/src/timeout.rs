@@ -1,0 +1,298 @@
+//! Timeouts: `IORING_OP_TIMEOUT`, `IORING_OP_LINK_TIMEOUT`, `IORING_OP_TIMEOUT_REMOVE`.
+//!
+//! fwring has no clock: the caller passes time in ([`Ring::tick`](crate::Ring::tick)),
+//! as nanoseconds in a time base of its choosing (a hardware timer, a tick counter ×
+//! period). Relative timeouts are armed against the last time given; `ABS` ones use the
+//! caller's time base directly. A timer fires in the first `tick` (or `submit`) whose
+//! time has reached its deadline. The timeout value is a `struct __kernel_timespec` at
+//! `sqe.addr` in registered memory (Linux's convention), or, with
+//! `IORING_TIMEOUT_IMMEDIATE_ARG`, `sqe.addr` itself in nanoseconds.
+//!
+//! Semantics are Linux's (C-TIME-1..7):
+//! - TIMEOUT completes with -ETIME when it expires — or with 0 once `sqe.off` other CQEs
+//!   have been posted since it was armed (a counting timeout; C-TIME-2). With
+//!   `ETIME_SUCCESS` an expiry does not fail its link chain.
+//! - LINK_TIMEOUT must follow a linked request (else -EINVAL, C-TIME-6). It arms when
+//!   that request goes pending; if the request completes first, the timeout completes
+//!   with -ECANCELED (C-TIME-4, -5); if the timeout fires first it completes with -ETIME
+//!   and the request is cancelled (-ECANCELED, C-TIME-3, -7) — or, when the request
+//!   cannot be cancelled (pending in hardware), the timeout completes with -EALREADY and
+//!   the request runs on.
+//! - TIMEOUT_REMOVE finds an armed TIMEOUT by user_data (`sqe.addr`): 0 and the timeout
+//!   completes with -ECANCELED; -ENOENT if none. With `IORING_TIMEOUT_UPDATE` it re-arms
+//!   it instead with the timespec at `sqe.off` (`addr2`).
+//!
+//! Not supported, -EINVAL: `MULTISHOT` (one SQE, one CQE is what backpressure counts on),
+//! and more than one clock flag.
+
+use crate::abi::{Sqe, opcode};
+use crate::errno::Errno;
+use crate::req::{Idx, NIL, ReqFlags, Work};
+use crate::ring::Exec;
+
+/// `IORING_TIMEOUT_*` flags.
+pub mod flags {
+    /// The time is absolute (caller's time base).
+    pub const ABS: u32 = 1 << 0;
+    /// TIMEOUT_REMOVE: update the timeout instead of removing it.
+    pub const UPDATE: u32 = 1 << 1;
+    /// CLOCK_BOOTTIME (fwring has one time base: accepted, same clock).
+    pub const BOOTTIME: u32 = 1 << 2;
+    /// CLOCK_REALTIME (same clock).
+    pub const REALTIME: u32 = 1 << 3;
+    /// TIMEOUT_REMOVE with UPDATE: the target is a link timeout.
+    pub const LINK_TIMEOUT_UPDATE: u32 = 1 << 4;
+    /// An expiry (-ETIME) does not fail the link chain.
+    pub const ETIME_SUCCESS: u32 = 1 << 5;
+    /// Repeat (not supported: -EINVAL).
+    pub const MULTISHOT: u32 = 1 << 6;
+    /// `sqe.addr` is the timeout in nanoseconds, not a timespec address.
+    pub const IMMEDIATE_ARG: u32 = 1 << 7;
+}
+
+const KNOWN: u32 = flags::ABS | flags::BOOTTIME | flags::REALTIME | flags::ETIME_SUCCESS | flags::IMMEDIATE_ARG;
+
+/// `struct __kernel_timespec`.
+#[repr(C)]
+#[derive(Clone, Copy, zerocopy::FromBytes)]
+struct Timespec {
+    tv_sec: i64,
+    tv_nsec: i64,
+}
+
+impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
+    /// The timeout value of an SQE: a timespec at `at`, or `at` itself (IMMEDIATE_ARG).
+    fn read_time(&self, at: u64, tflags: u32) -> Result<u64, Errno> {
+        if tflags & flags::IMMEDIATE_ARG != 0 {
+            return Ok(at);
+        }
+        let ts: Timespec = self.e.bufs.read_user(at)?;
+        if ts.tv_sec < 0 || ts.tv_nsec < 0 {
+            return Err(Errno::EINVAL);
+        }
+        Ok((ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64))
+    }
+
+    /// `io_timeout_prep` for TIMEOUT and LINK_TIMEOUT.
+    pub(crate) fn prep_timeout(&mut self, idx: Idx, sqe: &Sqe, link: bool) -> Result<(), Errno> {
+        if sqe.buf_index != 0 || sqe.len != 1 || sqe.file_index != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if link && sqe.off != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let tflags = sqe.timeout_flags();
+        if tflags & !KNOWN != 0 || (tflags & (flags::BOOTTIME | flags::REALTIME)).count_ones() > 1 {
+            return Err(Errno::EINVAL);
+        }
+        if link {
+            let head = self.e.link.head;
+            if head == NIL || self.e.t[self.e.link.tail].opcode == opcode::LINK_TIMEOUT {
+                return Err(Errno::EINVAL);
+            }
+        }
+        let time = self.read_time(sqe.addr, tflags)?;
+        let count = u32::try_from(sqe.off).unwrap_or(u32::MAX);
+        let r = &mut self.e.t[idx];
+        r.aux = tflags;
+        r.arg = time;
+        r.count = count;
+        r.lt = NIL;
+        if link {
+            let tail = self.e.link.tail;
+            self.e.t[tail].flags.insert(ReqFlags::ARM_LTIMEOUT);
+        }
+        Ok(())
+    }
+
+    /// `io_timeout_remove_prep`.
+    pub(crate) fn prep_timeout_remove(&mut self, idx: Idx, sqe: &Sqe) -> Result<(), Errno> {
+        if sqe.buf_index != 0 || sqe.len != 0 || sqe.file_index != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let tflags = sqe.timeout_flags();
+        let r = &mut self.e.t[idx];
+        r.arg = sqe.addr;
+        r.aux = tflags;
+        if tflags & flags::UPDATE != 0 {
+            if tflags & !(flags::UPDATE | flags::ABS | flags::IMMEDIATE_ARG | flags::BOOTTIME | flags::REALTIME) != 0 {
+                return Err(Errno::EINVAL);
+            }
+            let time = self.read_time(sqe.off, tflags)?;
+            self.e.t[idx].deadline = time;
+        } else if tflags != 0 || sqe.off != 0 {
+            return Err(Errno::EINVAL);
+        }
+        Ok(())
+    }
+
+    fn deadline_of(&self, idx: Idx) -> u64 {
+        let r = &self.e.t[idx];
+        if r.aux & flags::ABS != 0 { r.arg } else { self.e.now.saturating_add(r.arg) }
+    }
+
+    /// Arm a TIMEOUT (its issue).
+    pub(crate) fn arm_timeout(&mut self, idx: Idx) {
+        let deadline = self.deadline_of(idx);
+        let posted = self.e.posted;
+        let r = &mut self.e.t[idx];
+        r.deadline = deadline;
+        r.flags.insert(ReqFlags::TIMER);
+        if r.count != 0 {
+            r.flags.insert(ReqFlags::COUNTING);
+            r.count = posted.wrapping_add(r.count);
+            self.e.nr_counting += 1;
+        }
+        self.e.nr_timers += 1;
+    }
+
+    fn disarm(&mut self, idx: Idx) {
+        let f = &mut self.e.t[idx].flags;
+        if f.contains(ReqFlags::TIMER) {
+            if f.contains(ReqFlags::COUNTING) {
+                self.e.nr_counting -= 1;
+            }
+            f.remove(ReqFlags::TIMER | ReqFlags::COUNTING);
+            self.e.nr_timers -= 1;
+        }
+    }
+
+    /// Complete a timer request with `res` in the next pass.
+    fn finish_timer(&mut self, idx: Idx, res: i32, fail: bool) {
+        self.disarm(idx);
+        self.e.t[idx].res = res;
+        if fail {
+            self.req_set_fail(idx);
+        }
+        self.tw_add(idx, Work::Complete);
+    }
+
+    /// The request `target` went pending: arm the LINK_TIMEOUT that follows it, taking it
+    /// out of the chain.
+    pub(crate) fn arm_link_timeout(&mut self, target: Idx) {
+        let lt = self.e.t[target].link;
+        if lt == NIL || self.e.t[lt].opcode != opcode::LINK_TIMEOUT {
+            return;
+        }
+        self.e.t[target].flags.remove(ReqFlags::ARM_LTIMEOUT);
+        self.e.t[target].link = self.e.t[lt].link;
+        self.e.t[target].lt = lt;
+        let deadline = self.deadline_of(lt);
+        let r = &mut self.e.t[lt];
+        r.link = NIL;
+        r.lt = target;
+        r.deadline = deadline;
+        r.flags.insert(ReqFlags::TIMER);
+        self.e.nr_timers += 1;
+    }
+
+    /// `io_disarm_next` for link timeouts: the request `idx` completed; its link timeout
+    /// (armed, or still waiting in the chain) completes with -ECANCELED next pass.
+    pub(crate) fn disarm_link_timeout(&mut self, idx: Idx) {
+        let r = &self.e.t[idx];
+        if r.flags.contains(ReqFlags::ARM_LTIMEOUT) {
+            let lt = r.link;
+            self.e.t[idx].flags.remove(ReqFlags::ARM_LTIMEOUT);
+            if lt != NIL && self.e.t[lt].opcode == opcode::LINK_TIMEOUT {
+                self.e.t[idx].link = self.e.t[lt].link;
+                self.e.t[lt].link = NIL;
+                self.e.t[lt].res = Errno::ECANCELED.res();
+                self.tw_add(lt, Work::Complete);
+            }
+        } else if r.lt != NIL {
+            let lt = r.lt;
+            self.e.t[idx].lt = NIL;
+            self.e.t[lt].lt = NIL;
+            self.finish_timer(lt, Errno::ECANCELED.res(), false);
+        }
+    }
+
+    /// TIMEOUT_REMOVE's issue: `Ok(())` → CQE 0.
+    pub(crate) fn issue_timeout_remove(&mut self, idx: Idx) -> Result<(), Errno> {
+        let (ud, tflags, new) = {
+            let r = &self.e.t[idx];
+            (r.arg, r.aux, r.deadline)
+        };
+        let found = (0..N as Idx).find(|&i| {
+            let r = &self.e.t[i];
+            r.flags.contains(ReqFlags::TIMER) && r.opcode == opcode::TIMEOUT && r.user_data() == ud
+        });
+        let Some(t) = found else { return Err(Errno::ENOENT) };
+        if tflags & flags::UPDATE != 0 {
+            let deadline = if tflags & flags::ABS != 0 { new } else { self.e.now.saturating_add(new) };
+            self.e.t[t].deadline = deadline;
+        } else {
+            self.finish_timer(t, Errno::ECANCELED.res(), true);
+        }
+        Ok(())
+    }
+
+    /// Cancel an armed TIMEOUT found by ASYNC_CANCEL.
+    pub(crate) fn cancel_timer(&mut self, idx: Idx) {
+        self.finish_timer(idx, Errno::ECANCELED.res(), true);
+    }
+
+    /// The earliest armed deadline.
+    pub(crate) fn next_deadline(&self) -> Option<u64> {
+        if self.e.nr_timers == 0 {
+            return None;
+        }
+        self.e.t.reqs.iter().filter(|r| r.flags.contains(ReqFlags::TIMER)).map(|r| r.deadline).min()
+    }
+
+    /// Fire every timer whose deadline has passed, in deadline order; returns whether
+    /// any fired.
+    pub(crate) fn fire_expired(&mut self) -> bool {
+        let mut fired = false;
+        while self.e.nr_timers != 0 {
+            let now = self.e.now;
+            let next = (0..N as Idx)
+                .filter(|&i| {
+                    let r = &self.e.t[i];
+                    r.flags.contains(ReqFlags::TIMER) && r.deadline <= now
+                })
+                .min_by_key(|&i| self.e.t[i].deadline);
+            let Some(i) = next else { break };
+            fired = true;
+            if self.e.t[i].opcode == opcode::LINK_TIMEOUT {
+                self.fire_link_timeout(i);
+            } else {
+                let fail = self.e.t[i].aux & flags::ETIME_SUCCESS == 0;
+                self.finish_timer(i, Errno::ETIME.res(), fail);
+            }
+        }
+        fired
+    }
+
+    /// A LINK_TIMEOUT fired: cancel its target if it can be (-ETIME), else -EALREADY.
+    fn fire_link_timeout(&mut self, lt: Idx) {
+        let target = self.e.t[lt].lt;
+        self.e.t[lt].lt = NIL;
+        if target == NIL {
+            self.finish_timer(lt, Errno::ETIME.res(), false);
+            return;
+        }
+        self.e.t[target].lt = NIL;
+        let cancelled = self.withdraw(target);
+        let res = if cancelled { Errno::ETIME } else { Errno::EALREADY };
+        // The timeout's CQE first, then its target's (C-TIME-3).
+        self.finish_timer(lt, res.res(), false);
+        if cancelled {
+            self.queue_cancelled(target);
+        }
+    }
+
+    /// Counting timeouts whose count was reached complete with 0.
+    pub(crate) fn flush_counting(&mut self) {
+        if self.e.nr_counting == 0 {
+            return;
+        }
+        let posted = self.e.posted;
+        for i in 0..N as Idx {
+            let r = &self.e.t[i];
+            if r.flags.contains(ReqFlags::COUNTING) && posted.wrapping_sub(r.count) as i32 >= 0 {
+                self.finish_timer(i, 0, false);
+            }
+        }
+    }
+}
