@@ -401,6 +401,11 @@ fn decompress_segmented(input: &[&[u8]], output: &mut [&mut [u8]]) -> Result<usi
 
 #[cfg(test)]
 mod tests {
+    /// Test sizes: full natively, a thousandth under miri (which interprets every step).
+    fn sc(n: usize) -> usize {
+        if cfg!(miri) { n / 1000 + 1 } else { n }
+    }
+
     extern crate std;
 
     use super::*;
@@ -734,13 +739,13 @@ mod tests {
             ("empty", Vec::new()),
             ("one byte", vec![42]),
             ("short", b"hello".to_vec()),
-            ("zeros", vec![0; 100_000]),
+            ("zeros", vec![0; sc(100_000)]),
             ("period 3", b"abc".iter().copied().cycle().take(70_000).collect()),
             ("period 7", b"abcdefg".iter().copied().cycle().take(33_333).collect()),
             ("random", rng.bytes(65_536)),
             ("random small", rng.bytes(100)),
             ("text", text()),
-            ("mixed 1 MiB", mixed(1 << 20, 99)),
+            ("mixed 1 MiB", mixed(sc(1 << 20), 99)),
         ]
     }
 
@@ -819,7 +824,7 @@ mod tests {
     #[test]
     fn random_valid_blocks() {
         let mut rng = Rng::new(0xB10C);
-        for round in 0..2_000 {
+        for round in 0..sc(2_000) {
             let (block, expected) = random_block(&mut rng);
             assert_eq!(reference(&block, expected.len()).as_deref(), Ok(&expected[..]), "round {round}");
             assert_eq!(run_flat(&block, expected.len()).as_deref(), Ok(&expected[..]), "round {round}");
@@ -993,14 +998,16 @@ mod tests {
     fn every_prefix_of_valid_blocks() {
         let mut rng = Rng::new(77);
         let text = text();
-        let mut blocks = vec![(compress(&text[..3000]), text[..3000].to_vec())];
-        let data = mixed(4000, 3);
+        let mut blocks = vec![(compress(&text[..sc(3000)]), text[..sc(3000)].to_vec())];
+        let data = mixed(sc(4000), 3);
         blocks.push((compress(&data), data));
-        for _ in 0..5 {
+        for _ in 0..sc(5000) / 1000 {
             blocks.push(random_block(&mut rng));
         }
+        // Every prefix natively; under miri every 97th.
+        let step = if cfg!(miri) { 97 } else { 1 };
         for (block, expected) in &blocks {
-            for len in 0..=block.len() {
+            for len in (0..=block.len()).step_by(step) {
                 let prefix = &block[..len];
                 let flat = run_flat(prefix, expected.len());
                 let single = run_seg_single(prefix, expected.len());
@@ -1109,7 +1116,7 @@ mod tests {
     #[test]
     fn fuzz_random_inputs() {
         let mut rng = Rng::new(0xF022);
-        for round in 0..20_000 {
+        for round in 0..sc(20_000) {
             let len = match rng.below(4) {
                 0 => rng.below(8),
                 1 => rng.below(32),
@@ -1143,7 +1150,7 @@ mod tests {
     fn fuzz_mutated_valid_blocks() {
         let mut rng = Rng::new(0xD1FF);
         let sources: Vec<Vec<u8>> = vec![compress(&text()[..2000]), compress(&mixed(3000, 8))];
-        for round in 0..3_000 {
+        for round in 0..sc(3_000) {
             let mut block = if round % 2 == 0 { random_block(&mut rng).0 } else { sources[round % 4 / 2].clone() };
             if block.is_empty() {
                 continue;
@@ -1167,8 +1174,8 @@ mod tests {
     #[test]
     fn segmented_path_matches_fast_path() {
         let mut rng = Rng::new(0x5E6);
-        for round in 0..300 {
-            let data = mixed(rng.below(20_000), round);
+        for round in 0..sc(300) {
+            let data = mixed(rng.below(sc(20_000) + 1), round as u64);
             let block = compress(&data);
             for cap in [data.len(), data.len().saturating_sub(1 + rng.below(50)), data.len() + rng.below(50)] {
                 let flat = run_flat(&block, cap);
