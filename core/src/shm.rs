@@ -86,7 +86,7 @@ use core::fmt;
 use core::mem::offset_of;
 
 use crate::abi::{CqRingOffsets, Cqe, IoUringParams, SetupFlags, SqRingFlags, SqRingOffsets, Sqe, SqeFlags};
-use crate::ring::Ring;
+use crate::ring::{Reaper, Ring, Submitter};
 use crate::sync::{AtomicU32, Ordering};
 
 /// 32-bit words in an SQE (64 bytes).
@@ -109,6 +109,57 @@ pub const CQ_OVERFLOW: u32 = SqRingFlags::CQ_OVERFLOW.bits();
 /// (wrapping) greater than the ring's entries — and refused a batch. Sticky: no honest
 /// side ever clears it.
 pub const CORRUPT: u32 = 1 << 31;
+
+/// Where [`Device::feed`] puts SQEs: a [`Ring`], or the [`Submitter`] of a split one.
+pub trait SqSink {
+    /// Free SQ slots.
+    fn sq_space(&mut self) -> u32;
+    /// Whether the SQ holds nothing.
+    fn sq_is_empty(&mut self) -> bool;
+    /// Queue one SQE (handed back when full).
+    fn push_sqe(&mut self, sqe: Sqe) -> Result<(), Sqe>;
+    /// Whether the last submit stopped for lack of CQ room.
+    fn backpressured(&self) -> bool;
+}
+
+/// Where [`Device::flush`] takes CQEs from: a [`Ring`], or the [`Reaper`] of a split one.
+pub trait CqSource {
+    /// Reap one CQE.
+    fn pop_cqe(&mut self) -> Option<Cqe>;
+}
+
+macro_rules! sq_sink {
+    ($($t:ty),*) => {$(
+        impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> SqSink for $t {
+            fn sq_space(&mut self) -> u32 {
+                self.sq().space()
+            }
+            fn sq_is_empty(&mut self) -> bool {
+                self.sq().is_empty()
+            }
+            fn push_sqe(&mut self, sqe: Sqe) -> Result<(), Sqe> {
+                self.push(sqe)
+            }
+            fn backpressured(&self) -> bool {
+                self.sq_flags().contains(SqRingFlags::CQ_OVERFLOW)
+            }
+        }
+    )*};
+}
+
+sq_sink!(Ring<SQ, CQ, N, ARGS>, Submitter<'_, SQ, CQ, N, ARGS>);
+
+impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> CqSource for Ring<SQ, CQ, N, ARGS> {
+    fn pop_cqe(&mut self) -> Option<Cqe> {
+        self.pop()
+    }
+}
+
+impl<const CQ: usize> CqSource for Reaper<'_, CQ> {
+    fn pop_cqe(&mut self) -> Option<Cqe> {
+        self.pop()
+    }
+}
 
 /// One side found a ring's indices impossible and refused the batch (nothing was
 /// consumed or produced, the side's own state is unchanged).
@@ -562,20 +613,46 @@ impl<'a, const SQ: usize, const CQ: usize> Host<'a, SQ, CQ> {
     /// device's published SQ head is more than `SQ` entries away from the host's tail;
     /// nothing is written then.
     pub fn push(&mut self, sqes: &[Sqe]) -> Result<usize, ShmError> {
+        let n = sqes.len().min(self.sq_space()? as usize);
+        self.publish(&sqes[..n]);
+        Ok(n)
+    }
+
+    /// Write all of `sqes` and publish them with one tail store — or nothing, when they
+    /// do not all fit (`Ok(false)`). A link chain must reach the device whole: a chain
+    /// published in two parts may be run as two (an open chain at the end of what the
+    /// device sees runs as submitted, as in Linux).
+    ///
+    /// Errors: as [`Host::push`].
+    pub fn push_whole(&mut self, sqes: &[Sqe]) -> Result<bool, ShmError> {
+        if sqes.len() > self.sq_space()? as usize {
+            return Ok(false);
+        }
+        self.publish(sqes);
+        Ok(true)
+    }
+
+    /// Free SQ slots, from the device's published head (checked).
+    fn sq_space(&self) -> Result<u32, ShmError> {
         // Acquire: pairs with the device's release store of the SQ head (`take_with`):
-        // its loads of the slots it gave back happen before the stores below reuse them.
+        // its loads of the slots it gave back happen before the stores in `publish`.
         let head = self.qp.sq.head.load(Ordering::Acquire);
         let used = self.sq_tail.wrapping_sub(head);
         if used > SQ as u32 {
             set_flag(&self.qp.sq.flags, CORRUPT, true);
             return Err(ShmError::SqCorrupt { head, tail: self.sq_tail });
         }
-        let n = sqes.len().min((SQ as u32 - used) as usize);
+        Ok(SQ as u32 - used)
+    }
+
+    /// Write `sqes` (which fit) and publish them.
+    fn publish(&mut self, sqes: &[Sqe]) {
+        let n = sqes.len();
         if n == 0 {
-            return Ok(0);
+            return;
         }
         let mut tail = self.sq_tail;
-        for sqe in &sqes[..n] {
+        for sqe in sqes {
             store_sqe(self.qp.sqe_slot(tail), sqe);
             tail = tail.wrapping_add(1);
         }
@@ -583,7 +660,6 @@ impl<'a, const SQ: usize, const CQ: usize> Host<'a, SQ, CQ> {
         // Release: pairs with the device's acquire load of the SQ tail (`take_with`):
         // the entry stores above are visible to it once it sees this tail.
         self.qp.sq.tail.store(tail, Ordering::Release);
-        Ok(n)
     }
 
     /// Copy up to `out.len()` CQEs out of the CQ, oldest first, and give their slots back
@@ -836,22 +912,20 @@ impl<'a, const SQ: usize, const CQ: usize> Device<'a, SQ, CQ> {
     /// ring), [`CQ_OVERFLOW`] is raised in the shared SQ flags; it is cleared by the
     /// first `feed` that finds no such wait.
     ///
-    /// A link chain is cut where the ring's room ends and runs as submitted (as a chain
-    /// open at the end of an `io_uring_enter`): give the ring's SQ at least `SQ` entries
-    /// and call `feed` after each `submit`, so a chain the host published whole reaches
-    /// the ring whole while nothing holds the ring back.
+    /// Link chains move whole: a chain that does not fit the room left in the ring's SQ
+    /// waits in shared memory for the next `feed` (after a `submit` emptied the SQ). Only
+    /// a chain longer than the ring's whole SQ is cut — at that length, running as
+    /// submitted, as a kernel cuts a chain longer than its SQ — and a chain still open at
+    /// the end of what the host published goes in only when nothing else waits ahead of
+    /// it. Works on a [`Ring`] or on the [`Submitter`](crate::Submitter) of a split one.
     ///
     /// Errors: as [`Device::take`]; the ring is untouched then.
-    pub fn feed<const RSQ: usize, const RCQ: usize, const N: usize, const ARGS: usize>(
-        &mut self,
-        ring: &mut Ring<RSQ, RCQ, N, ARGS>,
-    ) -> Result<u32, ShmError> {
-        let space = ring.sq().space();
-        let room_is_everything = ring.sq().is_empty();
+    pub fn feed<R: SqSink>(&mut self, ring: &mut R) -> Result<u32, ShmError> {
+        let (space, room_is_everything) = (ring.sq_space(), ring.sq_is_empty());
         // `push` cannot refuse (`space` bounds the count), but if it did the SQE would
         // stay in shared memory, not be lost.
-        let (taken, avail) = self.take_chains(space, Some(room_is_everything), |sqe| ring.push(sqe).is_ok())?;
-        let stalled = taken < avail && ring.sq_flags().contains(SqRingFlags::CQ_OVERFLOW);
+        let (taken, avail) = self.take_chains(space, Some(room_is_everything), |sqe| ring.push_sqe(sqe).is_ok())?;
+        let stalled = taken < avail && ring.backpressured();
         self.set_backpressure(stalled);
         Ok(taken)
     }
@@ -861,11 +935,8 @@ impl<'a, const SQ: usize, const CQ: usize> Device<'a, SQ, CQ> {
     /// slot is known to be free: none is ever lost.
     ///
     /// Errors: as [`Device::post`]; the ring is untouched then.
-    pub fn flush<const RSQ: usize, const RCQ: usize, const N: usize, const ARGS: usize>(
-        &mut self,
-        ring: &mut Ring<RSQ, RCQ, N, ARGS>,
-    ) -> Result<u32, ShmError> {
-        self.post_with(|| ring.pop())
+    pub fn flush<R: CqSource>(&mut self, ring: &mut R) -> Result<u32, ShmError> {
+        self.post_with(|| ring.pop_cqe())
     }
 
     /// Raise (`true`) or clear [`CQ_OVERFLOW`] in the shared SQ flags: the device stops

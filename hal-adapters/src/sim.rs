@@ -1,0 +1,523 @@
+//! Simulated devices for host tests and the simulator: an in-memory NOR flash with real
+//! erase semantics, and fault-injecting wrappers (the smoltcp way: faults are a wrapper
+//! around a device, not flags inside it).
+//!
+//! - [`MemFlash`]: erase sets bytes to 0xFF, programming can only clear bits (new = old
+//!   AND data), alignment and bounds checked as embedded-storage specifies. It counts
+//!   reads, programs, erases and *re-programmed* words (words programmed while not
+//!   erased — what a flash with ECC forbids), so tests can check wear, not only data.
+//! - [`FaultyFlash`]: any NOR flash, with one armed fault: a read error, a partial
+//!   program (the first bytes stored, then an error), an erase failure part-way.
+//! - [`FaultySpi`]: any SPI device, with one armed bus error of a chosen kind.
+//! - [`SpiNorChip`]: a JEDEC SPI NOR chip as an `SpiDevice` — it decodes the commands
+//!   [`crate::spinor::SpiNor`] sends (and [`crate::spi`] transactions can send) onto a
+//!   [`MemFlash`], stays busy for a set number of status polls, and can hang.
+//! - [`NoDelay`]: a `DelayNs` that returns at once.
+//!
+//! All `no_std`, no alloc: `MemFlash` works on a `&'static mut [u8]` (a `StaticCell` on a
+//! target, a leaked `Vec` on the host).
+
+use embedded_hal::delay::DelayNs;
+use embedded_hal::spi::{self, Operation, SpiDevice};
+use embedded_storage::nor_flash::{
+    ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash, check_erase, check_read, check_write,
+};
+
+/// What a [`MemFlash`] has done since it was made (or since [`MemFlash::reset_stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlashStats {
+    /// `read` calls.
+    pub reads: u32,
+    /// `write` (program) calls.
+    pub programs: u32,
+    /// Bytes programmed.
+    pub bytes_programmed: u64,
+    /// Erase blocks erased.
+    pub erases: u32,
+    /// Write words programmed while not fully erased (0xFF): real flash either ANDs
+    /// them (as this one does) or, with ECC, corrupts them.
+    pub reprogrammed_words: u32,
+}
+
+/// An in-memory NOR flash: `WRITE`-byte program words, `ERASE`-byte erase blocks,
+/// byte-addressable reads.
+pub struct MemFlash<const WRITE: usize, const ERASE: usize> {
+    mem: &'static mut [u8],
+    capacity: usize,
+    stats: FlashStats,
+}
+
+impl<const WRITE: usize, const ERASE: usize> MemFlash<WRITE, ERASE> {
+    const GEOMETRY_OK: () = assert!(
+        WRITE > 0 && ERASE > 0 && ERASE.is_multiple_of(WRITE),
+        "the erase block must be a whole number of write words"
+    );
+
+    /// A flash over `mem`, as found: call [`MemFlash::erase_all`] for a fresh chip. Its
+    /// capacity is `mem`'s length rounded down to whole erase blocks.
+    pub fn new(mem: &'static mut [u8]) -> Self {
+        let () = Self::GEOMETRY_OK;
+        let capacity = mem.len() / ERASE * ERASE;
+        MemFlash { mem, capacity, stats: FlashStats::default() }
+    }
+
+    /// Set every byte to 0xFF (not counted as erases).
+    pub fn erase_all(&mut self) {
+        self.mem.fill(0xff);
+    }
+
+    /// The flash contents.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.mem[..self.capacity]
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> FlashStats {
+        self.stats
+    }
+
+    /// Zero the counters.
+    pub fn reset_stats(&mut self) {
+        self.stats = FlashStats::default();
+    }
+}
+
+impl<const WRITE: usize, const ERASE: usize> ErrorType for MemFlash<WRITE, ERASE> {
+    type Error = NorFlashErrorKind;
+}
+
+impl<const WRITE: usize, const ERASE: usize> ReadNorFlash for MemFlash<WRITE, ERASE> {
+    const READ_SIZE: usize = 1;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+        check_read(self, offset, bytes.len())?;
+        let at = offset as usize;
+        bytes.copy_from_slice(&self.mem[at..at + bytes.len()]);
+        self.stats.reads += 1;
+        Ok(())
+    }
+
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+impl<const WRITE: usize, const ERASE: usize> NorFlash for MemFlash<WRITE, ERASE> {
+    const WRITE_SIZE: usize = WRITE;
+    const ERASE_SIZE: usize = ERASE;
+
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+        check_erase(self, from, to)?;
+        self.mem[from as usize..to as usize].fill(0xff);
+        self.stats.erases += (to - from) / ERASE as u32;
+        Ok(())
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+        check_write(self, offset, bytes.len())?;
+        let at = offset as usize;
+        let cells = &mut self.mem[at..at + bytes.len()];
+        for (word, data) in cells.chunks_mut(WRITE).zip(bytes.chunks(WRITE)) {
+            if word.iter().any(|&b| b != 0xff) {
+                self.stats.reprogrammed_words += 1;
+            }
+            for (cell, &d) in word.iter_mut().zip(data) {
+                *cell &= d;
+            }
+        }
+        self.stats.programs += 1;
+        self.stats.bytes_programmed += bytes.len() as u64;
+        Ok(())
+    }
+}
+
+/// A fault a [`FaultyFlash`] injects into the next matching call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlashFault {
+    /// The next read fails (a bus error) and reads nothing.
+    Read,
+    /// The next program stores only its first `keep` bytes (rounded down to whole write
+    /// words), then fails — power lost or a verify error part-way.
+    PartialProgram {
+        /// Bytes stored before the failure.
+        keep: usize,
+    },
+    /// The next erase erases only its first `keep` erase blocks, then fails.
+    Erase {
+        /// Erase blocks erased before the failure.
+        keep: usize,
+    },
+}
+
+/// A [`FaultyFlash`] error: the flash's own, or an injected one (kind `Other`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultError<E> {
+    /// The wrapped device failed.
+    Device(E),
+    /// An injected fault.
+    Injected,
+}
+
+impl<E: NorFlashError> NorFlashError for FaultError<E> {
+    fn kind(&self) -> NorFlashErrorKind {
+        match self {
+            FaultError::Device(e) => e.kind(),
+            FaultError::Injected => NorFlashErrorKind::Other,
+        }
+    }
+}
+
+/// A NOR flash with one armed [`FlashFault`].
+pub struct FaultyFlash<F> {
+    inner: F,
+    armed: Option<(FlashFault, u32)>,
+    injected: u32,
+}
+
+impl<F> FaultyFlash<F> {
+    /// `inner`, with nothing armed.
+    pub const fn new(inner: F) -> Self {
+        FaultyFlash { inner, armed: None, injected: 0 }
+    }
+
+    /// Inject `fault` into the next matching call.
+    pub fn arm(&mut self, fault: FlashFault) {
+        self.arm_after(fault, 0);
+    }
+
+    /// Inject `fault` into the matching call after the next `skip` ones.
+    pub fn arm_after(&mut self, fault: FlashFault, skip: u32) {
+        self.armed = Some((fault, skip));
+    }
+
+    /// Disarm.
+    pub fn disarm(&mut self) {
+        self.armed = None;
+    }
+
+    /// Faults injected so far.
+    pub fn injected(&self) -> u32 {
+        self.injected
+    }
+
+    /// The wrapped flash.
+    pub fn inner(&self) -> &F {
+        &self.inner
+    }
+
+    /// The wrapped flash, writable.
+    pub fn inner_mut(&mut self) -> &mut F {
+        &mut self.inner
+    }
+
+    /// Whether the armed fault fires for a call that `matches`.
+    fn fire(&mut self, matches: impl Fn(&FlashFault) -> bool) -> Option<FlashFault> {
+        let (fault, skip) = self.armed.as_mut()?;
+        if !matches(fault) {
+            return None;
+        }
+        if *skip > 0 {
+            *skip -= 1;
+            return None;
+        }
+        let fault = *fault;
+        self.armed = None;
+        self.injected += 1;
+        Some(fault)
+    }
+}
+
+impl<F: ErrorType> ErrorType for FaultyFlash<F> {
+    type Error = FaultError<F::Error>;
+}
+
+impl<F: ReadNorFlash> ReadNorFlash for FaultyFlash<F> {
+    const READ_SIZE: usize = F::READ_SIZE;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+        if self.fire(|f| matches!(f, FlashFault::Read)).is_some() {
+            return Err(FaultError::Injected);
+        }
+        self.inner.read(offset, bytes).map_err(FaultError::Device)
+    }
+
+    fn capacity(&self) -> usize {
+        self.inner.capacity()
+    }
+}
+
+impl<F: NorFlash> NorFlash for FaultyFlash<F> {
+    const WRITE_SIZE: usize = F::WRITE_SIZE;
+    const ERASE_SIZE: usize = F::ERASE_SIZE;
+
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+        if let Some(FlashFault::Erase { keep }) = self.fire(|f| matches!(f, FlashFault::Erase { .. })) {
+            let end = (from as usize).saturating_add(keep.saturating_mul(F::ERASE_SIZE)).min(to as usize);
+            if end > from as usize {
+                self.inner.erase(from, end as u32).map_err(FaultError::Device)?;
+            }
+            return Err(FaultError::Injected);
+        }
+        self.inner.erase(from, to).map_err(FaultError::Device)
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+        if let Some(FlashFault::PartialProgram { keep }) = self.fire(|f| matches!(f, FlashFault::PartialProgram { .. }))
+        {
+            let keep = keep.min(bytes.len()) / F::WRITE_SIZE.max(1) * F::WRITE_SIZE.max(1);
+            if keep > 0 {
+                self.inner.write(offset, &bytes[..keep]).map_err(FaultError::Device)?;
+            }
+            return Err(FaultError::Injected);
+        }
+        self.inner.write(offset, bytes).map_err(FaultError::Device)
+    }
+}
+
+/// A [`FaultySpi`] error: the device's own, or an injected one of the armed kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpiFaultError<E> {
+    /// The wrapped device failed.
+    Device(E),
+    /// An injected bus error.
+    Injected(spi::ErrorKind),
+}
+
+impl<E: spi::Error> spi::Error for SpiFaultError<E> {
+    fn kind(&self) -> spi::ErrorKind {
+        match self {
+            SpiFaultError::Device(e) => e.kind(),
+            SpiFaultError::Injected(k) => *k,
+        }
+    }
+}
+
+/// An SPI device whose next transaction (after `skip` ones) fails with a chosen
+/// [`spi::ErrorKind`] without reaching the device.
+pub struct FaultySpi<S> {
+    inner: S,
+    armed: Option<(spi::ErrorKind, u32)>,
+}
+
+impl<S> FaultySpi<S> {
+    /// `inner`, with nothing armed.
+    pub const fn new(inner: S) -> Self {
+        FaultySpi { inner, armed: None }
+    }
+
+    /// Fail the transaction after the next `skip` ones with `kind`.
+    pub fn arm(&mut self, kind: spi::ErrorKind, skip: u32) {
+        self.armed = Some((kind, skip));
+    }
+
+    /// The wrapped device, writable.
+    pub fn inner_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    fn fire(&mut self) -> Option<spi::ErrorKind> {
+        let (kind, skip) = self.armed.as_mut()?;
+        if *skip > 0 {
+            *skip -= 1;
+            return None;
+        }
+        let kind = *kind;
+        self.armed = None;
+        Some(kind)
+    }
+}
+
+impl<S: spi::ErrorType> spi::ErrorType for FaultySpi<S> {
+    type Error = SpiFaultError<S::Error>;
+}
+
+impl<S: SpiDevice<u8>> SpiDevice<u8> for FaultySpi<S> {
+    fn transaction(&mut self, operations: &mut [Operation<'_, u8>]) -> Result<(), Self::Error> {
+        if let Some(kind) = self.fire() {
+            return Err(SpiFaultError::Injected(kind));
+        }
+        self.inner.transaction(operations).map_err(SpiFaultError::Device)
+    }
+}
+
+/// A `DelayNs` that does not wait (host runs).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoDelay;
+
+impl DelayNs for NoDelay {
+    fn delay_ns(&mut self, _ns: u32) {}
+}
+
+/// A simulated JEDEC SPI NOR chip: 4 KiB sectors, 256-byte pages, 3-byte addresses.
+///
+/// Understands `9F` (JEDEC ID), `05` (status: WIP, WEL), `06` (write enable), `04`
+/// (write disable), `03` (read), `02` (page program, wrapping inside the page, only
+/// after `06`), `20` (sector erase, only after `06`). While busy it ignores everything
+/// but `05`, as a real chip does. The command and address may come in one write
+/// operation or be followed by more.
+pub struct SpiNorChip {
+    flash: MemFlash<1, 4096>,
+    id: [u8; 3],
+    wel: bool,
+    busy_left: u32,
+    busy_polls: u32,
+    hung: bool,
+}
+
+impl SpiNorChip {
+    /// A chip over `mem` (as found: erase it through [`SpiNorChip::flash_mut`] for a
+    /// fresh one), never busy, JEDEC ID `ef 40 18` (a W25Q128).
+    pub fn new(mem: &'static mut [u8]) -> Self {
+        SpiNorChip {
+            flash: MemFlash::new(mem),
+            id: [0xef, 0x40, 0x18],
+            wel: false,
+            busy_left: 0,
+            busy_polls: 0,
+            hung: false,
+        }
+    }
+
+    /// Report busy for `n` status polls after each program or erase.
+    #[must_use]
+    pub fn busy_polls(mut self, n: u32) -> Self {
+        self.busy_polls = n;
+        self
+    }
+
+    /// Hang: stay busy forever (a deadline must catch it).
+    pub fn hang(&mut self) {
+        self.hung = true;
+    }
+
+    /// The memory behind the chip.
+    pub fn flash(&self) -> &MemFlash<1, 4096> {
+        &self.flash
+    }
+
+    /// The memory behind the chip, writable.
+    pub fn flash_mut(&mut self) -> &mut MemFlash<1, 4096> {
+        &mut self.flash
+    }
+
+    fn busy(&self) -> bool {
+        self.hung || self.busy_left > 0
+    }
+
+    fn status(&mut self) -> u8 {
+        let wip = self.busy();
+        self.busy_left = self.busy_left.saturating_sub(1);
+        u8::from(wip) | u8::from(self.wel) << 1
+    }
+}
+
+impl spi::ErrorType for SpiNorChip {
+    type Error = spi::ErrorKind;
+}
+
+impl SpiDevice<u8> for SpiNorChip {
+    fn transaction(&mut self, operations: &mut [Operation<'_, u8>]) -> Result<(), Self::Error> {
+        use crate::spinor::{PAGE, SECTOR, op};
+        let (first, rest) = match operations.split_first_mut() {
+            Some((Operation::Write(w), rest)) if !w.is_empty() => (*w, rest),
+            _ => return Err(spi::ErrorKind::FrameFormat),
+        };
+        let cmd = first[0];
+        let addressed = matches!(cmd, op::READ | op::PAGE_PROGRAM | op::SECTOR_ERASE);
+        if addressed && first.len() < 4 {
+            return Err(spi::ErrorKind::FrameFormat);
+        }
+        let addr = if addressed { u32::from_be_bytes([0, first[1], first[2], first[3]]) as usize } else { 0 };
+        if self.busy() && cmd != op::READ_STATUS {
+            return Ok(());
+        }
+        let cap = self.flash.capacity().max(1);
+        match cmd {
+            op::JEDEC_ID | op::READ_STATUS | op::READ => {
+                let mut at = addr;
+                for o in rest.iter_mut() {
+                    if let Operation::Read(buf) = o {
+                        for b in buf.iter_mut() {
+                            *b = match cmd {
+                                op::JEDEC_ID => self.id[at % 3],
+                                op::READ_STATUS => self.status(),
+                                _ => self.flash.as_bytes().get(at % cap).copied().unwrap_or(0xff),
+                            };
+                            at += 1;
+                        }
+                    }
+                }
+            }
+            op::WRITE_ENABLE => self.wel = true,
+            0x04 => self.wel = false,
+            op::PAGE_PROGRAM if self.wel => {
+                let page = addr / PAGE * PAGE;
+                let data = first[4..].iter().chain(rest.iter().flat_map(|o| match o {
+                    Operation::Write(w) => &w[..],
+                    _ => &[][..],
+                }));
+                for (i, &b) in data.enumerate() {
+                    let at = page + (addr % PAGE + i) % PAGE;
+                    if at < cap {
+                        self.flash.write(at as u32, &[b]).map_err(|_| spi::ErrorKind::Other)?;
+                    }
+                }
+                self.wel = false;
+                self.busy_left = self.busy_polls;
+            }
+            op::SECTOR_ERASE if self.wel => {
+                let start = addr / SECTOR * SECTOR;
+                if start + SECTOR <= cap {
+                    self.flash.erase(start as u32, (start + SECTOR) as u32).map_err(|_| spi::ErrorKind::Other)?;
+                }
+                self.wel = false;
+                self.busy_left = self.busy_polls;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leak(n: usize) -> &'static mut [u8] {
+        extern crate std;
+        std::vec![0u8; n].leak()
+    }
+
+    #[test]
+    fn program_clears_bits_erase_sets_them() {
+        let mut f: MemFlash<4, 64> = MemFlash::new(leak(130));
+        assert_eq!(f.capacity(), 128);
+        f.erase_all();
+        f.write(0, &[0x0f, 0xf0, 0x55, 0xaa]).unwrap();
+        f.write(0, &[0xff, 0x0f, 0xff, 0xf0]).unwrap();
+        assert_eq!(&f.as_bytes()[..4], &[0x0f, 0x00, 0x55, 0xa0]);
+        assert_eq!(f.stats().reprogrammed_words, 1);
+        assert_eq!(f.write(2, &[0; 4]), Err(NorFlashErrorKind::NotAligned));
+        assert_eq!(f.write(128, &[0; 4]), Err(NorFlashErrorKind::OutOfBounds));
+        assert_eq!(f.erase(0, 32), Err(NorFlashErrorKind::NotAligned));
+        f.erase(0, 64).unwrap();
+        assert_eq!(&f.as_bytes()[..4], &[0xff; 4]);
+        assert_eq!(f.stats().erases, 1);
+    }
+
+    #[test]
+    fn faults_fire_once_after_skip() {
+        let mut f = FaultyFlash::new(MemFlash::<4, 64>::new(leak(128)));
+        f.inner_mut().erase_all();
+        f.arm_after(FlashFault::PartialProgram { keep: 6 }, 1);
+        f.write(0, &[0; 4]).unwrap();
+        assert_eq!(f.write(4, &[0; 8]), Err(FaultError::Injected));
+        assert_eq!(&f.inner().as_bytes()[4..12], &[0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
+        f.write(64, &[0; 4]).unwrap();
+        f.arm(FlashFault::Erase { keep: 1 });
+        assert_eq!(f.erase(0, 128), Err(FaultError::Injected));
+        assert_eq!(f.inner().as_bytes()[0], 0xff);
+        assert_eq!(f.inner().as_bytes()[64], 0x00, "the second erase block was not erased");
+        assert_eq!(f.injected(), 2);
+    }
+}
