@@ -161,7 +161,7 @@ pub(crate) struct Seg {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Import {
     /// 0 = unused, else `Dir as u8 + 1`.
-    dir: u8,
+    pub(crate) dir: u8,
     nsegs: u8,
     regions: [u8; MAX_SEGS],
     segs: [Seg; MAX_SEGS],
@@ -176,15 +176,7 @@ impl Import {
         self.dir != 0
     }
 
-    fn dir(&self) -> Option<Dir> {
-        match self.dir {
-            1 => Some(Dir::Dest),
-            2 => Some(Dir::Source),
-            _ => None,
-        }
-    }
-
-    fn segs(&self) -> impl Iterator<Item = (usize, Seg)> + '_ {
+    pub(crate) fn segs(&self) -> impl Iterator<Item = (usize, Seg)> + '_ {
         self.regions.iter().zip(self.segs.iter()).take(self.nsegs as usize).map(|(&r, &s)| (r as usize, s))
     }
 
@@ -224,7 +216,7 @@ pub(crate) fn conflict(a: &Import, b: &Import) -> bool {
 
 /// The registered-buffer table.
 pub struct BufTable {
-    regions: [Option<Region>; MAX_BUFFERS],
+    pub(crate) regions: [Option<Region>; MAX_BUFFERS],
     /// Segments of in-flight requests per region.
     users: [u16; MAX_BUFFERS],
     /// Table size; 0 = no table registered.
@@ -260,9 +252,20 @@ impl BufTable {
         index < self.len && self.regions[index as usize].is_some()
     }
 
-    /// The region at `index`.
+    /// The region at `index` — `None` while an in-flight request holds any range of it
+    /// (a destination being written by hardware or a worker must not be read meanwhile).
     pub fn get(&self, index: u16) -> Option<&Region> {
+        if index < self.len && self.users[index as usize] == 0 { self.regions[index as usize].as_ref() } else { None }
+    }
+
+    /// The region at `index`, in use or not (the ring's own resolution of descriptors).
+    fn region(&self, index: u16) -> Option<&Region> {
         if index < self.len { self.regions[index as usize].as_ref() } else { None }
+    }
+
+    /// Whether region `index` is held by an in-flight request.
+    pub fn in_use_at(&self, index: u16) -> bool {
+        self.users.get(index as usize).is_some_and(|&u| u != 0)
     }
 
     /// The region at `index`, writable — unless an in-flight request uses it (EBUSY).
@@ -376,7 +379,7 @@ impl BufTable {
 
     /// Registered buffer `index`, checked for direction (C-BUF-9: EFAULT).
     fn registered(&self, index: u16, dir: Dir) -> Result<&Region, Errno> {
-        let r = self.get(index).ok_or(Errno::EFAULT)?;
+        let r = self.region(index).ok_or(Errno::EFAULT)?;
         if permits(r, dir) { Ok(r) } else { Err(Errno::EFAULT) }
     }
 
@@ -495,7 +498,7 @@ pub(crate) fn check_within(imports: &Imports, new: &Import) -> Result<(), Errno>
 /// The read-only segments of a source buffer, in order.
 #[derive(Clone, Debug, Default)]
 pub struct Segs<'a> {
-    segs: heapless::Vec<&'a [u8], MAX_SEGS>,
+    pub(crate) segs: heapless::Vec<&'a [u8], MAX_SEGS>,
 }
 
 impl<'a> Segs<'a> {
@@ -528,6 +531,11 @@ impl<'a> Segs<'a> {
         self.segs.iter().flat_map(move |s| s.chunks(max.max(1)))
     }
 
+    /// The segments, owned (for views that must outlive the `Segs`).
+    pub fn into_slices(self) -> heapless::Vec<&'a [u8], MAX_SEGS> {
+        self.segs
+    }
+
     /// Keep only the first `n` bytes.
     pub fn truncate(&mut self, mut n: usize) {
         let mut keep = 0;
@@ -548,7 +556,7 @@ impl<'a> Segs<'a> {
 /// The writable segments of a destination buffer, in order.
 #[derive(Debug, Default)]
 pub struct SegsMut<'a> {
-    segs: heapless::Vec<&'a mut [u8], MAX_SEGS>,
+    pub(crate) segs: heapless::Vec<&'a mut [u8], MAX_SEGS>,
 }
 
 impl<'a> SegsMut<'a> {
@@ -565,6 +573,11 @@ impl<'a> SegsMut<'a> {
     /// The segments, writable.
     pub fn slices_mut(&mut self) -> &mut [&'a mut [u8]] {
         &mut self.segs
+    }
+
+    /// The segments, owned.
+    pub fn into_slices(self) -> heapless::Vec<&'a mut [u8], MAX_SEGS> {
+        self.segs
     }
 
     /// Copy all of `src` to the start of `self`; returns the bytes copied. ENOSPC if
@@ -609,7 +622,7 @@ pub enum IoBuf<'a> {
 /// All imported buffers of a request during issue: `Io::buf(i)` is the i-th import of
 /// its prep.
 pub struct Io<'a> {
-    bufs: [IoBuf<'a>; MAX_IMPORTS],
+    pub(crate) bufs: [IoBuf<'a>; MAX_IMPORTS],
 }
 
 impl<'a> Io<'a> {
@@ -632,6 +645,12 @@ impl<'a> Io<'a> {
         }
     }
 
+    /// Every import, owned: to keep views for as long as what they borrow (e.g. a
+    /// [`PendingIo`](crate::PendingIo)) rather than this `Io`.
+    pub fn into_bufs(self) -> [IoBuf<'a>; MAX_IMPORTS] {
+        self.bufs
+    }
+
     /// Source `src` and destination `dst` at once (`src != dst`).
     pub fn split(&mut self, src: usize, dst: usize) -> Result<(&Segs<'a>, &mut SegsMut<'a>), Errno> {
         let [a, b] = &mut self.bufs;
@@ -646,156 +665,4 @@ impl<'a> Io<'a> {
             _ => Err(Errno::EINVAL),
         }
     }
-}
-
-/// Carve the imports' ranges out of the regions: destinations as `&mut`, sources as
-/// shared slices of the gaps between destinations. Ranges were checked at prep; a range
-/// that no longer fits (impossible while the request pins its regions) is EFAULT.
-pub(crate) fn carve<'a>(regions: &'a mut BufTable, imports: &Imports) -> Result<Io<'a>, Errno> {
-    let [a, b] = imports;
-    if a.nsegs == 1 && b.nsegs <= 1 {
-        return carve_simple(regions, a, b);
-    }
-    carve_general(regions, imports)
-}
-
-/// One segment per import (the common shape: copy, checksum, decompress of contiguous
-/// buffers): at most two sub-slices, of different regions or split from one.
-fn carve_simple<'a>(table: &'a mut BufTable, a: &Import, b: &Import) -> Result<Io<'a>, Errno> {
-    fn wrap<'a>(imp: &Import, piece: Piece<'a>) -> Result<IoBuf<'a>, Errno> {
-        match (imp.dir(), piece) {
-            (Some(Dir::Source), Piece::Shared(s)) => Ok(IoBuf::Source(Segs::from_slice(s))),
-            (Some(Dir::Source), Piece::Mut(s)) => Ok(IoBuf::Source(Segs::from_slice(s))),
-            (Some(Dir::Dest), Piece::Mut(s)) => {
-                let mut v = SegsMut::default();
-                let _ = v.segs.push(s);
-                Ok(IoBuf::Dest(v))
-            }
-            _ => Err(Errno::EFAULT),
-        }
-    }
-    let (ra, sa) = (a.regions[0] as usize, a.segs[0]);
-    let range = |s: Seg| s.start as usize..s.start as usize + s.len as usize;
-    if !b.is_used() {
-        let mem = table.regions.get_mut(ra).and_then(Option::as_mut).ok_or(Errno::EFAULT)?.mem_mut();
-        let piece = mem.get_mut(range(sa)).ok_or(Errno::EFAULT)?;
-        return Ok(Io { bufs: [wrap(a, Piece::Mut(piece))?, IoBuf::None] });
-    }
-    let (rb, sb) = (b.regions[0] as usize, b.segs[0]);
-    let (pa, pb) = if ra != rb {
-        let (lo, hi) = (ra.min(rb), ra.max(rb));
-        let (left, right) = table.regions.split_at_mut(hi);
-        let lo_mem = left.get_mut(lo).and_then(Option::as_mut).ok_or(Errno::EFAULT)?.mem_mut();
-        let hi_mem = right.first_mut().and_then(Option::as_mut).ok_or(Errno::EFAULT)?.mem_mut();
-        let (mem_a, mem_b) = if ra < rb { (lo_mem, hi_mem) } else { (hi_mem, lo_mem) };
-        (
-            Piece::Mut(mem_a.get_mut(range(sa)).ok_or(Errno::EFAULT)?),
-            Piece::Mut(mem_b.get_mut(range(sb)).ok_or(Errno::EFAULT)?),
-        )
-    } else {
-        let mem = table.regions.get_mut(ra).and_then(Option::as_mut).ok_or(Errno::EFAULT)?.mem_mut();
-        let (ea, eb) = (range(sa).end, range(sb).end);
-        if ea <= sb.start as usize {
-            let (left, right) = mem.split_at_mut(sb.start as usize);
-            (
-                Piece::Mut(left.get_mut(range(sa)).ok_or(Errno::EFAULT)?),
-                Piece::Mut(right.get_mut(..sb.len as usize).ok_or(Errno::EFAULT)?),
-            )
-        } else if eb <= sa.start as usize {
-            let (left, right) = mem.split_at_mut(sa.start as usize);
-            (
-                Piece::Mut(right.get_mut(..sa.len as usize).ok_or(Errno::EFAULT)?),
-                Piece::Mut(left.get_mut(range(sb)).ok_or(Errno::EFAULT)?),
-            )
-        } else {
-            // Overlapping: only two sources may (checked at prep); share the region.
-            let mem: &'a [u8] = mem;
-            (
-                Piece::Shared(mem.get(range(sa)).ok_or(Errno::EFAULT)?),
-                Piece::Shared(mem.get(range(sb)).ok_or(Errno::EFAULT)?),
-            )
-        }
-    };
-    Ok(Io { bufs: [wrap(a, pa)?, wrap(b, pb)?] })
-}
-
-enum Piece<'a> {
-    Shared(&'a [u8]),
-    Mut(&'a mut [u8]),
-}
-
-/// Any number of segments: destinations carved with `split_at_mut` in address order,
-/// sources as shared slices of the gaps between them.
-fn carve_general<'a>(regions: &'a mut BufTable, imports: &Imports) -> Result<Io<'a>, Errno> {
-    let used = imports.iter().flat_map(|i| i.segs()).fold(0u32, |m, (r, _)| m | 1 << r);
-    let mut dests: [[Option<&'a mut [u8]>; MAX_SEGS]; MAX_IMPORTS] = Default::default();
-    let mut srcs: [[Option<&'a [u8]>; MAX_SEGS]; MAX_IMPORTS] = Default::default();
-    for (ri, region) in regions.regions.iter_mut().enumerate() {
-        if used & (1 << ri) == 0 {
-            continue;
-        }
-        let Some(region) = region.as_mut() else { continue };
-        // Destination segments of this region, sorted by start.
-        let mut ds: heapless::Vec<(Seg, usize, usize), { MAX_SEGS * MAX_IMPORTS }> = heapless::Vec::new();
-        for (ii, imp) in imports.iter().enumerate().filter(|(_, i)| i.dir() == Some(Dir::Dest)) {
-            for (si, (r, s)) in imp.segs().enumerate() {
-                if r == ri {
-                    let _ = ds.push((s, ii, si));
-                }
-            }
-        }
-        ds.sort_unstable_by_key(|d| d.0.start);
-        let mut gaps: heapless::Vec<(usize, &'a [u8]), { MAX_SEGS * MAX_IMPORTS + 1 }> = heapless::Vec::new();
-        let mut rest: &'a mut [u8] = region.mem_mut();
-        let mut pos = 0usize;
-        for (s, ii, si) in ds {
-            let start = s.start as usize;
-            let gap_len = start.checked_sub(pos).ok_or(Errno::EFAULT)?;
-            if gap_len + s.len as usize > rest.len() {
-                return Err(Errno::EFAULT);
-            }
-            let (gap, tail) = rest.split_at_mut(gap_len);
-            let (piece, tail) = tail.split_at_mut(s.len as usize);
-            let _ = gaps.push((pos, gap));
-            dests[ii][si] = Some(piece);
-            rest = tail;
-            pos = start + s.len as usize;
-        }
-        let _ = gaps.push((pos, rest));
-        for (ii, imp) in imports.iter().enumerate().filter(|(_, i)| i.dir() == Some(Dir::Source)) {
-            for (si, (r, s)) in imp.segs().enumerate() {
-                if r != ri {
-                    continue;
-                }
-                let (start, end) = (s.start as usize, s.start as usize + s.len as usize);
-                let piece = gaps
-                    .iter()
-                    .find(|(g, sl)| *g <= start && end <= g + sl.len())
-                    .map(|(g, sl)| &sl[start - g..end - g])
-                    .ok_or(Errno::EFAULT)?;
-                srcs[ii][si] = Some(piece);
-            }
-        }
-    }
-    let mut bufs: [IoBuf<'a>; MAX_IMPORTS] = [IoBuf::None, IoBuf::None];
-    for (ii, imp) in imports.iter().enumerate() {
-        bufs[ii] = match imp.dir() {
-            None => IoBuf::None,
-            Some(Dir::Source) => {
-                let mut v = Segs::default();
-                for s in srcs[ii].iter_mut().take(imp.nsegs as usize) {
-                    let _ = v.segs.push(s.take().ok_or(Errno::EFAULT)?);
-                }
-                IoBuf::Source(v)
-            }
-            Some(Dir::Dest) => {
-                let mut v = SegsMut::default();
-                for s in dests[ii].iter_mut().take(imp.nsegs as usize) {
-                    let _ = v.segs.push(s.take().ok_or(Errno::EFAULT)?);
-                }
-                IoBuf::Dest(v)
-            }
-        };
-    }
-    Ok(Io { bufs })
 }

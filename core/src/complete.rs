@@ -118,7 +118,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             generation,
             pended: 0,
             chain: scratch,
-            bufs: &mut self.e.bufs,
+            bufs: &self.e.bufs,
             imports,
             args: self.e.args.as_mut_view(),
         };
@@ -127,7 +127,8 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         if pended != 0 {
             // A token is out. Pending as asked; or, if the op answered otherwise, take
             // the token back — unless a completer already used it, which decides.
-            if outcome == Issue::Pending || !crate::mailbox::withdraw(mail, idx, generation, false) {
+            // With its buffers handed out (3) it stays pending whatever issue said.
+            if outcome == Issue::Pending || pended == 3 || !crate::mailbox::withdraw(mail, idx, generation, false) {
                 let f = &mut self.e.t[idx].flags;
                 f.insert(ReqFlags::PENDING);
                 f.set(ReqFlags::CANCELABLE, pended == 2);

@@ -68,13 +68,14 @@ pub mod sq;
 mod submit;
 mod sync;
 pub mod timeout;
+mod view;
 
 pub use abi::{
     Cqe, CqeFlags, Features, MAX_OP_SLOTS, NopFlags, SetupFlags, SqRingFlags, Sqe, SqeFlags, bpf_op_flags,
     bpf_op_private, bpf_op_slot, opcode,
 };
 pub use args::ArgRecord;
-pub use buf::{BufDesc, BufTable, Dir, Io, IoVec, Rejected, Segs, SegsMut, buf_type};
+pub use buf::{BufDesc, BufTable, Dir, Io, IoBuf, IoVec, Rejected, Segs, SegsMut, buf_type};
 pub use chain::ChainData;
 pub use cq::CqShared;
 pub use errno::Errno;
@@ -85,6 +86,7 @@ pub use op::{
 pub use region::{REGION_MAX_LEN, Region};
 pub use ring::{Reaper, Ring, Stop, Submitted, Submitter};
 pub use setup::{Params, Probe, Setup};
+pub use view::PendingIo;
 
 /// The README's code examples, compiled and run as doctests.
 #[doc = include_str!("../../README.md")]

@@ -27,6 +27,7 @@ use crate::bytes::aligned_bytes;
 use crate::chain::ChainData;
 use crate::mailbox::{self, MailSlot, Token};
 use crate::req::{Idx, Req, ReqFlags};
+use crate::view::{self, PendingIo};
 
 use crate::abi::{MAX_OP_SLOTS, Sqe, bpf_op_private};
 use crate::errno::Errno;
@@ -228,10 +229,11 @@ pub struct IssueCx<'a> {
     pub(crate) mail: &'a [MailSlot],
     pub(crate) index: u16,
     pub(crate) generation: u16,
-    /// 0: no token taken; 1: pending; 2: pending, cancelable.
+    /// 0: no token taken; 1: pending; 2: pending, cancelable; 3: pending with its
+    /// buffers handed out ([`IssueCx::pending_io`]).
     pub(crate) pended: u8,
     pub(crate) chain: &'a mut ChainData,
-    pub(crate) bufs: &'a mut BufTable,
+    pub(crate) bufs: &'a BufTable,
     pub(crate) imports: &'a Imports,
     pub(crate) args: &'a mut ArgsView,
 }
@@ -258,8 +260,35 @@ impl IssueCx<'_> {
     /// call [`Completer::complete`](crate::Completer::complete). The request cannot be cancelled while pending
     /// (ASYNC_CANCEL answers -EALREADY: the hardware owns its buffers).
     pub fn pending(&mut self) -> Token {
+        if self.pended == 3 {
+            // The buffers' handle owns the completion: no second way in.
+            return Token::from_raw(u32::MAX);
+        }
         self.pended = 1;
         mailbox::pend(self.mail, self.index, self.generation, false)
+    }
+
+    /// Go pending and hand the request's buffers out with its completion: the
+    /// [`PendingIo`] gives whoever finishes the work (a DMA driver, an async worker,
+    /// another core) the same in-place views issue has, until it completes the request
+    /// through it. Return [`Issue::Pending`]; the request stays pending whatever issue
+    /// returns, cannot be cancelled (ASYNC_CANCEL: -EALREADY), and `io()` is refused
+    /// (EBUSY) for the rest of this issue call.
+    pub fn pending_io(&mut self) -> Result<PendingIo, Errno> {
+        if self.pended != 0 {
+            return Err(Errno::EBUSY);
+        }
+        let token = mailbox::pend(self.mail, self.index, self.generation, false);
+        match PendingIo::new(token, self.bufs, self.imports) {
+            Ok(io) => {
+                self.pended = 3;
+                Ok(io)
+            }
+            Err(e) => {
+                mailbox::withdraw(self.mail, self.index, self.generation, false);
+                Err(e)
+            }
+        }
     }
 
     /// As [`IssueCx::pending`], for work that may be abandoned: ASYNC_CANCEL and link
@@ -267,6 +296,9 @@ impl IssueCx<'_> {
     /// refused as stale. Only for work that does not touch the request's buffers after
     /// a cancel (waiting for an event, not a DMA transfer).
     pub fn pending_cancelable(&mut self) -> Token {
+        if self.pended == 3 {
+            return Token::from_raw(u32::MAX);
+        }
         self.pended = 2;
         mailbox::pend(self.mail, self.index, self.generation, true)
     }
@@ -274,12 +306,18 @@ impl IssueCx<'_> {
     /// The buffers imported in prep, in place: sources as `&[u8]` segments,
     /// destinations as `&mut [u8]` segments.
     pub fn io(&mut self) -> Result<Io<'_>, Errno> {
-        buf::carve(self.bufs, self.imports)
+        if self.pended == 3 {
+            return Err(Errno::EBUSY);
+        }
+        view::carve(self.bufs, self.imports)
     }
 
     /// The buffers and the chain record at once.
     pub fn io_and_chain(&mut self) -> Result<(Io<'_>, &mut ChainData), Errno> {
-        Ok((buf::carve(self.bufs, self.imports)?, self.chain))
+        if self.pended == 3 {
+            return Err(Errno::EBUSY);
+        }
+        Ok((view::carve(self.bufs, self.imports)?, self.chain))
     }
 
     /// The record this request's link chain shares.

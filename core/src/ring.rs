@@ -278,6 +278,98 @@ pub struct Ring<const SQ: usize, const CQ: usize, const N: usize, const ARGS: us
     sh: Shared<CQ, N>,
 }
 
+/// Op-slot, buffer and extended-argument management: the same methods on [`Ring`] and
+/// on its [`Submitter`] (the submitting context owns these tables after a split, so
+/// firmware can refill buffers and change injection rules while interrupts complete).
+macro_rules! resource_api {
+    () => {
+        /// Register an op table into slot `vt.id` (C-BPF-15): EINVAL on a ring without
+        /// `BPF_EXT` or for an id ≥ 16, EBUSY if the slot is taken (or still draining).
+        pub fn register_op(&mut self, vt: &'static OpVTable) -> Result<(), Errno> {
+            if !self.local.params.flags.contains(SetupFlags::BPF_EXT) {
+                return Err(Errno::EINVAL);
+            }
+            self.local.ex.slots.register(vt)
+        }
+
+        /// Unregister slot `id` (C-BPF-16, C-BPF-17). EINVAL without `BPF_EXT`, for an id
+        /// ≥ 16 or an empty slot; EBUSY if already draining.
+        ///
+        /// fwring **defers**: with requests of the slot in flight the slot turns
+        /// [`SlotState::Draining`] — new SQEs for it fail -EOPNOTSUPP at once (C-BPF-18),
+        /// the requests in flight run to completion with the same table, and the slot is
+        /// empty after the last one's cleanup. No callback can run after that point.
+        pub fn unregister_op(&mut self, id: u16) -> Result<Unregistered, Errno> {
+            if !self.local.params.flags.contains(SetupFlags::BPF_EXT) {
+                return Err(Errno::EINVAL);
+            }
+            self.local.ex.slots.unregister(id as usize)
+        }
+
+        /// `IORING_REGISTER_BUFFERS`: register `K` regions as buffers 0..K (C-BUF-1..4):
+        /// EINVAL for 0 or more than 16, EBUSY if a table exists, EFAULT for an empty or
+        /// >1 GiB region. On error the regions come back in [`Rejected`].
+        pub fn register_buffers<const K: usize>(&mut self, regions: [Region; K]) -> Result<(), Rejected<[Region; K]>> {
+            self.local.ex.bufs.register(regions)
+        }
+
+        /// An empty (sparse) buffer table of `nr` slots, to fill with
+        /// [`Ring::update_buffer`].
+        pub fn register_buffers_sparse(&mut self, nr: u16) -> Result<(), Errno> {
+            self.local.ex.bufs.register_sparse(nr)
+        }
+
+        /// `IORING_REGISTER_BUFFERS_UPDATE` of one slot; returns the region it replaces.
+        /// ENXIO without a table, EINVAL past it, EBUSY if the old region is in use.
+        pub fn update_buffer(&mut self, index: u16, region: Region) -> Result<Option<Region>, Rejected<Region>> {
+            self.local.ex.bufs.update(index, region)
+        }
+
+        /// `IORING_UNREGISTER_BUFFERS` (C-BUF-3, C-BUF-12): ENXIO without a table, EBUSY
+        /// while an in-flight request uses a buffer. Returns the regions.
+        pub fn unregister_buffers(&mut self) -> Result<heapless::Vec<Region, MAX_BUFFERS>, Errno> {
+            self.local.ex.bufs.unregister()
+        }
+
+        /// The registered buffers (read access for the application).
+        pub fn buffers(&self) -> &BufTable {
+            &self.local.ex.bufs
+        }
+
+        /// Buffer `index`'s memory, writable by the application — unless an in-flight
+        /// request uses it (EBUSY). EINVAL for an index past the table or an empty slot.
+        pub fn buffer_mut(&mut self, index: u16) -> Result<&mut [u8], Errno> {
+            self.local.ex.bufs.get_mut(index).map(Region::bytes_mut)
+        }
+
+        /// Store extended-argument record `id`, returning the one it replaces. ENOSPC when
+        /// all `ARGS` records are taken.
+        pub fn set_arg(&mut self, id: u16, record: ArgRecord) -> Result<Option<ArgRecord>, Errno> {
+            self.local.ex.args.insert(id, record).map_err(|_| Errno::ENOSPC)
+        }
+
+        /// Extended-argument record `id`.
+        pub fn arg(&self, id: u16) -> Option<&ArgRecord> {
+            self.local.ex.args.get(&id)
+        }
+
+        /// Extended-argument record `id`, writable.
+        pub fn arg_mut(&mut self, id: u16) -> Option<&mut ArgRecord> {
+            self.local.ex.args.get_mut(&id)
+        }
+
+        /// Remove extended-argument record `id`.
+        pub fn remove_arg(&mut self, id: u16) -> Option<ArgRecord> {
+            self.local.ex.args.remove(&id)
+        }
+
+        /// The state of slot `id`, or `None` for an id ≥ 16.
+        pub fn op_slot(&self, id: u16) -> Option<SlotState> {
+            if (id as usize) < MAX_OP_SLOTS { self.local.ex.slots.state(id as usize) } else { None }
+        }
+    };
+}
+
 impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Ring<SQ, CQ, N, ARGS> {
     /// A ring using all its storage: `SQ` SQ entries, `min(2 × SQ, CQ)` CQ entries, no
     /// setup flags. Call [`Ring::setup`] to choose otherwise.
@@ -414,90 +506,7 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Ring<S
         self.local.submit(&self.sh)
     }
 
-    /// Register an op table into slot `vt.id` (C-BPF-15): EINVAL on a ring without
-    /// `BPF_EXT` or for an id ≥ 16, EBUSY if the slot is taken (or still draining).
-    pub fn register_op(&mut self, vt: &'static OpVTable) -> Result<(), Errno> {
-        if !self.local.params.flags.contains(SetupFlags::BPF_EXT) {
-            return Err(Errno::EINVAL);
-        }
-        self.local.ex.slots.register(vt)
-    }
-
-    /// Unregister slot `id` (C-BPF-16, C-BPF-17). EINVAL without `BPF_EXT`, for an id
-    /// ≥ 16 or an empty slot; EBUSY if already draining.
-    ///
-    /// fwring **defers**: with requests of the slot in flight the slot turns
-    /// [`SlotState::Draining`] — new SQEs for it fail -EOPNOTSUPP at once (C-BPF-18),
-    /// the requests in flight run to completion with the same table, and the slot is
-    /// empty after the last one's cleanup. No callback can run after that point.
-    pub fn unregister_op(&mut self, id: u16) -> Result<Unregistered, Errno> {
-        if !self.local.params.flags.contains(SetupFlags::BPF_EXT) {
-            return Err(Errno::EINVAL);
-        }
-        self.local.ex.slots.unregister(id as usize)
-    }
-
-    /// `IORING_REGISTER_BUFFERS`: register `K` regions as buffers 0..K (C-BUF-1..4):
-    /// EINVAL for 0 or more than 16, EBUSY if a table exists, EFAULT for an empty or
-    /// >1 GiB region. On error the regions come back in [`Rejected`].
-    pub fn register_buffers<const K: usize>(&mut self, regions: [Region; K]) -> Result<(), Rejected<[Region; K]>> {
-        self.local.ex.bufs.register(regions)
-    }
-
-    /// An empty (sparse) buffer table of `nr` slots, to fill with
-    /// [`Ring::update_buffer`].
-    pub fn register_buffers_sparse(&mut self, nr: u16) -> Result<(), Errno> {
-        self.local.ex.bufs.register_sparse(nr)
-    }
-
-    /// `IORING_REGISTER_BUFFERS_UPDATE` of one slot; returns the region it replaces.
-    /// ENXIO without a table, EINVAL past it, EBUSY if the old region is in use.
-    pub fn update_buffer(&mut self, index: u16, region: Region) -> Result<Option<Region>, Rejected<Region>> {
-        self.local.ex.bufs.update(index, region)
-    }
-
-    /// `IORING_UNREGISTER_BUFFERS` (C-BUF-3, C-BUF-12): ENXIO without a table, EBUSY
-    /// while an in-flight request uses a buffer. Returns the regions.
-    pub fn unregister_buffers(&mut self) -> Result<heapless::Vec<Region, MAX_BUFFERS>, Errno> {
-        self.local.ex.bufs.unregister()
-    }
-
-    /// The registered buffers (read access for the application).
-    pub fn buffers(&self) -> &BufTable {
-        &self.local.ex.bufs
-    }
-
-    /// Buffer `index`'s memory, writable by the application — unless an in-flight
-    /// request uses it (EBUSY). EINVAL for an index past the table or an empty slot.
-    pub fn buffer_mut(&mut self, index: u16) -> Result<&mut [u8], Errno> {
-        self.local.ex.bufs.get_mut(index).map(Region::bytes_mut)
-    }
-
-    /// Store extended-argument record `id`, returning the one it replaces. ENOSPC when
-    /// all `ARGS` records are taken.
-    pub fn set_arg(&mut self, id: u16, record: ArgRecord) -> Result<Option<ArgRecord>, Errno> {
-        self.local.ex.args.insert(id, record).map_err(|_| Errno::ENOSPC)
-    }
-
-    /// Extended-argument record `id`.
-    pub fn arg(&self, id: u16) -> Option<&ArgRecord> {
-        self.local.ex.args.get(&id)
-    }
-
-    /// Extended-argument record `id`, writable.
-    pub fn arg_mut(&mut self, id: u16) -> Option<&mut ArgRecord> {
-        self.local.ex.args.get_mut(&id)
-    }
-
-    /// Remove extended-argument record `id`.
-    pub fn remove_arg(&mut self, id: u16) -> Option<ArgRecord> {
-        self.local.ex.args.remove(&id)
-    }
-
-    /// The state of slot `id`, or `None` for an id ≥ 16.
-    pub fn op_slot(&self, id: u16) -> Option<SlotState> {
-        if (id as usize) < MAX_OP_SLOTS { self.local.ex.slots.state(id as usize) } else { None }
-    }
+    resource_api!();
 }
 
 impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<SQ, CQ, N, ARGS> {
@@ -568,6 +577,8 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Submit
     pub fn sq_flags(&self) -> SqRingFlags {
         self.local.sq_flags
     }
+
+    resource_api!();
 }
 
 /// The reaping side of a split ring: pop CQEs, from another context than the

@@ -917,7 +917,7 @@ impl<'a, const SQ: usize, const CQ: usize> Device<'a, SQ, CQ> {
     /// a chain longer than the ring's whole SQ is cut — at that length, running as
     /// submitted, as a kernel cuts a chain longer than its SQ — and a chain still open at
     /// the end of what the host published goes in only when nothing else waits ahead of
-    /// it. Works on a [`Ring`] or on the [`Submitter`](crate::Submitter) of a split one.
+    /// it. Works on a [`Ring`] or on the [`crate::Submitter`] of a split one.
     ///
     /// Errors: as [`Device::take`]; the ring is untouched then.
     pub fn feed<R: SqSink>(&mut self, ring: &mut R) -> Result<u32, ShmError> {

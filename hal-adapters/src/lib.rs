@@ -3,8 +3,8 @@
 //! Ready-made [`fwring`] ops over the traits the embedded Rust world already uses:
 //! embedded-hal 1.0 SPI, I²C, GPIO and delays, embedded-storage NOR flash, a block device
 //! over any NOR flash, and (feature `async`) embedded-hal-async variants that complete
-//! as pending requests. `no_std`, no alloc; the only `unsafe` is the async worker's
-//! DMA-style buffer access (see `asynch`, feature `async`).
+//! as pending requests. `no_std`, no alloc, no `unsafe` (`#![forbid(unsafe_code)]`):
+//! the async worker reaches a pending request's buffers through fwring's `PendingIo`.
 //!
 //! A device becomes ring ops in three steps: name it with [`device!`], put its driver in
 //! at start-up, register the op in a slot.
@@ -56,7 +56,7 @@
 //! `spi::transaction`, …) and a table of what each command takes and returns. HAL errors
 //! become errnos as [`errno`] documents. Simulated devices for host tests are in [`sim`].
 #![no_std]
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 #[cfg(test)]

@@ -69,7 +69,7 @@ pub const ANSWER: u8 = 0;
 pub const ECHO: u8 = 1;
 /// Slot of [`FailWith`].
 pub const ERRNO: u8 = 2;
-/// Slot of [`Copy`].
+/// Slot of [`Copy`](struct@Copy).
 pub const COPY: u8 = 3;
 /// Slot of [`Crc32c`].
 pub const CRC32C: u8 = 4;

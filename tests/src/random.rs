@@ -148,7 +148,10 @@ pub fn raw_batch(rng: &mut Rng, max: usize) -> Vec<Sqe> {
                 chunk.copy_from_slice(&rng.next_u64().to_ne_bytes());
             }
             let mut s: Sqe = zerocopy::transmute!(b);
-            if matches!(s.opcode, opcode::TIMEOUT | opcode::TIMEOUT_REMOVE | opcode::ASYNC_CANCEL | opcode::LINK_TIMEOUT) {
+            if matches!(
+                s.opcode,
+                opcode::TIMEOUT | opcode::TIMEOUT_REMOVE | opcode::ASYNC_CANCEL | opcode::LINK_TIMEOUT
+            ) {
                 s.opcode = opcode::READV;
             }
             s

@@ -9,13 +9,13 @@ use std::cell::RefCell;
 
 use fwring::timeout::flags::{ABS, ETIME_SUCCESS, IMMEDIATE_ARG};
 use fwring::{
-    BufDesc, CompleteError, Dir, Errno, Issue, IssueCx, Op, OpVTable, PrepCx, Region, Ring, Setup, SetupFlags,
-    SlotState, Sqe, Token, Unregistered, opcode, vtable,
+    ArgRecord, BufDesc, CompleteError, Dir, Errno, Issue, IssueCx, Op, OpVTable, PrepCx, Region, Ring, Setup,
+    SetupFlags, SlotState, Sqe, Token, Unregistered, opcode, vtable,
 };
 use fwring_tests::res::*;
 use fwring_tests::*;
 
-type R = Ring<32, 64, 32>;
+type R = Ring<32, 64, 32, 2>;
 
 thread_local! {
     /// Tokens of pending requests by user_data, for the test to complete.
@@ -226,6 +226,38 @@ fn buffers_of_a_pending_request_stay_pinned_c_buf_12() {
     assert_eq!(reap(&mut r), [(1, 128)]);
     assert!(r.buffer_mut(0).is_ok());
     assert!(r.unregister_buffers().is_ok());
+}
+
+/// After a split, the submitting context owns the buffer, argument and op-slot tables:
+/// it refills buffers between requests, and a buffer a pending request holds stays
+/// refused until the completer (another thread, as an interrupt would be) finishes it.
+#[test]
+fn split_submitter_manages_buffers_args_and_slots() {
+    let mut r = ring();
+    let m: &'static mut [u8] = Box::leak(vec![0u8; 64].into_boxed_slice());
+    let a = m.as_ptr() as u64;
+    let (mut s, mut q, c) = r.split();
+    assert_eq!(s.register_buffers([Region::new(m)]).map_err(|e| e.errno), Ok(()));
+    s.buffer_mut(0).unwrap().fill(0x5a);
+    assert_eq!(s.buffers().get(0).map(|g| g.bytes()[63]), Some(0x5a));
+    assert_eq!(s.set_arg(9, ArgRecord::ZERO), Ok(None));
+    assert!(s.arg_mut(9).is_some());
+    assert!(matches!(s.op_slot(DMA as u16), Some(SlotState::Active(_))));
+    let mut sqe = Sqe::bpf(DMA, 0).user_data(1);
+    BufDesc::user(a, 64).put_a(&mut sqe);
+    s.push(sqe).unwrap();
+    assert_eq!(s.submit().taken, 1);
+    assert_eq!(s.buffer_mut(0).unwrap_err(), Errno::EBUSY, "held by the pending request");
+    assert!(s.buffers().get(0).is_none(), "no read view of a region in use either");
+    let t = token(1);
+    std::thread::scope(|sc| {
+        sc.spawn(move || c.complete(t, 64).unwrap());
+    });
+    assert_eq!(s.poll(), 1);
+    assert_eq!(q.pop().map(|c| (c.user_data, c.res)), Some((1, 64)));
+    assert!(s.buffer_mut(0).is_ok());
+    assert_eq!(s.remove_arg(9).map(|_| ()), Some(()));
+    assert_eq!(s.unregister_op(DMA as u16), Ok(Unregistered::Done));
 }
 
 // ------------------------------------------------------------ drain with requests in flight

@@ -478,9 +478,9 @@ fn two_threads_every_request_completes_once_as_a_single_threaded_ring_says() {
             let (mut loops, mut idle) = (0u64, 0u64);
             // Acquire: pairs with the host's release store once it has reaped all.
             while !done.load(Ordering::Acquire) {
-                let fed = dev.feed(&mut ring).expect("honest host");
+                let fed = dev.feed(&mut *ring).expect("honest host");
                 let _ = ring.submit();
-                let flushed = dev.flush(&mut ring).expect("honest host");
+                let flushed = dev.flush(&mut *ring).expect("honest host");
                 loops += 1;
                 if fed == 0 && flushed == 0 {
                     idle += 1;

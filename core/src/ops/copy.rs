@@ -1,7 +1,7 @@
 //! `copy`: copy a source buffer into a destination buffer, in place, segment to segment.
 //!
 //! SQE: descriptor A = source, B = destination (see [`crate::ops`]); op flag
-//! [`CHAIN_LEN`](super::CHAIN_LEN) copies only the chain record's `len` bytes.
+//! [`super::CHAIN_LEN`] copies only the chain record's `len` bytes.
 //! CQE: bytes copied. The destination must hold the source: else -ENOSPC. Source and
 //! destination must not overlap: -EINVAL at prep.
 

@@ -1,7 +1,7 @@
 //! `crc32c`: the CRC-32C (Castagnoli) of a buffer, computed in place.
 //!
 //! SQE: descriptor A = source; optional descriptor B = a destination of at least 4 bytes
-//! that receives the CRC (little-endian). Op flags: [`CHAIN_LEN`](super::CHAIN_LEN),
+//! that receives the CRC (little-endian). Op flags: [`super::CHAIN_LEN`],
 //! [`VERIFY`]. The CRC always goes to the chain record's `crc`.
 //!
 //! CQE: the number of bytes checksummed; with [`VERIFY`], 0 when the CRC equals

@@ -3,7 +3,7 @@
 //! decompressed straight into the buffer that needs it.
 //!
 //! SQE: descriptor A = the compressed block, B = the destination; op flag
-//! [`CHAIN_LEN`](super::CHAIN_LEN) takes the block's length from the chain record.
+//! [`super::CHAIN_LEN`] takes the block's length from the chain record.
 //! CQE: bytes decompressed (also stored in the chain record's `len`). Corrupt or
 //! truncated data → -EBADMSG; output larger than the destination → -ENOSPC.
 

@@ -1,7 +1,7 @@
 //! Ops shipped with fwring, each an op-slot op in its own module. Register them in any
 //! slot: `ring.register_op(&COPY)` with `static COPY: OpVTable = vtable::<Copy>(3);`.
 //!
-//! Buffer ops take their buffers as inline [`BufDesc`](crate::BufDesc)s in the SQE —
+//! Buffer ops take their buffers as inline [`crate::BufDesc`]s in the SQE —
 //! descriptor A in bytes 8..24 (`off`, `addr`), descriptor B in bytes 48..64 (`addr3`,
 //! `__pad2`) — set with [`BufDesc::put_a`](crate::BufDesc::put_a) /
 //! [`put_b`](crate::BufDesc::put_b) or [`buf_sqe`]. Descriptors are resolved and checked

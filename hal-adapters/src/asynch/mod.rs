@@ -17,7 +17,7 @@
 //! 3. The ring picks the completion up at its next `submit` or `poll` and goes on: the
 //!    CQE, the rest of the link chain, cleanup.
 //!
-//! ```ignore
+//! ```text
 //! fwring_hal::port! { pub SensorBus: 8; }
 //! static I2C_OP: OpVTable = vtable::<fwring_hal::asynch::I2c<SensorBus>>(1);
 //!
@@ -43,13 +43,13 @@
 //! stale. The produced length (bytes read) is recorded in the chain record at issue, so
 //! `CHAIN_LEN` consumers after an async read work as after a blocking one.
 //!
-//! # Safety
+//! # Buffers
 //!
-//! The worker reaches the request's bytes through raw parts recorded at issue, exactly
-//! as a DMA engine would; the argument is in the `job` module (the crate's only
-//! `unsafe`). Rule for the application: do not read a pending request's destination
-//! through `Ring::buffers()` while it is pending — treat it as a buffer a DMA transfer
-//! is filling.
+//! A bus job carries its request's buffers as a [`fwring::PendingIo`], the ring's
+//! DMA-descriptor-like handle for a pending request: the worker uses them in place, and
+//! completing the job hands them back. Meanwhile the ring keeps the ranges the job's —
+//! no other chain may import them, and `Ring::buffers()` does not hand out a region in
+//! use — so no rule is left to the application, and no `unsafe` to this crate.
 
 mod job;
 mod queue;
@@ -119,23 +119,36 @@ pub mod wait {
 /// Go pending and hand the request to `P`'s worker.
 fn enqueue<P: Port>(cx: &mut IssueCx<'_>, args: &Args, class: Class, cancelable: bool) -> Issue {
     let chain_len = cx.chain().len;
-    let token = if cancelable { cx.pending_cancelable() } else { cx.pending() };
-    let job = (|| {
+    // The bytes a read will have produced are known now: record them now (the chain
+    // record is out of the worker's reach), and check the views are what the op needs.
+    let checked = (|| {
         let (mut io, chain) = cx.io_and_chain()?;
-        let mut v = io::views(&mut io, args, chain_len)?;
-        // The bytes a read will have produced are known now: record them now (the chain
-        // record is out of the worker's reach).
+        let v = io::views(&mut io, args, chain_len)?;
         if let Some(d) = v.dst.as_ref() {
             chain.len = u32::try_from(d.len()).map_err(|_| Errno::EOVERFLOW)?;
         }
-        Ok::<_, Errno>(Job::new(token, class, *args, v.src.as_ref(), v.dst.as_deref_mut()))
+        Ok::<_, Errno>(())
     })();
-    // Answering anything but `Pending` after taking the token makes the ring take it
-    // back (unless a completer was faster, which then decides).
-    match job.map(|job| P::queue().push(job)) {
-        Ok(Ok(())) => Issue::Pending,
-        Ok(Err(_)) => Issue::Err(Errno::EBUSY),
-        Err(e) => Issue::Err(e),
+    if let Err(e) = checked {
+        return Issue::Err(e);
+    }
+    // Room first: a job, once made, must reach its worker (the ring's context is the
+    // port's only producer, so the room cannot vanish before the push).
+    if !P::queue().has_room() {
+        return Issue::Err(Errno::EBUSY);
+    }
+    let job = if cancelable {
+        Job::with_token(cx.pending_cancelable(), class, *args)
+    } else {
+        match cx.pending_io() {
+            Ok(io) => Job::with_io(io, class, *args, chain_len),
+            Err(e) => return Issue::Err(e),
+        }
+    };
+    match P::queue().push(job) {
+        Ok(()) => Issue::Pending,
+        // Unreachable while the ring is the only producer (room was checked).
+        Err(_) => Issue::Err(Errno::EBUSY),
     }
 }
 
@@ -364,13 +377,12 @@ impl<'r, P: Port, T: DelayNs> Worker<'r, P, T> {
         Ok(0)
     }
 
-    /// Complete the job's request (its buffers are no longer borrowed).
+    /// Complete the job's request: the job (and with it any view of its buffers) is
+    /// consumed.
     fn finish(&mut self, job: Job, res: Result<usize, Errno>) {
-        // The job's buffers were last borrowed by the future that just finished.
-        let token = job.token;
         let res = res.and_then(|n| i32::try_from(n).map_err(|_| Errno::EOVERFLOW)).unwrap_or_else(Errno::res);
         // A refused completion is a cancelled (cancelable) job: nothing to do.
-        let _ = self.completer.complete(token, res);
+        let _ = job.complete(&self.completer, res);
         self.served = self.served.wrapping_add(1);
     }
 }

@@ -59,6 +59,9 @@ pub trait Queue: sealed::Sealed + Sync + 'static {
     /// Jobs waiting.
     fn len(&self) -> usize;
 
+    /// Whether one more job fits.
+    fn has_room(&self) -> bool;
+
     /// Whether no job is waiting.
     fn is_empty(&self) -> bool {
         self.len() == 0
@@ -99,6 +102,10 @@ impl<const N: usize> Queue for JobQueue<N> {
 
     fn len(&self) -> usize {
         critical_section::with(|cs| self.inner.borrow_ref(cs).jobs.len())
+    }
+
+    fn has_room(&self) -> bool {
+        critical_section::with(|cs| !self.inner.borrow_ref(cs).jobs.is_full())
     }
 }
 

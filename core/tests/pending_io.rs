@@ -1,0 +1,153 @@
+//! `PendingIo`: a pending request's buffers handed to another context (a DMA driver, a
+//! worker thread) while the ring keeps running other requests on other ranges of the
+//! same region. Run under miri too: the views must stay valid (no reborrow of the whole
+//! region invalidates them) and never alias.
+
+use fwring::{
+    BufDesc, CompleteError, Cqe, Dir, Errno, Issue, IssueCx, Op, OpVTable, PendingIo, PrepCx, Region, Ring, Setup,
+    SetupFlags, Sqe, vtable,
+};
+use std::sync::Mutex;
+
+/// Hands its destination (descriptor A) out as a `PendingIo`.
+struct Dma;
+static HANDLES: Mutex<Vec<(u64, PendingIo)>> = Mutex::new(Vec::new());
+impl Op for Dma {
+    type Pdu = ();
+    fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<(), Errno> {
+        cx.import(&BufDesc::sqe_a(sqe), Dir::Dest).map(drop)
+    }
+    fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
+        let ud = cx.info().user_data();
+        match cx.pending_io() {
+            Ok(io) => {
+                // Once the buffers are handed out, issue's own views are refused.
+                assert_eq!(cx.io().err(), Some(Errno::EBUSY));
+                HANDLES.lock().unwrap().push((ud, io));
+                Issue::Pending
+            }
+            Err(e) => Issue::Err(e),
+        }
+    }
+}
+
+/// Fills its destination with its op flags' low byte, at issue.
+struct Fill;
+impl Op for Fill {
+    type Pdu = u8;
+    fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<u8, Errno> {
+        cx.import(&BufDesc::sqe_a(sqe), Dir::Dest)?;
+        Ok(cx.info().op_flags() as u8)
+    }
+    fn issue(cx: &mut IssueCx<'_>, v: &mut u8) -> Issue {
+        let n = match cx.io() {
+            Ok(mut io) => match io.dest(0) {
+                Ok(d) => d
+                    .slices_mut()
+                    .iter_mut()
+                    .map(|s| {
+                        s.fill(*v);
+                        s.len()
+                    })
+                    .sum::<usize>(),
+                Err(e) => return Issue::Err(e),
+            },
+            Err(e) => return Issue::Err(e),
+        };
+        cx.set_result(n as i32);
+        Issue::Done
+    }
+}
+
+/// The handles of this test's requests (tests run in parallel threads).
+fn take_handles(mine: impl Fn(u64) -> bool) -> Vec<(u64, PendingIo)> {
+    let mut all = HANDLES.lock().unwrap();
+    let (take, keep): (Vec<_>, Vec<_>) = all.drain(..).partition(|(ud, _)| mine(*ud));
+    *all = keep;
+    take
+}
+
+static OPS: [OpVTable; 2] = [vtable::<Dma>(0), vtable::<Fill>(1)];
+
+fn sqe(slot: u8, flags: u32, desc: BufDesc, ud: u64) -> Sqe {
+    let mut s = Sqe::bpf(slot, flags).user_data(ud);
+    desc.put_a(&mut s);
+    s
+}
+
+#[test]
+fn worker_writes_a_pending_range_while_the_ring_fills_others() {
+    let mem: &'static mut [u8] = Box::leak(vec![0u8; 256].into_boxed_slice());
+    let a = mem.as_ptr() as u64;
+    let mut ring: Box<Ring<8, 16, 8>> = Box::default();
+    ring.setup(Setup::new(8).flags(SetupFlags::BPF_EXT)).unwrap();
+    for t in &OPS {
+        ring.register_op(t).unwrap();
+    }
+    ring.register_buffers([Region::new(mem)]).unwrap();
+    // Two DMA requests on [0, 64) and [64, 128), pending.
+    ring.push(sqe(0, 0, BufDesc::user(a, 64), 1)).unwrap();
+    ring.push(sqe(0, 0, BufDesc::user(a + 64, 64), 2)).unwrap();
+    let _ = ring.submit();
+    assert_eq!(ring.in_flight(), 2);
+    assert!(ring.buffers().get(0).is_none(), "a region in use is not handed out");
+    let handles = take_handles(|ud| ud == 1 || ud == 2);
+    let (mut sub, mut reaper, completer) = ring.split();
+    std::thread::scope(|s| {
+        // The "DMA engines": write their ranges from other threads...
+        for (ud, mut io) in handles {
+            s.spawn(move || {
+                {
+                    let mut views = io.io();
+                    let d = views.dest(0).unwrap();
+                    for seg in d.slices_mut() {
+                        seg.fill(0xd0 + ud as u8);
+                    }
+                }
+                io.complete(&completer, 64).unwrap();
+            });
+        }
+        // ...while the ring fills [128, 256) in place, in the same region.
+        sub.push(sqe(1, 0x5a, BufDesc::user(a + 128, 128), 3)).unwrap();
+        let _ = sub.submit();
+    });
+    sub.poll();
+    let mut got = Vec::new();
+    while let Some(c) = reaper.pop() {
+        got.push(c);
+    }
+    got.sort_by_key(|c| c.user_data);
+    assert_eq!(got, [Cqe::new(1, 64), Cqe::new(2, 64), Cqe::new(3, 128)]);
+    assert_eq!(sub.in_flight(), 0);
+    let region = ring.buffers().get(0).expect("free again");
+    let bytes = region.bytes();
+    assert!(bytes[..64].iter().all(|&b| b == 0xd1));
+    assert!(bytes[64..128].iter().all(|&b| b == 0xd2));
+    assert!(bytes[128..].iter().all(|&b| b == 0x5a));
+}
+
+#[test]
+fn pending_io_requests_cannot_be_cancelled_or_completed_otherwise() {
+    let mem: &'static mut [u8] = Box::leak(vec![0u8; 64].into_boxed_slice());
+    let a = mem.as_ptr() as u64;
+    let mut ring: Box<Ring<8, 16, 8>> = Box::default();
+    ring.setup(Setup::new(8).flags(SetupFlags::BPF_EXT)).unwrap();
+    ring.register_op(&OPS[0]).unwrap();
+    ring.register_buffers([Region::new(mem)]).unwrap();
+    ring.push(sqe(0, 0, BufDesc::user(a, 64), 7)).unwrap();
+    let _ = ring.submit();
+    let (_, io) = take_handles(|ud| ud == 7).pop().unwrap();
+    let cancel = Sqe { addr: 7, ..Sqe::new(fwring::opcode::ASYNC_CANCEL).user_data(8) };
+    ring.push(cancel).unwrap();
+    let _ = ring.submit();
+    assert_eq!(ring.pop(), Some(Cqe::new(8, Errno::EALREADY.res())));
+    assert_eq!(ring.unregister_buffers().unwrap_err(), Errno::EBUSY);
+    let (_, _, completer) = ring.split();
+    assert_eq!(io.complete(&completer, 5), Ok(()));
+    let (_, _, completer) = ring.split();
+    // The handle is gone; a forged token cannot reach the request a second time.
+    assert_eq!(completer.complete(fwring::Token::from_raw(0), 1), Err(CompleteError::Stale));
+    ring.poll();
+    assert_eq!(ring.pop(), Some(Cqe::new(7, 5)));
+    assert!(ring.unregister_buffers().is_ok());
+}
