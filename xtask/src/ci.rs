@@ -16,13 +16,16 @@ struct Totals {
 
 /// Run `cargo test` streaming its output, adding up the libtest summaries.
 fn cargo_test(totals: &mut Totals, args: &[&str]) -> Result<(), String> {
-    let mut child = cargo()
-        .arg("test")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("cargo test: {e}"))?;
+    let mut cmd = cargo();
+    cmd.arg("test").args(args);
+    run_tests(totals, &mut cmd)
+}
+
+/// Run a libtest-driven command (`cargo test`, `cargo miri test`) streaming its output,
+/// adding up the `test result:` summaries.
+fn run_tests(totals: &mut Totals, cmd: &mut Command) -> Result<(), String> {
+    let mut child =
+        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().map_err(|e| format!("cargo test: {e}"))?;
     let stdout = child.stdout.take().ok_or("cargo test: no stdout")?;
     for line in BufReader::new(stdout).lines() {
         let line = line.map_err(|e| e.to_string())?;
@@ -71,6 +74,24 @@ fn ensure_targets() -> Vec<&'static str> {
     TARGETS.iter().copied().filter(|t| rustup_has(t)).collect()
 }
 
+/// `cargo` through rustup's proxy on PATH (which understands `+toolchain`; `$CARGO` is
+/// the toolchain's own binary, which does not).
+fn rustup_cargo() -> Command {
+    let mut c = Command::new("cargo");
+    c.current_dir(root()).env_remove("RUSTUP_TOOLCHAIN");
+    c
+}
+
+/// Whether `cargo +nightly miri` works here (it is not installed on purpose: CI skips it).
+fn miri_available() -> bool {
+    rustup_cargo()
+        .args(["+nightly", "miri", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 pub fn run(args: &[String]) -> Result<(), String> {
     if let Some(a) = args.first() {
         return Err(format!("ci takes no arguments (got '{a}')"));
@@ -90,14 +111,26 @@ pub fn run(args: &[String]) -> Result<(), String> {
     step("clippy (warnings denied)");
     check("clippy", exec(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])));
 
+    step("rustdoc (warnings denied)");
+    check(
+        "doc",
+        exec(cargo().args(["doc", "--workspace", "--no-deps", "--all-features"]).env("RUSTDOCFLAGS", "-D warnings")),
+    );
+
     step("fwring on bare-metal targets (no_std, no alloc)");
     let targets = ensure_targets();
     for t in TARGETS {
         if targets.contains(&t) {
-            check(&format!("build {t}"), exec(cargo().args(["build", "-p", "fwring", "--target", t])));
+            // Without CAS (thumbv6m) the shared-ring atomics go through critical sections.
+            let cs: &[&str] = if t.starts_with("thumbv6m") { &["--features", "critical-section"] } else { &[] };
+            check(&format!("build {t}"), exec(cargo().args(["build", "-p", "fwring", "--target", t]).args(cs)));
             check(
                 &format!("build {t} defmt"),
-                exec(cargo().args(["build", "-p", "fwring", "--features", "defmt", "--target", t])),
+                exec(cargo().args(["build", "-p", "fwring", "--features", "defmt", "--target", t]).args(cs)),
+            );
+            check(
+                &format!("build fwring-hal {t}"),
+                exec(cargo().args(["build", "-p", "fwring-hal", "--features", "async", "--target", t]).args(cs)),
             );
         } else {
             println!("skipped {t}: target not installed and `rustup target add` unavailable");
@@ -107,6 +140,37 @@ pub fn run(args: &[String]) -> Result<(), String> {
     step("tests");
     let mut totals = Totals::default();
     check("cargo test", cargo_test(&mut totals, &["--workspace"]));
+    check("cargo test fwring-hal async", cargo_test(&mut totals, &["-p", "fwring-hal", "--features", "async"]));
+
+    step("loom: every interleaving of the shared CQ, the Completer mailbox and the shm queue pair");
+    {
+        let mut cmd = cargo();
+        cmd.args(["test", "-p", "fwring", "--release", "--test", "loom_ring", "--test", "loom_shm"])
+            .env("RUSTFLAGS", "--cfg loom")
+            .env("CARGO_TARGET_DIR", root().join("target/loom"));
+        check("loom", run_tests(&mut totals, &mut cmd));
+    }
+
+    step("miri: the unsafe in region/buffer code, under Stacked Borrows");
+    if miri_available() {
+        // The views carved from regions (views, pending_io), a ring in a static, and the
+        // unit tests of the op records and the shm queue pair; the LZ4 decoder's long
+        // tests are safe code and left to the native run.
+        let runs: [&[&str]; 2] = [
+            &["--test", "views", "--test", "pending_io", "--test", "static_ring"],
+            &["--lib", "--", "shm::", "op::", "abi::"],
+        ];
+        for args in runs {
+            let mut cmd = rustup_cargo();
+            cmd.args(["+nightly", "miri", "test", "-p", "fwring"])
+                .args(args)
+                // Regions in tests are leaked on purpose, as DMA memory lives forever.
+                .env("MIRIFLAGS", "-Zmiri-ignore-leaks");
+            check("miri", run_tests(&mut totals, &mut cmd));
+        }
+    } else {
+        println!("skipped miri: no nightly toolchain with miri (rustup +nightly component add miri)");
+    }
 
     step("firmware: the on-target suite under QEMU");
     match crate::fw::test_all() {

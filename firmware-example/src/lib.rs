@@ -1,0 +1,40 @@
+//! # fwring-firmware
+//!
+//! fwring on a microcontroller, under QEMU: the on-target test suite (`fw-tests`), the
+//! NOP benchmark (`fw-bench`) and the two size images (`size-base`, `size-core`).
+//! One source for three boards — mps2-an386 (Cortex-M4F), microbit (Cortex-M0) and virt
+//! (RISC-V) — with everything board-specific in [`board`].
+//!
+//! - [`fixture`]: the ring in a `static` (`static_cell`), the registered buffers in the
+//!   `.dma` RAM section, the op slots (copy, crc32c, lz4, error injection, the device).
+//! - [`device`]: a simulated DMA device whose requests are completed by an interrupt
+//!   handler through a `Completer<'static>`.
+//! - [`harness`] and [`suite`]: the test runner and the tests; ends with
+//!   `N passed, N failed` and QEMU's exit status.
+//! - [`bench`]: instructions per NOP op, fwring beside a hand-written ring and
+//!   `heapless::spsc`.
+//!
+//! Logging goes through [`log`]: defmt (feature `defmt`, Cortex-M) or plain
+//! semihosting text.
+#![no_std]
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+
+#[macro_use]
+pub mod log;
+
+pub mod board;
+pub mod device;
+pub mod fixture;
+pub mod payload;
+mod rt;
+
+#[cfg(not(feature = "size-image"))]
+pub mod bench;
+#[cfg(not(feature = "size-image"))]
+pub mod harness;
+#[cfg(not(feature = "size-image"))]
+pub mod suite;
+
+#[cfg(all(feature = "defmt", feature = "size-image"))]
+compile_error!("size images are built without logging: drop the `defmt` feature");

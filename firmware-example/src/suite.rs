@@ -1,0 +1,467 @@
+//! The on-target test suite: one source for every board.
+//!
+//! Part one runs on the ring itself (`&'static mut FwRing`): link chains, drain,
+//! backpressure, the zero-copy buffer ops with byte-exact checks, error injection. Part
+//! two splits the ring (`Ring::split` → `Submitter`, `Reaper`, `Completer<'static>`),
+//! hands the completer to the device's interrupt handler, and checks completion from
+//! the interrupt: out of order, chains continuing after it, drain behind it, buffer
+//! ownership while pending, stale tokens. Every test pins the exact CQEs — user_data,
+//! res, flags 0 — in order, and the runner checks nothing is left behind.
+//!
+//! The order is forced by the API: a split ring cannot be set up anew, and its
+//! `Submitter` gives no access to the registered buffers, so the tests that start from a
+//! fresh ring or read the buffers back byte by byte come first.
+
+use fwring::ops::crc32c::VERIFY;
+use fwring::ops::inject::{InjectRule, mode};
+use fwring::ops::{CHAIN_LEN, buf_sqe};
+use fwring::{ArgRecord, BufDesc, CompleteError, Errno, Region, SqRingFlags, Sqe, SqeFlags, Stop, Submitter, Token};
+
+use crate::board;
+use crate::device::{self, Mode, TWICE};
+use crate::fixture::{self, ARGS, CQ, FwRing, N, PLAIN_CAP, RULE_FAULTY, RULE_INJECT, SQ, buf, slot};
+use crate::harness::{Failure, Outcome, Reap, Runner, Split, cqes, ensure, eq, submitted};
+use crate::payload::{BLOCK_LEN, PLAIN, PLAIN_CRC32C, PLAIN_LEN};
+
+const LINK: SqeFlags = SqeFlags::IO_LINK;
+const PLAIN_RES: i32 = PLAIN_LEN as i32;
+const EIO: i32 = Errno::EIO.res();
+const ECANCELED: i32 = Errno::ECANCELED.res();
+const EBADMSG: i32 = Errno::EBADMSG.res();
+const ENOSPC: i32 = Errno::ENOSPC.res();
+const EFAULT: i32 = Errno::EFAULT.res();
+const EINVAL: i32 = Errno::EINVAL.res();
+const EBUSY: i32 = Errno::EBUSY.res();
+const EOPNOTSUPP: i32 = Errno::EOPNOTSUPP.res();
+
+/// Ticks a test waits for the device before it fails (1 tick = 1 ms).
+const MAX_TICKS: u32 = 200;
+
+/// Run the whole suite; `true` if every test passed.
+pub fn run() -> bool {
+    log_info!("fwring on-target suite on {}", board::NAME);
+    let mut t = Runner::default();
+    let ring = match fixture::init() {
+        Ok(ring) => ring,
+        Err(e) => {
+            t.fail("fixture", e.step);
+            return t.finish();
+        }
+    };
+    if let (Some(first), Some(last)) = (ring.buffers().get(buf::BLOCK), ring.buffers().get(buf::SCRATCH)) {
+        log_info!("dma buffers at {:#x}..{:#x}", first.addr(), last.addr() + last.len() as u64);
+    }
+
+    t.run("nop_link_chain_completes_in_order", ring, nop_link_chain_completes_in_order);
+    t.run("link_failure_cancels_rest_of_chain", ring, link_failure_cancels_rest_of_chain);
+    t.run("hardlink_chain_continues_after_failure", ring, hardlink_chain_continues_after_failure);
+    t.run("drain_runs_after_everything_before_it", ring, drain_runs_after_everything_before_it);
+    t.run("full_cq_stops_submit_and_no_cqe_is_lost", ring, full_cq_stops_submit_and_no_cqe_is_lost);
+    t.run("backpressure_never_splits_a_chain", ring, backpressure_never_splits_a_chain);
+    t.run("lz4_crc32c_copy_chain_is_byte_exact", ring, lz4_crc32c_copy_chain_is_byte_exact);
+    t.run("crc32c_mismatch_fails_chain_with_ebadmsg", ring, crc32c_mismatch_fails_chain_with_ebadmsg);
+    t.run("buffer_op_errors_complete_with_errno", ring, buffer_op_errors_complete_with_errno);
+    t.run("op_slot_errors_complete_with_errno", ring, op_slot_errors_complete_with_errno);
+    t.run("faulty_lz4_fails_second_request_and_its_chain", ring, faulty_lz4_fails_second_request_and_its_chain);
+    t.run("inject_at_chain_head_fails_every_second_chain", ring, inject_at_chain_head_fails_every_second_chain);
+    #[cfg(feature = "selfcheck-fail")]
+    t.run("selfcheck_deliberate_failure", ring, selfcheck_deliberate_failure);
+
+    // Part two: completions from the interrupt handler.
+    let (sub, reap, completer) = ring.split();
+    device::attach(completer);
+    board::start_tick();
+    let mut s = Split { sub, reap, completer };
+    t.run("device_requests_complete_from_interrupt_out_of_order", &mut s, device_requests_complete_out_of_order);
+    t.run("chains_continue_after_interrupt_completions", &mut s, chains_continue_after_interrupt_completions);
+    t.run("timed_completions_arrive_tick_by_tick", &mut s, timed_completions_arrive_tick_by_tick);
+    t.run("pending_device_owns_its_buffer", &mut s, pending_device_owns_its_buffer);
+    t.run("stale_and_forged_tokens_are_refused", &mut s, stale_and_forged_tokens_are_refused);
+    // Last: a drain leaves the ring's drain state on for the next request, and the split
+    // ring cannot be set up anew.
+    t.run("drain_waits_for_pending_device_request", &mut s, drain_waits_for_pending_device_request);
+    let d = device::stats();
+    log_info!("device: {} interrupts, {} completions from them, {} stale refused", d.ticks, d.completed, d.stale);
+    t.finish()
+}
+
+// --- SQE builders ---------------------------------------------------------------------
+
+fn nop(user_data: u64) -> Sqe {
+    Sqe::nop().user_data(user_data)
+}
+
+/// A range of registered buffer `index`, by offset.
+fn at(index: u16, offset: usize, len: usize) -> BufDesc {
+    BufDesc::kfixed(index, offset as u64, len as u32)
+}
+
+fn lz4(slot: u8, user_data: u64, src: BufDesc, dst: BufDesc) -> Sqe {
+    buf_sqe(slot, 0, &src, Some(&dst)).user_data(user_data)
+}
+
+fn crc32c(user_data: u64, op_flags: u32, src: BufDesc, out: Option<BufDesc>, expect: u32) -> Sqe {
+    buf_sqe(slot::CRC32C, op_flags, &src, out.as_ref()).user_data(user_data).len(expect)
+}
+
+fn copy(user_data: u64, op_flags: u32, src: BufDesc, dst: BufDesc) -> Sqe {
+    buf_sqe(slot::COPY, op_flags, &src, Some(&dst)).user_data(user_data)
+}
+
+/// A device request completing with `res` at tick (or burst position) `due`.
+fn dev(user_data: u64, due: u32, res: i32) -> Sqe {
+    Sqe::bpf(slot::DEVICE, 0).user_data(user_data).off(res as i64 as u64).len(due)
+}
+
+/// Where SQEs are pushed: the ring, or a split ring's submitter.
+trait Push {
+    fn push_sqe(&mut self, sqe: Sqe) -> Result<(), Sqe>;
+}
+
+impl Push for FwRing {
+    fn push_sqe(&mut self, sqe: Sqe) -> Result<(), Sqe> {
+        self.push(sqe)
+    }
+}
+
+impl Push for Submitter<'_, SQ, CQ, N, ARGS> {
+    fn push_sqe(&mut self, sqe: Sqe) -> Result<(), Sqe> {
+        self.push(sqe)
+    }
+}
+
+#[track_caller]
+fn push(q: &mut impl Push, sqes: &[Sqe]) -> Outcome {
+    for &sqe in sqes {
+        if q.push_sqe(sqe).is_err() {
+            log_error!("  SQ full");
+            return Err(Failure::here());
+        }
+    }
+    Ok(())
+}
+
+/// Reap the CQEs `want` in order, leaving any others in the CQ.
+#[track_caller]
+fn next_cqes(cq: &mut impl Reap, want: &[(u64, i32)]) -> Outcome {
+    for (i, &(user_data, res)) in want.iter().enumerate() {
+        let got = cq.reap().map(|c| (c.user_data, c.res, c.flags));
+        if got != Some((user_data, res, 0)) {
+            let (u, r, f) = got.unwrap_or((0, 0, 0));
+            log_error!("  cqe #{}: got ({}, {}, flags {}), want ({}, {})", i, u, r, f, user_data, res);
+            return Err(Failure::here());
+        }
+    }
+    Ok(())
+}
+
+#[track_caller]
+fn bytes(ring: &FwRing, index: u16) -> Result<&[u8], Failure> {
+    ring.buffers().get(index).map(Region::bytes).ok_or_else(Failure::here)
+}
+
+#[track_caller]
+fn bytes_mut(ring: &mut FwRing, index: u16) -> Result<&mut [u8], Failure> {
+    ring.buffer_mut(index).map_err(|_| Failure::here())
+}
+
+// --- Part one: the ring itself ----------------------------------------------------------
+
+/// C-LINK-1: a chain's members complete one after the other, in order.
+fn nop_link_chain_completes_in_order(r: &mut FwRing) -> Outcome {
+    push(r, &[nop(1).flags(LINK), nop(2).flags(LINK), nop(3)])?;
+    submitted(r.submit(), 3, Stop::Empty)?;
+    cqes(r, &[(1, 0), (2, 0), (3, 0)])
+}
+
+/// C-LINK-2/-4: a failing member cancels the rest of its chain with -ECANCELED, one pass
+/// later; an independent NOP submitted after the chain completes before them.
+fn link_failure_cancels_rest_of_chain(r: &mut FwRing) -> Outcome {
+    let chain = [nop(1).flags(LINK), Sqe::nop_inject(EIO).user_data(2).flags(LINK), nop(3).flags(LINK), nop(4)];
+    push(r, &chain)?;
+    push(r, &[nop(5)])?;
+    submitted(r.submit(), 5, Stop::Empty)?;
+    cqes(r, &[(1, 0), (5, 0), (2, EIO), (3, ECANCELED), (4, ECANCELED)])
+}
+
+/// C-LINK-3: after a failed hardlinked member the chain goes on.
+fn hardlink_chain_continues_after_failure(r: &mut FwRing) -> Outcome {
+    push(r, &[Sqe::nop_inject(EIO).user_data(1).flags(SqeFlags::IO_HARDLINK), nop(2)])?;
+    submitted(r.submit(), 2, Stop::Empty)?;
+    cqes(r, &[(1, EIO), (2, 0)])
+}
+
+/// C-DRAIN-1: a drained request starts after every earlier one completed (a link chain
+/// included), and a later one after it. Then, as in Linux's `io_drain_req`, the first
+/// request after a drain still goes through the defer list — issued as task work, one
+/// pass later — and the one after it runs inline: their CQEs come out swapped.
+fn drain_runs_after_everything_before_it(r: &mut FwRing) -> Outcome {
+    push(r, &[nop(1).flags(LINK), nop(2), nop(3).flags(SqeFlags::IO_DRAIN), nop(4)])?;
+    submitted(r.submit(), 4, Stop::Empty)?;
+    cqes(r, &[(1, 0), (2, 0), (3, 0), (4, 0)])?;
+    push(r, &[nop(5), nop(6)])?;
+    submitted(r.submit(), 2, Stop::Empty)?;
+    cqes(r, &[(6, 0), (5, 0)])
+}
+
+/// C-CQ-3..5: with the CQ full, submit takes nothing (`Stop::Backpressure`,
+/// `CQ_OVERFLOW` set), takes as many as were reaped, and clears the flag once all fit;
+/// every CQE arrives exactly once, in order.
+fn full_cq_stops_submit_and_no_cqe_is_lost(r: &mut FwRing) -> Outcome {
+    let first: [Sqe; CQ] = core::array::from_fn(|i| nop(i as u64 + 1));
+    push(r, &first)?;
+    submitted(r.submit(), CQ as u32, Stop::Empty)?;
+    push(r, &[nop(9), nop(10), nop(11)])?;
+    submitted(r.submit(), 0, Stop::Backpressure)?;
+    ensure("CQ_OVERFLOW set", r.sq_flags().contains(SqRingFlags::CQ_OVERFLOW))?;
+    next_cqes(r, &[(1, 0), (2, 0)])?;
+    submitted(r.submit(), 2, Stop::Backpressure)?;
+    next_cqes(r, &[(3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (10, 0)])?;
+    submitted(r.submit(), 1, Stop::Empty)?;
+    ensure("CQ_OVERFLOW cleared", !r.sq_flags().contains(SqRingFlags::CQ_OVERFLOW))?;
+    eq("cq_overflow counter", r.cq_overflow(), 0)?;
+    cqes(r, &[(11, 0)])
+}
+
+/// A link chain is taken whole or not at all: with room for 2 CQEs a 3-long chain waits.
+fn backpressure_never_splits_a_chain(r: &mut FwRing) -> Outcome {
+    push(r, &[nop(1), nop(2), nop(3), nop(4), nop(5), nop(6)])?;
+    submitted(r.submit(), 6, Stop::Empty)?;
+    push(r, &[nop(7).flags(LINK), nop(8).flags(LINK), nop(9)])?;
+    submitted(r.submit(), 0, Stop::Backpressure)?;
+    next_cqes(r, &[(1, 0)])?;
+    submitted(r.submit(), 3, Stop::Empty)?;
+    cqes(r, &[(2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0)])
+}
+
+/// The zero-copy chain, all in the DMA section: decompress the build-time LZ4 block →
+/// checksum exactly the bytes produced (CHAIN_LEN | VERIFY against the host's CRC, CRC
+/// also written out) → copy exactly those bytes out. Byte-exact, nothing past the end.
+fn lz4_crc32c_copy_chain_is_byte_exact(r: &mut FwRing) -> Outcome {
+    bytes_mut(r, buf::OUT)?.fill(0xa5);
+    bytes_mut(r, buf::SCRATCH)?.fill(0);
+    let block = at(buf::BLOCK, 0, BLOCK_LEN);
+    let plain = at(buf::PLAIN, 0, PLAIN_CAP);
+    let out = at(buf::OUT, 0, PLAIN_CAP);
+    let crc_out = at(buf::SCRATCH, 0, 4);
+    push(
+        r,
+        &[
+            lz4(slot::LZ4, 1, block, plain).flags(LINK),
+            crc32c(2, CHAIN_LEN | VERIFY, plain, Some(crc_out), PLAIN_CRC32C).flags(LINK),
+            copy(3, CHAIN_LEN, plain, out),
+        ],
+    )?;
+    submitted(r.submit(), 3, Stop::Empty)?;
+    cqes(r, &[(1, PLAIN_RES), (2, 0), (3, PLAIN_RES)])?;
+    ensure("decompressed == payload", bytes(r, buf::PLAIN)?[..PLAIN_LEN] == PLAIN)?;
+    let out = bytes(r, buf::OUT)?;
+    ensure("copied == payload", out[..PLAIN_LEN] == PLAIN)?;
+    ensure("nothing copied past the chain's length", out[PLAIN_LEN..].iter().all(|&b| b == 0xa5))?;
+    ensure("CRC written out", bytes(r, buf::SCRATCH)?[..4] == PLAIN_CRC32C.to_le_bytes())
+}
+
+/// CRC-32C with VERIFY against the wrong value: -EBADMSG, and the chain is cancelled.
+fn crc32c_mismatch_fails_chain_with_ebadmsg(r: &mut FwRing) -> Outcome {
+    let block = at(buf::BLOCK, 0, BLOCK_LEN);
+    let expect = PLAIN_CRC32C; // the plain text's CRC, not the block's
+    push(r, &[crc32c(1, VERIFY, block, None, expect).flags(LINK), copy(2, 0, block, at(buf::OUT, 0, BLOCK_LEN))])?;
+    submitted(r.submit(), 2, Stop::Empty)?;
+    cqes(r, &[(1, EBADMSG), (2, ECANCELED)])
+}
+
+/// Bad input and bad descriptors end as CQEs with Linux errnos, never a panic: issue-time
+/// errors (corrupt data, no room) keep the submit going, prep-time ones (bad address,
+/// overlap) end it (C-OP-2).
+fn buffer_op_errors_complete_with_errno(r: &mut FwRing) -> Outcome {
+    // A block announcing 15 literals and holding none: truncated.
+    bytes_mut(r, buf::SCRATCH)?[..2].copy_from_slice(&[0xf0, 0x00]);
+    push(r, &[lz4(slot::LZ4, 1, at(buf::SCRATCH, 0, 2), at(buf::OUT, 0, 64))])?;
+    submitted(r.submit(), 1, Stop::Empty)?;
+    cqes(r, &[(1, EBADMSG)])?;
+    // Destination one byte too small for the payload.
+    push(r, &[lz4(slot::LZ4, 2, at(buf::BLOCK, 0, BLOCK_LEN), at(buf::OUT, 0, PLAIN_LEN - 1))])?;
+    submitted(r.submit(), 1, Stop::Empty)?;
+    cqes(r, &[(2, ENOSPC)])?;
+    // Source outside every registered region.
+    push(r, &[copy(3, 0, BufDesc::user(0x10, 16), at(buf::OUT, 0, 16))])?;
+    submitted(r.submit(), 1, Stop::Failed)?;
+    cqes(r, &[(3, EFAULT)])?;
+    // A buffer index that is not registered.
+    push(r, &[copy(4, 0, at(9, 0, 16), at(buf::OUT, 0, 16))])?;
+    submitted(r.submit(), 1, Stop::Failed)?;
+    cqes(r, &[(4, EFAULT)])?;
+    // Source and destination overlapping.
+    push(r, &[copy(5, 0, at(buf::OUT, 0, 32), at(buf::OUT, 16, 32))])?;
+    submitted(r.submit(), 1, Stop::Failed)?;
+    cqes(r, &[(5, EINVAL)])?;
+    // Destination smaller than the source.
+    push(r, &[copy(6, 0, at(buf::PLAIN, 0, 64), at(buf::OUT, 0, 32))])?;
+    submitted(r.submit(), 1, Stop::Empty)?;
+    cqes(r, &[(6, ENOSPC)])
+}
+
+/// C-BPF-2/-3: an empty slot is -EOPNOTSUPP, a slot past 15 -EINVAL.
+fn op_slot_errors_complete_with_errno(r: &mut FwRing) -> Outcome {
+    push(r, &[Sqe::bpf(9, 0).user_data(1)])?;
+    submitted(r.submit(), 1, Stop::Failed)?;
+    cqes(r, &[(1, EOPNOTSUPP)])?;
+    push(r, &[Sqe::bpf(16, 0).user_data(2)])?;
+    submitted(r.submit(), 1, Stop::Failed)?;
+    cqes(r, &[(2, EINVAL)])
+}
+
+/// `Faulty<Lz4, RULE_FAULTY>` with "fail the 2nd request with EIO": of three
+/// decompress → verify chains, the second fails at its head and its verify is
+/// cancelled; the rule's counters say so.
+fn faulty_lz4_fails_second_request_and_its_chain(r: &mut FwRing) -> Outcome {
+    let rule = InjectRule::new(mode::NTH, 2, Errno::EIO);
+    r.set_arg(RULE_FAULTY, ArgRecord::from_value(&rule)).map_err(|_| Failure::here())?;
+    let block = at(buf::BLOCK, 0, BLOCK_LEN);
+    let plain = at(buf::PLAIN, 0, PLAIN_CAP);
+    let expected = [[(1, PLAIN_RES), (2, 0)], [(11, EIO), (12, ECANCELED)], [(21, PLAIN_RES), (22, 0)]];
+    for (k, want) in expected.iter().enumerate() {
+        let base = 10 * k as u64;
+        push(
+            r,
+            &[
+                lz4(slot::FAULTY_LZ4, base + 1, block, plain).flags(LINK),
+                crc32c(base + 2, CHAIN_LEN | VERIFY, plain, None, PLAIN_CRC32C),
+            ],
+        )?;
+        submitted(r.submit(), 2, Stop::Empty)?;
+        cqes(r, want)?;
+    }
+    let state = r.remove_arg(RULE_FAULTY).map(|rec| *rec.view::<InjectRule>()).ok_or_else(Failure::here)?;
+    eq("requests the rule saw", state.seen, 3)?;
+    eq("failures it injected", state.injected, 1)
+}
+
+/// `Inject` at the head of four chains with "fail every 2nd": heads 2 and 4 fail, their
+/// successors are cancelled; heads complete in pass 0, successors in pass 1.
+fn inject_at_chain_head_fails_every_second_chain(r: &mut FwRing) -> Outcome {
+    let rule = InjectRule::new(mode::EVERY, 2, Errno::EIO);
+    r.set_arg(RULE_INJECT, ArgRecord::from_value(&rule)).map_err(|_| Failure::here())?;
+    for k in 1..=4u64 {
+        let head = Sqe::bpf(slot::INJECT, RULE_INJECT as u32).user_data(10 * k + 1).flags(LINK);
+        push(r, &[head, nop(10 * k + 2)])?;
+    }
+    submitted(r.submit(), 8, Stop::Empty)?;
+    r.remove_arg(RULE_INJECT);
+    cqes(r, &[(11, 0), (21, EIO), (31, 0), (41, EIO), (12, 0), (22, ECANCELED), (32, 0), (42, ECANCELED)])
+}
+
+/// Proves the runner catches a failure: built only with feature `selfcheck-fail`.
+#[cfg(feature = "selfcheck-fail")]
+fn selfcheck_deliberate_failure(r: &mut FwRing) -> Outcome {
+    push(r, &[nop(1)])?;
+    submitted(r.submit(), 1, Stop::Empty)?;
+    cqes(r, &[(1, -1)])
+}
+
+// --- Part two: completion from the interrupt ---------------------------------------------
+
+/// Three device requests, completed by one interrupt in order of `due` (2, 3, 1), not
+/// of submission; one with an error.
+fn device_requests_complete_out_of_order(s: &mut Split) -> Outcome {
+    let before = device::stats();
+    push(&mut s.sub, &[dev(1, 3, 100), dev(2, 1, 200), dev(3, 2, EIO)])?;
+    submitted(s.sub.submit(), 3, Stop::Empty)?;
+    eq("in flight while pending", s.sub.in_flight(), 3)?;
+    eq("jobs queued on the device", device::queued(), 3)?;
+    eq("CQEs before the interrupt", s.reap.len(), 0)?;
+    device::ring_doorbell(Mode::Burst);
+    s.wait_idle(MAX_TICKS)?;
+    cqes(&mut s.reap, &[(2, 200), (3, EIO), (1, 100)])?;
+    let after = device::stats();
+    eq("completions accepted", after.completed - before.completed, 3)?;
+    eq("completions refused", after.errors, 0)
+}
+
+/// Chains headed by device requests continue after the interrupt completes them: the
+/// heads' CQEs in completion order (one pass), then their successors (next pass, in
+/// the same order), a failed head's successor cancelled, a second successor one pass
+/// later. The standalone NOP submitted last completes first, at submit.
+fn chains_continue_after_interrupt_completions(s: &mut Split) -> Outcome {
+    push(
+        &mut s.sub,
+        &[
+            dev(1, 2, 11).flags(LINK),
+            nop(2),
+            dev(3, 1, 33).flags(LINK),
+            nop(4).flags(LINK),
+            nop(5),
+            dev(6, 3, EIO).flags(LINK),
+            nop(7),
+            nop(8),
+        ],
+    )?;
+    submitted(s.sub.submit(), 8, Stop::Empty)?;
+    next_cqes(&mut s.reap, &[(8, 0)])?;
+    eq("in flight while pending", s.sub.in_flight(), 7)?;
+    device::ring_doorbell(Mode::Burst);
+    s.wait_idle(MAX_TICKS)?;
+    cqes(&mut s.reap, &[(3, 33), (1, 11), (6, EIO), (4, 0), (2, 0), (7, ECANCELED), (5, 0)])
+}
+
+/// Completions spread over ticks (tick 1, 2, 3 after the doorbell) arrive in tick order.
+fn timed_completions_arrive_tick_by_tick(s: &mut Split) -> Outcome {
+    let before = device::stats();
+    push(&mut s.sub, &[dev(1, 3, 30), dev(2, 1, 10), dev(3, 2, 20)])?;
+    submitted(s.sub.submit(), 3, Stop::Empty)?;
+    device::ring_doorbell(Mode::Timed);
+    s.wait_idle(MAX_TICKS)?;
+    device::ring_doorbell(Mode::Idle);
+    cqes(&mut s.reap, &[(2, 10), (3, 20), (1, 30)])?;
+    ensure("at least 3 ticks passed", device::stats().ticks - before.ticks >= 3)
+}
+
+/// C-DRAIN: a drained NOP (and the NOP after it) wait for a pending device request,
+/// and run once the interrupt completed it.
+fn drain_waits_for_pending_device_request(s: &mut Split) -> Outcome {
+    push(&mut s.sub, &[dev(1, 1, 5), nop(2).flags(SqeFlags::IO_DRAIN), nop(3)])?;
+    submitted(s.sub.submit(), 3, Stop::Empty)?;
+    eq("CQEs while the device holds the drain", s.reap.len(), 0)?;
+    eq("in flight (1 pending + 2 deferred)", s.sub.in_flight(), 3)?;
+    device::ring_doorbell(Mode::Burst);
+    s.wait_idle(MAX_TICKS)?;
+    cqes(&mut s.reap, &[(1, 5), (2, 0), (3, 0)])
+}
+
+/// While the device owns a destination range (its request pending), a copy into that
+/// range fails -EBUSY at prep; after the interrupt completed the device, it succeeds.
+fn pending_device_owns_its_buffer(s: &mut Split) -> Outcome {
+    let owned = at(buf::SCRATCH, 0, 64);
+    let mut device_write = dev(1, 1, 0);
+    owned.put_b(&mut device_write);
+    let into_owned = copy(2, 0, at(buf::PLAIN, 0, 16), at(buf::SCRATCH, 32, 16));
+    push(&mut s.sub, &[device_write, into_owned])?;
+    submitted(s.sub.submit(), 2, Stop::Failed)?;
+    next_cqes(&mut s.reap, &[(2, EBUSY)])?;
+    device::ring_doorbell(Mode::Burst);
+    s.wait_idle(MAX_TICKS)?;
+    next_cqes(&mut s.reap, &[(1, 0)])?;
+    push(&mut s.sub, &[copy(3, 0, at(buf::PLAIN, 0, 16), at(buf::SCRATCH, 32, 16))])?;
+    submitted(s.sub.submit(), 1, Stop::Empty)?;
+    cqes(&mut s.reap, &[(3, 16)])
+}
+
+/// A token completed twice: the interrupt's second `complete` is refused as stale and
+/// changes nothing. Forged tokens (no such slot; wrong generation) are refused too.
+fn stale_and_forged_tokens_are_refused(s: &mut Split) -> Outcome {
+    let before = device::stats();
+    push(&mut s.sub, &[Sqe::bpf(slot::DEVICE, TWICE).user_data(1).off(7).len(1)])?;
+    submitted(s.sub.submit(), 1, Stop::Empty)?;
+    device::ring_doorbell(Mode::Burst);
+    s.wait_idle(MAX_TICKS)?;
+    cqes(&mut s.reap, &[(1, 7)])?;
+    let after = device::stats();
+    eq("second completions refused as stale", after.stale - before.stale, 1)?;
+    eq("unexpected refusals", after.errors, 0)?;
+    let invalid = s.completer.complete(Token::from_raw(0x0000_ffff), 0);
+    ensure("token naming no slot: Invalid", invalid == Err(CompleteError::Invalid))?;
+    let stale = s.completer.complete(Token::from_raw(0x7777_0000), 0);
+    ensure("token of a wrong generation: Stale", stale == Err(CompleteError::Stale))?;
+    eq("polled completions", s.sub.poll(), 0)?;
+    cqes(&mut s.reap, &[])
+}

@@ -1,0 +1,186 @@
+//! `cargo xtask fw-size`: section sizes of the firmware images on every target, read
+//! from the ELF files ([`super::elf`]), written to `docs/size.md`.
+//!
+//! The ring core is measured as the difference of two images built alike: `size-core`
+//! (a ring with all 16 op slots registered and a NOP loop) minus `size-base` (the same
+//! runtime and board code, no ring), both without logging and with a panic handler that
+//! only exits, so no formatting machinery is counted on either side.
+
+use std::fmt::Write as _;
+
+use crate::util::{root, step};
+
+use super::elf::{Elf, Sizes};
+use super::toolchain::{Installer, Prefer, rustc_version};
+use super::{TARGETS, Target, build};
+
+/// The goal for the ring core's code.
+const GOAL_TEXT: u64 = 6 * 1024;
+
+struct Row {
+    target: &'static Target,
+    rustc: String,
+    base: Sizes,
+    core: Sizes,
+    /// Code of compiler-builtins' memory functions the ring core pulls in.
+    builtins: u64,
+    /// The largest functions of the ring core (not in the baseline).
+    top: Vec<(String, u64)>,
+    images: Vec<(&'static str, Sizes)>,
+}
+
+/// compiler-builtins' memory functions (memcpy and friends, Arm's `__aeabi_mem*`).
+fn is_builtin(name: &str) -> bool {
+    name.contains("compiler_builtins")
+        || name.starts_with("__aeabi_mem")
+        || ["memcpy", "memmove", "memset", "memcmp", "bcmp"].contains(&name)
+}
+
+fn builtins(functions: &[(String, u64)]) -> u64 {
+    functions.iter().filter(|(n, _)| is_builtin(n)).map(|(_, z)| z).sum()
+}
+
+fn measure(inst: &mut Installer, t: &'static Target, prefer: Prefer) -> Result<Row, String> {
+    let tc = inst.toolchain(t.triple, prefer)?;
+    let pair = build(&tc, t, &["size-base", "size-core"], &["size-image"])?;
+    let (base_elf, core_elf) = (Elf::read(&pair[0])?, Elf::read(&pair[1])?);
+    let (base, core) = (base_elf.sizes(), core_elf.sizes());
+    let (base_fns, core_fns) = (base_elf.functions(), core_elf.functions());
+    let builtins = builtins(&core_fns).saturating_sub(builtins(&base_fns));
+    let top = core_fns.into_iter().filter(|(n, _)| !base_fns.iter().any(|(b, _)| b == n)).take(12).collect();
+    let mut images = vec![("size-base", base), ("size-core", core)];
+    let bins: &[&'static str] = if t.bench { &["fw-tests", "fw-bench"] } else { &["fw-tests"] };
+    for (bin, path) in bins.iter().zip(build(&tc, t, bins, &[])?) {
+        if bin == &"fw-tests" {
+            super::check_dma(&path)?;
+        }
+        images.push((bin, Elf::read(&path)?.sizes()));
+    }
+    Ok(Row { target: t, rustc: rustc_version(&tc), base, core, builtins, top, images })
+}
+
+fn kib(n: u64) -> String {
+    format!("{:.2} KiB", n as f64 / 1024.0)
+}
+
+fn render(rows: &[Row]) -> String {
+    let mut s = String::new();
+    let rustc: Vec<String> =
+        rows.iter().map(|r| r.rustc.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let _ = writeln!(s, "# fwring firmware size\n");
+    let _ = writeln!(
+        s,
+        "Written by `cargo xtask fw-size` (do not edit by hand). Images of `firmware-example/`, release \
+         profile: `opt-level = \"s\"`, fat LTO, one codegen unit, `panic = \"abort\"`; built by {}. \
+         Sizes in bytes, read from the ELF section headers: **.text** = executable sections; **.rodata** = \
+         other read-only sections (vector table, constants, RISC-V's unwind tables); **.data** = \
+         initialised RAM (its initial image is in flash too); **.bss** = zeroed RAM (riscv-rt's stack and \
+         heap reservations left out); **.dma** = the DMA buffer section.\n",
+        rustc.join(", ")
+    );
+    let _ = writeln!(s, "## The ring core\n");
+    let _ = writeln!(
+        s,
+        "`size-core` minus `size-base`. `size-core` is a `Ring<16, 32, 16>` in a `static`, set up with \
+         `BPF_EXT`, all 16 op slots registered (16 `OpVTable`s of one trivial op), and a loop that pushes \
+         NOPs and op-slot SQEs, submits and reaps; `size-base` is the same runtime, board code and exit \
+         without the ring. Neither logs, and both panic by exiting, so no formatting code is counted. \
+         Goal: the ring core at most 6 KiB of `.text`.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| target | .text | of which compiler-builtins mem* | .text without them | .rodata | .data | .bss | 6 KiB goal |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---|");
+    for r in rows {
+        let d = r.core.minus(&r.base);
+        let own = d.text.saturating_sub(r.builtins);
+        let verdict = |n: u64| {
+            let pct = n as f64 * 100.0 / GOAL_TEXT as f64;
+            if n <= GOAL_TEXT { format!("within ({pct:.0} %)") } else { format!("**over** ({pct:.0} %)") }
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} ({}) | {} | {} ({}) | {} | {} | {} | .text {}; without mem* {} |",
+            r.target.triple,
+            d.text,
+            kib(d.text),
+            r.builtins,
+            own,
+            kib(own),
+            d.rodata,
+            d.data,
+            d.bss,
+            verdict(d.text),
+            verdict(own)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nThe memory functions (`memcpy`, `memmove`, `memset` from compiler-builtins) come with the \
+         first copy of a 64-byte SQE or of the ring's state; any firmware that copies structures has them \
+         already, so the second column is the ring's own cost."
+    );
+    if let Some(r) = rows.first() {
+        let _ = writeln!(s, "\nLargest functions of the ring core on {} (after inlining):\n", r.target.triple);
+        let _ = writeln!(s, "| function | bytes |");
+        let _ = writeln!(s, "|---|---:|");
+        for (name, size) in &r.top {
+            let _ = writeln!(s, "| `{}` | {size} |", name.replace('|', "\\|"));
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nThe ring's RAM is its `.data` + `.bss`: `Ring::new()` is `const` but not all zeros (list \
+         sentinels), so the ring lands in `.data` and its initial image also occupies flash.\n"
+    );
+    let _ = writeln!(s, "## Whole images\n");
+    let _ = writeln!(s, "| target | image | .text | .rodata | .data | .bss | .dma |");
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|");
+    for r in rows {
+        for (name, z) in &r.images {
+            let _ = writeln!(
+                s,
+                "| {} | {name} | {} | {} | {} | {} | {} |",
+                r.target.triple, z.text, z.rodata, z.data, z.bss, z.dma
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\n`fw-tests` is the on-target suite (every shipped op, the device op, the test harness, \
+         semihosting text output); `fw-bench` the NOP benchmark (no room for it in the microbit's 16 KiB \
+         of RAM)."
+    );
+    s
+}
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let prefer = match args {
+        [] => Prefer::Auto,
+        [flag, v] if flag == "--toolchain" => Prefer::parse(v)?,
+        _ => return Err("usage: cargo xtask fw-size [--toolchain auto|rustup|debian]".into()),
+    };
+    let mut inst = Installer::default();
+    let mut rows = Vec::new();
+    for t in &TARGETS {
+        step(&format!("size: {}", t.triple));
+        let r = measure(&mut inst, t, prefer)?;
+        let d = r.core.minus(&r.base);
+        println!(
+            "{}: ring core .text {} ({}; {} without compiler-builtins mem*), .rodata {}, .data {}, .bss {}",
+            t.triple,
+            d.text,
+            kib(d.text),
+            d.text.saturating_sub(r.builtins),
+            d.rodata,
+            d.data,
+            d.bss
+        );
+        rows.push(r);
+    }
+    let path = root().join("docs/size.md");
+    std::fs::write(&path, render(&rows)).map_err(|e| format!("{}: {e}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
