@@ -16,6 +16,7 @@
 //! So a link successor completes one pass after its predecessor, and the -ECANCELED CQEs
 //! of a failed chain follow the CQEs of independent requests of the same pass.
 
+use crate::TIMEOUTS;
 use crate::abi::{Cqe, opcode};
 use crate::errno::Errno;
 use crate::op::{Issue, IssueCx};
@@ -40,7 +41,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         match self.issue(idx) {
             Outcome::Complete => self.complete(idx),
             Outcome::Pending => {
-                if self.e.t[idx].flags.contains(ReqFlags::ARM_LTIMEOUT) {
+                if TIMEOUTS && self.e.t[idx].flags.contains(ReqFlags::ARM_LTIMEOUT) {
                     self.arm_link_timeout(idx);
                 }
             }
@@ -72,11 +73,11 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
                 }
             }
             opcode::BPF => self.issue_bpf(idx),
-            opcode::TIMEOUT => {
+            opcode::TIMEOUT if TIMEOUTS => {
                 self.arm_timeout(idx);
                 Outcome::Pending
             }
-            opcode::TIMEOUT_REMOVE => {
+            opcode::TIMEOUT_REMOVE if TIMEOUTS => {
                 self.e.t[idx].res = match self.issue_timeout_remove(idx) {
                     Ok(()) => 0,
                     Err(e) => e.res(),
@@ -86,7 +87,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
                 }
                 Outcome::Complete
             }
-            opcode::ASYNC_CANCEL => {
+            opcode::ASYNC_CANCEL if TIMEOUTS => {
                 let res = self.issue_cancel(idx);
                 self.e.t[idx].res = res;
                 if res < 0 {
@@ -231,12 +232,16 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         if self.e.drain_active {
             self.queue_deferred();
         }
-        self.flush_counting();
+        if TIMEOUTS {
+            self.flush_counting();
+        }
     }
 
     /// `io_req_find_next` + `io_queue_next`.
     fn queue_next(&mut self, idx: Idx) {
-        self.disarm_link_timeout(idx);
+        if TIMEOUTS {
+            self.disarm_link_timeout(idx);
+        }
         let flags = self.e.t[idx].flags;
         let next = core::mem::replace(&mut self.e.t[idx].link, NIL);
         if next == NIL {
@@ -246,7 +251,8 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             self.fail_links(flags, next);
         } else {
             // The chain's shared record travels to the next member.
-            self.e.t[next].scratch = self.e.t[idx].scratch;
+            let from = self.e.t[idx].scratch;
+            self.e.t[next].scratch.copy_from(&from);
             self.tw_add(next, Work::Issue);
         }
     }

@@ -12,6 +12,10 @@
 //!   Rust functions (prep / issue / fail / cleanup), chosen per SQE by the top 8 bits of
 //!   `bpf_op_flags` — Linux's IORING_OP_BPF series with Rust in place of BPF. See
 //!   [`op`](crate::Op).
+//! - Cargo feature `timeouts` (default): TIMEOUT, LINK_TIMEOUT, TIMEOUT_REMOVE and
+//!   ASYNC_CANCEL. Without it those opcodes fail -EOPNOTSUPP at prep, as on a kernel
+//!   built without them, and their code is left out of the image (about 1 KiB on a
+//!   Cortex-M4).
 //! - No completion is ever dropped or overwritten: when the CQ has no room the ring
 //!   stops taking SQEs ([`Stop::Backpressure`]) until CQEs are reaped.
 //!
@@ -68,6 +72,11 @@ pub mod sq;
 mod submit;
 mod sync;
 pub mod timeout;
+
+/// Whether the timeout and cancel opcodes are built in (feature `timeouts`). Every call
+/// into `timeout`/`cancel` from the rest of the engine sits behind this constant, so
+/// without the feature their code is not linked.
+pub(crate) const TIMEOUTS: bool = cfg!(feature = "timeouts");
 mod view;
 
 pub use abi::{

@@ -136,11 +136,13 @@ pub struct Probe {
 
 impl Probe {
     pub(crate) const fn new(bpf_ext: bool) -> Self {
-        let mut supported = 1u128 << opcode::NOP
-            | 1u128 << opcode::TIMEOUT
-            | 1u128 << opcode::TIMEOUT_REMOVE
-            | 1u128 << opcode::ASYNC_CANCEL
-            | 1u128 << opcode::LINK_TIMEOUT;
+        let mut supported = 1u128 << opcode::NOP;
+        if crate::TIMEOUTS {
+            supported |= 1u128 << opcode::TIMEOUT
+                | 1u128 << opcode::TIMEOUT_REMOVE
+                | 1u128 << opcode::ASYNC_CANCEL
+                | 1u128 << opcode::LINK_TIMEOUT;
+        }
         if bpf_ext {
             supported |= 1u128 << opcode::BPF;
         }
@@ -210,5 +212,13 @@ mod tests {
         assert_eq!(p.last_op, 65);
         let p = Probe::new(true);
         assert_eq!(p.op_flags(opcode::BPF), OP_SUPPORTED);
+    }
+
+    #[test]
+    fn probe_lists_timeout_and_cancel_opcodes_only_with_the_feature() {
+        let p = Probe::new(false);
+        for op in [opcode::TIMEOUT, opcode::LINK_TIMEOUT, opcode::TIMEOUT_REMOVE, opcode::ASYNC_CANCEL] {
+            assert_eq!(p.is_supported(op), cfg!(feature = "timeouts"), "opcode {op}");
+        }
     }
 }

@@ -234,7 +234,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
 
     /// The earliest armed deadline.
     pub(crate) fn next_deadline(&self) -> Option<u64> {
-        if self.e.nr_timers == 0 {
+        if !crate::TIMEOUTS || self.e.nr_timers == 0 {
             return None;
         }
         self.e.t.reqs.iter().filter(|r| r.flags.contains(ReqFlags::TIMER)).map(|r| r.deadline).min()

@@ -141,6 +141,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut totals = Totals::default();
     check("cargo test", cargo_test(&mut totals, &["--workspace"]));
     check("cargo test fwring-hal async", cargo_test(&mut totals, &["-p", "fwring-hal", "--features", "async"]));
+    check(
+        "cargo test fwring without timeouts",
+        cargo_test(&mut totals, &["-p", "fwring", "--no-default-features", "--lib", "--test", "no_timeouts"]),
+    );
 
     step("loom: every interleaving of the shared CQ, the Completer mailbox and the shm queue pair");
     {

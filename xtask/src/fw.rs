@@ -97,6 +97,9 @@ pub fn build(tc: &Toolchain, t: &Target, bins: &[&str], features: &[&str]) -> Re
     for b in bins {
         cargo.args(["--bin", b]);
     }
+    // `--flags` pass through (e.g. `--no-default-features`); the rest are features.
+    let (flags, features): (Vec<&str>, Vec<&str>) = features.iter().partition(|f| f.starts_with("--"));
+    cargo.args(&flags);
     if !features.is_empty() {
         cargo.args(["--features", &features.join(",")]);
     }
@@ -107,7 +110,10 @@ pub fn build(tc: &Toolchain, t: &Target, bins: &[&str], features: &[&str]) -> Re
     let built = tc.target_dir(&fw).join(t.triple).join("release");
     let out = fw.join("target/fw").join(t.triple);
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let suffix: String = features.iter().map(|f| format!("+{f}")).collect();
+    let mut suffix: String = features.iter().map(|f| format!("+{f}")).collect();
+    if flags.contains(&"--no-default-features") {
+        suffix.push_str("-default");
+    }
     bins.iter()
         .map(|b| {
             let from = built.join(b);
