@@ -8,7 +8,7 @@ use fwring::{BufDesc, Cqe, Errno, Ring, Setup, SetupFlags, Sqe, SqeFlags, opcode
 
 use crate::ops;
 
-const L: SqeFlags = SqeFlags::IO_LINK;
+pub(crate) const L: SqeFlags = SqeFlags::IO_LINK;
 const H: SqeFlags = SqeFlags::IO_HARDLINK;
 
 fn res_str(res: i32) -> String {
@@ -18,13 +18,13 @@ fn res_str(res: i32) -> String {
     }
 }
 
-struct Demo<'a> {
-    out: &'a mut dyn Write,
+pub(crate) struct Demo<'a> {
+    pub(crate) out: &'a mut dyn Write,
     step: u32,
 }
 
 impl Demo<'_> {
-    fn step(&mut self, title: &str, text: &str) -> io::Result<()> {
+    pub(crate) fn step(&mut self, title: &str, text: &str) -> io::Result<()> {
         self.step += 1;
         writeln!(self.out, "\n== {}. {title}", self.step)?;
         for line in text.lines() {
@@ -33,11 +33,15 @@ impl Demo<'_> {
         Ok(())
     }
 
-    fn sqe(&mut self, sqe: &Sqe, what: &str) -> io::Result<()> {
+    pub(crate) fn cqe(&mut self, c: &Cqe) -> io::Result<()> {
+        writeln!(self.out, "   CQE ud={:<3} res={}", c.user_data, res_str(c.res))
+    }
+
+    pub(crate) fn sqe(&mut self, sqe: &Sqe, what: &str) -> io::Result<()> {
         writeln!(self.out, "   SQE ud={:<3} {what}", sqe.user_data)
     }
 
-    fn submit<const SQ: usize, const CQ: usize, const N: usize, const A: usize>(
+    pub(crate) fn submit<const SQ: usize, const CQ: usize, const N: usize, const A: usize>(
         &mut self,
         ring: &mut Ring<SQ, CQ, N, A>,
         sqes: &[(Sqe, &str)],
@@ -53,13 +57,13 @@ impl Demo<'_> {
         self.reap(ring)
     }
 
-    fn reap<const SQ: usize, const CQ: usize, const N: usize, const A: usize>(
+    pub(crate) fn reap<const SQ: usize, const CQ: usize, const N: usize, const A: usize>(
         &mut self,
         ring: &mut Ring<SQ, CQ, N, A>,
     ) -> io::Result<Vec<Cqe>> {
         let mut got = Vec::new();
         while let Some(c) = ring.pop() {
-            writeln!(self.out, "   CQE ud={:<3} res={}", c.user_data, res_str(c.res))?;
+            self.cqe(&c)?;
             got.push(c);
         }
         Ok(got)
@@ -213,6 +217,9 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
     d.submit(&mut ring, &[(Sqe::bpf(ops::ECHO, 1).user_data(6), "BPF slot 1 after unregister")])?;
 
     zero_copy(&mut d, &mut ring)?;
+    crate::demo_device::dma(&mut d, &mut ring)?;
+    crate::demo_device::timeouts(&mut d, &mut ring)?;
+    crate::demo_device::shared_memory(&mut d)?;
 
     d.step(
         "Backpressure: no completion is ever dropped",

@@ -7,6 +7,7 @@
 //! - [`setup_flags`]: parsing of setup-flag names.
 
 pub mod demo;
+mod demo_device;
 pub mod ops;
 pub mod replay;
 pub mod setup_flags;

@@ -80,7 +80,8 @@ pub const INJECT: u8 = 6;
 /// Slot of `Faulty<Lz4, 1>`.
 pub const FAULTY_LZ4: u8 = 7;
 
-static TABLES: [OpVTable; 8] = [
+/// The standard ops' tables, slot `i` at index `i`.
+pub static TABLES: [OpVTable; 8] = [
     vtable::<Answer>(ANSWER as u16),
     vtable::<Echo>(ECHO as u16),
     vtable::<FailWith>(ERRNO as u16),

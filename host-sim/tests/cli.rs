@@ -131,9 +131,22 @@ fn demo_narrates_every_step() {
     let o = sim(&["demo"], b"");
     assert_eq!(o.status.code(), Some(0));
     let out = text(&o.stdout);
-    for needle in
-        ["== 1. Set up a ring", "CQE ud=3   res=-125 (-ECANCELED)", "res=42", "Backpressure", "CQ_OVERFLOW", "done."]
-    {
+    for needle in [
+        "== 1. Set up a ring",
+        "CQE ud=3   res=-125 (-ECANCELED)",
+        "res=42",
+        "buffer 3 now holds the text: true",
+        "application asks for buffer 1 -> Some(\"-EBUSY\")",
+        "the CRC in buffer 3 is that of 4096 bytes of 0xa5: true",
+        "CQE ud=51  res=-62 (-ETIME)",
+        "CQE ud=53  res=-62 (-ETIME)",
+        "in flight now: 0",
+        "(expected 2500000): true",
+        "feed -> Err(SqCorrupt { head: 10000, tail: 11000 })",
+        "Backpressure",
+        "CQ_OVERFLOW",
+        "done.",
+    ] {
         assert!(out.contains(needle), "demo lacks {needle:?}");
     }
 }
