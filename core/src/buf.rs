@@ -16,7 +16,10 @@
 //!   that is how data flows along a chain (decompress into X, checksum X).
 //! - **Views** ([`Io`], [`Segs`], [`SegsMut`]): at issue the core carves the imported
 //!   ranges out of the regions as `&[u8]` (sources) and `&mut [u8]` (destinations),
-//!   with `split_at_mut` — no `unsafe`, no copies. A source cannot be written: asking
+//!   each covering exactly its range, with no copy (`view.rs`, the one small `unsafe`
+//!   module of the buffer code: the ownership rules above are what make it sound; a
+//!   pending request's ranges go out as a [`PendingIo`](crate::PendingIo)). A source
+//!   cannot be written: asking
 //!   for a writable view of one is -EPERM (C-BUF-10), and the types of the views keep
 //!   it that way.
 

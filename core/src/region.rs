@@ -6,8 +6,8 @@
 //! address for memory a device or host sees elsewhere) and the directions ops may use it
 //! in.
 //!
-//! This module holds the crate's `unsafe` for buffers, and the invariant that makes it
-//! sound. A region is kept as raw parts, and references to its bytes are made for exactly
+//! This module and `view.rs` hold the crate's `unsafe` for buffers; this one states the
+//! invariant that makes it sound. A region is kept as raw parts, and references to its bytes are made for exactly
 //! the ranges a request owns — never for the whole region while requests hold pieces of
 //! it — so that a piece handed to hardware or an async worker of a pending request
 //! ([`PendingIo`](crate::PendingIo)) stays valid while other requests use other
