@@ -555,38 +555,73 @@ fn set_flag(word: &AtomicU32, bit: u32, on: bool) {
     }
 }
 
-/// Copy an SQE out of its slot, word by word (relaxed: the acquire of the tail that
-/// covers this slot came first).
+/// Load an entry's words (relaxed: the acquire of the index that covers this slot came
+/// first).
+#[inline(always)]
+fn load_words<const W: usize>(slot: &[AtomicU32; W]) -> [u32; W] {
+    core::array::from_fn(|i| slot[i].load(Ordering::Relaxed))
+}
+
+/// Store an entry's words (relaxed: published by the index's release store).
+#[inline(always)]
+fn store_words<const W: usize>(slot: &[AtomicU32; W], words: [u32; W]) {
+    for (w, v) in slot.iter().zip(words) {
+        w.store(v, Ordering::Relaxed);
+    }
+}
+
+/// Copy an SQE out of its slot, word by word.
 #[inline(always)]
 fn load_sqe(slot: &[AtomicU32; SQE_WORDS]) -> Sqe {
-    let words: [u32; SQE_WORDS] = core::array::from_fn(|i| slot[i].load(Ordering::Relaxed));
-    zerocopy::transmute!(words)
+    zerocopy::transmute!(load_words(slot))
 }
 
-/// Copy an SQE into its slot, word by word (relaxed: published by the tail's release).
+/// Copy an SQE into its slot, word by word.
 #[inline(always)]
 fn store_sqe(slot: &[AtomicU32; SQE_WORDS], sqe: &Sqe) {
-    let words: [u32; SQE_WORDS] = zerocopy::transmute!(*sqe);
-    for i in 0..SQE_WORDS {
-        slot[i].store(words[i], Ordering::Relaxed);
-    }
+    store_words::<SQE_WORDS>(slot, zerocopy::transmute!(*sqe));
 }
 
-/// Copy a CQE out of its slot (relaxed: after the acquire of the tail).
+/// Copy a CQE out of its slot.
 #[inline(always)]
 fn load_cqe(slot: &[AtomicU32; CQE_WORDS]) -> Cqe {
-    let words: [u32; CQE_WORDS] = core::array::from_fn(|i| slot[i].load(Ordering::Relaxed));
-    zerocopy::transmute!(words)
+    zerocopy::transmute!(load_words(slot))
 }
 
-/// Copy a CQE into its slot (relaxed: published by the tail's release).
+/// Copy a CQE into its slot.
 #[inline(always)]
 fn store_cqe(slot: &[AtomicU32; CQE_WORDS], cqe: &Cqe) {
-    let words: [u32; CQE_WORDS] = zerocopy::transmute!(*cqe);
-    for i in 0..CQE_WORDS {
-        slot[i].store(words[i], Ordering::Relaxed);
-    }
+    store_words::<CQE_WORDS>(slot, zerocopy::transmute!(*cqe));
 }
+
+/// Word indices (byte offset / 4) of the header fields, the same for every size: for
+/// [`QueuePair::read_word`] / [`QueuePair::write_word`] (a debugger's view, a simulated
+/// peer). The layout table in the module docs has them all.
+pub mod word {
+    /// SQ `head` (device).
+    pub const SQ_HEAD: usize = 0;
+    /// SQ `tail` (host).
+    pub const SQ_TAIL: usize = 1;
+    /// SQ `flags`.
+    pub const SQ_FLAGS: usize = 4;
+    /// SQ `dropped`.
+    pub const SQ_DROPPED: usize = 5;
+    /// CQ `head` (host).
+    pub const CQ_HEAD: usize = 16;
+    /// CQ `tail` (device).
+    pub const CQ_TAIL: usize = 17;
+    /// CQ `flags`.
+    pub const CQ_FLAGS: usize = 21;
+}
+
+// The word indices are the header structs' offsets (the CQ header is the second line).
+const _: () = {
+    use word::*;
+    assert!(SQ_HEAD * 4 == offset_of!(SqHeader, head) && SQ_TAIL * 4 == offset_of!(SqHeader, tail));
+    assert!(SQ_FLAGS * 4 == offset_of!(SqHeader, flags) && SQ_DROPPED * 4 == offset_of!(SqHeader, dropped));
+    assert!(CQ_HEAD * 4 == 64 + offset_of!(CqHeader, head) && CQ_TAIL * 4 == 64 + offset_of!(CqHeader, tail));
+    assert!(CQ_FLAGS * 4 == 64 + offset_of!(CqHeader, flags));
+};
 
 /// The host driver's side: produces SQEs, consumes CQEs.
 ///
@@ -980,14 +1015,7 @@ mod tests {
 
     type Qp = QueuePair<4, 8>;
 
-    /// Word indices of the header fields of a `Qp`.
-    const SQ_HEAD: usize = 0;
-    const SQ_TAIL: usize = 1;
-    const SQ_FLAGS: usize = 4;
-    const SQ_DROPPED: usize = 5;
-    const CQ_HEAD: usize = 16;
-    const CQ_TAIL: usize = 17;
-    const CQ_FLAGS: usize = 21;
+    use super::word::*;
 
     fn sqe(n: u64) -> Sqe {
         Sqe::nop().user_data(n).len(n as u32).off(!n)

@@ -215,9 +215,8 @@ pub fn shared_memory(d: &mut Demo<'_>) -> io::Result<()> {
     let want: i64 = (0..TOTAL).filter(|i| i % 2 == 1).map(|i| (i % 1000) as i64).sum();
     writeln!(d.out, "   host reaped {reaped} CQEs; sum of results {sum} (expected {want}): {}", sum == want)?;
     // A hostile host: publish an SQ tail 1000 entries past the head.
-    let tail_word = 1; // byte offset 4: the SQ tail
     let head = dev.sq_head();
-    qp.write_word(tail_word, head.wrapping_add(1000));
+    qp.write_word(fwring::shm::word::SQ_TAIL, head.wrapping_add(1000));
     let err = dev.feed(&mut *ring);
     writeln!(d.out, "   the host writes SQ tail = head + 1000; feed -> {err:?}")?;
     if let Err(e @ ShmError::SqCorrupt { .. }) = err {

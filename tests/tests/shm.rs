@@ -59,14 +59,7 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-/// Word indices of header fields (the same for every size).
-const SQ_HEAD: usize = 0;
-const SQ_TAIL: usize = 1;
-const SQ_FLAGS: usize = 4;
-const SQ_DROPPED: usize = 5;
-const CQ_HEAD: usize = 16;
-const CQ_TAIL: usize = 17;
-const CQ_FLAGS: usize = 21;
+use fwring::shm::word::*;
 
 fn word<const SQ: usize, const CQ: usize>(qp: &QueuePair<SQ, CQ>, i: usize) -> u32 {
     qp.read_word(i).expect("index inside the block")

@@ -30,7 +30,9 @@ pub mod inject;
 pub mod lz4;
 
 use crate::abi::Sqe;
-use crate::buf::BufDesc;
+use crate::buf::{BufDesc, Dir, Segs, SegsMut};
+use crate::errno::Errno;
+use crate::op::{Issue, IssueCx, PrepCx};
 
 /// Op flag (all buffer ops): limit the source to the chain record's `len`.
 pub const CHAIN_LEN: u32 = 1 << 0;
@@ -49,4 +51,41 @@ pub fn buf_sqe(slot: u8, op_flags: u32, a: &BufDesc, b: Option<&BufDesc>) -> Sqe
 pub(crate) fn optional_b(sqe: &Sqe) -> Option<BufDesc> {
     let b = BufDesc::sqe_b(sqe);
     if b == BufDesc::default() { None } else { Some(b) }
+}
+
+/// Prep of a source → destination op (copy, decompress): import descriptor A as the
+/// source and B as the destination; the pdu keeps the op flags.
+pub(crate) fn prep_src_dst(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<u32, Errno> {
+    cx.import(&BufDesc::sqe_a(sqe), Dir::Source)?;
+    cx.import(&BufDesc::sqe_b(sqe), Dir::Dest)?;
+    Ok(cx.info().op_flags())
+}
+
+/// Issue of a source → destination op: run `f` on the source (cut to the chain record's
+/// `len` under [`CHAIN_LEN`]) and the destination, in place; its byte count becomes the
+/// CQE's result and the chain record's `len`.
+pub(crate) fn issue_src_dst(
+    cx: &mut IssueCx<'_>,
+    flags: u32,
+    f: impl FnOnce(&Segs<'_>, &mut SegsMut<'_>) -> Result<usize, Errno>,
+) -> Issue {
+    let run = |cx: &mut IssueCx<'_>| {
+        let (mut io, chain) = cx.io_and_chain()?;
+        let limit = if flags & CHAIN_LEN != 0 { Some(chain.len as usize) } else { None };
+        let (src, dst) = io.split(0, 1)?;
+        let mut src = src.clone();
+        if let Some(n) = limit {
+            src.truncate(n);
+        }
+        let n = f(&src, dst)?;
+        chain.len = n as u32;
+        Ok(n)
+    };
+    match run(cx) {
+        Ok(n) => {
+            cx.set_result(n as i32);
+            Issue::Done
+        }
+        Err(e) => Issue::Err(e),
+    }
 }

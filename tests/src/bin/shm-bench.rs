@@ -77,6 +77,24 @@ struct SpscHost<'a> {
     cq: heapless::spsc::Consumer<'a, Cqe>,
 }
 
+/// Push SQEs one by one until `push` refuses one; how many went in.
+#[inline(always)]
+fn push_while(sqes: &[Sqe], mut push: impl FnMut(Sqe) -> bool) -> usize {
+    sqes.iter().take_while(|s| push(**s)).count()
+}
+
+/// Fill `out` from `pop` until it runs dry; how many came out.
+#[inline(always)]
+fn fill_while(out: &mut [Cqe], mut pop: impl FnMut() -> Option<Cqe>) -> usize {
+    let mut n = 0;
+    for slot in out {
+        let Some(c) = pop() else { break };
+        *slot = c;
+        n += 1;
+    }
+    n
+}
+
 struct SpscDevice<'a> {
     sq: heapless::spsc::Consumer<'a, Sqe>,
     cq: heapless::spsc::Producer<'a, Cqe>,
@@ -85,25 +103,12 @@ struct SpscDevice<'a> {
 impl HostEnd for SpscHost<'_> {
     #[inline(never)]
     fn push(&mut self, sqes: &[Sqe]) -> usize {
-        let mut n = 0;
-        for s in sqes {
-            if self.sq.enqueue(*s).is_err() {
-                break;
-            }
-            n += 1;
-        }
-        n
+        push_while(sqes, |s| self.sq.enqueue(s).is_ok())
     }
 
     #[inline(never)]
     fn reap(&mut self, out: &mut [Cqe]) -> usize {
-        let mut n = 0;
-        for slot in out {
-            let Some(c) = self.cq.dequeue() else { break };
-            *slot = c;
-            n += 1;
-        }
-        n
+        fill_while(out, || self.cq.dequeue())
     }
 }
 
@@ -135,25 +140,12 @@ struct CrossbeamEnd {
 impl HostEnd for CrossbeamEnd {
     #[inline(never)]
     fn push(&mut self, sqes: &[Sqe]) -> usize {
-        let mut n = 0;
-        for s in sqes {
-            if self.sq.push(*s).is_err() {
-                break;
-            }
-            n += 1;
-        }
-        n
+        push_while(sqes, |s| self.sq.push(s).is_ok())
     }
 
     #[inline(never)]
     fn reap(&mut self, out: &mut [Cqe]) -> usize {
-        let mut n = 0;
-        for slot in out {
-            let Some(c) = self.cq.pop() else { break };
-            *slot = c;
-            n += 1;
-        }
-        n
+        fill_while(out, || self.cq.pop())
     }
 }
 
