@@ -6,29 +6,73 @@
 //! never a whole region — and is sound because of the ownership rules `buf` enforces at
 //! import (see `region.rs` for the argument in full).
 
-use crate::buf::{BufTable, Imports, Io, IoBuf, MAX_IMPORTS, MAX_SEGS, Segs, SegsMut};
+use crate::buf::{BufTable, Import, Imports, Io, IoBuf, MAX_IMPORTS, MAX_SEGS, Segs, SegsMut};
 use crate::errno::Errno;
 use crate::mailbox::{CompleteError, Completer, Token};
 use crate::region::RawPiece;
 
-/// The pieces of a request's imports as raw parts, checked against their regions.
-fn raw_pieces(table: &BufTable, imports: &Imports) -> Result<[RawBuf; MAX_IMPORTS], Errno> {
-    let mut out = [RawBuf::EMPTY; MAX_IMPORTS];
-    for (imp, raw) in imports.iter().zip(out.iter_mut()) {
-        raw.dir = imp.dir;
-        for (r, s) in imp.segs() {
-            let region = table.regions.get(r).and_then(Option::as_ref).ok_or(Errno::EFAULT)?;
-            let piece = region.raw_piece(s.start as usize, s.len as usize).ok_or(Errno::EFAULT)?;
-            if let Some(slot) = raw.pieces.get_mut(raw.n as usize) {
-                *slot = Some(piece);
-                raw.n += 1;
-            }
-        }
-    }
-    Ok(out)
+/// Import `imp`'s pieces as raw parts, each checked against its region (EFAULT if a
+/// range no longer fits: impossible while the request pins its regions).
+fn pieces<'t>(table: &'t BufTable, imp: &'t Import) -> impl Iterator<Item = Result<RawPiece, Errno>> + 't {
+    imp.segs().map(|(r, s)| {
+        let region = table.regions.get(r).and_then(Option::as_ref).ok_or(Errno::EFAULT)?;
+        region.raw_piece(s.start as usize, s.len as usize).ok_or(Errno::EFAULT)
+    })
 }
 
-/// A request's buffer as raw pieces.
+/// The view of one import (`dir` as `Import` stores it: 1 = destination, 2 = source).
+///
+/// # Safety
+///
+/// The pieces are ranges the calling request owns for `'a` under the ring's rules (see
+/// `region.rs`): its destinations exclusively, its sources shared with readers only.
+#[allow(unsafe_code)]
+unsafe fn view_of<'a>(dir: u8, pieces: impl Iterator<Item = Result<RawPiece, Errno>>) -> Result<IoBuf<'a>, Errno> {
+    Ok(match dir {
+        2 => {
+            let mut v = Segs::default();
+            for p in pieces {
+                // SAFETY: a source range of this request: no `&mut` to it is alive
+                // (destinations never overlap it, in this request — EINVAL at import —
+                // or in another in flight — EBUSY at import).
+                let _ = v.segs.push(unsafe { p?.slice() });
+            }
+            IoBuf::Source(v)
+        }
+        1 => {
+            let mut v = SegsMut::default();
+            for p in pieces {
+                // SAFETY: a destination range this request owns exclusively: no other
+                // request in flight outside its chain touches it (EBUSY at import), its
+                // chain's other members are not running, the application cannot reach
+                // a region in use, and this request's own ranges do not overlap it
+                // (EINVAL at import). One view at a time: callers borrow the request
+                // (or its PendingIo) mutably for 'a.
+                let _ = v.segs.push(unsafe { p?.slice_mut() });
+            }
+            IoBuf::Dest(v)
+        }
+        _ => IoBuf::None,
+    })
+}
+
+/// Carve the imports' ranges out of their regions for one issue call: destinations as
+/// `&mut [u8]`, sources as `&[u8]`, each reference covering exactly its range — never a
+/// whole region, so ranges other requests hold (a pending request's, handed to hardware
+/// or a worker) are not touched.
+#[allow(unsafe_code)]
+pub(crate) fn carve<'a>(table: &'a BufTable, imports: &Imports) -> Result<Io<'a>, Errno> {
+    let mut io = Io { bufs: [IoBuf::None, IoBuf::None] };
+    for (imp, view) in imports.iter().zip(io.bufs.iter_mut()) {
+        // SAFETY: the request is being issued: it owns its imported ranges for the
+        // duration of the issue call, which `'a` (a borrow of its issue context) does
+        // not outlive.
+        *view = unsafe { view_of(imp.dir, pieces(table, imp))? };
+    }
+    Ok(io)
+}
+
+/// A request's buffer as raw pieces, kept by a [`PendingIo`].
 #[derive(Clone, Copy)]
 struct RawBuf {
     dir: u8,
@@ -38,60 +82,6 @@ struct RawBuf {
 
 impl RawBuf {
     const EMPTY: RawBuf = RawBuf { dir: 0, n: 0, pieces: [None; MAX_SEGS] };
-}
-
-/// Views over raw pieces.
-///
-/// # Safety
-///
-/// The pieces are ranges the calling request owns for `'a` under the ring's rules (see
-/// `region.rs`): its destinations exclusively, its sources shared with readers only.
-#[allow(unsafe_code)]
-unsafe fn views<'a>(bufs: &[RawBuf; MAX_IMPORTS]) -> Io<'a> {
-    let mut io = Io { bufs: [IoBuf::None, IoBuf::None] };
-    for (raw, view) in bufs.iter().zip(io.bufs.iter_mut()) {
-        let pieces = raw.pieces.iter().take(raw.n as usize).flatten();
-        *view = match raw.dir {
-            2 => {
-                let mut v = Segs::default();
-                for p in pieces {
-                    // SAFETY: a source range of this request: no `&mut` to it is alive
-                    // (destinations never overlap it, in this request — EINVAL at
-                    // import — or in another in flight — EBUSY at import).
-                    let _ = v.segs.push(unsafe { p.slice() });
-                }
-                IoBuf::Source(v)
-            }
-            1 => {
-                let mut v = SegsMut::default();
-                for p in pieces {
-                    // SAFETY: a destination range this request owns exclusively: no
-                    // other request in flight outside its chain touches it (EBUSY at
-                    // import), its chain's other members are not running, the
-                    // application cannot reach a region in use, and this request's own
-                    // ranges do not overlap it (EINVAL at import). One view at a time:
-                    // callers borrow the request (or its PendingIo) mutably for 'a.
-                    let _ = v.segs.push(unsafe { p.slice_mut() });
-                }
-                IoBuf::Dest(v)
-            }
-            _ => IoBuf::None,
-        };
-    }
-    io
-}
-
-/// Carve the imports' ranges out of their regions for one issue call: destinations as
-/// `&mut [u8]`, sources as `&[u8]`, each reference covering exactly its range — never a
-/// whole region, so ranges other requests hold (a pending request's, handed to hardware
-/// or a worker) are not touched. Ranges were checked at prep; one that no longer fits
-/// (impossible while the request pins its regions) is EFAULT.
-#[allow(unsafe_code)]
-pub(crate) fn carve<'a>(table: &'a BufTable, imports: &Imports) -> Result<Io<'a>, Errno> {
-    let raw = raw_pieces(table, imports)?;
-    // SAFETY: the request is being issued: it owns its imported ranges for the duration
-    // of the issue call, which `'a` (a borrow of its issue context) does not outlive.
-    Ok(unsafe { views(&raw) })
 }
 
 /// The buffers of a pending request, taken out of the ring for whoever finishes the work
@@ -107,23 +97,36 @@ pub struct PendingIo {
     bufs: [RawBuf; MAX_IMPORTS],
 }
 
-// SAFETY: the handle owns its request's ranges (see `views`): moving it to another
+// SAFETY: the handle owns its request's ranges (see `view_of`): moving it to another
 // context moves that ownership; the ring keeps no reference to them while it lives.
 #[allow(unsafe_code)]
 unsafe impl Send for PendingIo {}
 
 impl PendingIo {
     pub(crate) fn new(token: Token, table: &BufTable, imports: &Imports) -> Result<Self, Errno> {
-        Ok(PendingIo { token, bufs: raw_pieces(table, imports)? })
+        let mut bufs = [RawBuf::EMPTY; MAX_IMPORTS];
+        for (imp, raw) in imports.iter().zip(bufs.iter_mut()) {
+            raw.dir = imp.dir;
+            for (piece, slot) in pieces(table, imp).zip(raw.pieces.iter_mut()) {
+                *slot = Some(piece?);
+                raw.n += 1;
+            }
+        }
+        Ok(PendingIo { token, bufs })
     }
 
     /// The request's buffers, in place.
     #[allow(unsafe_code)]
     pub fn io(&mut self) -> Io<'_> {
-        // SAFETY: the pending request owns its ranges until this handle completes it
-        // (it cannot be cancelled, its token is only in here); `&mut self` makes this
-        // the only view.
-        unsafe { views(&self.bufs) }
+        let mut io = Io { bufs: [IoBuf::None, IoBuf::None] };
+        for (raw, view) in self.bufs.iter().zip(io.bufs.iter_mut()) {
+            let pieces = raw.pieces.iter().take(raw.n as usize).flatten().map(|p| Ok(*p));
+            // SAFETY: the pending request owns its ranges until this handle completes it
+            // (it cannot be cancelled, its token is only in here); `&mut self` makes
+            // this the only view. The pieces were checked when the handle was made.
+            *view = unsafe { view_of(raw.dir, pieces) }.unwrap_or(IoBuf::None);
+        }
+        io
     }
 
     /// Complete the request with `res`: the handle is consumed, so no view outlives it.
