@@ -1420,10 +1420,14 @@ mod tests {
 
     #[test]
     fn errors_display_head_and_tail() {
-        extern crate std;
-        use std::string::ToString;
-        assert_eq!(ShmError::SqCorrupt { head: 1, tail: 9 }.to_string(), "SQ indices corrupt: head 1, tail 9");
-        assert_eq!(ShmError::CqCorrupt { head: 2, tail: 0 }.to_string(), "CQ indices corrupt: head 2, tail 0");
+        use core::fmt::Write;
+        let text = |e: ShmError| {
+            let mut s = heapless::String::<64>::new();
+            write!(s, "{e}").expect("fits");
+            s
+        };
+        assert_eq!(text(ShmError::SqCorrupt { head: 1, tail: 9 }), "SQ indices corrupt: head 1, tail 9");
+        assert_eq!(text(ShmError::CqCorrupt { head: 2, tail: 0 }), "CQ indices corrupt: head 2, tail 0");
     }
 
     /// A queue pair is placeable in a `static` (const `new`, `Sync`).
