@@ -5,7 +5,7 @@
 //!
 //! Every request must complete exactly once with the result the interrupt chose, a link
 //! successor must complete after its predecessor (and be cancelled when it failed), and
-//! no CQE may be lost. `FWRING_SOAK=N` sets the number of requests (default 250,000; `cargo xtask soak` runs 20 times that).
+//! no CQE may be lost. `FWRING_SOAK=N` sets the number of requests (default 2,000,000; `cargo xtask soak` runs 20 times that).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -69,7 +69,7 @@ fn kind_of(ud: u64) -> Kind {
 
 #[test]
 fn host_device_and_interrupt_threads() {
-    let total: u64 = std::env::var("FWRING_SOAK").ok().and_then(|v| v.parse().ok()).unwrap_or(250_000);
+    let total: u64 = std::env::var("FWRING_SOAK").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000_000);
     let qp: Box<QueuePair<64, 128>> = Box::default();
     let mut ring: Box<Ring<64, 128, 64>> = Box::default();
     ring.setup(Setup::new(64).flags(SetupFlags::BPF_EXT | SetupFlags::SUBMIT_ALL)).unwrap();

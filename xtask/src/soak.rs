@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use crate::util::{cargo, root, step};
 
 /// CI sizes the scale multiplies.
-const THREE_THREADS: u64 = 250_000;
+const THREE_THREADS: u64 = 2_000_000;
 const DIFF_BATCHES: u64 = 2_000;
 
 pub fn run(args: &[String]) -> Result<(), String> {
