@@ -36,8 +36,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         [a] if a == "--write" => true,
         _ => return Err("usage: cargo xtask bench [--write]".into()),
     };
-    step("building fwring-bench (release)");
-    exec(cargo().args(["build", "--release", "-p", "fwring-tests", "--bin", "fwring-bench"]))?;
+    step("building fwring-bench and shm-bench (release)");
+    exec(cargo().args(["build", "--release", "-p", "fwring-tests", "--bin", "fwring-bench", "--bin", "shm-bench"]))?;
     let bin = root().join("target/release/fwring-bench");
     let bin = bin.to_str().ok_or("non-UTF-8 path")?;
 
@@ -139,7 +139,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
     }
     println!("\n{buf_table}");
-    let table = format!("{table}\n### Buffer ops\n\n{buf_table}");
+    let shm_table = shm(&bin_dir())?;
+    println!("\n{shm_table}");
+    let table = format!("{table}\n### Buffer ops\n\n{buf_table}\n### Shared-memory round trip\n\n{shm_table}");
 
     if write {
         let path = root().join("docs/perf.md");
@@ -154,4 +156,44 @@ pub fn run(args: &[String]) -> Result<(), String> {
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+fn bin_dir() -> std::path::PathBuf {
+    root().join("target/release")
+}
+
+/// The shared-memory round trip (`shm-bench`): requests/s with host and device on two
+/// threads, and instructions per request in one thread under callgrind, for the queue
+/// pair beside `heapless::spsc` and crossbeam's `ArrayQueue`.
+fn shm(dir: &std::path::Path) -> Result<String, String> {
+    const BATCHES: u64 = 500;
+    let bin = dir.join("shm-bench");
+    let bin = bin.to_str().ok_or("non-UTF-8 path")?;
+    step("shared-memory round trip: requests/s across two threads, instructions/request in one");
+    let timing = output(std::process::Command::new(bin).args(["time", "1"]))?;
+    let mut table = String::new();
+    let _ = writeln!(table, "| transport | M requests/s (2 threads, median) | instructions/request (1 thread) |");
+    let _ = writeln!(table, "|---|---:|---:|");
+    for (w, name) in
+        [("shm", "fwring::shm::QueuePair"), ("heapless", "heapless::spsc"), ("crossbeam", "crossbeam ArrayQueue")]
+    {
+        // "       shm   6.10 M req/s  (min …)"
+        let mreq = timing
+            .lines()
+            .find_map(|l| l.trim_start().strip_prefix(w).and_then(|r| r.split_whitespace().next()))
+            .unwrap_or("—");
+        let instr = if have("valgrind") {
+            let (a, b) = (callgrind_ir(bin, w, BATCHES)?, callgrind_ir(bin, w, 2 * BATCHES)?);
+            format!("{:.1}", (b - a) as f64 / (BATCHES * 32) as f64)
+        } else {
+            "—".into()
+        };
+        let _ = writeln!(table, "| {name} | {mreq} | {instr} |");
+    }
+    let _ = writeln!(
+        table,
+        "\nEach request: the host pushes a NOP SQE, the device moves it into a `Ring<64, 128, 64>`, \
+         submits, and moves the CQE back; batches of 32. Requests/s are noisy on a shared machine."
+    );
+    Ok(table)
 }

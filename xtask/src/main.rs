@@ -5,7 +5,8 @@
 //!   Ends with one line: `N passed, N failed`.
 //! - `cargo xtask bench [--write]` — the NOP benchmark side by side: instructions/op
 //!   under callgrind and ns/op for the floor ring, heapless::spsc, fwring and the
-//!   kernel's io_uring; `--write` records the table in `docs/perf.md`.
+//!   kernel's io_uring; the buffer ops' ring cost; the shared-memory round trip beside
+//!   heapless::spsc and crossbeam; `--write` records the tables in `docs/perf.md`.
 //! - `cargo xtask soak [--scale N]` — the long runs kept out of CI (threads, the kernel
 //!   differential, the shm fuzzer) at N times their CI sizes.
 //! - `cargo xtask fw-test | fw-run | fw-size | fw-bench` — the firmware under QEMU (see
