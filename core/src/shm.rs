@@ -224,31 +224,22 @@ struct CqHeader {
 /// Words of a header, padding included.
 const HEADER_WORDS: usize = 16;
 
+/// Word `i` of a header: its six named words in layout order, then the padding.
+fn header_word<'a>(named: [&'a AtomicU32; 6], pad: &'a [AtomicU32], i: usize) -> Option<&'a AtomicU32> {
+    named.get(i).copied().or_else(|| pad.get(i.wrapping_sub(named.len())))
+}
+
 impl SqHeader {
     fn word(&self, i: usize) -> Option<&AtomicU32> {
-        match i {
-            0 => Some(&self.head),
-            1 => Some(&self.tail),
-            2 => Some(&self.ring_mask),
-            3 => Some(&self.ring_entries),
-            4 => Some(&self.flags),
-            5 => Some(&self.dropped),
-            _ => self.pad.get(i.wrapping_sub(6)),
-        }
+        let named = [&self.head, &self.tail, &self.ring_mask, &self.ring_entries, &self.flags, &self.dropped];
+        header_word(named, &self.pad, i)
     }
 }
 
 impl CqHeader {
     fn word(&self, i: usize) -> Option<&AtomicU32> {
-        match i {
-            0 => Some(&self.head),
-            1 => Some(&self.tail),
-            2 => Some(&self.ring_mask),
-            3 => Some(&self.ring_entries),
-            4 => Some(&self.overflow),
-            5 => Some(&self.flags),
-            _ => self.pad.get(i.wrapping_sub(6)),
-        }
+        let named = [&self.head, &self.tail, &self.ring_mask, &self.ring_entries, &self.overflow, &self.flags];
+        header_word(named, &self.pad, i)
     }
 }
 
