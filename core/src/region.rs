@@ -162,8 +162,9 @@ impl Region {
         if end > self.len {
             return None;
         }
-        // In bounds (checked above): the pointer stays inside the allocation.
-        Some(RawPiece { ptr: self.ptr.as_ptr().wrapping_add(start), len })
+        // In bounds (checked above): the pointer stays inside the allocation, so it is
+        // not null.
+        Some(RawPiece { ptr: NonNull::new(self.ptr.as_ptr().wrapping_add(start))?, len })
     }
 }
 
@@ -171,7 +172,7 @@ impl Region {
 /// bookkeeping and the references it makes.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RawPiece {
-    ptr: *mut u8,
+    ptr: NonNull<u8>,
     len: usize,
 }
 
@@ -187,7 +188,7 @@ impl RawPiece {
     pub(crate) unsafe fn slice<'a>(self) -> &'a [u8] {
         // SAFETY: the range lies inside a live 'static region (checked by `raw_piece`),
         // and the caller guarantees no concurrent `&mut`.
-        unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
+        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 
     /// The range, writable.
@@ -201,7 +202,7 @@ impl RawPiece {
     pub(crate) unsafe fn slice_mut<'a>(self) -> &'a mut [u8] {
         // SAFETY: inside a live 'static region (checked by `raw_piece`); exclusivity is
         // the caller's guarantee.
-        unsafe { core::slice::from_raw_parts_mut(self.ptr, self.len) }
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 }
 

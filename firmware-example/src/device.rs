@@ -15,7 +15,7 @@
 use core::cell::RefCell;
 
 use critical_section::Mutex;
-use fwring::{BufDesc, CompleteError, Completer, Dir, Errno, Issue, IssueCx, Op, PrepCx, Sqe, Token};
+use fwring::{BufDesc, CompleteError, Completer, Dir, Errno, Issue, IssueCx, Op, PendingIo, PrepCx, Sqe, Token};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Jobs the device queue holds.
@@ -38,13 +38,27 @@ pub enum Mode {
     Timed,
 }
 
+/// The byte the device's DMA writes at offset `i` of a destination.
+pub const fn dma_byte(i: usize) -> u8 {
+    (i as u8).wrapping_mul(29) ^ 0x5a
+}
+
+/// How a job completes.
+#[derive(Debug)]
+enum Done {
+    /// With the result from the SQE, through the token (and again, refused, with
+    /// [`TWICE`]).
+    Token { token: Token, res: i32, twice: bool },
+    /// A DMA transfer: the interrupt writes [`dma_byte`]s over the request's destination,
+    /// in place, and completes with the bytes written, through the buffer handle.
+    Dma(PendingIo),
+}
+
 /// One queued job: a device descriptor.
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 struct Job {
-    token: Token,
-    res: i32,
+    done: Done,
     due: u32,
-    twice: bool,
 }
 
 /// What the device did, for the tests to check.
@@ -101,9 +115,12 @@ pub fn queued() -> usize {
     critical_section::with(|cs| STATE.borrow_ref(cs).jobs.len())
 }
 
-/// Queue a job (thread mode, from the op's issue). A full queue hands the job back.
-fn queue(job: Job) -> Result<(), Job> {
-    critical_section::with(|cs| STATE.borrow_ref_mut(cs).jobs.push(job))
+/// Pdu flag (above the 24 op-flag bits): the request has a destination to DMA into.
+const DMA: u32 = 1 << 24;
+
+/// Queue a job (thread mode, from the op's issue); `false` if the queue is full.
+fn queue(job: Job) -> bool {
+    critical_section::with(|cs| STATE.borrow_ref_mut(cs).jobs.push(job).is_ok())
 }
 
 /// The device's interrupt work, called by the board's periodic interrupt handler:
@@ -125,14 +142,33 @@ pub fn on_tick() {
             let next = s.jobs.iter().enumerate().filter(|(_, j)| j.due <= now).min_by_key(|(i, j)| (j.due, *i));
             let Some((i, _)) = next else { break };
             let job = s.jobs.remove(i);
-            match completer.complete(job.token, job.res) {
-                Ok(()) => s.stats.completed += 1,
-                Err(_) => s.stats.errors += 1,
-            }
-            if job.twice {
-                match completer.complete(job.token, job.res) {
-                    Err(CompleteError::Stale) => s.stats.stale += 1,
-                    _ => s.stats.errors += 1,
+            match job.done {
+                Done::Token { token, res, twice } => {
+                    match completer.complete(token, res) {
+                        Ok(()) => s.stats.completed += 1,
+                        Err(_) => s.stats.errors += 1,
+                    }
+                    if twice {
+                        match completer.complete(token, res) {
+                            Err(CompleteError::Stale) => s.stats.stale += 1,
+                            _ => s.stats.errors += 1,
+                        }
+                    }
+                }
+                Done::Dma(mut io) => {
+                    let mut n = 0;
+                    if let Ok(dst) = io.io().dest(0) {
+                        for seg in dst.slices_mut() {
+                            for b in seg.iter_mut() {
+                                *b = dma_byte(n);
+                                n += 1;
+                            }
+                        }
+                    }
+                    match io.complete(&completer, n as i32) {
+                        Ok(()) => s.stats.completed += 1,
+                        Err(_) => s.stats.errors += 1,
+                    }
                 }
             }
         }
@@ -155,8 +191,10 @@ pub struct DevicePdu {
 ///
 /// SQE: `off` = the result the device completes with (an `i32`: a count, or `-errno`);
 /// `len` = `due` (the tick after the doorbell, or the order in a burst); op flag
-/// [`TWICE`]; optional descriptor B = a destination the device owns while the request
-/// is pending (another chain touching it gets EBUSY at prep).
+/// [`TWICE`]; optional descriptor B = a destination the device DMAs into: its issue hands
+/// the buffer to the device as a [`PendingIo`], the interrupt writes [`dma_byte`]s over
+/// it in place and completes with the bytes written. Meanwhile the device owns the range
+/// (another chain touching it gets EBUSY at prep).
 pub struct DeviceOp;
 
 impl Op for DeviceOp {
@@ -165,19 +203,35 @@ impl Op for DeviceOp {
     fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<DevicePdu, Errno> {
         let res = i32::try_from(sqe.off as i64).map_err(|_| Errno::EINVAL)?;
         let b = BufDesc::sqe_b(sqe);
+        let mut flags = cx.info().op_flags();
         if b != BufDesc::default() {
             cx.import(&b, Dir::Dest)?;
+            flags |= DMA;
         }
-        Ok(DevicePdu { res, due: sqe.len, flags: cx.info().op_flags() })
+        Ok(DevicePdu { res, due: sqe.len, flags })
     }
 
     fn issue(cx: &mut IssueCx<'_>, pdu: &mut DevicePdu) -> Issue {
-        let token = cx.pending();
-        let job = Job { token, res: pdu.res, due: pdu.due, twice: pdu.flags & TWICE != 0 };
-        match queue(job) {
-            Ok(()) => Issue::Pending,
-            // Queue full: answering otherwise than Pending withdraws the token.
-            Err(_) => Issue::Err(Errno::EBUSY),
+        // Room first: a request whose buffers went out as a `PendingIo` stays pending
+        // whatever issue answers, so it must not be refused after that. (Only this
+        // context adds jobs; the interrupt only removes them.)
+        if queued() >= QUEUE {
+            return Issue::Err(Errno::EBUSY);
+        }
+        let done = if pdu.flags & DMA != 0 {
+            match cx.pending_io() {
+                Ok(io) => Done::Dma(io),
+                Err(e) => return Issue::Err(e),
+            }
+        } else {
+            Done::Token { token: cx.pending(), res: pdu.res, twice: pdu.flags & TWICE != 0 }
+        };
+        if queue(Job { done, due: pdu.due }) {
+            Issue::Pending
+        } else {
+            // Unreachable (room was checked); a token-only job is withdrawn by
+            // answering otherwise than Pending.
+            Issue::Err(Errno::EBUSY)
         }
     }
 }

@@ -428,19 +428,32 @@ fn drain_waits_for_pending_device_request(s: &mut Split) -> Outcome {
     cqes(&mut s.reap, &[(1, 5), (2, 0), (3, 0)])
 }
 
-/// While the device owns a destination range (its request pending), a copy into that
-/// range fails -EBUSY at prep; after the interrupt completed the device, it succeeds.
+/// A DMA transfer in place: the device op hands its destination to the device as a
+/// `PendingIo`; while it is pending the range is the device's (a copy into it fails
+/// -EBUSY at prep, the application cannot reach the buffer); the interrupt writes the
+/// range byte by byte and completes with the count; then the bytes are there, exactly
+/// the range and nothing past it, and the range is free again.
 fn pending_device_owns_its_buffer(s: &mut Split) -> Outcome {
     let owned = at(buf::SCRATCH, 0, 64);
     let mut device_write = dev(1, 1, 0);
     owned.put_b(&mut device_write);
     let into_owned = copy(2, 0, at(buf::PLAIN, 0, 16), at(buf::SCRATCH, 32, 16));
+    let Ok(scratch) = s.sub.buffer_mut(buf::SCRATCH) else {
+        return ensure("the scratch buffer is the application's before", false);
+    };
+    scratch[..72].fill(0);
     push(&mut s.sub, &[device_write, into_owned])?;
     submitted(s.sub.submit(), 2, Stop::Failed)?;
     next_cqes(&mut s.reap, &[(2, EBUSY)])?;
+    ensure("the application cannot reach the DMA buffer", s.sub.buffer_mut(buf::SCRATCH).is_err())?;
     device::ring_doorbell(Mode::Burst);
     s.wait_idle(MAX_TICKS)?;
-    next_cqes(&mut s.reap, &[(1, 0)])?;
+    next_cqes(&mut s.reap, &[(1, 64)])?;
+    let Some(scratch) = s.sub.buffers().get(buf::SCRATCH).map(|r| r.bytes()) else {
+        return ensure("the scratch buffer is the application's again", false);
+    };
+    ensure("the DMA wrote every byte in place", (0..64).all(|i| scratch[i] == device::dma_byte(i)))?;
+    ensure("and nothing past the range", scratch[64..72].iter().all(|&b| b == 0))?;
     push(&mut s.sub, &[copy(3, 0, at(buf::PLAIN, 0, 16), at(buf::SCRATCH, 32, 16))])?;
     submitted(s.sub.submit(), 1, Stop::Empty)?;
     cqes(&mut s.reap, &[(3, 16)])
