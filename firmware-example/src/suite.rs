@@ -37,6 +37,13 @@ const EOPNOTSUPP: i32 = Errno::EOPNOTSUPP.res();
 /// Ticks a test waits for the device before it fails (1 tick = 1 ms).
 const MAX_TICKS: u32 = 200;
 
+/// `t.run` for each test function, named after it.
+macro_rules! run {
+    ($t:ident, $cx:expr; $($test:ident),+ $(,)?) => {
+        $( $t.run(stringify!($test), $cx, $test); )+
+    };
+}
+
 /// Run the whole suite; `true` if every test passed.
 pub fn run() -> bool {
     log_info!("fwring on-target suite on {}", board::NAME);
@@ -52,34 +59,42 @@ pub fn run() -> bool {
         log_info!("dma buffers at {:#x}..{:#x}", first.addr(), last.addr() + last.len() as u64);
     }
 
-    t.run("nop_link_chain_completes_in_order", ring, nop_link_chain_completes_in_order);
-    t.run("link_failure_cancels_rest_of_chain", ring, link_failure_cancels_rest_of_chain);
-    t.run("hardlink_chain_continues_after_failure", ring, hardlink_chain_continues_after_failure);
-    t.run("drain_runs_after_everything_before_it", ring, drain_runs_after_everything_before_it);
-    t.run("full_cq_stops_submit_and_no_cqe_is_lost", ring, full_cq_stops_submit_and_no_cqe_is_lost);
-    t.run("backpressure_never_splits_a_chain", ring, backpressure_never_splits_a_chain);
-    t.run("lz4_crc32c_copy_chain_is_byte_exact", ring, lz4_crc32c_copy_chain_is_byte_exact);
-    t.run("crc32c_mismatch_fails_chain_with_ebadmsg", ring, crc32c_mismatch_fails_chain_with_ebadmsg);
-    t.run("buffer_op_errors_complete_with_errno", ring, buffer_op_errors_complete_with_errno);
-    t.run("op_slot_errors_complete_with_errno", ring, op_slot_errors_complete_with_errno);
-    t.run("faulty_lz4_fails_second_request_and_its_chain", ring, faulty_lz4_fails_second_request_and_its_chain);
-    t.run("inject_at_chain_head_fails_every_second_chain", ring, inject_at_chain_head_fails_every_second_chain);
+    run!(t, ring;
+        nop_link_chain_completes_in_order,
+        link_failure_cancels_rest_of_chain,
+        hardlink_chain_continues_after_failure,
+        drain_runs_after_everything_before_it,
+        full_cq_stops_submit_and_no_cqe_is_lost,
+        backpressure_never_splits_a_chain,
+        lz4_crc32c_copy_chain_is_byte_exact,
+        crc32c_mismatch_fails_chain_with_ebadmsg,
+        buffer_op_errors_complete_with_errno,
+        op_slot_errors_complete_with_errno,
+        faulty_lz4_fails_second_request_and_its_chain,
+        inject_at_chain_head_fails_every_second_chain,
+    );
     #[cfg(feature = "selfcheck-fail")]
-    t.run("selfcheck_deliberate_failure", ring, selfcheck_deliberate_failure);
+    run!(t, ring;
+        selfcheck_deliberate_failure,
+    );
 
     // Part two: completions from the interrupt handler.
     let (sub, reap, completer) = ring.split();
     device::attach(completer);
     board::start_tick();
     let mut s = Split { sub, reap, completer };
-    t.run("device_requests_complete_from_interrupt_out_of_order", &mut s, device_requests_complete_out_of_order);
-    t.run("chains_continue_after_interrupt_completions", &mut s, chains_continue_after_interrupt_completions);
-    t.run("timed_completions_arrive_tick_by_tick", &mut s, timed_completions_arrive_tick_by_tick);
-    t.run("pending_device_owns_its_buffer", &mut s, pending_device_owns_its_buffer);
-    t.run("stale_and_forged_tokens_are_refused", &mut s, stale_and_forged_tokens_are_refused);
+    run!(t, &mut s;
+        device_requests_complete_from_interrupt_out_of_order,
+        chains_continue_after_interrupt_completions,
+        timed_completions_arrive_tick_by_tick,
+        pending_device_owns_its_buffer,
+        stale_and_forged_tokens_are_refused,
+    );
     // Last: a drain leaves the ring's drain state on for the next request, and the split
     // ring cannot be set up anew.
-    t.run("drain_waits_for_pending_device_request", &mut s, drain_waits_for_pending_device_request);
+    run!(t, &mut s;
+        drain_waits_for_pending_device_request,
+    );
     let d = device::stats();
     log_info!("device: {} interrupts, {} completions from them, {} stale refused", d.ticks, d.completed, d.stale);
     t.finish()
@@ -363,7 +378,7 @@ fn selfcheck_deliberate_failure(r: &mut FwRing) -> Outcome {
 
 /// Three device requests, completed by one interrupt in order of `due` (2, 3, 1), not
 /// of submission; one with an error.
-fn device_requests_complete_out_of_order(s: &mut Split) -> Outcome {
+fn device_requests_complete_from_interrupt_out_of_order(s: &mut Split) -> Outcome {
     let before = device::stats();
     push(&mut s.sub, &[dev(1, 3, 100), dev(2, 1, 200), dev(3, 2, EIO)])?;
     submitted(s.sub.submit(), 3, Stop::Empty)?;
