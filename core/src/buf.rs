@@ -220,8 +220,9 @@ pub(crate) fn conflict(a: &Import, b: &Import) -> bool {
 /// The registered-buffer table.
 pub struct BufTable {
     pub(crate) regions: [Option<Region>; MAX_BUFFERS],
-    /// Segments of in-flight requests per region.
-    users: [u16; MAX_BUFFERS],
+    /// Segments of in-flight requests per region. At most 65 534 requests of 2 imports
+    /// of 8 segments each: never more than 2²⁰, so the count is exact.
+    users: [u32; MAX_BUFFERS],
     /// Table size; 0 = no table registered.
     len: u16,
 }
@@ -386,15 +387,27 @@ impl BufTable {
         if permits(r, dir) { Ok(r) } else { Err(Errno::EFAULT) }
     }
 
-    /// Read `T` from user memory at `addr`.
-    pub(crate) fn read_user<T: FromBytes>(&self, addr: u64) -> Result<T, Errno> {
-        let (i, off) = self.find(addr, size_of::<T>() as u64)?;
-        let bytes = self.regions[i].as_ref().ok_or(Errno::EFAULT)?.bytes();
-        T::read_from_prefix(bytes.get(off..).ok_or(Errno::EFAULT)?).map(|(t, _)| t).map_err(|_| Errno::EFAULT)
+    /// The `len` bytes of user memory at `addr` as a one-segment source import: where
+    /// a read of a structure in user memory (an iovec, a timespec) would look.
+    pub(crate) fn user_range(&self, addr: u64, len: usize) -> Result<Import, Errno> {
+        let (i, off) = self.find(addr, len as u64)?;
+        let mut imp = Import { dir: Dir::Source as u8 + 1, ..Import::EMPTY };
+        imp.push(i, off, len)?;
+        Ok(imp)
     }
 
-    /// Resolve `desc` for `dir` into checked segments (C-BUF-7..9, C-BUF-13).
-    pub(crate) fn resolve(&self, desc: &BufDesc, dir: Dir) -> Result<Import, Errno> {
+    /// Resolve `desc` for `dir` into checked segments (C-BUF-7..9, C-BUF-13);
+    /// `read_iovec` reads the iovec arrays of vectored descriptors. A descriptor whose
+    /// reserved byte is not 0 is EINVAL.
+    pub(crate) fn resolve(
+        &self,
+        desc: &BufDesc,
+        dir: Dir,
+        read_iovec: impl Fn(u64) -> Result<IoVec, Errno>,
+    ) -> Result<Import, Errno> {
+        if desc.reserved != 0 {
+            return Err(Errno::EINVAL);
+        }
         let mut imp = Import { dir: dir as u8 + 1, ..Import::EMPTY };
         match desc.ty {
             buf_type::USER => {
@@ -420,7 +433,7 @@ impl BufTable {
                 }
                 for k in 0..desc.len as u64 {
                     let at = desc.addr.checked_add(k * 16).ok_or(Errno::EFAULT)?;
-                    let iov: IoVec = self.read_user(at)?;
+                    let iov = read_iovec(at)?;
                     if iov.len == 0 {
                         continue;
                     }
@@ -455,13 +468,14 @@ impl BufTable {
     /// Account a committed import (in-flight requests pin their regions).
     pub(crate) fn hold(&mut self, imp: &Import) {
         for (r, _) in imp.segs() {
-            self.users[r] = self.users[r].saturating_add(1);
+            self.users[r] += 1;
         }
     }
 
     /// Release a committed import.
     pub(crate) fn release(&mut self, imp: &Import) {
         for (r, _) in imp.segs() {
+            debug_assert!(self.users[r] > 0, "release without hold");
             self.users[r] = self.users[r].saturating_sub(1);
         }
     }

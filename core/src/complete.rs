@@ -19,7 +19,7 @@
 use crate::TIMEOUTS;
 use crate::abi::{Cqe, opcode};
 use crate::errno::Errno;
-use crate::op::{Issue, IssueCx};
+use crate::op::{Issue, IssueCx, Pended};
 use crate::req::{Idx, NIL, Req, ReqFlags, Work};
 use crate::ring::Exec;
 
@@ -103,12 +103,13 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
 
     /// `io_uring_bpf_issue`, plus fwring's pending completion.
     fn issue_bpf(&mut self, idx: Idx) -> Outcome {
+        // The generation this request goes pending under, if it does.
+        let generation = self.e.next_generation(&self.sh.mail);
         let r = &mut self.e.t[idx];
         let Some(issue) = r.vt.and_then(|v| v.issue) else {
             r.res = 0;
             return Outcome::Complete;
         };
-        let generation = r.generation;
         let Req { rec, scratch, imports, .. } = r;
         let mail = self.sh.mail.slots();
         let mut cx = IssueCx {
@@ -117,7 +118,8 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             mail,
             index: idx,
             generation,
-            pended: 0,
+            ring: self.sh.mail.id(),
+            pended: Pended::No,
             chain: scratch,
             bufs: &self.e.bufs,
             imports,
@@ -125,14 +127,20 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         };
         let outcome = issue(&mut cx, &mut rec.pdu);
         let (res, pended) = (cx.result, cx.pended);
-        if pended != 0 {
-            // A token is out. Pending as asked; or, if the op answered otherwise, take
-            // the token back — unless a completer already used it, which decides.
-            // With its buffers handed out (3) it stays pending whatever issue said.
-            if outcome == Issue::Pending || pended == 3 || !crate::mailbox::withdraw(mail, idx, generation, false) {
+        if pended != Pended::No {
+            // A token is out: the generation is used.
+            self.e.gen_next = generation.wrapping_add(1) & crate::mailbox::GEN_MASK;
+            self.e.t[idx].generation = generation;
+            // Pending as asked; or, if the op answered otherwise, take the token back —
+            // unless a completer already used it, which decides. With its buffers
+            // handed out it stays pending whatever issue said.
+            if outcome == Issue::Pending
+                || pended == Pended::Lent
+                || !crate::mailbox::withdraw(mail, idx, generation, false)
+            {
                 let f = &mut self.e.t[idx].flags;
                 f.insert(ReqFlags::PENDING);
-                f.set(ReqFlags::CANCELABLE, pended == 2);
+                f.set(ReqFlags::CANCELABLE, pended == Pended::Cancelable);
                 return Outcome::Pending;
             }
         }

@@ -95,7 +95,7 @@ pub use op::{
 pub use region::{REGION_MAX_LEN, Region};
 pub use ring::{Reaper, Ring, Stop, Submitted, Submitter};
 pub use setup::{Params, Probe, Setup};
-pub use view::PendingIo;
+pub use view::{PendingIo, Refused};
 
 /// The README's code examples, compiled and run as doctests.
 #[doc = include_str!("../../README.md")]

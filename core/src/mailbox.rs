@@ -9,11 +9,23 @@
 //!
 //! The protocol is lock-free and interrupt-safe — no lock an ISR could deadlock on:
 //!
-//! - every request slot has a state word `generation << 16 | phase`; a token names a slot
-//!   and a generation. `complete` claims the slot with one compare-and-swap from
-//!   `PENDING(gen)` to `CLAIMED(gen)`: a second completion, or a token of an earlier
-//!   request of the same slot (stale generation), fails the swap and is refused with
-//!   [`CompleteError::Stale`] — it never touches another request;
+//! - every request slot has a state word (the low 28 bits of a generation, and a
+//!   [`Phase`]) and a high word (the generation's other 20 bits); a token names a slot
+//!   and a 48-bit generation. `complete` claims the slot with one compare-and-swap from
+//!   pending to claimed under the token's generation, and checks the high bits after
+//!   the swap (undoing a claim that turns out to be another request's, before anyone
+//!   can see it). A second completion, a token of an earlier request of the slot, a
+//!   made-up token: refused ([`CompleteError::Stale`]); it never touches another
+//!   request;
+//! - generations come from one counter per ring, bumped for every request that goes
+//!   pending, starting where the ring's process-unique number puts it; `Ring::setup`
+//!   does not restart it. A token can only name a later request again after 2⁴⁸ more
+//!   requests went pending in its ring;
+//! - a request whose buffers are out as a [`PendingIo`](crate::PendingIo) is pending in
+//!   the *lent* phase: no token completes it ([`CompleteError::Lent`]), only its handle,
+//!   which also checks the ring's number. This is what the soundness of the handle's
+//!   views rests on (see `PendingIo`); tokens of plain pending requests never give
+//!   anyone memory;
 //! - the claimer stores the result, then pushes the slot on a lock-free stack of ready
 //!   slots (a compare-and-swap loop on its head, release);
 //! - the ring detaches the whole stack with one swap (acquire), reverses it (completion
@@ -24,35 +36,72 @@
 
 use crate::sync::{AtomicI32, AtomicU16, AtomicU32, Ordering};
 
-const IDLE: u32 = 0;
-const PENDING: u32 = 1;
-const PENDING_CANCELABLE: u32 = 2;
-const CLAIMED: u32 = 3;
-const NIL: u32 = 0xffff;
-
-const fn pack(generation: u16, phase: u32) -> u32 {
-    (generation as u32) << 16 | phase
+/// The phase of a slot's state word (its low [`PHASE_BITS`] bits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum Phase {
+    /// No request of this slot is pending.
+    Idle = 0,
+    /// Pending; only a [`Completer`] ends it (not cancellable).
+    Pending = 1,
+    /// Pending; a [`Completer`], ASYNC_CANCEL or a link timeout ends it.
+    Cancelable = 2,
+    /// Pending with its buffers handed out as a [`PendingIo`](crate::PendingIo): only
+    /// that handle ends it, so no view it holds can outlive the request.
+    Lent = 3,
+    /// A completer claimed it; its result is on (or going onto) the ready stack.
+    Claimed = 4,
 }
 
-/// Names one pending request: its slot and generation. Plain data (`Copy`, `Send`):
-/// hand it to hardware, stash it in a register, pass it to an interrupt handler.
+const PHASE_BITS: u32 = 4;
+const PHASE_MASK: u32 = (1 << PHASE_BITS) - 1;
+const NIL: u32 = 0xffff;
+
+/// Generations are 48 bits wide: 28 live in the state word beside the phase, the other
+/// 20 in the slot's `high` word.
+pub(crate) const GEN_MASK: u64 = (1 << 48) - 1;
+const LOW_GEN_BITS: u32 = 32 - PHASE_BITS;
+
+/// The state word of a slot pending (or claimed) under `generation`.
+const fn pack(generation: u64, phase: Phase) -> u32 {
+    ((generation as u32) << PHASE_BITS) | phase as u32
+}
+
+/// The high word of `generation`.
+const fn high(generation: u64) -> u32 {
+    ((generation & GEN_MASK) >> LOW_GEN_BITS) as u32
+}
+
+/// Names one pending request: its slot (16 bits) and its generation (48 bits). Plain
+/// data (`Copy`, `Send`): hand it to hardware, stash it in a register, pass it to an
+/// interrupt handler.
+///
+/// A token is a name, not a capability: [`Completer::complete`] refuses one that names
+/// no request pending now (completed already, cancelled, of an earlier request of the
+/// slot, made up) and never touches another request. Generations come from one counter
+/// per ring, so a stale token could only match again after the ring has made 2⁴⁸
+/// requests pending — nine years at a million pending requests a second — and each
+/// ring's counter starts at its own point of that space (rings are numbered once per
+/// process; see [`Completer::complete`] for what that means for tokens of another ring).
+/// A request whose buffers went out as a [`PendingIo`](crate::PendingIo) cannot be
+/// completed by token at all.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Token(u32);
+pub struct Token(u64);
 
 impl Token {
-    pub(crate) const fn new(index: u16, generation: u16) -> Self {
-        Token((generation as u32) << 16 | index as u32)
+    pub(crate) const fn new(index: u16, generation: u64) -> Self {
+        Token(((generation & GEN_MASK) << 16) | index as u64)
     }
 
-    /// The token as one `u32` (e.g. a DMA descriptor's tag field).
-    pub const fn to_raw(self) -> u32 {
+    /// The token as one `u64` (e.g. a DMA descriptor's tag field).
+    pub const fn to_raw(self) -> u64 {
         self.0
     }
 
     /// A token from [`Token::to_raw`]. Any value is accepted: a forged or corrupted one
     /// is refused by [`Completer::complete`], never misapplied.
-    pub const fn from_raw(raw: u32) -> Self {
+    pub const fn from_raw(raw: u64) -> Self {
         Token(raw)
     }
 
@@ -60,8 +109,8 @@ impl Token {
         (self.0 & 0xffff) as usize
     }
 
-    fn generation(self) -> u16 {
-        (self.0 >> 16) as u16
+    pub(crate) const fn generation(self) -> u64 {
+        self.0 >> 16
     }
 }
 
@@ -73,45 +122,114 @@ pub enum CompleteError {
     /// The token names no slot of this ring.
     Invalid,
     /// The request is not pending under this token: it was completed already, cancelled,
-    /// or the token belongs to an earlier request of the same slot.
+    /// the token belongs to an earlier request of the same slot, or to another ring.
     Stale,
+    /// The request's buffers are out as a [`PendingIo`](crate::PendingIo): only that
+    /// handle can complete it.
+    Lent,
+    /// The [`PendingIo`](crate::PendingIo) belongs to another ring than the completer's.
+    Foreign,
+}
+
+impl core::fmt::Display for CompleteError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            CompleteError::Invalid => "the token names no request slot of this ring",
+            CompleteError::Stale => "no request is pending under this token",
+            CompleteError::Lent => "the request's buffers are out as a PendingIo: complete it through that handle",
+            CompleteError::Foreign => "the PendingIo belongs to another ring",
+        })
+    }
 }
 
 /// One request slot's mailbox.
 pub(crate) struct MailSlot {
+    /// Low generation bits and [`Phase`].
     state: AtomicU32,
+    /// High generation bits, written before the state word marks the slot pending and
+    /// constant while it is.
+    high: AtomicU32,
     result: AtomicI32,
     next: AtomicU16,
 }
 
 impl MailSlot {
+    #[cfg(loom)]
+    fn new() -> Self {
+        MailSlot {
+            state: AtomicU32::new(0),
+            high: AtomicU32::new(0),
+            result: AtomicI32::new(0),
+            next: AtomicU16::new(0),
+        }
+    }
+
     // Only ever used to initialise arrays (each use is a fresh value).
     #[cfg(not(loom))]
     #[allow(clippy::declare_interior_mutable_const)]
-    const EMPTY: MailSlot = MailSlot { state: AtomicU32::new(0), result: AtomicI32::new(0), next: AtomicU16::new(0) };
+    const EMPTY: MailSlot = MailSlot {
+        state: AtomicU32::new(0),
+        high: AtomicU32::new(0),
+        result: AtomicI32::new(0),
+        next: AtomicU16::new(0),
+    };
+
+    /// Claim the slot for a completion of `token`, from one of `phases`. The claim is
+    /// exact: the state word's compare-and-swap checks the low generation bits, and the
+    /// high ones are checked after it (the acquire of the swap makes the ring's high
+    /// word of the claimed request visible); a claim whose high bits turn out not to
+    /// match is undone before anyone can see it.
+    fn claim(&self, generation: u64, phases: &[Phase]) -> bool {
+        if self.high.load(Ordering::Relaxed) != high(generation) {
+            return false;
+        }
+        phases.iter().any(|&p| {
+            // Acquire pairs with the ring's release when it marked the slot pending.
+            let ok = self
+                .state
+                .compare_exchange(
+                    pack(generation, p),
+                    pack(generation, Phase::Claimed),
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
+                .is_ok();
+            if ok && self.high.load(Ordering::Relaxed) != high(generation) {
+                // Another request of this slot whose low bits are the same (2^28
+                // requests later): give it back untouched. Nobody else writes a claimed
+                // state word, so a plain store undoes the swap.
+                self.state.store(pack(generation, p), Ordering::Release);
+                return false;
+            }
+            ok
+        })
+    }
+}
+
+/// The ring-wide words of a mailbox: the stack of ready slots and the ring's number.
+pub(crate) struct MailHead {
+    ready: AtomicU32,
+    /// The ring's number, from [`next_ring_id`] (0 until the ring first goes pending).
+    id: AtomicU32,
 }
 
 /// The mailboxes of `N` request slots and the stack of ready ones.
 pub(crate) struct Mailbox<const N: usize> {
     slots: [MailSlot; N],
-    ready: AtomicU32,
+    head: MailHead,
 }
 
 impl<const N: usize> Mailbox<N> {
     #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {
-        Mailbox { slots: [MailSlot::EMPTY; N], ready: AtomicU32::new(NIL) }
+        Mailbox { slots: [MailSlot::EMPTY; N], head: MailHead { ready: AtomicU32::new(NIL), id: AtomicU32::new(0) } }
     }
 
     #[cfg(loom)]
     pub(crate) fn new() -> Self {
         Mailbox {
-            slots: core::array::from_fn(|_| MailSlot {
-                state: AtomicU32::new(0),
-                result: AtomicI32::new(0),
-                next: AtomicU16::new(0),
-            }),
-            ready: AtomicU32::new(NIL),
+            slots: core::array::from_fn(|_| MailSlot::new()),
+            head: MailHead { ready: AtomicU32::new(NIL), id: AtomicU32::new(0) },
         }
     }
 
@@ -120,25 +238,35 @@ impl<const N: usize> Mailbox<N> {
     }
 
     pub(crate) fn completer(&self) -> Completer<'_> {
-        Completer { slots: &self.slots, ready: &self.ready }
+        Completer { slots: &self.slots, head: &self.head }
+    }
+
+    /// The ring's number (0: none yet).
+    pub(crate) fn id(&self) -> u32 {
+        self.head.id.load(Ordering::Relaxed)
+    }
+
+    /// Number the ring (once, before its first request goes pending).
+    pub(crate) fn set_id(&self, id: u32) {
+        self.head.id.store(id, Ordering::Relaxed);
     }
 
     /// See [`withdraw`].
-    pub(crate) fn withdraw(&self, index: u16, generation: u16, cancelable_only: bool) -> bool {
+    pub(crate) fn withdraw(&self, index: u16, generation: u64, cancelable_only: bool) -> bool {
         withdraw(&self.slots, index, generation, cancelable_only)
     }
 
     /// Whether any completion is waiting (cheap check before [`Mailbox::take_ready`]).
     pub(crate) fn has_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed) != NIL
+        self.head.ready.load(Ordering::Relaxed) != NIL
     }
 
-    /// Detach every ready slot, in completion order: calls `f(index, generation, result)`
-    /// for each. Slots whose state does not say claimed (impossible unless memory is
-    /// corrupted) are skipped.
-    pub(crate) fn take_ready(&self, mut f: impl FnMut(u16, u16, i32)) {
+    /// Detach every ready slot, in completion order: calls `f(index, low, result)` for
+    /// each, `low` being the claimed state word (see [`same_request`]). Slots whose
+    /// state does not say claimed (impossible unless memory is corrupted) are skipped.
+    pub(crate) fn take_ready(&self, mut f: impl FnMut(u16, u32, i32)) {
         // Pairs with the completers' release pushes: their result stores are visible.
-        let mut head = self.ready.swap(NIL, Ordering::Acquire);
+        let mut head = self.head.ready.swap(NIL, Ordering::Acquire);
         // The detached list is ours: reverse it into completion order.
         let mut rev = NIL;
         let mut steps = 0;
@@ -155,22 +283,44 @@ impl<const N: usize> Mailbox<N> {
             let Some(s) = self.slots.get(cur as usize) else { break };
             let next = s.next.load(Ordering::Relaxed) as u32;
             let state = s.state.load(Ordering::Relaxed);
-            if state & 0xffff == CLAIMED {
+            if state & PHASE_MASK == Phase::Claimed as u32 {
                 let result = s.result.load(Ordering::Relaxed);
-                s.state.store(IDLE, Ordering::Relaxed);
-                f(cur as u16, (state >> 16) as u16, result);
+                s.state.store(Phase::Idle as u32, Ordering::Relaxed);
+                f(cur as u16, state, result);
             }
             cur = next;
         }
     }
 }
 
-/// Mark slot `index` pending under `generation` and return its token.
-pub(crate) fn pend(slots: &[MailSlot], index: u16, generation: u16, cancelable: bool) -> Token {
-    let phase = if cancelable { PENDING_CANCELABLE } else { PENDING };
+/// Whether a claimed state word `low` (from [`Mailbox::take_ready`]) is the request
+/// pending under `generation`.
+pub(crate) fn same_request(low: u32, generation: u64) -> bool {
+    low & !PHASE_MASK == pack(generation, Phase::Idle)
+}
+
+/// A number for a ring, unique in the process: rings are numbered from 1 by one
+/// counter that never wraps (after 2³² − 1 rings it answers 0, and a ring with number 0
+/// cannot hand out a [`PendingIo`](crate::PendingIo)).
+pub(crate) fn next_ring_id() -> u32 {
+    static NEXT: portable_atomic::AtomicU32 = portable_atomic::AtomicU32::new(1);
+    NEXT.fetch_update(portable_atomic::Ordering::Relaxed, portable_atomic::Ordering::Relaxed, |n| n.checked_add(1))
+        .unwrap_or(0)
+}
+
+/// Where a ring numbered `id` starts its generation counter: the numbers spread over the
+/// 48-bit space by the golden ratio, so two rings' counters are far apart.
+pub(crate) fn first_generation(id: u32) -> u64 {
+    let g = (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) & GEN_MASK;
+    if g == 0 { 1 } else { g }
+}
+
+/// Mark slot `index` pending under `generation` in `phase` and return its token.
+pub(crate) fn pend(slots: &[MailSlot], index: u16, generation: u64, phase: Phase) -> Token {
     if let Some(s) = slots.get(index as usize) {
-        // Pairs with the completer's acquire compare-and-swap: the token may travel to
-        // it by any means after this.
+        s.high.store(high(generation), Ordering::Relaxed);
+        // Release pairs with the completer's acquire compare-and-swap: the high word and
+        // the token may travel to it by any means after this.
         s.state.store(pack(generation, phase), Ordering::Release);
     }
     Token::new(index, generation)
@@ -178,13 +328,15 @@ pub(crate) fn pend(slots: &[MailSlot], index: u16, generation: u16, cancelable: 
 
 /// Take a pending slot back (no completion will be accepted for it any more).
 /// `cancelable_only`: only if it was marked cancelable. Returns `false` if a completer
-/// claimed it first (its completion is on the ready stack).
-pub(crate) fn withdraw(slots: &[MailSlot], index: u16, generation: u16, cancelable_only: bool) -> bool {
+/// claimed it first (its completion is on the ready stack), or if its buffers are lent
+/// out. Only the ring calls this, for its own request, so the low generation bits in the
+/// state word identify the request exactly.
+pub(crate) fn withdraw(slots: &[MailSlot], index: u16, generation: u64, cancelable_only: bool) -> bool {
     let Some(s) = slots.get(index as usize) else { return false };
-    let phases: &[u32] = if cancelable_only { &[PENDING_CANCELABLE] } else { &[PENDING, PENDING_CANCELABLE] };
+    let phases: &[Phase] = if cancelable_only { &[Phase::Cancelable] } else { &[Phase::Pending, Phase::Cancelable] };
     phases.iter().any(|&p| {
         s.state
-            .compare_exchange(pack(generation, p), pack(generation, IDLE), Ordering::Relaxed, Ordering::Relaxed)
+            .compare_exchange(pack(generation, p), pack(generation, Phase::Idle), Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
     })
 }
@@ -194,34 +346,50 @@ pub(crate) fn withdraw(slots: &[MailSlot], index: u16, generation: u16, cancelab
 #[derive(Clone, Copy)]
 pub struct Completer<'a> {
     slots: &'a [MailSlot],
-    ready: &'a AtomicU32,
+    head: &'a MailHead,
 }
 
 impl Completer<'_> {
     /// Complete the request `token` names with `res` (a result, or `-errno`). Refused
     /// with an error — touching nothing — for a token that is not pending any more
-    /// (completed twice, cancelled, stale) or names no slot. Lock-free: callable from an
-    /// interrupt handler at any priority.
+    /// (completed twice, cancelled, stale: [`CompleteError::Stale`]), names no slot
+    /// ([`CompleteError::Invalid`]), or names a request whose buffers are out as a
+    /// [`PendingIo`](crate::PendingIo) ([`CompleteError::Lent`]: complete it through
+    /// that). Lock-free: callable from an interrupt handler at any priority.
+    ///
+    /// A token of another ring is refused as stale unless that ring's counter happens to
+    /// stand where this one's does: the counters start 2⁴⁸/φ apart per ring number, so
+    /// that takes billions of requests. Buffers never depend on it — a request holding
+    /// buffers is completed through its `PendingIo`, which checks its ring exactly.
     pub fn complete(&self, token: Token, res: i32) -> Result<(), CompleteError> {
+        self.complete_in(token, res, &[Phase::Pending, Phase::Cancelable])
+    }
+
+    /// The ring's number (see [`next_ring_id`]).
+    pub(crate) fn ring_id(&self) -> u32 {
+        self.head.id.load(Ordering::Relaxed)
+    }
+
+    /// Complete `token` if its slot is pending in one of `phases`.
+    pub(crate) fn complete_in(&self, token: Token, res: i32, phases: &[Phase]) -> Result<(), CompleteError> {
         let index = token.index();
         let slot = self.slots.get(index).ok_or(CompleteError::Invalid)?;
         let generation = token.generation();
-        let claimed = [PENDING, PENDING_CANCELABLE].iter().any(|&p| {
-            // Acquire pairs with the ring's release when it marked the slot pending.
-            slot.state
-                .compare_exchange(pack(generation, p), pack(generation, CLAIMED), Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-        });
-        if !claimed {
-            return Err(CompleteError::Stale);
+        if !slot.claim(generation, phases) {
+            return Err(if phases != [Phase::Lent] && slot.claim_would_be_lent(generation) {
+                CompleteError::Lent
+            } else {
+                CompleteError::Stale
+            });
         }
         slot.result.store(res, Ordering::Relaxed);
-        let mut head = self.ready.load(Ordering::Relaxed);
+        let ready = &self.head.ready;
+        let mut head = ready.load(Ordering::Relaxed);
         loop {
             slot.next.store(head as u16, Ordering::Relaxed);
             // Release: the result and next stores above are visible to the ring's
             // acquire swap of the stack head.
-            match self.ready.compare_exchange_weak(head, index as u32, Ordering::Release, Ordering::Relaxed) {
+            match ready.compare_exchange_weak(head, index as u32, Ordering::Release, Ordering::Relaxed) {
                 Ok(_) => return Ok(()),
                 Err(h) => head = h,
             }
@@ -229,8 +397,16 @@ impl Completer<'_> {
     }
 }
 
+impl MailSlot {
+    /// Whether the slot is lent out under `generation` (for the error a token gets).
+    fn claim_would_be_lent(&self, generation: u64) -> bool {
+        self.state.load(Ordering::Relaxed) == pack(generation, Phase::Lent)
+            && self.high.load(Ordering::Relaxed) == high(generation)
+    }
+}
+
 impl core::fmt::Debug for Completer<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Completer").field("slots", &self.slots.len()).finish()
+        f.debug_struct("Completer").field("slots", &self.slots.len()).field("ring", &self.ring_id()).finish()
     }
 }

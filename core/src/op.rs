@@ -25,8 +25,8 @@ use crate::args::{ArgRecord, ArgsView};
 use crate::buf::{self, BufDesc, BufTable, Dir, Imports, Io, MAX_IMPORTS};
 use crate::bytes::aligned_bytes;
 use crate::chain::ChainData;
-use crate::mailbox::{self, MailSlot, Token};
-use crate::req::{Idx, Req, ReqFlags};
+use crate::mailbox::{self, MailSlot, Phase, Token};
+use crate::req::Owners;
 use crate::view::{self, PendingIo};
 
 use crate::abi::{MAX_OP_SLOTS, Sqe, bpf_op_private};
@@ -168,10 +168,8 @@ pub enum Issue {
 pub struct PrepCx<'a> {
     pub(crate) info: &'a ReqInfo,
     pub(crate) bufs: &'a BufTable,
-    /// Every request slot, to check buffer ownership against the ones in flight.
-    pub(crate) others: &'a [Req],
-    /// The link chain this request belongs to (its head's index).
-    pub(crate) chain: Idx,
+    /// Who holds which buffer ranges now: the requests in flight.
+    pub(crate) owners: Owners<'a>,
     pub(crate) imports: Imports,
     pub(crate) args: &'a ArgsView,
 }
@@ -185,7 +183,7 @@ impl PrepCx<'_> {
     /// Read a 16-byte buffer descriptor from user memory at `addr` (inside a registered
     /// region, else EFAULT) — the series' convention of `sqe.addr` pointing at one.
     pub fn read_desc(&self, addr: u64) -> Result<BufDesc, Errno> {
-        self.bufs.read_user(addr)
+        view::read_user(self.bufs, &self.owners, addr)
     }
 
     /// Import a buffer for this request: resolve `desc` for `dir` into checked segments.
@@ -199,15 +197,9 @@ impl PrepCx<'_> {
     /// destination another one uses → EBUSY.
     pub fn import(&mut self, desc: &BufDesc, dir: Dir) -> Result<usize, Errno> {
         let slot = self.imports.iter().position(|i| !i.is_used()).ok_or(Errno::EINVAL)?;
-        let new = self.bufs.resolve(desc, dir)?;
+        let new = self.bufs.resolve(desc, dir, |at| view::read_user(self.bufs, &self.owners, at))?;
         buf::check_within(&self.imports, &new)?;
-        let busy = self.bufs.in_use()
-            && self
-                .others
-                .iter()
-                .filter(|r| r.flags.contains(ReqFlags::HAS_IMPORTS) && r.chain != self.chain)
-                .any(|r| r.imports.iter().any(|i| buf::conflict(i, &new)));
-        if busy {
+        if self.owners.busy(self.bufs, &new) {
             return Err(Errno::EBUSY);
         }
         self.imports[slot] = new;
@@ -220,6 +212,19 @@ impl PrepCx<'_> {
     }
 }
 
+/// How a request went pending during its issue call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pended {
+    /// No token taken.
+    No,
+    /// [`IssueCx::pending`].
+    Pending,
+    /// [`IssueCx::pending_cancelable`].
+    Cancelable,
+    /// [`IssueCx::pending_io`]: its buffers are out.
+    Lent,
+}
+
 /// Context handed to an op's issue: the request header, the result to post, the
 /// request's buffers, the chain's shared record, extended arguments, and the way to go
 /// pending.
@@ -228,10 +233,12 @@ pub struct IssueCx<'a> {
     pub(crate) result: i32,
     pub(crate) mail: &'a [MailSlot],
     pub(crate) index: u16,
-    pub(crate) generation: u16,
-    /// 0: no token taken; 1: pending; 2: pending, cancelable; 3: pending with its
-    /// buffers handed out ([`IssueCx::pending_io`]).
-    pub(crate) pended: u8,
+    /// The generation the request goes pending under if it does.
+    pub(crate) generation: u64,
+    /// The ring's number (for [`PendingIo`]).
+    pub(crate) ring: u32,
+    /// Whether (and how) the request went pending in this issue call.
+    pub(crate) pended: Pended,
     pub(crate) chain: &'a mut ChainData,
     pub(crate) bufs: &'a BufTable,
     pub(crate) imports: &'a Imports,
@@ -259,13 +266,21 @@ impl IssueCx<'_> {
     /// [`Issue::Pending`], hand the token to whatever finishes the work, and have that
     /// call [`Completer::complete`](crate::Completer::complete). The request cannot be cancelled while pending
     /// (ASYNC_CANCEL answers -EALREADY: the hardware owns its buffers).
+    ///
+    /// Once the buffers went out with [`IssueCx::pending_io`], the handle owns the
+    /// completion: this returns a token that names no request (every `complete` with it
+    /// is refused) and the request stays as `pending_io` left it.
     pub fn pending(&mut self) -> Token {
-        if self.pended == 3 {
+        self.pend(Pended::Pending, Phase::Pending)
+    }
+
+    fn pend(&mut self, pended: Pended, phase: Phase) -> Token {
+        if self.pended == Pended::Lent {
             // The buffers' handle owns the completion: no second way in.
-            return Token::from_raw(u32::MAX);
+            return Token::from_raw(u64::MAX);
         }
-        self.pended = 1;
-        mailbox::pend(self.mail, self.index, self.generation, false)
+        self.pended = pended;
+        mailbox::pend(self.mail, self.index, self.generation, phase)
     }
 
     /// Go pending and hand the request's buffers out with its completion: the
@@ -274,21 +289,22 @@ impl IssueCx<'_> {
     /// through it. Return [`Issue::Pending`]; the request stays pending whatever issue
     /// returns, cannot be cancelled (ASYNC_CANCEL: -EALREADY), and `io()` is refused
     /// (EBUSY) for the rest of this issue call.
+    ///
+    /// EBUSY if the request already went pending in this call (a token is out); ENOMEM
+    /// if the process has numbered 2³² − 1 rings already (a handle must name its ring
+    /// exactly).
     pub fn pending_io(&mut self) -> Result<PendingIo, Errno> {
-        if self.pended != 0 {
+        if self.pended != Pended::No {
             return Err(Errno::EBUSY);
         }
-        let token = mailbox::pend(self.mail, self.index, self.generation, false);
-        match PendingIo::new(token, self.bufs, self.imports) {
-            Ok(io) => {
-                self.pended = 3;
-                Ok(io)
-            }
-            Err(e) => {
-                mailbox::withdraw(self.mail, self.index, self.generation, false);
-                Err(e)
-            }
+        if self.ring == 0 {
+            return Err(Errno::ENOMEM);
         }
+        let token = Token::new(self.index, self.generation);
+        let io = PendingIo::new(token, self.ring, self.bufs, self.imports)?;
+        mailbox::pend(self.mail, self.index, self.generation, Phase::Lent);
+        self.pended = Pended::Lent;
+        Ok(io)
     }
 
     /// As [`IssueCx::pending`], for work that may be abandoned: ASYNC_CANCEL and link
@@ -296,17 +312,13 @@ impl IssueCx<'_> {
     /// refused as stale. Only for work that does not touch the request's buffers after
     /// a cancel (waiting for an event, not a DMA transfer).
     pub fn pending_cancelable(&mut self) -> Token {
-        if self.pended == 3 {
-            return Token::from_raw(u32::MAX);
-        }
-        self.pended = 2;
-        mailbox::pend(self.mail, self.index, self.generation, true)
+        self.pend(Pended::Cancelable, Phase::Cancelable)
     }
 
     /// The buffers imported in prep, in place: sources as `&[u8]` segments,
     /// destinations as `&mut [u8]` segments.
     pub fn io(&mut self) -> Result<Io<'_>, Errno> {
-        if self.pended == 3 {
+        if self.pended == Pended::Lent {
             return Err(Errno::EBUSY);
         }
         view::carve(self.bufs, self.imports)
@@ -314,7 +326,7 @@ impl IssueCx<'_> {
 
     /// The buffers and the chain record at once.
     pub fn io_and_chain(&mut self) -> Result<(Io<'_>, &mut ChainData), Errno> {
-        if self.pended == 3 {
+        if self.pended == Pended::Lent {
             return Err(Errno::EBUSY);
         }
         Ok((view::carve(self.bufs, self.imports)?, self.chain))

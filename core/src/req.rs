@@ -52,6 +52,11 @@ bitflags! {
         const ARM_LTIMEOUT = 1 << 16;
         /// A TIMEOUT that also completes after `count` CQEs.
         const COUNTING = 1 << 17;
+        /// A member of the link chain being assembled (none of it has run): its members
+        /// may share buffer ranges, as they will run one after the other. Cleared on
+        /// every member when the chain closes, so a closed chain's ranges are never
+        /// mistaken for a later chain's (whatever table slots are reused meanwhile).
+        const OPEN_CHAIN = 1 << 18;
     }
 }
 
@@ -84,16 +89,15 @@ pub(crate) struct Req {
     pub flags: ReqFlags,
     pub link: Idx,
     pub next: Idx,
-    /// The link chain this request belongs to: its head's index (its own if standalone).
-    pub chain: Idx,
     pub opcode: u8,
     pub work: Work,
     /// Buffers imported in prep.
     pub imports: Imports,
     /// The chain's shared record, as it stands when this request runs.
     pub scratch: ChainData,
-    /// Bumped at every allocation of this slot: completion tokens carry it.
-    pub generation: u16,
+    /// The generation it went pending under (its token carries it): the ring's counter,
+    /// bumped at every request that goes pending.
+    pub generation: u64,
     /// Timeouts: the interval (ns) or absolute time; cancel / timeout-remove: the target
     /// user_data.
     pub arg: u64,
@@ -116,7 +120,6 @@ impl Req {
         flags: ReqFlags::empty(),
         link: NIL,
         next: NIL,
-        chain: NIL,
         opcode: 0,
         work: Work::Issue,
         imports: [Import::EMPTY; MAX_IMPORTS],
@@ -130,6 +133,31 @@ impl Req {
 
     pub fn user_data(&self) -> u64 {
         self.rec.info.user_data()
+    }
+}
+
+/// Who holds which buffer ranges, as a request being prepared sees it: every request in
+/// flight, and whether the new one joins the link chain being assembled (whose members
+/// may share ranges: they run one after the other, and none has run yet).
+#[derive(Clone, Copy)]
+pub(crate) struct Owners<'a> {
+    pub reqs: &'a [Req],
+    pub in_chain: bool,
+}
+
+impl Owners<'_> {
+    /// Whether `new` touches a range another request in flight writes, or writes a range
+    /// one touches (-EBUSY): the ownership rule that makes the views of `view.rs` sound.
+    pub fn busy(&self, bufs: &crate::buf::BufTable, new: &Import) -> bool {
+        bufs.in_use()
+            && self
+                .reqs
+                .iter()
+                .filter(|r| {
+                    r.flags.contains(ReqFlags::HAS_IMPORTS)
+                        && !(self.in_chain && r.flags.contains(ReqFlags::OPEN_CHAIN))
+                })
+                .any(|r| r.imports.iter().any(|i| crate::buf::conflict(i, new)))
     }
 }
 
@@ -184,7 +212,7 @@ impl<const N: usize> Table<N> {
     pub fn alloc(&mut self) -> Idx {
         debug_assert!(self.nr_free > 0);
         self.nr_free -= 1;
-        let idx = if self.free != NIL {
+        if self.free != NIL {
             let idx = self.free;
             self.free = self.reqs[idx as usize].next;
             idx
@@ -192,15 +220,14 @@ impl<const N: usize> Table<N> {
             let idx = self.fresh;
             self.fresh += 1;
             idx
-        };
-        let r = &mut self.reqs[idx as usize];
-        r.generation = r.generation.wrapping_add(1);
-        idx
+        }
     }
 
-    /// Whether request `idx` is pending under `generation`.
-    pub fn is_pending(&self, idx: Idx, generation: u16) -> bool {
-        self.reqs.get(idx as usize).is_some_and(|r| r.flags.contains(ReqFlags::PENDING) && r.generation == generation)
+    /// Whether request `idx` is pending and the claimed mailbox state word `low` is its.
+    pub fn is_pending(&self, idx: Idx, low: u32) -> bool {
+        self.reqs
+            .get(idx as usize)
+            .is_some_and(|r| r.flags.contains(ReqFlags::PENDING) && crate::mailbox::same_request(low, r.generation))
     }
 
     #[inline]

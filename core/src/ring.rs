@@ -22,10 +22,18 @@ pub enum Stop {
     /// An SQE failed at submit time outside a link chain; the ones after it are still in
     /// the SQ (C-OP-2). Never returned on a `SUBMIT_ALL` ring.
     Failed,
-    /// Backpressure: the CQ (counting slots promised to requests in flight) or the
-    /// in-flight table has no room for the next SQE — or for the whole link chain
-    /// starting at it. [`SqRingFlags::CQ_OVERFLOW`] is set. Reap CQEs and submit again.
+    /// Backpressure: the CQ has no room for the next SQE's CQE — or the whole link
+    /// chain's starting at it — that reaping cannot give: reap CQEs and submit again.
+    /// [`SqRingFlags::CQ_OVERFLOW`] is set.
     Backpressure,
+    /// The next SQE (or the whole link chain starting at it) needs room that only
+    /// requests in flight can free — slots of the in-flight table, or CQ slots promised
+    /// to them: reaping alone does not help. Submit again after some of them complete
+    /// (their completer, a timer's deadline through `tick`, a cancel):
+    /// [`Ring::in_flight`] says how many there are. A chain never needs more than the
+    /// ring holds (`min(in-flight capacity, CQ entries)`; a longer one is cut, C-LINK-7),
+    /// so once the requests in flight are done it always fits.
+    InFlight,
 }
 
 /// What a [`Ring::submit`] call did.
@@ -77,6 +85,9 @@ pub(crate) struct Engine<const CQ: usize, const N: usize, const ARGS: usize> {
     pub nr_timers: u32,
     /// Armed counting timeouts.
     pub nr_counting: u32,
+    /// The generation the next request to go pending gets (48 bits; 0 until the ring
+    /// is numbered, at its first issue of an op).
+    pub gen_next: u64,
 }
 
 impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
@@ -102,7 +113,21 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
             posted: 0,
             nr_timers: 0,
             nr_counting: 0,
+            gen_next: 0,
         }
+    }
+
+    /// The generation the next request to go pending would get: the ring is numbered
+    /// the first time this is asked (so a ring in a `static` stays all zeros until it
+    /// runs an op).
+    #[inline]
+    pub(crate) fn next_generation<const M: usize>(&mut self, mail: &Mailbox<M>) -> u64 {
+        if self.gen_next == 0 {
+            let id = crate::mailbox::next_ring_id();
+            mail.set_id(id);
+            self.gen_next = crate::mailbox::first_generation(id);
+        }
+        self.gen_next
     }
 
     /// Requests allocated as Linux counts them (`nr_req_allocated`): in the table, or
@@ -161,6 +186,16 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         }
     }
 
+    /// Why the SQE at the head of `sq` (and its chain) was not admitted, as things stand
+    /// at the end of the submit call: [`Stop::Backpressure`] if reaping every CQE makes
+    /// room for it, else [`Stop::InFlight`] (only requests in flight can: the in-flight
+    /// table, and CQ slots promised to them).
+    fn why_not<const SQ: usize>(&self, sq: &SubmissionQueue<SQ>) -> Stop {
+        let need = sq.chain_len(sq.len().min(self.e.max_chain)).max(1);
+        let after_reaping = self.e.cq.capacity().saturating_sub(self.e.cq.reserved()).min(self.e.t.nr_free());
+        if need <= after_reaping { Stop::Backpressure } else { Stop::InFlight }
+    }
+
     /// Complete every request whose completion arrived through a [`Completer`] since
     /// the last look; returns how many. The completions form one pass.
     pub(crate) fn take_completions(&mut self) -> u32 {
@@ -169,8 +204,8 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         }
         let mut n = 0;
         let sh = self.sh;
-        sh.mail.take_ready(|idx, generation, res| {
-            if (idx as usize) < N && self.e.t.is_pending(idx, generation) {
+        sh.mail.take_ready(|idx, low, res| {
+            if (idx as usize) < N && self.e.t.is_pending(idx, low) {
                 self.complete_async(idx, res);
                 n += 1;
             }
@@ -222,7 +257,6 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
                 }
             }
             if !x.admit(&self.sq, avail) {
-                self.sq_flags.insert(SqRingFlags::CQ_OVERFLOW);
                 break Stop::Backpressure;
             }
             let ok = x.submit_sqe(self.sq.peek(0));
@@ -234,6 +268,10 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
         };
         x.end_open_chain();
         x.finish();
+        let stop = if stop == Stop::Backpressure { x.why_not(&self.sq) } else { stop };
+        if stop == Stop::Backpressure {
+            self.sq_flags.insert(SqRingFlags::CQ_OVERFLOW);
+        }
         Submitted { taken, stop }
     }
 
@@ -402,7 +440,11 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Ring<S
             return Err(Errno::EBUSY);
         }
         l.sq.resize(params.sq_entries);
+        // The generation counter runs on across a setup: a token from before it never
+        // names a request after it.
+        let gen_next = l.ex.gen_next;
         l.ex = Engine::new(params.cq_entries);
+        l.ex.gen_next = gen_next;
         l.ex.flags = params.flags;
         l.params = params;
         l.sq_flags = SqRingFlags::empty();

@@ -16,7 +16,7 @@ use crate::abi::{MAX_OP_SLOTS, NopFlags, SetupFlags, Sqe, SqeFlags, bpf_op_slot,
 use crate::buf::{Import, MAX_IMPORTS};
 use crate::errno::Errno;
 use crate::op::{Pdu, PrepCx};
-use crate::req::{Idx, NIL, ReqFlags};
+use crate::req::{Idx, NIL, Owners, ReqFlags};
 use crate::ring::Exec;
 use crate::sq::SubmissionQueue;
 
@@ -102,7 +102,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
                 return;
             }
             // Last member: the chain is complete, queue its head.
-            let head = self.e.link.take().head;
+            let head = self.close_chain();
             if self.e.t[head].flags.intersects(ReqFlags::FORCE_ASYNC | ReqFlags::FAIL) {
                 self.queue_fallback(head);
             } else {
@@ -132,7 +132,10 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             let mut first = idx;
             if head != NIL {
                 self.e.t[self.e.link.tail].link = idx;
-                first = self.e.link.take().head;
+                self.e.link.tail = idx;
+                first = self.close_chain();
+            } else {
+                self.e.t[idx].flags.remove(ReqFlags::OPEN_CHAIN);
             }
             self.queue_fallback(first);
             return false;
@@ -174,7 +177,9 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             r.link = NIL;
             r.vt = None;
             r.res = 0;
-            r.chain = if self.e.link.head != NIL { self.e.link.head } else { idx };
+            if self.e.link.head != NIL || sqe_flags & (SqeFlags::IO_LINK | SqeFlags::IO_HARDLINK).bits() != 0 {
+                r.flags.insert(ReqFlags::OPEN_CHAIN);
+            }
             r.lt = NIL;
             r.scratch = crate::chain::ChainData::ZERO;
         }
@@ -247,14 +252,13 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         let r = &mut self.e.t[idx];
         r.rec.info.set(sqe.user_data, sqe.op_flags, slot, sqe.flags);
         r.vt = vt;
-        let (info, chain) = (r.rec.info, r.chain);
+        let info = r.rec.info;
         let prep = vt.and_then(|v| v.prep).ok_or(Errno::EOPNOTSUPP)?;
         let mut pdu = Pdu::ZERO;
         let mut cx = PrepCx {
             info: &info,
             bufs: &self.e.bufs,
-            others: &self.e.t.reqs,
-            chain,
+            owners: self.owners(),
             imports: [Import::EMPTY; MAX_IMPORTS],
             args: self.e.args.as_view(),
         };
@@ -296,8 +300,26 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// reached): run it as submitted (C-LINK-7).
     pub(crate) fn end_open_chain(&mut self) {
         if self.e.link.head != NIL {
-            let head = self.e.link.take().head;
+            let head = self.close_chain();
             self.queue_fallback(head);
         }
+    }
+
+    /// Close the chain being assembled: its members stop counting as open (see
+    /// [`ReqFlags::OPEN_CHAIN`]). Returns its head.
+    fn close_chain(&mut self) -> Idx {
+        let head = self.e.link.take().head;
+        let mut i = head;
+        while i != NIL {
+            let r = &mut self.e.t[i];
+            r.flags.remove(ReqFlags::OPEN_CHAIN);
+            i = r.link;
+        }
+        head
+    }
+
+    /// Buffer ownership as a request being prepared now sees it.
+    pub(crate) fn owners(&self) -> Owners<'_> {
+        Owners { reqs: &self.e.t.reqs, in_chain: self.e.link.head != NIL }
     }
 }

@@ -66,7 +66,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         if tflags & flags::IMMEDIATE_ARG != 0 {
             return Ok(at);
         }
-        let ts: Timespec = self.e.bufs.read_user(at)?;
+        let ts: Timespec = crate::view::read_user(&self.e.bufs, &self.owners(), at)?;
         if ts.tv_sec < 0 || ts.tv_nsec < 0 {
             return Err(Errno::EINVAL);
         }

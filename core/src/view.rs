@@ -6,10 +6,35 @@
 //! never a whole region — and is sound because of the ownership rules `buf` enforces at
 //! import (see `region.rs` for the argument in full).
 
+use zerocopy::FromBytes;
+
 use crate::buf::{BufTable, Import, Imports, Io, IoBuf, MAX_IMPORTS, MAX_SEGS, Segs, SegsMut};
 use crate::errno::Errno;
-use crate::mailbox::{CompleteError, Completer, Token};
+use crate::mailbox::{CompleteError, Completer, Phase, Token};
 use crate::region::RawPiece;
+use crate::req::Owners;
+
+/// Read a `T` from user memory at `addr` (an iovec of a vectored descriptor, a
+/// descriptor, a timespec): EFAULT outside the registered memory, EBUSY if another
+/// request in flight (outside the chain being assembled) writes any of those bytes —
+/// a device may be writing them right now. Exactly those `size_of::<T>()` bytes are
+/// viewed, never the rest of the region, whose other ranges may be out as a
+/// [`PendingIo`]'s views.
+#[allow(unsafe_code)]
+pub(crate) fn read_user<T: FromBytes>(table: &BufTable, owners: &Owners<'_>, addr: u64) -> Result<T, Errno> {
+    let imp = table.user_range(addr, size_of::<T>())?;
+    if owners.busy(table, &imp) {
+        return Err(Errno::EBUSY);
+    }
+    let piece = pieces(table, &imp).next().ok_or(Errno::EFAULT)??;
+    // SAFETY: no `&mut` to these bytes is alive: no request in flight outside the chain
+    // being assembled has them as a destination (checked just above), the members of
+    // that chain have not run, and the application reaches a region only while no
+    // request holds any of it (it cannot run during the ring's prep anyway: that takes
+    // the ring mutably). The view lives only for this read.
+    let bytes = unsafe { piece.slice() };
+    T::read_from_bytes(bytes).map_err(|_| Errno::EFAULT)
+}
 
 /// Import `imp`'s pieces as raw parts, each checked against its region (EFAULT if a
 /// range no longer fits: impossible while the request pins its regions).
@@ -92,9 +117,33 @@ impl RawBuf {
 /// handle; [`PendingIo::io`] gives the same views an op gets at issue, for as long as the
 /// handle is borrowed; [`PendingIo::complete`] consumes the handle and completes the
 /// request, after which the ranges may go to other requests. Not `Clone`; `Send`.
+///
+/// **Why the views are sound, for any safe caller.** The handle is the only way its
+/// request ends: the request is pending in the mailbox's *lent* phase, which
+/// [`Completer::complete`] refuses ([`CompleteError::Lent`]) whatever token it is given,
+/// ASYNC_CANCEL and link timeouts cannot withdraw (-EALREADY), and `Ring::setup` refuses
+/// a ring with requests in flight. The handle names its ring exactly (the ring's process-
+/// unique number, never reused) and its request exactly (slot and 48-bit generation),
+/// so it completes nothing else and nothing else completes its request. Until then the
+/// request's ranges stay held — its regions' use counts stay non-zero, so
+/// `buffer_mut`, `update_buffer` and `unregister_buffers` answer EBUSY, and every other
+/// request that would touch a destination range of it (or write a range of it) fails
+/// -EBUSY at prep, chain or no chain (a closed chain's members are never mistaken for a
+/// new chain's). Dropping the handle without completing leaves the request in flight
+/// for good — its ranges stay reserved, never reused.
 pub struct PendingIo {
     token: Token,
+    ring: u32,
     bufs: [RawBuf; MAX_IMPORTS],
+}
+
+/// A [`PendingIo::complete`] that was refused: the handle comes back untouched.
+#[derive(Debug)]
+pub struct Refused {
+    /// The handle, still owning its request's buffers.
+    pub io: PendingIo,
+    /// Why.
+    pub error: CompleteError,
 }
 
 // SAFETY: the handle owns its request's ranges (see `view_of`): moving it to another
@@ -103,7 +152,7 @@ pub struct PendingIo {
 unsafe impl Send for PendingIo {}
 
 impl PendingIo {
-    pub(crate) fn new(token: Token, table: &BufTable, imports: &Imports) -> Result<Self, Errno> {
+    pub(crate) fn new(token: Token, ring: u32, table: &BufTable, imports: &Imports) -> Result<Self, Errno> {
         let mut bufs = [RawBuf::EMPTY; MAX_IMPORTS];
         for (imp, raw) in imports.iter().zip(bufs.iter_mut()) {
             raw.dir = imp.dir;
@@ -112,7 +161,7 @@ impl PendingIo {
                 raw.n += 1;
             }
         }
-        Ok(PendingIo { token, bufs })
+        Ok(PendingIo { token, ring, bufs })
     }
 
     /// The request's buffers, in place.
@@ -122,7 +171,7 @@ impl PendingIo {
         for (raw, view) in self.bufs.iter().zip(io.bufs.iter_mut()) {
             let pieces = raw.pieces.iter().take(raw.n as usize).flatten().map(|p| Ok(*p));
             // SAFETY: the pending request owns its ranges until this handle completes it
-            // (it cannot be cancelled, its token is only in here); `&mut self` makes
+            // (see the type's docs: nothing else can end the request); `&mut self` makes
             // this the only view. The pieces were checked when the handle was made.
             *view = unsafe { view_of(raw.dir, pieces) }.unwrap_or(IoBuf::None);
         }
@@ -130,13 +179,29 @@ impl PendingIo {
     }
 
     /// Complete the request with `res`: the handle is consumed, so no view outlives it.
-    pub fn complete(self, completer: &Completer<'_>, res: i32) -> Result<(), CompleteError> {
-        completer.complete(self.token, res)
+    /// A completer of another ring refuses it ([`CompleteError::Foreign`]) and the handle
+    /// comes back in [`Refused`].
+    // The handle comes back by value: no heap to box it in, and a refused completion
+    // must not lose the request's buffers.
+    #[allow(clippy::result_large_err)]
+    pub fn complete(self, completer: &Completer<'_>, res: i32) -> Result<(), Refused> {
+        if completer.ring_id() != self.ring {
+            return Err(Refused { io: self, error: CompleteError::Foreign });
+        }
+        match completer.complete_in(self.token, res, &[Phase::Lent]) {
+            Ok(()) => Ok(()),
+            Err(error) => Err(Refused { io: self, error }),
+        }
+    }
+
+    /// The request's token (for logging; completing by it is refused).
+    pub fn token(&self) -> Token {
+        self.token
     }
 }
 
 impl core::fmt::Debug for PendingIo {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("PendingIo").field("token", &self.token).finish()
+        f.debug_struct("PendingIo").field("token", &self.token).field("ring", &self.ring).finish()
     }
 }

@@ -143,7 +143,7 @@ fn pending_io_requests_cannot_be_cancelled_or_completed_otherwise() {
     assert_eq!(ring.pop(), Some(Cqe::new(8, Errno::EALREADY.res())));
     assert_eq!(ring.unregister_buffers().unwrap_err(), Errno::EBUSY);
     let (_, _, completer) = ring.split();
-    assert_eq!(io.complete(&completer, 5), Ok(()));
+    assert!(io.complete(&completer, 5).is_ok());
     let (_, _, completer) = ring.split();
     // The handle is gone; a forged token cannot reach the request a second time.
     assert_eq!(completer.complete(fwring::Token::from_raw(0), 1), Err(CompleteError::Stale));

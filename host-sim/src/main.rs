@@ -40,6 +40,12 @@ enum Command {
         /// Output: JSON lines {"user_data":…,"res":…,"flags":…}, or raw 16-byte CQEs.
         #[arg(long, value_enum, default_value_t = Format::Json)]
         format: Format,
+        /// Fire timers: when the ring waits on armed TIMEOUTs / LINK_TIMEOUTs, jump its
+        /// clock to the next deadline (and at the end, until none is left). Without it
+        /// time stands still: SQEs the timers leave no room for, and the timers
+        /// themselves, are reported on stderr.
+        #[arg(long)]
+        advance_time: bool,
         /// File of concatenated raw SQEs; - or nothing for stdin.
         #[arg(value_name = "FILE")]
         file: Option<PathBuf>,
@@ -93,7 +99,7 @@ fn main() -> ExitCode {
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
             Err(e) => fail(e),
         },
-        Command::Replay { sq_entries, cq_entries, setup_flags, format, file } => {
+        Command::Replay { sq_entries, cq_entries, setup_flags, format, advance_time, file } => {
             let flags = match setup_flags::parse(&setup_flags) {
                 Ok(f) => f,
                 Err(e) => return fail(e),
@@ -109,7 +115,7 @@ fn main() -> ExitCode {
                 Ok(b) => b,
                 Err(e) => return fail(e),
             };
-            let opts = replay::Options { sq_entries, cq_entries, flags, format };
+            let opts = replay::Options { sq_entries, cq_entries, flags, format, advance_time };
             // The largest ring class holds ~6 MiB of entries; give it a roomy stack.
             let worker = std::thread::Builder::new().stack_size(64 << 20).spawn(move || {
                 let mut out = io::BufWriter::new(io::stdout().lock());

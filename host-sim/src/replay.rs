@@ -6,6 +6,13 @@
 //! left are reported on stderr, not run — unless the ring has `SUBMIT_ALL`. Input longer
 //! than the SQ is submitted in SQ-sized loads; when the CQ has no room, the CQEs are
 //! reaped (printed) and submission goes on.
+//!
+//! Time does not pass by itself: armed timers (TIMEOUT, LINK_TIMEOUT) fire only with
+//! [`Options::advance_time`], which jumps the ring's clock to the next deadline whenever
+//! the ring waits on requests in flight, and at the end of the input until no timer is
+//! left. Without it, SQEs that cannot be taken while the timers hold the ring's room are
+//! reported on stderr, as are requests still in flight at the end; either way a
+//! well-formed input replays with success.
 
 use std::io::{self, Write};
 
@@ -35,6 +42,8 @@ pub struct Options {
     pub flags: SetupFlags,
     /// Output format.
     pub format: Format,
+    /// Fire timers: jump the clock to the next deadline when the ring waits on them.
+    pub advance_time: bool,
 }
 
 /// What a replay did.
@@ -48,6 +57,13 @@ pub struct Report {
     pub cqes: usize,
     /// Index of the SQE whose submit-time failure ended the submission, if one did.
     pub stopped_at: Option<usize>,
+    /// Whether the submission ended because requests in flight (timers) held the room
+    /// the next SQE needed, with no way to free it (no `advance_time`).
+    pub blocked: bool,
+    /// Requests still in flight at the end (armed timers without `advance_time`).
+    pub in_flight: u32,
+    /// The ring's clock at the end (ns; moved only by `advance_time`).
+    pub clock: u64,
 }
 
 /// Why a replay could not run.
@@ -59,6 +75,8 @@ pub enum Error {
     Setup(Errno, String),
     /// Writing the output failed.
     Io(io::Error),
+    /// The ring broke a promise it makes (a bug in fwring, reported rather than spun on).
+    Internal(String),
 }
 
 impl std::fmt::Display for Error {
@@ -67,6 +85,7 @@ impl std::fmt::Display for Error {
             Error::Length(n) => write!(f, "input is {n} bytes, not a multiple of 64 (one SQE is 64 bytes)"),
             Error::Setup(e, why) => write!(f, "ring setup failed: {e}: {why}"),
             Error::Io(e) => write!(f, "writing output: {e}"),
+            Error::Internal(e) => write!(f, "internal error: {e}"),
         }
     }
 }
@@ -139,37 +158,60 @@ fn replay_on<const SQ: usize, const CQ: usize, const N: usize>(
     let mut report = Report { sqes: sqes.len(), ..Report::default() };
     let mut pushed = 0;
     let mut stalled = false;
+    let mut reap = |ring: &mut Ring<SQ, CQ, N, 8>, report: &mut Report| -> io::Result<usize> {
+        let mut n = 0;
+        while let Some(cqe) = ring.pop() {
+            write_cqe(out, &cqe, opts.format)?;
+            n += 1;
+        }
+        report.cqes += n;
+        Ok(n)
+    };
     loop {
         pushed += ring.sq().push_slice(&sqes[pushed..]);
         let s = ring.submit();
-        // With the CQ reaped and nothing in flight every chain fits: a stall twice in a
-        // row would be a ring bug; report it rather than spin.
-        if s.taken == 0 && s.stop == Stop::Backpressure {
-            if stalled {
-                return Err(Error::Io(io::Error::other("internal error: ring made no progress")));
-            }
-            stalled = true;
-        } else {
-            stalled = false;
-        }
         report.consumed += s.taken as usize;
-        while let Some(cqe) = ring.pop() {
-            write_cqe(out, &cqe, opts.format)?;
-            report.cqes += 1;
-        }
+        let reaped = reap(&mut ring, &mut report)?;
         match s.stop {
             Stop::Failed => {
                 report.stopped_at = Some(report.consumed - 1);
                 break;
             }
             Stop::Empty if pushed == sqes.len() => break,
-            // More input to load, or CQEs were reaped to make room: go on.
-            Stop::Empty | Stop::Backpressure => {}
+            // More input to load.
+            Stop::Empty => {}
+            // Reaping makes room (it just did); twice without progress would be a bug.
+            Stop::Backpressure => {
+                if s.taken == 0 && reaped == 0 && stalled {
+                    return Err(Error::Internal("backpressure that reaping does not relieve".into()));
+                }
+                stalled = s.taken == 0 && reaped == 0;
+            }
+            // Only requests in flight can make room: their timers.
+            Stop::InFlight => match ring.next_deadline() {
+                Some(deadline) if opts.advance_time => {
+                    report.clock = report.clock.max(deadline);
+                    ring.tick(deadline);
+                }
+                _ => {
+                    report.blocked = true;
+                    break;
+                }
+            },
         }
     }
+    if opts.advance_time {
+        while let Some(deadline) = ring.next_deadline() {
+            report.clock = report.clock.max(deadline);
+            ring.tick(deadline);
+            reap(&mut ring, &mut report)?;
+        }
+    }
+    reap(&mut ring, &mut report)?;
+    report.in_flight = ring.in_flight();
     out.flush()?;
+    let left = report.sqes - report.consumed;
     if let Some(at) = report.stopped_at {
-        let left = report.sqes - report.consumed;
         if left > 0 {
             writeln!(
                 err,
@@ -178,6 +220,21 @@ fn replay_on<const SQ: usize, const CQ: usize, const N: usize>(
                 report.sqes - 1
             )?;
         }
+    } else if report.blocked {
+        writeln!(
+            err,
+            "fwring-sim: {left} SQE(s) #{}..#{} left unconsumed: the ring's room is held by {} request(s) in flight waiting on timers (use --advance-time to fire them)",
+            report.consumed,
+            report.sqes - 1,
+            report.in_flight
+        )?;
+    }
+    if report.in_flight > 0 && !report.blocked {
+        writeln!(
+            err,
+            "fwring-sim: {} request(s) still in flight at the end, waiting on timers (use --advance-time to fire them)",
+            report.in_flight
+        )?;
     }
     Ok(report)
 }
@@ -201,7 +258,7 @@ mod tests {
     }
 
     fn opts(flags: SetupFlags) -> Options {
-        Options { sq_entries: 128, cq_entries: None, flags, format: Format::Json }
+        Options { sq_entries: 128, cq_entries: None, flags, format: Format::Json, advance_time: false }
     }
 
     fn replay(sqes: &[Sqe], o: &Options) -> (Report, String, String) {
@@ -236,7 +293,13 @@ mod tests {
     #[test]
     fn input_larger_than_sq_and_cq_is_fully_replayed() {
         let sqes: Vec<Sqe> = (0..1000).map(|i| Sqe::nop().user_data(i)).collect();
-        let o = Options { sq_entries: 8, cq_entries: Some(8), flags: SetupFlags::empty(), format: Format::Bin };
+        let o = Options {
+            sq_entries: 8,
+            cq_entries: Some(8),
+            flags: SetupFlags::empty(),
+            format: Format::Bin,
+            advance_time: false,
+        };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let r = run(&bytes(&sqes), &o, &mut out, &mut err).unwrap();
         assert_eq!((r.consumed, r.cqes), (1000, 1000));
@@ -278,5 +341,64 @@ mod tests {
             [Sqe::bpf(ops::ERRNO, 5).user_data(1).flags(SqeFlags::IO_LINK), Sqe::bpf(ops::ANSWER, 0).user_data(2)];
         let (_, out, _) = replay(&chain, &opts(SetupFlags::BPF_EXT));
         assert_eq!(out.lines().nth(1), Some("{\"user_data\":2,\"res\":-125,\"flags\":0}"));
+    }
+
+    /// A one-second TIMEOUT by immediate argument.
+    fn timeout_1s(user_data: u64) -> Sqe {
+        let mut sqe = Sqe::new(fwring::opcode::TIMEOUT).user_data(user_data).addr(1_000_000_000).len(1);
+        sqe.op_flags = fwring::timeout::flags::IMMEDIATE_ARG;
+        sqe
+    }
+
+    #[test]
+    fn timers_holding_the_ring_end_the_submission_cleanly_without_advance_time() {
+        // 5 timeouts + 3 NOPs, then a chain of 4 NOPs on an 8/8 ring: the chain needs 4
+        // CQ slots while 5 are promised to the timers — reaping cannot give them.
+        let mut sqes: Vec<Sqe> = (0..5).map(timeout_1s).collect();
+        sqes.extend((5..8).map(|i| Sqe::nop().user_data(i)));
+        sqes.extend(
+            (8..12).map(|i| Sqe::nop().user_data(i).flags(if i < 11 { SqeFlags::IO_LINK } else { SqeFlags::empty() })),
+        );
+        let o = Options { sq_entries: 8, cq_entries: Some(8), ..opts(SetupFlags::empty()) };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let r = run(&bytes(&sqes), &o, &mut out, &mut err).unwrap();
+        let err = String::from_utf8(err).unwrap();
+        assert_eq!((r.consumed, r.cqes, r.blocked, r.in_flight, r.clock), (8, 3, true, 5, 0));
+        assert!(err.contains("4 SQE(s) #8..#11 left unconsumed"), "{err}");
+        assert!(err.contains("5 request(s) in flight waiting on timers"), "{err}");
+    }
+
+    #[test]
+    fn advance_time_fires_the_timers_and_replays_everything() {
+        let mut sqes: Vec<Sqe> = (0..5).map(timeout_1s).collect();
+        sqes.extend((5..8).map(|i| Sqe::nop().user_data(i)));
+        sqes.extend(
+            (8..12).map(|i| Sqe::nop().user_data(i).flags(if i < 11 { SqeFlags::IO_LINK } else { SqeFlags::empty() })),
+        );
+        let o = Options { sq_entries: 8, cq_entries: Some(8), advance_time: true, ..opts(SetupFlags::empty()) };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let r = run(&bytes(&sqes), &o, &mut out, &mut err).unwrap();
+        assert_eq!((r.consumed, r.cqes, r.blocked, r.in_flight, r.clock), (12, 12, false, 0, 1_000_000_000));
+        let out = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        // NOPs first, then the timers' -ETIME at the deadline, then the chain.
+        assert_eq!(lines[0], "{\"user_data\":5,\"res\":0,\"flags\":0}");
+        assert_eq!(lines[3], "{\"user_data\":0,\"res\":-62,\"flags\":0}");
+        assert_eq!(lines[11], "{\"user_data\":11,\"res\":0,\"flags\":0}");
+        assert_eq!(String::from_utf8(err).unwrap(), "");
+    }
+
+    #[test]
+    fn three_hundred_timeouts_at_default_sizes_exit_cleanly() {
+        let sqes: Vec<Sqe> = (0..300).map(timeout_1s).collect();
+        let (r, out, err) = replay(&sqes, &opts(SetupFlags::empty()));
+        assert_eq!((r.consumed, r.cqes, r.blocked, r.in_flight), (256, 0, true, 256));
+        assert_eq!(out, "");
+        assert!(err.contains("44 SQE(s) #256..#299 left unconsumed"), "{err}");
+        let o = Options { advance_time: true, ..opts(SetupFlags::empty()) };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let r = run(&bytes(&sqes), &o, &mut out, &mut err).unwrap();
+        assert_eq!((r.consumed, r.cqes, r.in_flight), (300, 300, 0));
+        assert!(String::from_utf8(out).unwrap().lines().all(|l| l.contains("\"res\":-62")));
     }
 }

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod kernel;
 pub mod model;
 pub mod random;
+pub mod stream;
 pub mod workloads;
 
 use fwring::{Cqe, Ring, Sqe, SqeFlags, Submitted};

@@ -175,3 +175,60 @@ fn conformance_batches_match_the_kernel_exactly() {
         assert_eq!(compare(&sqes, false), Ok(true), "{id}");
     }
 }
+
+/// TIMEOUT's `timeout_flags`, bit by bit and in the combinations Linux checks, against
+/// the kernel: an already expired time (relative 0, or absolute 0 on the monotonic
+/// clock) so both complete at once — -ETIME where the flags are accepted, -EINVAL where
+/// they are not. The timespec lives in memory both can read: the kernel by address,
+/// fwring through a registered region at the same address.
+///
+/// Documented divergences, checked on fwring's side only: `IMMEDIATE_ARG` (bit 7) —
+/// newer kernels' uAPI (ABI.md), refused -EINVAL by kernels before it (6.18 here);
+/// fwring keeps it because firmware without registered memory still needs timeouts —
+/// and `MULTISHOT`, which fwring refuses (one SQE, one CQE is what backpressure counts
+/// on) while the kernel repeats the timeout.
+#[test]
+fn timeout_flags_match_the_kernel() {
+    use fwring::timeout::flags as tf;
+    use fwring::{Region, opcode};
+    if skip() {
+        return;
+    }
+    let mem: &'static mut [u8] = Box::leak(vec![0u8; 64].into_boxed_slice());
+    let ts = mem.as_ptr() as u64; // a zeroed __kernel_timespec: 0 s, 0 ns
+    let cases: &[(u32, bool)] = &[
+        (0, true),
+        (tf::ABS, true),
+        (tf::BOOTTIME, true),
+        (tf::REALTIME, true),
+        (tf::ABS | tf::REALTIME, true),
+        (tf::ETIME_SUCCESS, true),
+        (tf::BOOTTIME | tf::REALTIME, true),
+        (tf::UPDATE, true),
+        (tf::LINK_TIMEOUT_UPDATE, true),
+        (1 << 8, true),
+        (1 << 15, true),
+        (1 << 31, true),
+        (tf::IMMEDIATE_ARG, false),
+        (tf::MULTISHOT, false),
+    ];
+    let mut ring: Box<Ring<8, 16, 8>> = Box::default();
+    ring.register_buffers([Region::new(mem)]).unwrap();
+    for (i, &(flags, compare_with_kernel)) in cases.iter().enumerate() {
+        // IMMEDIATE_ARG takes the time itself from `addr`: 0 ns.
+        let addr = if flags & tf::IMMEDIATE_ARG != 0 { 0 } else { ts };
+        let mut sqe = Sqe::new(opcode::TIMEOUT).user_data(i as u64).addr(addr).len(1);
+        sqe.op_flags = flags;
+        ring.push(sqe).unwrap();
+        let _ = ring.submit();
+        let got = ring
+            .pop()
+            .unwrap_or_else(|| panic!("timeout_flags {flags:#x}: no CQE at once (in flight {})", ring.in_flight()));
+        if compare_with_kernel {
+            let (taken, want) = kernel::run_batch(&[sqe], 0, 1).unwrap();
+            assert_eq!((taken, want.as_slice()), (1, [got].as_slice()), "timeout_flags {flags:#x}");
+        } else {
+            assert_eq!(got.res, if flags == tf::IMMEDIATE_ARG { -62 } else { -22 }, "timeout_flags {flags:#x}");
+        }
+    }
+}

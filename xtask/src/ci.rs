@@ -82,7 +82,7 @@ fn rustup_cargo() -> Command {
     c
 }
 
-/// Whether `cargo +nightly miri` works here (it is not installed on purpose: CI skips it).
+/// Whether `cargo +nightly miri` works here.
 fn miri_available() -> bool {
     rustup_cargo()
         .args(["+nightly", "miri", "--version"])
@@ -90,6 +90,43 @@ fn miri_available() -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// Make `cargo +nightly miri` work: install the nightly toolchain with miri and
+/// rust-src through rustup (each step under a timeout: a download that hangs must not
+/// hang CI), then build miri's sysroot. An error says which step failed.
+pub fn ensure_miri() -> Result<(), String> {
+    if !crate::util::have("rustup") {
+        return Err("miri needs rustup (no rustup on PATH)".into());
+    }
+    if !miri_available() {
+        println!("installing nightly + miri (rustup, under a 10-minute timeout)");
+        let status = Command::new("timeout")
+            .args(["600", "rustup", "toolchain", "install", "nightly", "--profile", "minimal"])
+            .args(["--component", "miri", "--component", "rust-src"])
+            .status()
+            .map_err(|e| format!("rustup: {e}"))?;
+        if !status.success() {
+            return Err(format!("`rustup toolchain install nightly --component miri,rust-src` failed ({status})"));
+        }
+        // A nightly already installed without the components gets them here.
+        let status = Command::new("timeout")
+            .args(["600", "rustup", "component", "add", "miri", "rust-src", "--toolchain", "nightly"])
+            .status()
+            .map_err(|e| format!("rustup: {e}"))?;
+        if !status.success() || !miri_available() {
+            return Err("miri is not usable after installing it (`cargo +nightly miri --version` fails)".into());
+        }
+    }
+    let status = Command::new("timeout")
+        .arg("900")
+        .arg("cargo")
+        .args(["+nightly", "miri", "setup"])
+        .current_dir(root())
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .status()
+        .map_err(|e| format!("cargo miri setup: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("`cargo +nightly miri setup` failed ({status})")) }
 }
 
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -156,24 +193,25 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
 
     step("miri: the unsafe in region/buffer code, under Stacked Borrows");
-    if miri_available() {
-        // The views carved from regions (views, pending_io), a ring in a static, and the
-        // unit tests of the op records and the shm queue pair; the LZ4 decoder's long
-        // tests are safe code and left to the native run.
-        let runs: [&[&str]; 2] = [
-            &["--test", "views", "--test", "pending_io", "--test", "static_ring"],
-            &["--lib", "--", "shm::", "op::", "abi::"],
-        ];
-        for args in runs {
-            let mut cmd = rustup_cargo();
-            cmd.args(["+nightly", "miri", "test", "-p", "fwring"])
-                .args(args)
-                // Regions in tests are leaked on purpose, as DMA memory lives forever.
-                .env("MIRIFLAGS", "-Zmiri-ignore-leaks");
-            check("miri", run_tests(&mut totals, &mut cmd));
+    match ensure_miri() {
+        Ok(()) => {
+            // The views carved from regions (views, pending_io, the soundness defects),
+            // a ring in a static, and the unit tests of the op records and the shm queue
+            // pair; the LZ4 decoder's long tests are safe code and left to the native run.
+            let runs: [&[&str]; 2] = [
+                &["--test", "views", "--test", "pending_io", "--test", "static_ring", "--test", "soundness"],
+                &["--lib", "--", "shm::", "op::", "abi::"],
+            ];
+            for args in runs {
+                let mut cmd = rustup_cargo();
+                cmd.args(["+nightly", "miri", "test", "-p", "fwring"])
+                    .args(args)
+                    // Regions in tests are leaked on purpose, as DMA memory lives forever.
+                    .env("MIRIFLAGS", "-Zmiri-ignore-leaks");
+                check("miri", run_tests(&mut totals, &mut cmd));
+            }
         }
-    } else {
-        println!("skipped miri: no nightly toolchain with miri (rustup +nightly component add miri)");
+        Err(e) => check("miri", Err(format!("{e}: miri must run; install it by hand to see why"))),
     }
 
     step("firmware: the on-target suite under QEMU");

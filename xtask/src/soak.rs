@@ -4,7 +4,9 @@
 //! - host / device / interrupt threads (`three_threads`) and the shm two-thread test:
 //!   `FWRING_SOAK` requests;
 //! - the differential test against the kernel: `FWRING_DIFF_BATCHES` random batches;
-//! - the shm fuzzer for `60 × N` seconds when `cargo +nightly fuzz` is installed.
+//! - random SQE streams with registered buffers: `FWRING_STREAMS` streams;
+//! - the fuzzers (`shm`, `sqe_stream`) for `60 × N` seconds each when
+//!   `cargo +nightly fuzz` is installed.
 //!
 //! Ends with `N passed, N failed` like `ci`.
 
@@ -50,8 +52,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .is_ok_and(|s| s.success());
     tally("differential", ok);
 
+    let streams = (30_000 * scale).to_string();
+    step(&format!("random SQE streams with registered buffers: {streams}"));
+    let ok = cargo()
+        .args(["test", "--release", "-p", "fwring-tests", "--test", "sqe_stream", "--", "--nocapture"])
+        .env("FWRING_STREAMS", &streams)
+        .status()
+        .is_ok_and(|s| s.success());
+    tally("sqe_stream", ok);
+
     let secs = (60 * scale).to_string();
-    step(&format!("shm fuzzer: {secs} s"));
+    step(&format!("fuzzers (shm, sqe_stream): {secs} s each"));
     let has_fuzz = Command::new("cargo")
         .args(["+nightly", "fuzz", "--version"])
         .stdout(Stdio::null())
@@ -59,13 +70,15 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .status()
         .is_ok_and(|s| s.success());
     if has_fuzz {
-        let ok = Command::new("cargo")
-            .current_dir(root().join("tests/fuzz"))
-            .env_remove("RUSTUP_TOOLCHAIN")
-            .args(["+nightly", "fuzz", "run", "shm", "--", &format!("-max_total_time={secs}")])
-            .status()
-            .is_ok_and(|s| s.success());
-        tally("fuzz shm", ok);
+        for target in ["shm", "sqe_stream"] {
+            let ok = Command::new("cargo")
+                .current_dir(root().join("tests/fuzz"))
+                .env_remove("RUSTUP_TOOLCHAIN")
+                .args(["+nightly", "fuzz", "run", target, "--", &format!("-max_total_time={secs}")])
+                .status()
+                .is_ok_and(|s| s.success());
+            tally(&format!("fuzz {target}"), ok);
+        }
     } else {
         println!("skipped: cargo-fuzz not installed (cargo install cargo-fuzz; needs a nightly toolchain)");
     }

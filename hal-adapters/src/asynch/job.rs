@@ -81,10 +81,12 @@ impl Job {
         (src.unwrap_or_default(), dst.unwrap_or_default())
     }
 
-    /// Complete the job's request with `res`; its buffers go back to the ring.
+    /// Complete the job's request with `res`; its buffers go back to the ring. A
+    /// completer of another ring is refused ([`CompleteError::Foreign`]): the request
+    /// then stays in flight with its buffers reserved — never handed to anyone else.
     pub(crate) fn complete(self, completer: &Completer<'_>, res: i32) -> Result<(), CompleteError> {
         match self.done {
-            Completion::Io(io) => io.complete(completer, res),
+            Completion::Io(io) => io.complete(completer, res).map_err(|r| r.error),
             Completion::Token(t) => completer.complete(t, res),
         }
     }
