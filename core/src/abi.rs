@@ -94,6 +94,99 @@ impl Sqe {
         sqe
     }
 
+    /// `IORING_OP_TIMEOUT` of `ns` nanoseconds, the time given in the SQE itself
+    /// (`IORING_TIMEOUT_IMMEDIATE_ARG`; for a `__kernel_timespec` in registered memory,
+    /// set `addr` to it and clear that flag with [`Sqe::op_flags`]). Completes with
+    /// -ETIME when it expires, or with 0 once `count` other CQEs were posted since it was
+    /// armed (`count` 0: time only). `len` is 1, as Linux requires (else -EINVAL).
+    ///
+    /// ```
+    /// use fwring::{Cqe, Errno, Ring, Sqe};
+    /// let mut ring: Ring<4, 8, 4> = Ring::new();
+    /// ring.push(Sqe::timeout(1_000, 0).user_data(1)).unwrap();
+    /// let _ = ring.submit();
+    /// ring.tick(1_000);
+    /// assert_eq!(ring.pop(), Some(Cqe::new(1, Errno::ETIME.res())));
+    /// ```
+    pub const fn timeout(ns: u64, count: u32) -> Self {
+        let mut sqe = Sqe::new(opcode::TIMEOUT);
+        sqe.addr = ns;
+        sqe.len = 1;
+        sqe.off = count as u64;
+        sqe.op_flags = crate::timeout::flags::IMMEDIATE_ARG;
+        sqe
+    }
+
+    /// `IORING_OP_LINK_TIMEOUT` of `ns` nanoseconds (immediate argument, as
+    /// [`Sqe::timeout`]): push it right after a request with `IO_LINK`; if that request
+    /// has not completed when it fires, it is cancelled (-ECANCELED) and the timeout
+    /// completes with -ETIME — or -EALREADY when it cannot be cancelled.
+    ///
+    /// ```
+    /// use fwring::{Cqe, Errno, Ring, Sqe, SqeFlags};
+    /// let mut ring: Ring<4, 8, 4> = Ring::new();
+    /// ring.push(Sqe::nop().user_data(1).flags(SqeFlags::IO_LINK)).unwrap();
+    /// ring.push(Sqe::link_timeout(1_000).user_data(2)).unwrap();
+    /// let _ = ring.submit();
+    /// // The NOP finished first: its timeout is cancelled.
+    /// assert_eq!(ring.pop(), Some(Cqe::new(1, 0)));
+    /// assert_eq!(ring.pop(), Some(Cqe::new(2, Errno::ECANCELED.res())));
+    /// ```
+    pub const fn link_timeout(ns: u64) -> Self {
+        let mut sqe = Sqe::new(opcode::LINK_TIMEOUT);
+        sqe.addr = ns;
+        sqe.len = 1;
+        sqe.op_flags = crate::timeout::flags::IMMEDIATE_ARG;
+        sqe
+    }
+
+    /// `IORING_OP_TIMEOUT_REMOVE` of the armed TIMEOUT whose user_data is `target`: 0
+    /// and the timeout completes with -ECANCELED, or -ENOENT if there is none. `len` and
+    /// `off` stay 0 (else -EINVAL).
+    pub const fn timeout_remove(target: u64) -> Self {
+        let mut sqe = Sqe::new(opcode::TIMEOUT_REMOVE);
+        sqe.addr = target;
+        sqe
+    }
+
+    /// `IORING_OP_TIMEOUT_REMOVE` with `IORING_TIMEOUT_UPDATE`: re-arm the TIMEOUT whose
+    /// user_data is `target` to `ns` nanoseconds from now (immediate argument).
+    pub const fn timeout_update(target: u64, ns: u64) -> Self {
+        let mut sqe = Sqe::new(opcode::TIMEOUT_REMOVE);
+        sqe.addr = target;
+        sqe.off = ns;
+        sqe.op_flags = crate::timeout::flags::UPDATE | crate::timeout::flags::IMMEDIATE_ARG;
+        sqe
+    }
+
+    /// `IORING_OP_ASYNC_CANCEL` of the request whose user_data is `target` (add
+    /// `cancel::flags` with [`Sqe::op_flags`]: `ALL`, `ANY`, `OP` with the opcode in
+    /// `len`). 0 when cancelled, -EALREADY when found but not cancellable (pending in
+    /// hardware), -ENOENT when not found.
+    ///
+    /// ```
+    /// use fwring::{Cqe, Errno, Ring, Sqe};
+    /// let mut ring: Ring<4, 8, 4> = Ring::new();
+    /// ring.push(Sqe::timeout(1_000_000, 0).user_data(1)).unwrap();
+    /// ring.push(Sqe::cancel(1).user_data(2)).unwrap();
+    /// let _ = ring.submit();
+    /// assert_eq!(ring.pop(), Some(Cqe::new(2, 0)));
+    /// assert_eq!(ring.pop(), Some(Cqe::new(1, Errno::ECANCELED.res())));
+    /// ```
+    pub const fn cancel(target: u64) -> Self {
+        let mut sqe = Sqe::new(opcode::ASYNC_CANCEL);
+        sqe.addr = target;
+        sqe
+    }
+
+    /// Builder: set the opcode's flag word (`nop_flags`, `timeout_flags`,
+    /// `cancel_flags`, `bpf_op_flags` … — one u32 at offset 28).
+    #[must_use]
+    pub const fn op_flags(mut self, flags: u32) -> Self {
+        self.op_flags = flags;
+        self
+    }
+
     /// Builder: set `user_data`.
     #[must_use]
     pub const fn user_data(mut self, user_data: u64) -> Self {

@@ -490,6 +490,11 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Ring<S
         self.sh.cq.pop()
     }
 
+    /// The oldest CQE, left in place (as [`Reaper::peek`]).
+    pub fn peek(&self) -> Option<Cqe> {
+        self.sh.cq.peek()
+    }
+
     /// The completion queue's shared state: length, capacity, peek.
     pub fn cq(&self) -> &CqShared<CQ> {
         &self.sh.cq
@@ -575,7 +580,7 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
 }
 
 /// The submitting side of a split ring: push SQEs, run the ring. `Send`; one per ring.
-pub struct Submitter<'a, const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> {
+pub struct Submitter<'a, const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize = 0> {
     local: &'a mut Local<SQ, CQ, N, ARGS>,
     sh: &'a Shared<CQ, N>,
 }
@@ -619,6 +624,21 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Submit
     /// SQ ring flags (see [`Ring::sq_flags`]).
     pub fn sq_flags(&self) -> SqRingFlags {
         self.local.sq_flags
+    }
+
+    /// [`Ring::params`].
+    pub fn params(&self) -> &Params {
+        &self.local.params
+    }
+
+    /// [`Ring::probe`].
+    pub fn probe(&self) -> Probe {
+        Probe::new(self.local.params.flags.contains(SetupFlags::BPF_EXT))
+    }
+
+    /// [`Ring::cq_reserved`].
+    pub fn cq_reserved(&self) -> u32 {
+        self.local.ex.cq.reserved()
     }
 
     resource_api!();
