@@ -48,54 +48,51 @@
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+// The file list is the architecture (docs/ARCHITECTURE.md walks it):
+/// The Linux ABI: SQE / CQE layouts, flags, errnos, setup parameters.
 pub mod abi;
-mod args;
-pub mod buf;
+/// Zero-copy buffers: registered regions, descriptors, the ownership rule, views and
+/// [`PendingIo`] — every `unsafe` of the crate lives in this folder.
+pub mod buffer;
+/// The built-in opcodes: NOP, the op-slot opcode (`IORING_OP_BPF`), timeouts, cancel.
+mod builtin;
 mod bytes;
-pub mod cancel;
-mod chain;
-mod complete;
-mod cq;
-mod drain;
-mod errno;
-mod index;
-mod mailbox;
-mod nop;
-pub mod op;
+/// The engine: the in-flight table, submit, completion passes, drain, and completion
+/// from other contexts ([`Completer`]).
+mod engine;
 pub mod ops;
-mod region;
-mod req;
-mod ring;
-pub mod setup;
+/// The submission and completion queues and their index arithmetic.
+mod queue;
 pub mod shm;
-pub mod sq;
-mod submit;
+/// Op slots: the [`Op`] trait and its vtable, the request record and pdu, the contexts
+/// ops get, the slot table, chain data and argument records.
+pub mod slot;
 mod sync;
-pub mod timeout;
 
 /// Whether the timeout and cancel opcodes are built in (feature `timeouts`). Every call
 /// into `timeout`/`cancel` from the rest of the engine sits behind this constant, so
 /// without the feature their code is not linked.
 pub(crate) const TIMEOUTS: bool = cfg!(feature = "timeouts");
-mod view;
 
+pub use abi::errno::Errno;
+pub use abi::setup::{self, Params, Probe, Setup};
 pub use abi::{
     Cqe, CqeFlags, Features, MAX_OP_SLOTS, NopFlags, SetupFlags, SqRingFlags, Sqe, SqeFlags, bpf_op_flags,
     bpf_op_private, bpf_op_slot, opcode,
 };
-pub use args::ArgRecord;
-pub use buf::{BufDesc, BufTable, Dir, Io, IoBuf, IoVec, Rejected, Segs, SegsMut, buf_type};
-pub use chain::ChainData;
-pub use cq::CqShared;
-pub use errno::Errno;
-pub use mailbox::{CompleteError, Completer, Token};
-pub use op::{
+pub use buffer::region::{REGION_MAX_LEN, Region};
+pub use buffer::view::{PendingIo, Refused};
+pub use buffer::{BufDesc, BufTable, Dir, Io, IoBuf, IoVec, Rejected, Segs, SegsMut, buf_type};
+pub use builtin::{cancel, timeout};
+pub use engine::completion::{CompleteError, Completer, Token};
+pub use engine::ring::{Reaper, Ring, Stop, Submitted, Submitter};
+pub use queue::cq::CqShared;
+pub use queue::sq;
+pub use slot::args::ArgRecord;
+pub use slot::chain::ChainData;
+pub use slot::{
     Issue, IssueCx, Op, OpVTable, PDU_OFFSET, PDU_SIZE, Pdu, PrepCx, Record, ReqInfo, SlotState, Unregistered, vtable,
 };
-pub use region::{REGION_MAX_LEN, Region};
-pub use ring::{Reaper, Ring, Stop, Submitted, Submitter};
-pub use setup::{Params, Probe, Setup};
-pub use view::{PendingIo, Refused};
 
 /// The README's code examples, compiled and run as doctests.
 #[doc = include_str!("../../README.md")]

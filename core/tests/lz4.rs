@@ -1,4 +1,4 @@
-//! The LZ4 block decoder (`fwring::ops::lz4`): both paths (one contiguous slice each
+//! The LZ4 block decoder (`fwring::ops::lz4_block`): both paths (one contiguous slice each
 //! way, and scattered segments) against `lz4_flex` and hand-made blocks — every sequence
 //! shape, every way a block can be truncated or corrupt, output limits, fuzzed input.
 //! Sized down under miri.
@@ -7,7 +7,7 @@ fn sc(n: usize) -> usize {
     if cfg!(miri) { n / 1000 + 1 } else { n }
 }
 
-use fwring::ops::lz4::{Lz4Error, decompress_block};
+use fwring::ops::lz4_block::{Lz4Error, decompress_block};
 
 /// Value the output buffers are pre-filled with, to check nothing past the result is written.
 const FILL: u8 = 0xA5;

@@ -40,7 +40,7 @@ pub mod cmd {
 }
 
 /// Most operations one request can need: one per segment of A and of B.
-pub(crate) const MAX_OPS: usize = 2 * fwring::buf::MAX_SEGS;
+pub(crate) const MAX_OPS: usize = 2 * fwring::buffer::MAX_SEGS;
 
 /// The I²C op for the bus `D` names.
 pub struct I2c<D>(PhantomData<D>);

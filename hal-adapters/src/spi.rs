@@ -31,7 +31,7 @@
 use core::marker::PhantomData;
 
 use embedded_hal::spi::{Operation, SpiDevice};
-use fwring::buf::MAX_SEGS;
+use fwring::buffer::MAX_SEGS;
 use fwring::{BufDesc, Errno, Issue, IssueCx, Op, PrepCx, Sqe};
 
 use crate::device::Device;

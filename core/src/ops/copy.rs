@@ -6,8 +6,8 @@
 //! destination must not overlap: -EINVAL at prep.
 
 use crate::abi::Sqe;
-use crate::errno::Errno;
-use crate::op::{Issue, IssueCx, Op, PrepCx};
+use crate::abi::errno::Errno;
+use crate::slot::{Issue, IssueCx, Op, PrepCx};
 
 /// The copy op.
 pub struct Copy;

@@ -9,9 +9,9 @@
 //! `i32` result, so it travels through the chain record or buffer B.)
 
 use crate::abi::Sqe;
-use crate::buf::{BufDesc, Dir};
-use crate::errno::Errno;
-use crate::op::{Issue, IssueCx, Op, PrepCx};
+use crate::abi::errno::Errno;
+use crate::buffer::{BufDesc, Dir};
+use crate::slot::{Issue, IssueCx, Op, PrepCx};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use super::{CHAIN_LEN, optional_b};
@@ -94,7 +94,7 @@ impl Op for Crc32c {
         cx.import(&BufDesc::sqe_a(sqe), Dir::Source)?;
         let has_out = match optional_b(sqe) {
             Some(b) => {
-                if b.len < 4 && b.ty != crate::buf::buf_type::VEC && b.ty != crate::buf::buf_type::REG_VEC {
+                if b.len < 4 && b.ty != crate::buffer::buf_type::VEC && b.ty != crate::buffer::buf_type::REG_VEC {
                     return Err(Errno::EINVAL);
                 }
                 cx.import(&b, Dir::Dest)?;
@@ -130,7 +130,7 @@ fn checksum(cx: &mut IssueCx<'_>, limit: Option<usize>, write_out: bool) -> Resu
     chain.crc = crc;
     if write_out {
         let bytes = crc.to_le_bytes();
-        io.dest(1)?.copy_from(&crate::buf::Segs::from_slice(&bytes))?;
+        io.dest(1)?.copy_from(&crate::buffer::Segs::from_slice(&bytes))?;
     }
     Ok((crc, src.len()))
 }

@@ -8,10 +8,10 @@
 //! truncated data → -EBADMSG; output larger than the destination → -ENOSPC.
 
 use crate::abi::Sqe;
-use crate::errno::Errno;
-use crate::op::{Issue, IssueCx, Op, PrepCx};
+use crate::abi::errno::Errno;
+use crate::slot::{Issue, IssueCx, Op, PrepCx};
 
-use super::lz4::{Lz4Error, decompress_block};
+use super::lz4_block::{Lz4Error, decompress_block};
 
 /// The LZ4 block decompression op.
 pub struct Lz4;

@@ -17,8 +17,8 @@ use core::marker::PhantomData;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::abi::Sqe;
-use crate::errno::Errno;
-use crate::op::{Issue, IssueCx, Op, PrepCx, ReqInfo};
+use crate::abi::errno::Errno;
+use crate::slot::{Issue, IssueCx, Op, PrepCx, ReqInfo};
 
 /// How an [`InjectRule`] picks requests.
 pub mod mode {

@@ -27,12 +27,12 @@ pub mod copy;
 pub mod crc32c;
 pub mod decompress;
 pub mod inject;
-pub mod lz4;
+pub mod lz4_block;
 
 use crate::abi::Sqe;
-use crate::buf::{BufDesc, Dir, Segs, SegsMut};
-use crate::errno::Errno;
-use crate::op::{Issue, IssueCx, PrepCx};
+use crate::abi::errno::Errno;
+use crate::buffer::{BufDesc, Dir, Segs, SegsMut};
+use crate::slot::{Issue, IssueCx, PrepCx};
 
 /// Op flag (all buffer ops): limit the source to the chain record's `len`.
 pub const CHAIN_LEN: u32 = 1 << 0;

@@ -9,7 +9,7 @@
 //! reach their regions, the request cannot be cancelled). Buffer-less waits and delays
 //! that may be cancelled carry a plain [`Token`]. No `unsafe` here.
 
-use fwring::buf::MAX_SEGS;
+use fwring::buffer::MAX_SEGS;
 use fwring::{CompleteError, Completer, IoBuf, PendingIo, Token};
 
 use crate::sqe::{Args, CHAIN_LEN};

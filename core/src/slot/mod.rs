@@ -16,21 +16,24 @@
 //! - implement the typed [`Op`] trait, whose pdu is any zerocopy type of at most 48
 //!   bytes, and let [`vtable`] build the table. No `unsafe` either way.
 
+pub mod args;
+pub mod chain;
+
 use core::fmt;
 use core::mem::{align_of, offset_of, size_of};
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-use crate::args::{ArgRecord, ArgsView};
-use crate::buf::{self, BufDesc, BufTable, Dir, Imports, Io, MAX_IMPORTS};
+use crate::buffer::Owners;
+use crate::buffer::view::{self, PendingIo};
+use crate::buffer::{self, BufDesc, BufTable, Dir, Imports, Io, MAX_IMPORTS};
 use crate::bytes::aligned_bytes;
-use crate::chain::ChainData;
-use crate::mailbox::{self, MailSlot, Phase, Token};
-use crate::req::Owners;
-use crate::view::{self, PendingIo};
+use crate::engine::completion::{self, MailSlot, Phase, Token};
+use crate::slot::args::{ArgRecord, ArgsView};
+use crate::slot::chain::ChainData;
 
+use crate::abi::errno::Errno;
 use crate::abi::{MAX_OP_SLOTS, Sqe, bpf_op_private};
-use crate::errno::Errno;
 
 /// Size of the op-owned part of a request record.
 pub const PDU_SIZE: usize = 48;
@@ -189,7 +192,7 @@ impl PrepCx<'_> {
     /// Import a buffer for this request: resolve `desc` for `dir` into checked segments.
     /// Returns its index for [`Io`] at issue (0, then 1).
     ///
-    /// Errors: descriptor type > 4, zero length, more than [`MAX_SEGS`](buf::MAX_SEGS)
+    /// Errors: descriptor type > 4, zero length, more than [`MAX_SEGS`](crate::buffer::MAX_SEGS)
     /// segments, a destination overlapping another buffer of this request, or a third
     /// import → EINVAL; an address outside the registered memory, an unregistered or
     /// stale index, a range past its buffer, or a direction the region does not allow
@@ -198,7 +201,7 @@ impl PrepCx<'_> {
     pub fn import(&mut self, desc: &BufDesc, dir: Dir) -> Result<usize, Errno> {
         let slot = self.imports.iter().position(|i| !i.is_used()).ok_or(Errno::EINVAL)?;
         let new = self.bufs.resolve(desc, dir, |at| view::read_user(self.bufs, &self.owners, at))?;
-        buf::check_within(&self.imports, &new)?;
+        buffer::check_within(&self.imports, &new)?;
         if self.owners.busy(self.bufs, &new) {
             return Err(Errno::EBUSY);
         }
@@ -280,7 +283,7 @@ impl IssueCx<'_> {
             return Token::from_raw(u64::MAX);
         }
         self.pended = pended;
-        mailbox::pend(self.mail, self.index, self.generation, phase)
+        completion::pend(self.mail, self.index, self.generation, phase)
     }
 
     /// Go pending and hand the request's buffers out with its completion: the
@@ -302,7 +305,7 @@ impl IssueCx<'_> {
         }
         let token = Token::new(self.index, self.generation);
         let io = PendingIo::new(token, self.ring, self.bufs, self.imports)?;
-        mailbox::pend(self.mail, self.index, self.generation, Phase::Lent);
+        completion::pend(self.mail, self.index, self.generation, Phase::Lent);
         self.pended = Pended::Lent;
         Ok(io)
     }

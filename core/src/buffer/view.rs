@@ -8,11 +8,11 @@
 
 use zerocopy::FromBytes;
 
-use crate::buf::{BufTable, Import, Imports, Io, IoBuf, MAX_IMPORTS, MAX_SEGS, Segs, SegsMut};
-use crate::errno::Errno;
-use crate::mailbox::{CompleteError, Completer, Phase, Token};
-use crate::region::RawPiece;
-use crate::req::Owners;
+use crate::abi::errno::Errno;
+use crate::buffer::Owners;
+use crate::buffer::region::RawPiece;
+use crate::buffer::{BufTable, Import, Imports, Io, IoBuf, MAX_IMPORTS, MAX_SEGS, Segs, SegsMut};
+use crate::engine::completion::{CompleteError, Completer, Phase, Token};
 
 /// Read a `T` from user memory at `addr` (an iovec of a vectored descriptor, a
 /// descriptor, a timespec): EFAULT outside the registered memory, EBUSY if another

@@ -8,9 +8,9 @@
 
 use bitflags::bitflags;
 
-use crate::buf::{Import, Imports, MAX_IMPORTS};
-use crate::chain::ChainData;
-use crate::op::{OpVTable, Record};
+use crate::buffer::{Import, Imports, MAX_IMPORTS};
+use crate::slot::chain::ChainData;
+use crate::slot::{OpVTable, Record};
 
 /// Index of a request in the table.
 pub(crate) type Idx = u16;
@@ -112,7 +112,7 @@ pub(crate) struct Req {
 
 impl Req {
     pub const EMPTY: Req = Req {
-        rec: Record { info: crate::op::ReqInfo::EMPTY, pdu: crate::op::Pdu::ZERO },
+        rec: Record { info: crate::slot::ReqInfo::EMPTY, pdu: crate::slot::Pdu::ZERO },
         vt: None,
         res: 0,
         aux: 0,
@@ -133,31 +133,6 @@ impl Req {
 
     pub fn user_data(&self) -> u64 {
         self.rec.info.user_data()
-    }
-}
-
-/// Who holds which buffer ranges, as a request being prepared sees it: every request in
-/// flight, and whether the new one joins the link chain being assembled (whose members
-/// may share ranges: they run one after the other, and none has run yet).
-#[derive(Clone, Copy)]
-pub(crate) struct Owners<'a> {
-    pub reqs: &'a [Req],
-    pub in_chain: bool,
-}
-
-impl Owners<'_> {
-    /// Whether `new` touches a range another request in flight writes, or writes a range
-    /// one touches (-EBUSY): the ownership rule that makes the views of `view.rs` sound.
-    pub fn busy(&self, bufs: &crate::buf::BufTable, new: &Import) -> bool {
-        bufs.in_use()
-            && self
-                .reqs
-                .iter()
-                .filter(|r| {
-                    r.flags.contains(ReqFlags::HAS_IMPORTS)
-                        && !(self.in_chain && r.flags.contains(ReqFlags::OPEN_CHAIN))
-                })
-                .any(|r| r.imports.iter().any(|i| crate::buf::conflict(i, new)))
     }
 }
 
@@ -225,9 +200,9 @@ impl<const N: usize> Table<N> {
 
     /// Whether request `idx` is pending and the claimed mailbox state word `low` is its.
     pub fn is_pending(&self, idx: Idx, low: u32) -> bool {
-        self.reqs
-            .get(idx as usize)
-            .is_some_and(|r| r.flags.contains(ReqFlags::PENDING) && crate::mailbox::same_request(low, r.generation))
+        self.reqs.get(idx as usize).is_some_and(|r| {
+            r.flags.contains(ReqFlags::PENDING) && crate::engine::completion::same_request(low, r.generation)
+        })
     }
 
     #[inline]
@@ -273,5 +248,16 @@ impl<const N: usize> core::ops::IndexMut<Idx> for Table<N> {
     #[inline]
     fn index_mut(&mut self, idx: Idx) -> &mut Req {
         &mut self.reqs[idx as usize]
+    }
+}
+
+impl<const N: usize> crate::buffer::Holders for Table<N> {
+    fn conflict(&self, new: &Import, in_chain: bool) -> bool {
+        self.reqs
+            .iter()
+            .filter(|r| {
+                r.flags.contains(ReqFlags::HAS_IMPORTS) && !(in_chain && r.flags.contains(ReqFlags::OPEN_CHAIN))
+            })
+            .any(|r| r.imports.iter().any(|i| crate::buffer::conflict(i, new)))
     }
 }

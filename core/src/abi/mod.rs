@@ -6,6 +6,9 @@
 //! Sizes and every field offset are pinned by `const` assertions at the bottom of the file:
 //! a layout change is a compile error, not a test failure.
 
+pub mod errno;
+pub mod setup;
+
 use bitflags::bitflags;
 use core::fmt;
 use core::mem::{offset_of, size_of};
@@ -113,7 +116,7 @@ impl Sqe {
         sqe.addr = ns;
         sqe.len = 1;
         sqe.off = count as u64;
-        sqe.op_flags = crate::timeout::flags::IMMEDIATE_ARG;
+        sqe.op_flags = crate::builtin::timeout::flags::IMMEDIATE_ARG;
         sqe
     }
 
@@ -136,7 +139,7 @@ impl Sqe {
         let mut sqe = Sqe::new(opcode::LINK_TIMEOUT);
         sqe.addr = ns;
         sqe.len = 1;
-        sqe.op_flags = crate::timeout::flags::IMMEDIATE_ARG;
+        sqe.op_flags = crate::builtin::timeout::flags::IMMEDIATE_ARG;
         sqe
     }
 
@@ -155,7 +158,7 @@ impl Sqe {
         let mut sqe = Sqe::new(opcode::TIMEOUT_REMOVE);
         sqe.addr = target;
         sqe.off = ns;
-        sqe.op_flags = crate::timeout::flags::UPDATE | crate::timeout::flags::IMMEDIATE_ARG;
+        sqe.op_flags = crate::builtin::timeout::flags::UPDATE | crate::builtin::timeout::flags::IMMEDIATE_ARG;
         sqe
     }
 

@@ -17,14 +17,13 @@
 //! of a failed chain follow the CQEs of independent requests of the same pass.
 
 use crate::TIMEOUTS;
+use crate::abi::errno::Errno;
 use crate::abi::{Cqe, opcode};
-use crate::errno::Errno;
-use crate::op::{Issue, IssueCx, Pended};
-use crate::req::{Idx, NIL, Req, ReqFlags, Work};
-use crate::ring::Exec;
+use crate::engine::ring::Exec;
+use crate::engine::table::{Idx, NIL, ReqFlags, Work};
 
 /// How issuing a request went.
-enum Outcome {
+pub(crate) enum Outcome {
     /// Result in `req.res`: complete now.
     Complete,
     /// Failed with this errno (fail hook runs).
@@ -60,13 +59,13 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         match self.e.t[idx].opcode {
             opcode::NOP => {
                 let bufs = &self.e.bufs;
-                let nop = crate::nop::issue(&mut self.e.t[idx], |i| bufs.contains(i));
+                let nop = crate::builtin::nop::issue(&mut self.e.t[idx], |i| bufs.contains(i));
                 if self.e.t[idx].res < 0 {
                     self.req_set_fail(idx);
                 }
                 match nop {
-                    crate::nop::NopIssue::Now => Outcome::Complete,
-                    crate::nop::NopIssue::TaskWork => {
+                    crate::builtin::nop::NopIssue::Now => Outcome::Complete,
+                    crate::builtin::nop::NopIssue::TaskWork => {
                         self.tw_add(idx, Work::Complete);
                         Outcome::Queued
                     }
@@ -98,63 +97,6 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             // Only opcodes whose prep succeeded reach issue; a LINK_TIMEOUT never is
             // issued itself (it rides on its target).
             _ => Outcome::Failed(Errno::EINVAL),
-        }
-    }
-
-    /// `io_uring_bpf_issue`, plus fwring's pending completion.
-    fn issue_bpf(&mut self, idx: Idx) -> Outcome {
-        // The generation this request goes pending under, if it does.
-        let generation = self.e.next_generation(&self.sh.mail);
-        let r = &mut self.e.t[idx];
-        let Some(issue) = r.vt.and_then(|v| v.issue) else {
-            r.res = 0;
-            return Outcome::Complete;
-        };
-        let Req { rec, scratch, imports, .. } = r;
-        let mail = self.sh.mail.slots();
-        let mut cx = IssueCx {
-            info: &rec.info,
-            result: 0,
-            mail,
-            index: idx,
-            generation,
-            ring: self.sh.mail.id(),
-            pended: Pended::No,
-            chain: scratch,
-            bufs: &self.e.bufs,
-            imports,
-            args: self.e.args.as_mut_view(),
-        };
-        let outcome = issue(&mut cx, &mut rec.pdu);
-        let (res, pended) = (cx.result, cx.pended);
-        if pended != Pended::No {
-            // A token is out: the generation is used.
-            self.e.gen_next = generation.wrapping_add(1) & crate::mailbox::GEN_MASK;
-            self.e.t[idx].generation = generation;
-            // Pending as asked; or, if the op answered otherwise, take the token back —
-            // unless a completer already used it, which decides. With its buffers
-            // handed out it stays pending whatever issue said.
-            if outcome == Issue::Pending
-                || pended == Pended::Lent
-                || !crate::mailbox::withdraw(mail, idx, generation, false)
-            {
-                let f = &mut self.e.t[idx].flags;
-                f.insert(ReqFlags::PENDING);
-                f.set(ReqFlags::CANCELABLE, pended == Pended::Cancelable);
-                return Outcome::Pending;
-            }
-        }
-        let r = &mut self.e.t[idx];
-        match outcome {
-            Issue::Done => {
-                r.res = res;
-                if res < 0 {
-                    self.req_set_fail(idx);
-                }
-                Outcome::Complete
-            }
-            Issue::Err(e) => Outcome::Failed(e),
-            Issue::SkipComplete | Issue::Pending => Outcome::Failed(Errno::EINVAL),
         }
     }
 

@@ -15,7 +15,7 @@
 //! batch; the consumer acquires the tail, reads, and releases its head.
 
 use crate::abi::Cqe;
-use crate::index::Indices;
+use crate::queue::index::Indices;
 use crate::sync::{AtomicU32, Ordering};
 
 /// One CQE slot: two 64-bit words where the target has 64-bit atomics, four 32-bit

@@ -25,10 +25,10 @@
 //! Not supported, -EINVAL: `MULTISHOT` (one SQE, one CQE is what backpressure counts on),
 //! and more than one clock flag.
 
+use crate::abi::errno::Errno;
 use crate::abi::{Sqe, opcode};
-use crate::errno::Errno;
-use crate::req::{Idx, NIL, ReqFlags, Work};
-use crate::ring::Exec;
+use crate::engine::ring::Exec;
+use crate::engine::table::{Idx, NIL, ReqFlags, Work};
 
 /// `IORING_TIMEOUT_*` flags.
 pub mod flags {
@@ -66,7 +66,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         if tflags & flags::IMMEDIATE_ARG != 0 {
             return Ok(at);
         }
-        let ts: Timespec = crate::view::read_user(&self.e.bufs, &self.owners(), at)?;
+        let ts: Timespec = crate::buffer::view::read_user(&self.e.bufs, &self.owners(), at)?;
         if ts.tv_sec < 0 || ts.tv_nsec < 0 {
             return Err(Errno::EINVAL);
         }

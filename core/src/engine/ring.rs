@@ -1,17 +1,17 @@
 //! The ring: an SQ, a CQ, an in-flight table and 16 op slots, all sized at compile time.
 
 use crate::TIMEOUTS;
+use crate::abi::errno::Errno;
+use crate::abi::setup::{self, Params, Probe, Setup};
 use crate::abi::{Cqe, MAX_OP_SLOTS, SetupFlags, SqRingFlags, Sqe};
-use crate::args::ArgRecord;
-use crate::buf::{BufTable, MAX_BUFFERS, Rejected};
-use crate::cq::{CqProducer, CqShared};
-use crate::errno::Errno;
-use crate::mailbox::{CompleteError, Completer, Mailbox, Token};
-use crate::op::{OpVTable, SlotState, Slots, Unregistered};
-use crate::region::Region;
-use crate::req::{List, NIL, Table};
-use crate::setup::{self, Params, Probe, Setup};
-use crate::sq::SubmissionQueue;
+use crate::buffer::region::Region;
+use crate::buffer::{BufTable, MAX_BUFFERS, Rejected};
+use crate::engine::completion::{CompleteError, Completer, Mailbox, Token};
+use crate::engine::table::{List, NIL, Table};
+use crate::queue::cq::{CqProducer, CqShared};
+use crate::queue::sq::SubmissionQueue;
+use crate::slot::args::ArgRecord;
+use crate::slot::{OpVTable, SlotState, Slots, Unregistered};
 
 /// Why a [`Ring::submit`] call stopped consuming SQEs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,9 +123,9 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
     #[inline]
     pub(crate) fn next_generation<const M: usize>(&mut self, mail: &Mailbox<M>) -> u64 {
         if self.gen_next == 0 {
-            let id = crate::mailbox::next_ring_id();
+            let id = crate::engine::completion::next_ring_id();
             mail.set_id(id);
-            self.gen_next = crate::mailbox::first_generation(id);
+            self.gen_next = crate::engine::completion::first_generation(id);
         }
         self.gen_next
     }

@@ -17,7 +17,7 @@
 
 use core::ptr::NonNull;
 
-use crate::errno::Errno;
+use crate::abi::errno::Errno;
 
 /// Largest region, as Linux limits a registered buffer (1 GiB).
 pub const REGION_MAX_LEN: usize = 1 << 30;

@@ -10,9 +10,9 @@
 //! | `CQE32` | fwring has 16-byte CQEs only → -EINVAL at prep (C-NOP-10) |
 //! | any bit ≥ 6 | -EINVAL at prep (C-NOP-6) |
 
+use crate::abi::errno::Errno;
 use crate::abi::{NopFlags, SetupFlags, Sqe};
-use crate::errno::Errno;
-use crate::req::Req;
+use crate::engine::table::Req;
 
 /// `io_nop_prep`.
 pub(crate) fn prep(req: &mut Req, sqe: &Sqe, ring: SetupFlags) -> Result<(), Errno> {

@@ -12,13 +12,12 @@
 //! - CQE_SKIP_SUCCESS on any SQE disables drain for the ring's lifetime (C-SKIP-10).
 
 use crate::TIMEOUTS;
-use crate::abi::{MAX_OP_SLOTS, NopFlags, SetupFlags, Sqe, SqeFlags, bpf_op_slot, opcode};
-use crate::buf::{Import, MAX_IMPORTS};
-use crate::errno::Errno;
-use crate::op::{Pdu, PrepCx};
-use crate::req::{Idx, NIL, Owners, ReqFlags};
-use crate::ring::Exec;
-use crate::sq::SubmissionQueue;
+use crate::abi::errno::Errno;
+use crate::abi::{NopFlags, Sqe, SqeFlags, opcode};
+use crate::buffer::Owners;
+use crate::engine::ring::Exec;
+use crate::engine::table::{Idx, NIL, ReqFlags};
+use crate::queue::sq::SubmissionQueue;
 
 /// IOSQE flags that take no special handling at submit (Linux's `SQE_COMMON_FLAGS`).
 const COMMON_FLAGS: u8 =
@@ -181,7 +180,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
                 r.flags.insert(ReqFlags::OPEN_CHAIN);
             }
             r.lt = NIL;
-            r.scratch = crate::chain::ChainData::ZERO;
+            r.scratch = crate::slot::chain::ChainData::ZERO;
         }
         if sqe.opcode >= opcode::LAST {
             self.e.t[idx].opcode = opcode::NOP;
@@ -227,7 +226,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             return Err(Errno::EINVAL);
         }
         match sqe.opcode {
-            opcode::NOP => crate::nop::prep(&mut self.e.t[idx], sqe, self.e.flags),
+            opcode::NOP => crate::builtin::nop::prep(&mut self.e.t[idx], sqe, self.e.flags),
             opcode::BPF => self.prep_bpf(idx, sqe),
             opcode::TIMEOUT if TIMEOUTS => self.prep_timeout(idx, sqe, false),
             opcode::LINK_TIMEOUT if TIMEOUTS => self.prep_timeout(idx, sqe, true),
@@ -235,47 +234,6 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             opcode::ASYNC_CANCEL if TIMEOUTS => self.prep_cancel(idx, sqe),
             _ => Err(Errno::EOPNOTSUPP),
         }
-    }
-
-    /// `io_uring_bpf_prep` (seed) + P06's in-flight accounting. The op preps into a
-    /// fresh pdu and a staging area for its buffer imports; both are committed to the
-    /// request only when prep succeeds.
-    fn prep_bpf(&mut self, idx: Idx, sqe: &Sqe) -> Result<(), Errno> {
-        if !self.e.flags.contains(SetupFlags::BPF_EXT) {
-            return Err(Errno::EOPNOTSUPP);
-        }
-        let slot = bpf_op_slot(sqe.op_flags);
-        if slot as usize >= MAX_OP_SLOTS {
-            return Err(Errno::EINVAL);
-        }
-        let vt = self.e.slots.active(slot);
-        let r = &mut self.e.t[idx];
-        r.rec.info.set(sqe.user_data, sqe.op_flags, slot, sqe.flags);
-        r.vt = vt;
-        let info = r.rec.info;
-        let prep = vt.and_then(|v| v.prep).ok_or(Errno::EOPNOTSUPP)?;
-        let mut pdu = Pdu::ZERO;
-        let mut cx = PrepCx {
-            info: &info,
-            bufs: &self.e.bufs,
-            owners: self.owners(),
-            imports: [Import::EMPTY; MAX_IMPORTS],
-            args: self.e.args.as_view(),
-        };
-        prep(&mut cx, sqe, &mut pdu)?;
-        let imports = cx.imports;
-        let r = &mut self.e.t[idx];
-        r.rec.pdu = pdu;
-        r.flags.insert(ReqFlags::NEED_CLEANUP);
-        if imports.iter().any(Import::is_used) {
-            r.imports = imports;
-            r.flags.insert(ReqFlags::HAS_IMPORTS);
-            for imp in &imports {
-                self.e.bufs.hold(imp);
-            }
-        }
-        self.e.slots.hold(slot);
-        Ok(())
     }
 
     /// `io_queue_sqe_fallback`: the slow way in for failed, forced-async and drained
@@ -320,6 +278,6 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
 
     /// Buffer ownership as a request being prepared now sees it.
     pub(crate) fn owners(&self) -> Owners<'_> {
-        Owners { reqs: &self.e.t.reqs, in_chain: self.e.link.head != NIL }
+        Owners { holders: &self.e.t, in_chain: self.e.link.head != NIL }
     }
 }

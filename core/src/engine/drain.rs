@@ -8,15 +8,15 @@
 //! Released requests are issued in the next pass. Requests that fail at submit time
 //! bypass the list and complete at once, in Linux as here.
 
-use crate::req::{Idx, ReqFlags, Work};
-use crate::ring::Exec;
+use crate::engine::ring::Exec;
+use crate::engine::table::{Idx, ReqFlags, Work};
 
 impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// `io_init_drain`: an SQE with IO_DRAIN was seen. Inside a chain, the chain's head
     /// is drained and the request after the chain is drained too (C-DRAIN-5).
     pub(crate) fn init_drain(&mut self) {
         self.e.drain_active = true;
-        if self.e.link.head != crate::req::NIL {
+        if self.e.link.head != crate::engine::table::NIL {
             self.e.t[self.e.link.head].flags.insert(ReqFlags::IO_DRAIN | ReqFlags::FORCE_ASYNC);
             self.e.drain_next = true;
         }
@@ -44,8 +44,8 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
                 return;
             }
             self.e.defer.head = self.e.t[idx].next;
-            if self.e.defer.head == crate::req::NIL {
-                self.e.defer.tail = crate::req::NIL;
+            if self.e.defer.head == crate::engine::table::NIL {
+                self.e.defer.tail = crate::engine::table::NIL;
             }
             self.e.nr_drained -= self.e.t.linked_nr(idx);
             self.tw_add(idx, Work::Issue);

@@ -1,13 +1,13 @@
 //! Zero-copy buffers: the registered-buffer table, buffer descriptors, and the segment
 //! views ops work on in place.
 //!
-//! - **Registered buffers** ([`BufTable`]): up to [`MAX_BUFFERS`] [`Region`]s, registered
+//! - **Registered buffers** ([`BufTable`]): up to [`MAX_BUFFERS`](crate::buffer::MAX_BUFFERS) [`Region`]s, registered
 //!   and unregistered with Linux's rules (C-BUF-1..4, C-BUF-12).
 //! - **Descriptors** ([`BufDesc`], 16 bytes, the series' `io_bpf_buf_desc`): a user
 //!   range, a fixed buffer, or a vectored list of segments. fwring has one address space,
 //!   so a "user" address must lie inside some registered region: an address outside all
 //!   of them is -EFAULT, as a bad user pointer is in Linux.
-//! - **Imports**: an op's prep turns a descriptor into at most [`MAX_SEGS`] checked
+//! - **Imports**: an op's prep turns a descriptor into at most [`MAX_SEGS`](crate::buffer::MAX_SEGS) checked
 //!   segments (index, range, direction — once, at prep: C-BUF-13). A destination range
 //!   is owned by one in-flight request at a time: a request whose ranges overlap a
 //!   destination of another in-flight request (or whose destination overlaps any range of
@@ -23,11 +23,14 @@
 //!   for a writable view of one is -EPERM (C-BUF-10), and the types of the views keep
 //!   it that way.
 
+pub(crate) mod region;
+pub(crate) mod view;
+
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::abi::Sqe;
-use crate::errno::Errno;
-use crate::region::Region;
+use crate::abi::errno::Errno;
+use crate::buffer::region::Region;
 
 /// Registered-buffer table size.
 pub const MAX_BUFFERS: usize = 16;
@@ -214,6 +217,29 @@ pub(crate) fn conflict(a: &Import, b: &Import) -> bool {
         a.segs().any(|x| b.segs().any(|y| overlaps(x, y)))
     } else {
         false
+    }
+}
+
+/// The requests in flight, as the ownership rule sees them (the engine's table).
+pub(crate) trait Holders {
+    /// Whether a request in flight holds a range that conflicts with `new` — leaving out
+    /// the members of the link chain being assembled when `in_chain` (the new request
+    /// joins that chain: its members run one after the other, and none has run yet).
+    fn conflict(&self, new: &Import, in_chain: bool) -> bool;
+}
+
+/// Who holds which buffer ranges, as a request being prepared sees it.
+#[derive(Clone, Copy)]
+pub(crate) struct Owners<'a> {
+    pub holders: &'a dyn Holders,
+    pub in_chain: bool,
+}
+
+impl Owners<'_> {
+    /// Whether `new` touches a range another request in flight writes, or writes a range
+    /// one touches (-EBUSY): the ownership rule that makes the views of `view.rs` sound.
+    pub fn busy(&self, bufs: &BufTable, new: &Import) -> bool {
+        bufs.in_use() && self.holders.conflict(new, self.in_chain)
     }
 }
 

@@ -6,8 +6,8 @@
 //! rounded up to a power of two, CQ defaults to twice the SQ, too-large sizes → EINVAL
 //! unless `CLAMP`. fwring's one addition: the default CQ is clamped to the CQ storage.
 
+use crate::abi::errno::Errno;
 use crate::abi::{Features, SetupFlags, opcode};
-use crate::errno::Errno;
 
 /// Setup flags fwring implements. Every other bit, known to Linux or not, fails setup
 /// with EINVAL: fwring does not pretend to poll, share workers or change entry sizes.

@@ -14,10 +14,10 @@
 //!   none). `ANY`: match every request; `OP`: match `sqe.len` as the opcode;
 //!   `USERDATA`: the default. `FD` / `FD_FIXED`: fwring has no files: -EINVAL.
 
+use crate::abi::errno::Errno;
 use crate::abi::{Sqe, opcode};
-use crate::errno::Errno;
-use crate::req::{Idx, ReqFlags, Work};
-use crate::ring::Exec;
+use crate::engine::ring::Exec;
+use crate::engine::table::{Idx, ReqFlags, Work};
 
 /// `IORING_ASYNC_CANCEL_*` flags.
 pub mod flags {

@@ -6,7 +6,7 @@
 //! mode: no index indirection).
 
 use crate::abi::{Sqe, SqeFlags};
-use crate::index::Indices;
+use crate::queue::index::Indices;
 
 /// A submission queue with storage for `N` SQEs (`N` a power of two).
 pub struct SubmissionQueue<const N: usize> {
