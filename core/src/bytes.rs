@@ -66,10 +66,13 @@ macro_rules! aligned_bytes {
 
 pub(crate) use aligned_bytes;
 
+/// Compile-time check that `T` fits a `SIZE`-byte record: used as `let () =
+/// Fits::<T, SIZE>::OK;`, a type that does not fit fails the build at the line that
+/// instantiates it (rustc names the user's type in the "instantiating" note).
 pub(crate) struct Fits<T, const SIZE: usize>(core::marker::PhantomData<T>);
 impl<T, const SIZE: usize> Fits<T, SIZE> {
     pub(crate) const OK: () = assert!(
         size_of::<T>() <= SIZE && align_of::<T>() <= 8,
-        "the type must fit the record and be aligned to at most 8"
+        "this type does not fit its fwring record: an op's Pdu must be at most 48 bytes, an argument record's type at most 64 bytes, and either aligned to at most 8"
     );
 }

@@ -18,3 +18,17 @@ pub(crate) use loom::sync::atomic::AtomicU64;
 #[cfg(all(not(loom), target_has_atomic = "64"))]
 #[allow(unused_imports)]
 pub(crate) use portable_atomic::AtomicU64;
+
+/// A `const fn` that is a plain `fn` under loom, whose atomics cannot be built in a
+/// const context: one body for both, instead of two copies.
+macro_rules! const_fn_unless_loom {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {
+        #[cfg(not(loom))]
+        $(#[$m])*
+        $vis const fn $name($($arg: $ty),*) -> $ret $body
+        #[cfg(loom)]
+        $(#[$m])*
+        $vis fn $name($($arg: $ty),*) -> $ret $body
+    };
+}
+pub(crate) use const_fn_unless_loom;

@@ -13,7 +13,7 @@ use zerocopy::IntoBytes;
 const COPY: u8 = 1;
 const CRC: u8 = 2;
 const LZ4: u8 = 3;
-static OPS: [OpVTable; 3] = [vtable::<Copy>(COPY as u16), vtable::<Crc32c>(CRC as u16), vtable::<Lz4>(LZ4 as u16)];
+static OPS: [OpVTable; 3] = [vtable::<Copy>(COPY), vtable::<Crc32c>(CRC), vtable::<Lz4>(LZ4)];
 
 type R = Ring<8, 16, 8>;
 

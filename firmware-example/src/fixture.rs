@@ -45,12 +45,12 @@ pub const RULE_INJECT: u16 = 0;
 pub const RULE_FAULTY: u16 = 1;
 
 static OPS: [OpVTable; 6] = [
-    vtable::<Copy>(slot::COPY as u16),
-    vtable::<Crc32c>(slot::CRC32C as u16),
-    vtable::<Lz4>(slot::LZ4 as u16),
-    vtable::<Inject>(slot::INJECT as u16),
-    vtable::<Faulty<Lz4, RULE_FAULTY>>(slot::FAULTY_LZ4 as u16),
-    vtable::<DeviceOp>(slot::DEVICE as u16),
+    vtable::<Copy>(slot::COPY),
+    vtable::<Crc32c>(slot::CRC32C),
+    vtable::<Lz4>(slot::LZ4),
+    vtable::<Inject>(slot::INJECT),
+    vtable::<Faulty<Lz4, RULE_FAULTY>>(slot::FAULTY_LZ4),
+    vtable::<DeviceOp>(slot::DEVICE),
 ];
 
 /// Registered buffer indices.

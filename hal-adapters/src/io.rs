@@ -66,11 +66,5 @@ impl Done {
 
 /// Answer issue with `r`.
 pub(crate) fn answer(cx: &mut IssueCx<'_>, r: Result<i32, Errno>) -> Issue {
-    match r {
-        Ok(n) => {
-            cx.set_result(n);
-            Issue::Done
-        }
-        Err(e) => Issue::Err(e),
-    }
+    cx.done(r)
 }

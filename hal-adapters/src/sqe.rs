@@ -22,7 +22,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Flag bit 0: limit the source (descriptor A) to the `len` the previous op of the link
 /// chain produced (`ChainData::len`), as `fwring::ops::CHAIN_LEN` does.
-pub const CHAIN_LEN: u16 = 1 << 0;
+pub const CHAIN_LEN: u16 = fwring::ops::CHAIN_LEN as u16;
 
 /// Where the command sits in the op-private bits.
 pub const CMD_SHIFT: u32 = 16;

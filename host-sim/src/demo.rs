@@ -212,7 +212,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
             (Sqe::bpf(9, 0).user_data(5), "BPF slot 9 (empty slot -> -EOPNOTSUPP)"),
         ],
     )?;
-    let u = ring.unregister_op(ops::ECHO as u16).map_err(io::Error::other)?;
+    let u = ring.unregister_op(ops::ECHO).map_err(io::Error::other)?;
     writeln!(d.out, "   unregister slot 1 -> {u:?}")?;
     d.submit(&mut ring, &[(Sqe::bpf(ops::ECHO, 1).user_data(6), "BPF slot 1 after unregister")])?;
 

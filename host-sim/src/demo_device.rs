@@ -63,7 +63,7 @@ impl Op for Wait {
     }
 }
 
-static DEVICE_OPS: [OpVTable; 2] = [vtable::<Dma>(DMA as u16), vtable::<Wait>(WAIT as u16)];
+static DEVICE_OPS: [OpVTable; 2] = [vtable::<Dma>(DMA), vtable::<Wait>(WAIT)];
 
 type DemoRing = Ring<32, 64, 32, 8>;
 

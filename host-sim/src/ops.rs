@@ -82,14 +82,14 @@ pub const FAULTY_LZ4: u8 = 7;
 
 /// The standard ops' tables, slot `i` at index `i`.
 pub static TABLES: [OpVTable; 8] = [
-    vtable::<Answer>(ANSWER as u16),
-    vtable::<Echo>(ECHO as u16),
-    vtable::<FailWith>(ERRNO as u16),
-    vtable::<Copy>(COPY as u16),
-    vtable::<Crc32c>(CRC32C as u16),
-    vtable::<Lz4>(LZ4 as u16),
-    vtable::<Inject>(INJECT as u16),
-    vtable::<Faulty<Lz4, 1>>(FAULTY_LZ4 as u16),
+    vtable::<Answer>(ANSWER),
+    vtable::<Echo>(ECHO),
+    vtable::<FailWith>(ERRNO),
+    vtable::<Copy>(COPY),
+    vtable::<Crc32c>(CRC32C),
+    vtable::<Lz4>(LZ4),
+    vtable::<Inject>(INJECT),
+    vtable::<Faulty<Lz4, 1>>(FAULTY_LZ4),
 ];
 
 /// `(slot, name)` of every standard op, for listings.

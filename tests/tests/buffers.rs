@@ -39,11 +39,11 @@ const LZ4: u8 = 5;
 const INJECT: u8 = 6;
 const FAULTY_LZ4: u8 = 7;
 static OPS: [OpVTable; 5] = [
-    vtable::<Copy>(COPY as u16),
-    vtable::<Crc32c>(CRC as u16),
-    vtable::<Lz4>(LZ4 as u16),
-    vtable::<Inject>(INJECT as u16),
-    vtable::<Faulty<Lz4, 1>>(FAULTY_LZ4 as u16),
+    vtable::<Copy>(COPY),
+    vtable::<Crc32c>(CRC),
+    vtable::<Lz4>(LZ4),
+    vtable::<Inject>(INJECT),
+    vtable::<Faulty<Lz4, 1>>(FAULTY_LZ4),
 ];
 
 fn ring_with_ops() -> R {

@@ -46,7 +46,7 @@ impl Op for Wait {
     }
 }
 const WAIT: u8 = 0;
-static WAIT_OP: OpVTable = vtable::<Wait>(WAIT as u16);
+static WAIT_OP: OpVTable = vtable::<Wait>(WAIT);
 
 /// Goes pending holding a destination buffer (import A).
 struct Dma;
@@ -63,7 +63,7 @@ impl Op for Dma {
     }
 }
 const DMA: u8 = 1;
-static DMA_OP: OpVTable = vtable::<Dma>(DMA as u16);
+static DMA_OP: OpVTable = vtable::<Dma>(DMA);
 
 fn ring() -> R {
     let mut r = R::new();
@@ -193,16 +193,16 @@ fn completions_from_other_threads_out_of_order() {
 fn unregister_while_pending_defers_until_cleanup_c_bpf_17_18() {
     let mut r = ring();
     let _ = run(&mut r, &[wait(1, NONE), wait(2, NONE)]);
-    assert_eq!(r.unregister_op(WAIT as u16), Ok(Unregistered::Deferred(2)));
-    assert!(matches!(r.op_slot(WAIT as u16), Some(SlotState::Draining(_))));
+    assert_eq!(r.unregister_op(WAIT), Ok(Unregistered::Deferred(2)));
+    assert!(matches!(r.op_slot(WAIT), Some(SlotState::Draining(_))));
     // New SQEs for a draining slot fail at once; the pending ones run on.
     assert_eq!(run(&mut r, &[wait(3, NONE)]).1, [(3, EOPNOTSUPP)]);
     r.complete(token(1), 0).unwrap();
     r.poll();
-    assert!(matches!(r.op_slot(WAIT as u16), Some(SlotState::Draining(_))));
+    assert!(matches!(r.op_slot(WAIT), Some(SlotState::Draining(_))));
     r.complete(token(2), 0).unwrap();
     r.poll();
-    assert!(matches!(r.op_slot(WAIT as u16), Some(SlotState::Empty)));
+    assert!(matches!(r.op_slot(WAIT), Some(SlotState::Empty)));
     assert_eq!(reap(&mut r), [(1, 0), (2, 0)]);
 }
 
@@ -242,7 +242,7 @@ fn split_submitter_manages_buffers_args_and_slots() {
     assert_eq!(s.buffers().get(0).map(|g| g.bytes()[63]), Some(0x5a));
     assert_eq!(s.set_arg(9, ArgRecord::ZERO), Ok(None));
     assert!(s.arg_mut(9).is_some());
-    assert!(matches!(s.op_slot(DMA as u16), Some(SlotState::Active(_))));
+    assert!(matches!(s.op_slot(DMA), Some(SlotState::Active(_))));
     let mut sqe = Sqe::bpf(DMA, 0).user_data(1);
     BufDesc::user(a, 64).put_a(&mut sqe);
     s.push(sqe).unwrap();
@@ -257,7 +257,7 @@ fn split_submitter_manages_buffers_args_and_slots() {
     assert_eq!(q.pop().map(|c| (c.user_data, c.res)), Some((1, 64)));
     assert!(s.buffer_mut(0).is_ok());
     assert_eq!(s.remove_arg(9).map(|_| ()), Some(()));
-    assert_eq!(s.unregister_op(DMA as u16), Ok(Unregistered::Done));
+    assert_eq!(s.unregister_op(DMA), Ok(Unregistered::Done));
 }
 
 // ------------------------------------------------------------ drain with requests in flight

@@ -14,6 +14,11 @@ use core::fmt;
 use core::mem::{offset_of, size_of};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
+impl SqeFlags {
+    /// `IO_LINK | IO_HARDLINK`: the bits that chain an SQE to the next.
+    pub const LINKS: SqeFlags = SqeFlags::IO_LINK.union(SqeFlags::IO_HARDLINK);
+}
+
 /// Submission queue entry: Linux `struct io_uring_sqe`, 64 bytes.
 ///
 /// Union members of the C struct are stored under one name (the most common one) and
@@ -517,15 +522,6 @@ bitflags! {
     }
 }
 
-bitflags! {
-    /// `IORING_CQ_*`: flags in the CQ ring header.
-    #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
-    pub struct CqRingFlags: u32 {
-        /// Eventfd notifications disabled.
-        const EVENTFD_DISABLED = 1 << 0;
-    }
-}
-
 /// defmt shows a flag word as its raw bits (decoders print names from these).
 #[cfg(feature = "defmt")]
 macro_rules! defmt_bits {
@@ -546,7 +542,6 @@ defmt_bits! {
     Features => "Features({=u32:#x})",
     NopFlags => "NopFlags({=u32:#x})",
     SqRingFlags => "SqRingFlags({=u32:#x})",
-    CqRingFlags => "CqRingFlags({=u32:#x})",
 }
 
 /// Opcodes (`enum io_uring_op`), in uapi order. `BPF` is the series' extension opcode.

@@ -293,11 +293,6 @@ impl BufTable {
         if index < self.len { self.regions[index as usize].as_ref() } else { None }
     }
 
-    /// Whether region `index` is held by an in-flight request.
-    pub fn in_use_at(&self, index: u16) -> bool {
-        self.users.get(index as usize).is_some_and(|&u| u != 0)
-    }
-
     /// The region at `index`, writable — unless an in-flight request uses it (EBUSY).
     pub fn get_mut(&mut self, index: u16) -> Result<&mut Region, Errno> {
         if index >= self.len {
@@ -365,18 +360,6 @@ impl BufTable {
             Some(errno) => Err(Rejected { errno, back: region }),
             None => Ok(self.regions[index as usize].replace(region)),
         }
-    }
-
-    /// Empty slot `index`, returning its region. EINVAL past the table or for an empty
-    /// slot, EBUSY if in use.
-    pub fn take(&mut self, index: u16) -> Result<Region, Errno> {
-        if index >= self.len {
-            return Err(if self.len == 0 { Errno::ENXIO } else { Errno::EINVAL });
-        }
-        if self.users[index as usize] != 0 {
-            return Err(Errno::EBUSY);
-        }
-        self.regions[index as usize].take().ok_or(Errno::EINVAL)
     }
 
     /// `IORING_UNREGISTER_BUFFERS`: ENXIO without a table (C-BUF-3), EBUSY while any

@@ -12,6 +12,7 @@ use crate::queue::cq::{CqProducer, CqShared};
 use crate::queue::sq::SubmissionQueue;
 use crate::slot::args::ArgRecord;
 use crate::slot::{OpVTable, SlotState, Slots, Unregistered};
+use crate::sync::const_fn_unless_loom;
 
 /// Why a [`Ring::submit`] call stopped consuming SQEs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,14 +152,10 @@ pub(crate) struct Shared<const CQ: usize, const N: usize> {
 }
 
 impl<const CQ: usize, const N: usize> Shared<CQ, N> {
-    #[cfg(not(loom))]
-    const fn new() -> Self {
-        Shared { cq: CqShared::new(), mail: Mailbox::new() }
-    }
-
-    #[cfg(loom)]
-    fn new() -> Self {
-        Shared { cq: CqShared::new(), mail: Mailbox::new() }
+    const_fn_unless_loom! {
+        fn new() -> Self {
+            Shared { cq: CqShared::new(), mail: Mailbox::new() }
+        }
     }
 }
 
@@ -338,7 +335,7 @@ macro_rules! resource_api {
         /// [`SlotState::Draining`] — new SQEs for it fail -EOPNOTSUPP at once (C-BPF-18),
         /// the requests in flight run to completion with the same table, and the slot is
         /// empty after the last one's cleanup. No callback can run after that point.
-        pub fn unregister_op(&mut self, id: u16) -> Result<Unregistered, Errno> {
+        pub fn unregister_op(&mut self, id: u8) -> Result<Unregistered, Errno> {
             if !self.local.params.flags.contains(SetupFlags::BPF_EXT) {
                 return Err(Errno::EINVAL);
             }
@@ -403,30 +400,22 @@ macro_rules! resource_api {
         }
 
         /// The state of slot `id`, or `None` for an id ≥ 16.
-        pub fn op_slot(&self, id: u16) -> Option<SlotState> {
+        pub fn op_slot(&self, id: u8) -> Option<SlotState> {
             if (id as usize) < MAX_OP_SLOTS { self.local.ex.slots.state(id as usize) } else { None }
         }
     };
 }
 
 impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Ring<SQ, CQ, N, ARGS> {
-    /// A ring using all its storage: `SQ` SQ entries, `min(2 × SQ, CQ)` CQ entries, no
-    /// setup flags. Call [`Ring::setup`] to choose otherwise.
-    #[cfg(not(loom))]
-    pub const fn new() -> Self {
-        let cq_entries = if 2 * SQ < CQ { 2 * SQ } else { CQ };
-        let mut sh = Shared::new();
-        sh.cq.set_entries(cq_entries as u32);
-        Ring { local: Local::new(cq_entries as u32), sh }
-    }
-
-    /// See the non-loom `new`.
-    #[cfg(loom)]
-    pub fn new() -> Self {
-        let cq_entries = if 2 * SQ < CQ { 2 * SQ } else { CQ };
-        let mut sh = Shared::new();
-        sh.cq.set_entries(cq_entries as u32);
-        Ring { local: Local::new(cq_entries as u32), sh }
+    const_fn_unless_loom! {
+        /// A ring using all its storage: `SQ` SQ entries, `min(2 × SQ, CQ)` CQ entries,
+        /// no setup flags. Call [`Ring::setup`] to choose otherwise.
+        pub fn new() -> Self {
+            let cq_entries = if 2 * SQ < CQ { 2 * SQ } else { CQ };
+            let mut sh = Shared::new();
+            sh.cq.set_entries(cq_entries as u32);
+            Ring { local: Local::new(cq_entries as u32), sh }
+        }
     }
 
     /// Set the ring up anew, as `io_uring_setup(2)` would create it: sizes, setup flags,
@@ -558,23 +547,14 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Ring<S
 }
 
 impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<SQ, CQ, N, ARGS> {
-    #[cfg(not(loom))]
-    const fn new(cq_entries: u32) -> Self {
-        Local {
-            sq: SubmissionQueue::new(),
-            ex: Engine::new(cq_entries),
-            params: Params { sq_entries: SQ as u32, cq_entries, flags: SetupFlags::empty(), features: setup::FEATURES },
-            sq_flags: SqRingFlags::empty(),
-        }
-    }
-
-    #[cfg(loom)]
-    fn new(cq_entries: u32) -> Self {
-        Local {
-            sq: SubmissionQueue::new(),
-            ex: Engine::new(cq_entries),
-            params: Params { sq_entries: SQ as u32, cq_entries, flags: SetupFlags::empty(), features: setup::FEATURES },
-            sq_flags: SqRingFlags::empty(),
+    const_fn_unless_loom! {
+        fn new(cq_entries: u32) -> Self {
+            Local {
+                sq: SubmissionQueue::new(),
+                ex: Engine::new(cq_entries),
+                params: Params { sq_entries: SQ as u32, cq_entries, flags: SetupFlags::empty(), features: setup::FEATURES },
+                sq_flags: SqRingFlags::empty(),
+            }
         }
     }
 }

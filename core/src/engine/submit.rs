@@ -176,7 +176,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             r.link = NIL;
             r.vt = None;
             r.res = 0;
-            if self.e.link.head != NIL || sqe_flags & (SqeFlags::IO_LINK | SqeFlags::IO_HARDLINK).bits() != 0 {
+            if self.e.link.head != NIL || sqe_flags & SqeFlags::LINKS.bits() != 0 {
                 r.flags.insert(ReqFlags::OPEN_CHAIN);
             }
             r.lt = NIL;

@@ -81,11 +81,6 @@ pub(crate) fn issue_src_dst(
         chain.len = n as u32;
         Ok(n)
     };
-    match run(cx) {
-        Ok(n) => {
-            cx.set_result(n as i32);
-            Issue::Done
-        }
-        Err(e) => Issue::Err(e),
-    }
+    let r = run(cx).map(|n| n as i32);
+    cx.done(r)
 }

@@ -14,7 +14,7 @@ pub struct SubmissionQueue<const N: usize> {
     idx: Indices,
 }
 
-const LINK_BITS: u8 = SqeFlags::IO_LINK.bits() | SqeFlags::IO_HARDLINK.bits();
+const LINK_BITS: u8 = SqeFlags::LINKS.bits();
 
 impl<const N: usize> SubmissionQueue<N> {
     const CAPACITY_OK: () = assert!(N.is_power_of_two() && N <= 1 << 15, "SQ capacity must be a power of two ≤ 32768");

@@ -95,7 +95,7 @@ impl<'a, const SQ: usize, const CQ: usize> Device<'a, SQ, CQ> {
         }
         let mut n = avail.min(max);
         if let Some(room_is_everything) = whole_chains {
-            const LINK_BITS: u32 = ((SqeFlags::IO_LINK.bits() | SqeFlags::IO_HARDLINK.bits()) as u32) << 8;
+            const LINK_BITS: u32 = (SqeFlags::LINKS.bits() as u32) << 8;
             let boundary = (0..n)
                 .rev()
                 .find(|&i| {

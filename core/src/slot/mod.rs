@@ -265,6 +265,25 @@ impl IssueCx<'_> {
         self.result
     }
 
+    /// Finish issue with `r`: `Ok(n)` completes with result `n`, `Err(e)` fails the
+    /// request with `-e` through the failure path — the one conversion every op uses.
+    ///
+    /// ```
+    /// use fwring::{Errno, Issue, IssueCx};
+    /// fn issue(cx: &mut IssueCx<'_>, fails: bool) -> Issue {
+    ///     cx.done(if fails { Err(Errno::EIO) } else { Ok(7) })
+    /// }
+    /// ```
+    pub fn done(&mut self, r: Result<i32, Errno>) -> Issue {
+        match r {
+            Ok(n) => {
+                self.result = n;
+                Issue::Done
+            }
+            Err(e) => Issue::Err(e),
+        }
+    }
+
     /// Take this request's completion token and make it pending: return
     /// [`Issue::Pending`], hand the token to whatever finishes the work, and have that
     /// call [`Completer::complete`](crate::Completer::complete). The request cannot be cancelled while pending
@@ -374,7 +393,7 @@ pub type HookFn = fn(&ReqInfo, &mut Pdu);
 #[derive(Clone, Copy)]
 pub struct OpVTable {
     /// The slot this table registers into (0..16).
-    pub id: u16,
+    pub id: u8,
     /// Validate the SQE, fill the pdu.
     pub prep: Option<PrepFn>,
     /// Do the work.
@@ -456,8 +475,37 @@ fn cleanup_shim<T: Op>(info: &ReqInfo, pdu: &mut Pdu) {
 }
 
 /// Build the function table of a typed [`Op`] for slot `id`.
-pub const fn vtable<T: Op>(id: u16) -> OpVTable {
+///
+/// `id` must be below 16 (there are 16 op slots): in a `static`, a larger id is a
+/// compile error; called at run time, a panic.
+///
+/// ```compile_fail
+/// # use fwring::{Errno, Issue, IssueCx, Op, OpVTable, PrepCx, Sqe, vtable};
+/// # struct Tiny;
+/// # impl Op for Tiny {
+/// #     type Pdu = u32;
+/// #     fn prep(_: &mut PrepCx<'_>, _: &Sqe) -> Result<u32, Errno> { Ok(0) }
+/// #     fn issue(_: &mut IssueCx<'_>, _: &mut u32) -> Issue { Issue::Done }
+/// # }
+/// static SEVENTEENTH: OpVTable = vtable::<Tiny>(16); // error: op slot ids are 0..16
+/// ```
+///
+/// A pdu larger than 48 bytes (or aligned to more than 8) fails the build too, at the
+/// `vtable::<YourOp>` that instantiates it:
+///
+/// ```compile_fail
+/// # use fwring::{Errno, Issue, IssueCx, Op, OpVTable, PrepCx, Sqe, vtable};
+/// struct Big;
+/// impl Op for Big {
+///     type Pdu = [u64; 7]; // 56 bytes
+///     fn prep(_: &mut PrepCx<'_>, _: &Sqe) -> Result<[u64; 7], Errno> { Ok([0; 7]) }
+///     fn issue(_: &mut IssueCx<'_>, _: &mut [u64; 7]) -> Issue { Issue::Done }
+/// }
+/// static BIG: OpVTable = vtable::<Big>(0); // error: does not fit its fwring record
+/// ```
+pub const fn vtable<T: Op>(id: u8) -> OpVTable {
     let () = crate::bytes::Fits::<T::Pdu, PDU_SIZE>::OK;
+    assert!((id as usize) < MAX_OP_SLOTS, "op slot ids are 0..16: vtable() needs an id below 16");
     OpVTable {
         id,
         prep: Some(prep_shim::<T>),
