@@ -3,7 +3,7 @@
 //! small enough to run under miri, which checks that the views carved at issue never
 //! alias and stay valid while the ring reborrows its tables.
 
-use fwring::ops::copy::Copy;
+use fwring::ops::copy::Memcpy;
 use fwring::ops::crc32c::{Crc32c, crc32c};
 use fwring::ops::decompress::Lz4;
 use fwring::ops::{CHAIN_LEN, buf_sqe};
@@ -13,7 +13,7 @@ use zerocopy::IntoBytes;
 const COPY: u8 = 1;
 const CRC: u8 = 2;
 const LZ4: u8 = 3;
-static OPS: [OpVTable; 3] = [vtable::<Copy>(COPY), vtable::<Crc32c>(CRC), vtable::<Lz4>(LZ4)];
+static OPS: [OpVTable; 3] = [vtable::<Memcpy>(COPY), vtable::<Crc32c>(CRC), vtable::<Lz4>(LZ4)];
 
 type R = Ring<8, 16, 8>;
 

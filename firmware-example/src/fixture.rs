@@ -1,7 +1,7 @@
 //! The firmware's ring: a `static` (`static_cell`), its op slots, and the registered
 //! buffers in the `.dma` RAM section.
 
-use fwring::ops::copy::Copy;
+use fwring::ops::copy::Memcpy;
 use fwring::ops::crc32c::Crc32c;
 use fwring::ops::decompress::Lz4;
 use fwring::ops::inject::{Faulty, Inject};
@@ -25,7 +25,7 @@ pub type FwRing = Ring<SQ, CQ, N, ARGS>;
 
 /// Op slots.
 pub mod slot {
-    /// `fwring::ops::copy::Copy`.
+    /// `fwring::ops::copy::Memcpy`.
     pub const COPY: u8 = 0;
     /// `fwring::ops::crc32c::Crc32c`.
     pub const CRC32C: u8 = 1;
@@ -45,7 +45,7 @@ pub const RULE_INJECT: u16 = 0;
 pub const RULE_FAULTY: u16 = 1;
 
 static OPS: [OpVTable; 6] = [
-    vtable::<Copy>(slot::COPY),
+    vtable::<Memcpy>(slot::COPY),
     vtable::<Crc32c>(slot::CRC32C),
     vtable::<Lz4>(slot::LZ4),
     vtable::<Inject>(slot::INJECT),

@@ -18,7 +18,7 @@
 //! buffer 3 = 64 KiB of zeros at 0x1003_0000. Extended-argument records: 0 = fail every
 //! 2nd request with -EIO; 1 = fail the 2nd request with -EIO.
 
-use fwring::ops::copy::Copy;
+use fwring::ops::copy::Memcpy;
 use fwring::ops::crc32c::Crc32c;
 use fwring::ops::decompress::Lz4;
 use fwring::ops::inject::{Faulty, Inject, InjectRule, mode};
@@ -69,7 +69,7 @@ pub const ANSWER: u8 = 0;
 pub const ECHO: u8 = 1;
 /// Slot of [`FailWith`].
 pub const ERRNO: u8 = 2;
-/// Slot of [`Copy`](struct@Copy).
+/// Slot of [`Memcpy`].
 pub const COPY: u8 = 3;
 /// Slot of [`Crc32c`].
 pub const CRC32C: u8 = 4;
@@ -85,7 +85,7 @@ pub static TABLES: [OpVTable; 8] = [
     vtable::<Answer>(ANSWER),
     vtable::<Echo>(ECHO),
     vtable::<FailWith>(ERRNO),
-    vtable::<Copy>(COPY),
+    vtable::<Memcpy>(COPY),
     vtable::<Crc32c>(CRC32C),
     vtable::<Lz4>(LZ4),
     vtable::<Inject>(INJECT),

@@ -42,7 +42,7 @@ pub struct BufBench {
 const COPY_SLOT: u8 = 0;
 const CRC_SLOT: u8 = 1;
 static BUF_OPS: [fwring::OpVTable; 2] =
-    [fwring::vtable::<fwring::ops::copy::Copy>(COPY_SLOT), fwring::vtable::<fwring::ops::crc32c::Crc32c>(CRC_SLOT)];
+    [fwring::vtable::<fwring::ops::copy::Memcpy>(COPY_SLOT), fwring::vtable::<fwring::ops::crc32c::Crc32c>(CRC_SLOT)];
 
 fn leaked(size: usize, seed: u8) -> &'static mut [u8] {
     Box::leak((0..size).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect::<Vec<u8>>().into_boxed_slice())

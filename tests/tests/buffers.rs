@@ -2,7 +2,7 @@
 //! bpf_ext_memcpy selftest ported (C-BPF-20), and every bad input the ops must turn into
 //! a negative-errno CQE.
 
-use fwring::ops::copy::Copy;
+use fwring::ops::copy::Memcpy;
 use fwring::ops::crc32c::{Crc32c, VERIFY, crc32c};
 use fwring::ops::decompress::Lz4;
 use fwring::ops::inject::{Faulty, Inject, InjectRule, mode};
@@ -39,7 +39,7 @@ const LZ4: u8 = 5;
 const INJECT: u8 = 6;
 const FAULTY_LZ4: u8 = 7;
 static OPS: [OpVTable; 5] = [
-    vtable::<Copy>(COPY),
+    vtable::<Memcpy>(COPY),
     vtable::<Crc32c>(CRC),
     vtable::<Lz4>(LZ4),
     vtable::<Inject>(INJECT),
@@ -202,8 +202,8 @@ fn overlapping_source_and_destination_is_einval_and_busy_ranges_ebusy_c_buf_12()
 /// bpf_ext_memcpy, ported (C-BPF-20): `sqe.addr` → one descriptor in user memory,
 /// `sqe.len` must be 1; op 0 copies the buffer into the arena (buffer SOURCE), op 1 the
 /// arena into the buffer (buffer DEST). The arena is registered buffer 15.
-struct Memcpy<const TO_ARENA: bool>;
-impl<const TO_ARENA: bool> Op for Memcpy<TO_ARENA> {
+struct ArenaCopy<const TO_ARENA: bool>;
+impl<const TO_ARENA: bool> Op for ArenaCopy<TO_ARENA> {
     type Pdu = ();
     fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<(), Errno> {
         if sqe.len != 1 {
@@ -238,7 +238,7 @@ impl<const TO_ARENA: bool> Op for Memcpy<TO_ARENA> {
     }
 }
 const ARENA: usize = 512 * 2050;
-static MEMCPY: [OpVTable; 2] = [vtable::<Memcpy<true>>(0), vtable::<Memcpy<false>>(1)];
+static MEMCPY: [OpVTable; 2] = [vtable::<ArenaCopy<true>>(0), vtable::<ArenaCopy<false>>(1)];
 
 #[test]
 fn series_memcpy_selftest_all_types_both_directions_c_bpf_20_c_buf_11() {

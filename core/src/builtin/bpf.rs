@@ -63,7 +63,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             r.res = 0;
             return Outcome::Complete;
         };
-        let Req { rec, scratch, imports, .. } = r;
+        let Req { rec, chain_data, imports, .. } = r;
         let mail = self.sh.mail.slots();
         let mut cx = IssueCx {
             info: &rec.info,
@@ -73,7 +73,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             generation,
             ring: self.sh.mail.id(),
             pended: Pended::No,
-            chain: scratch,
+            chain: chain_data,
             bufs: &self.e.bufs,
             imports,
             args: self.e.args.as_mut_view(),

@@ -201,8 +201,8 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             self.fail_links(flags, next);
         } else {
             // The chain's shared record travels to the next member.
-            let from = self.e.t[idx].scratch;
-            self.e.t[next].scratch.copy_from(&from);
+            let from = self.e.t[idx].chain_data;
+            self.e.t[next].chain_data.copy_from(&from);
             self.tw_add(next, Work::Issue);
         }
     }

@@ -180,7 +180,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
                 r.flags.insert(ReqFlags::OPEN_CHAIN);
             }
             r.lt = NIL;
-            r.scratch = crate::slot::chain::ChainData::ZERO;
+            r.chain_data = crate::slot::chain::ChainData::ZERO;
         }
         if sqe.opcode >= opcode::LAST {
             self.e.t[idx].opcode = opcode::NOP;

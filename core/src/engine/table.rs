@@ -94,7 +94,7 @@ pub(crate) struct Req {
     /// Buffers imported in prep.
     pub imports: Imports,
     /// The chain's shared record, as it stands when this request runs.
-    pub scratch: ChainData,
+    pub chain_data: ChainData,
     /// The generation it went pending under (its token carries it): the ring's counter,
     /// bumped at every request that goes pending.
     pub generation: u64,
@@ -123,7 +123,7 @@ impl Req {
         opcode: 0,
         work: Work::Issue,
         imports: [Import::EMPTY; MAX_IMPORTS],
-        scratch: ChainData::ZERO,
+        chain_data: ChainData::ZERO,
         generation: 0,
         arg: 0,
         deadline: 0,

@@ -9,10 +9,10 @@ use crate::abi::Sqe;
 use crate::abi::errno::Errno;
 use crate::slot::{Issue, IssueCx, Op, PrepCx};
 
-/// The copy op.
-pub struct Copy;
+/// The copy op (`memcpy` between registered buffers; named apart from the prelude's `Copy`).
+pub struct Memcpy;
 
-impl Op for Copy {
+impl Op for Memcpy {
     type Pdu = u32;
 
     fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<u32, Errno> {

@@ -1,5 +1,5 @@
 //! Ops shipped with fwring, each an op-slot op in its own module. Register them in any
-//! slot: `ring.register_op(&COPY)` with `static COPY: OpVTable = vtable::<Copy>(3);`.
+//! slot: `ring.register_op(&COPY)` with `static COPY: OpVTable = vtable::<Memcpy>(3);`.
 //!
 //! Buffer ops take their buffers as inline [`crate::BufDesc`]s in the SQE —
 //! descriptor A in bytes 8..24 (`off`, `addr`), descriptor B in bytes 48..64 (`addr3`,
@@ -9,7 +9,7 @@
 //!
 //! | op | A | B | CQE res | chain record |
 //! |---|---|---|---|---|
-//! | [`copy::Copy`] | source | destination | bytes copied | `len` = bytes copied |
+//! | [`copy::Memcpy`] | source | destination | bytes copied | `len` = bytes copied |
 //! | [`crc32c::Crc32c`] | source | optional: 4-byte destination for the CRC | bytes checksummed, or with `VERIFY` 0 / -EBADMSG | `crc` = CRC32C |
 //! | [`decompress::Lz4`] | LZ4 block | destination | bytes decompressed | `len` = bytes decompressed |
 //! | [`inject::Inject`] | — | — | 0, or the injected -errno | — |
