@@ -183,6 +183,15 @@ pub fn run(args: &[String]) -> Result<(), String> {
         cargo_test(&mut totals, &["-p", "fwring", "--no-default-features", "--lib", "--test", "no_timeouts"]),
     );
 
+    step("core/examples: each runs to completion (their asserts are checks)");
+    for ex in ["links_and_timeouts", "dma_thread", "shm_device"] {
+        let ok = exec(cargo().args(["run", "--quiet", "-p", "fwring", "--example", ex]).stdout(Stdio::null()));
+        match ok {
+            Ok(()) => totals.passed += 1,
+            Err(e) => check(&format!("example {ex}"), Err(e)),
+        }
+    }
+
     step("loom: every interleaving of the shared CQ, the Completer mailbox and the shm queue pair");
     {
         let mut cmd = cargo();
