@@ -2,7 +2,7 @@
 //!
 //! Everything here matches `include/uapi/linux/io_uring.h` plus the IORING_OP_BPF series
 //! (`IORING_SETUP_BPF_EXT`, `IORING_FEAT_BPF`, `bpf_op_flags`). Names are Linux's with the
-//! `IORING_`/`IOSQE_` prefixes dropped, so `reference/ABI.md` maps onto this file 1:1.
+//! `IORING_`/`IOSQE_` prefixes dropped, so the uapi header maps onto this module 1:1.
 //! Sizes and every field offset are pinned by `const` assertions at the bottom of the file:
 //! a layout change is a compile error, not a test failure.
 
@@ -212,6 +212,7 @@ impl fmt::Debug for Sqe {
 }
 
 #[cfg(feature = "defmt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "defmt")))]
 impl defmt::Format for Sqe {
     fn format(&self, f: defmt::Formatter<'_>) {
         defmt::write!(
@@ -434,6 +435,7 @@ bitflags! {
 #[cfg(feature = "defmt")]
 macro_rules! defmt_bits {
     ($($t:ty => $fmt:literal),* $(,)?) => {$(
+        #[cfg_attr(docsrs, doc(cfg(feature = "defmt")))]
         impl defmt::Format for $t {
             fn format(&self, f: defmt::Formatter<'_>) {
                 defmt::write!(f, $fmt, self.bits())

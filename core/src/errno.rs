@@ -103,6 +103,7 @@ impl fmt::Display for Errno {
 }
 
 #[cfg(feature = "defmt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "defmt")))]
 impl defmt::Format for Errno {
     fn format(&self, f: defmt::Formatter<'_>) {
         match self.name() {

@@ -56,6 +56,7 @@
 //! `spi::transaction`, …) and a table of what each command takes and returns. HAL errors
 //! become errnos as [`errno`] documents. Simulated devices for host tests are in [`sim`].
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -63,6 +64,7 @@
 extern crate std;
 
 #[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 pub mod asynch;
 pub mod blk;
 pub mod delay;
