@@ -192,7 +192,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             );
             check(
                 &format!("build fwring-hal {t}"),
-                exec(cargo().args(["build", "-p", "fwring-hal", "--features", "async", "--target", t]).args(cs)),
+                exec(cargo().args(["build", "-p", "fwring-hal", "--features", "async,defmt", "--target", t]).args(cs)),
             );
         } else {
             println!("skipped {t}: target not installed and `rustup target add` unavailable");
