@@ -6,8 +6,7 @@
 //! - Requests are 64-byte [`Sqe`]s and results 16-byte [`Cqe`]s in the Linux io_uring
 //!   layout, with Linux semantics: links, hardlinks, drain, CQE_SKIP_SUCCESS, errno
 //!   results, submit-time failures — the same SQE batch gives the same CQEs as the
-//!   kernel (see `docs/ARCHITECTURE.md` for the one place fwring differs on purpose:
-//!   backpressure instead of an overflow list).
+//!   kernel.
 //! - A ring set up with [`SetupFlags::BPF_EXT`] has 16 **op slots**: tables of native
 //!   Rust functions (prep / issue / fail / cleanup), chosen per SQE by the top 8 bits of
 //!   `bpf_op_flags` — Linux's IORING_OP_BPF series with Rust in place of BPF. See
@@ -17,7 +16,8 @@
 //!   built without them, and their code is left out of the image (about 1 KiB on a
 //!   Cortex-M4).
 //! - No completion is ever dropped or overwritten: when the CQ has no room the ring
-//!   stops taking SQEs ([`Stop::Backpressure`]) until CQEs are reaped.
+//!   stops taking SQEs ([`Stop::Backpressure`]) until CQEs are reaped — the one place
+//!   fwring differs from Linux on purpose (Linux keeps an overflow list).
 //!
 //! ```
 //! use fwring::{Ring, Setup, SetupFlags, Sqe, Cqe, Op, OpVTable, PrepCx, IssueCx, Issue, Errno, vtable};
@@ -43,7 +43,12 @@
 //! let _ = ring.submit();
 //! assert_eq!(ring.pop(), Some(Cqe::new(7, 1234)));
 //! ```
+//!
+//! Ids in parentheses such as (C-LINK-4) or (C-BUF-13) name items of fwring's
+//! conformance checklist, `docs/CONFORMANCE.md` in the source repository: what the item
+//! means and which test pins it.
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]

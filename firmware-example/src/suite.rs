@@ -189,7 +189,7 @@ fn nop_link_chain_completes_in_order(r: &mut FwRing) -> Outcome {
     cqes(r, &[(1, 0), (2, 0), (3, 0)])
 }
 
-/// C-LINK-2/-4: a failing member cancels the rest of its chain with -ECANCELED, one pass
+/// C-LINK-3/-4: a failing member cancels the rest of its chain with -ECANCELED, one pass
 /// later; an independent NOP submitted after the chain completes before them.
 fn link_failure_cancels_rest_of_chain(r: &mut FwRing) -> Outcome {
     let chain = [nop(1).flags(LINK), Sqe::nop_inject(EIO).user_data(2).flags(LINK), nop(3).flags(LINK), nop(4)];
@@ -199,7 +199,7 @@ fn link_failure_cancels_rest_of_chain(r: &mut FwRing) -> Outcome {
     cqes(r, &[(1, 0), (5, 0), (2, EIO), (3, ECANCELED), (4, ECANCELED)])
 }
 
-/// C-LINK-3: after a failed hardlinked member the chain goes on.
+/// C-LINK-5: after a failed hardlinked member the chain goes on.
 fn hardlink_chain_continues_after_failure(r: &mut FwRing) -> Outcome {
     push(r, &[Sqe::nop_inject(EIO).user_data(1).flags(SqeFlags::IO_HARDLINK), nop(2)])?;
     submitted(r.submit(), 2, Stop::Empty)?;

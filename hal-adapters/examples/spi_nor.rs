@@ -28,7 +28,7 @@ fn bring_up(ring: &mut Ring<16, 32, 16>) {
     chip.flash_mut().erase_all();
     let flash = SpiNor::new(chip, NoDelay, 1 << 20);
     let scratch = vec![0u8; 4096].leak(); // on a target: a StaticCell<[u8; 4096]>
-    Disk::init(BlockDev::with_cache(flash, 512, scratch).expect("geometry")).ok().expect("initialised once");
+    Disk::init(BlockDev::with_cache(flash, 512, scratch).expect("geometry")).expect("initialised once");
     ring.setup(Setup::new(16).flags(SetupFlags::BPF_EXT)).expect("setup");
     ring.register_op(&NOR).expect("slot 0");
     ring.register_op(&BLK).expect("slot 1");

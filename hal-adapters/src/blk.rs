@@ -90,6 +90,17 @@ pub struct BlockDev<F> {
     state: CacheState,
 }
 
+/// The geometry and cache state; the flash itself need not be `Debug`.
+impl<F> core::fmt::Debug for BlockDev<F> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("BlockDev")
+            .field("block_size", &self.block_size)
+            .field("blocks", &self.blocks)
+            .field("cache", &self.cache.as_ref().map(|c| c.len()))
+            .finish_non_exhaustive()
+    }
+}
+
 impl<F: NorFlash> BlockDev<F> {
     /// A write-through block device of `block_size`-byte blocks: its writes bring their
     /// own scratch buffer (descriptor B). -EINVAL if the geometry does not fit: a block
@@ -444,6 +455,8 @@ impl<F: NorFlash> NorFlash for BlockDev<F> {
 
 /// The block op for the [`BlockDev`] `D` names.
 pub struct Block<D>(PhantomData<D>);
+
+op_debug!(Block);
 
 /// What prep needs to know of the device.
 struct Geometry {

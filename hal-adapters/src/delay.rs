@@ -34,6 +34,8 @@ pub mod cmd {
 /// Wait with the [`DelayNs`] `D` names.
 pub struct Delay<D>(PhantomData<D>);
 
+op_debug!(Delay);
+
 /// Validate a delay SQE (shared with the async op).
 pub(crate) fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<Args, Errno> {
     if sqe::cmd(cx.info()) > cmd::MS || sqe::flags(cx.info()) != 0 || sqe.file_index != 0 {

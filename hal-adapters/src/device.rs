@@ -16,7 +16,7 @@
 //! }
 //! # use fwring_hal::Device;
 //! assert!(!Flash::is_ready());
-//! Flash::init(Mock::new(&[])).ok().unwrap();
+//! Flash::init(Mock::new(&[])).unwrap();
 //! assert!(Flash::is_ready());
 //! # Flash::take().unwrap().done();
 //! ```
@@ -34,8 +34,6 @@ use core::cell::RefCell;
 
 use critical_section::Mutex;
 use fwring::Errno;
-
-use crate::errno::ENODEV;
 
 enum Slot<D> {
     Empty,
@@ -100,7 +98,7 @@ impl<D> DeviceCell<D> {
                 Slot::Ready(d) => Ok(d),
                 Slot::Empty => {
                     *slot = Slot::Empty;
-                    Err(ENODEV)
+                    Err(Errno::ENODEV)
                 }
                 Slot::Lent => Err(Errno::EBUSY),
             }
@@ -215,7 +213,7 @@ mod tests {
     #[test]
     fn lend_take_and_errors() {
         static CELL: DeviceCell<u32> = DeviceCell::new();
-        assert_eq!(CELL.with(|_| ()), Err(ENODEV));
+        assert_eq!(CELL.with(|_| ()), Err(Errno::ENODEV));
         assert_eq!(CELL.take(), None);
         CELL.init(7).unwrap();
         assert_eq!(CELL.init(8), Err(8));

@@ -36,28 +36,15 @@
 //! | unknown command, bad flags, a descriptor the command does not take or lacks | -EINVAL (22) |
 //! | misaligned offset or length (checked at prep) | -EINVAL (22) |
 //! | flash range or LBA range outside the device (checked at prep) | -EFAULT (14) |
+//!
+//! Every errno here is a constant of fwring's one table, [`Errno`] (`Errno::ENODEV`,
+//! `Errno::EREMOTEIO`, …), whose `Display` names and describes it.
 
 use embedded_hal::digital;
 use embedded_hal::i2c::{self, NoAcknowledgeSource};
 use embedded_hal::spi;
 use embedded_storage::nor_flash::NorFlashErrorKind;
 use fwring::Errno;
-
-const fn errno(num: u16) -> Errno {
-    match Errno::new(num) {
-        Some(e) => e,
-        None => panic!("errno out of range"),
-    }
-}
-
-/// `ENODEV` (19): no such device — the device cell is empty.
-pub const ENODEV: Errno = errno(19);
-/// `EPROTO` (71): protocol error.
-pub const EPROTO: Errno = errno(71);
-/// `ETIMEDOUT` (110): a deadline passed.
-pub const ETIMEDOUT: Errno = errno(110);
-/// `EREMOTEIO` (121): remote I/O error — an I²C target did not acknowledge data.
-pub const EREMOTEIO: Errno = errno(121);
 
 /// A HAL error kind as an errno (see the module's table).
 pub trait ToErrno {
@@ -70,7 +57,7 @@ impl ToErrno for spi::ErrorKind {
         match self {
             spi::ErrorKind::Overrun => Errno::EOVERFLOW,
             spi::ErrorKind::ModeFault => Errno::EBUSY,
-            spi::ErrorKind::FrameFormat => EPROTO,
+            spi::ErrorKind::FrameFormat => Errno::EPROTO,
             spi::ErrorKind::ChipSelectFault => Errno::ENXIO,
             _ => Errno::EIO,
         }
@@ -83,7 +70,7 @@ impl ToErrno for i2c::ErrorKind {
             i2c::ErrorKind::Bus => Errno::EIO,
             i2c::ErrorKind::ArbitrationLoss => Errno::EAGAIN,
             i2c::ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address) => Errno::ENXIO,
-            i2c::ErrorKind::NoAcknowledge(_) => EREMOTEIO,
+            i2c::ErrorKind::NoAcknowledge(_) => Errno::EREMOTEIO,
             i2c::ErrorKind::Overrun => Errno::EOVERFLOW,
             _ => Errno::EIO,
         }
@@ -155,6 +142,6 @@ mod tests {
         assert_eq!(NorFlashErrorKind::OutOfBounds.to_errno().res(), -14);
         assert_eq!(NorFlashErrorKind::Other.to_errno().res(), -5);
         assert_eq!(digital::ErrorKind::Other.to_errno().res(), -5);
-        assert_eq!((ENODEV.get(), EPROTO.get(), ETIMEDOUT.get(), EREMOTEIO.get()), (19, 71, 110, 121));
+        assert_eq!((Errno::EPROTO.get(), Errno::EREMOTEIO.get()), (71, 121));
     }
 }

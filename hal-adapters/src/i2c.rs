@@ -45,6 +45,8 @@ pub(crate) const MAX_OPS: usize = 2 * fwring::buffer::MAX_SEGS;
 /// The I²C op for the bus `D` names.
 pub struct I2c<D>(PhantomData<D>);
 
+op_debug!(I2c);
+
 impl<D> Op for I2c<D>
 where
     D: Device,

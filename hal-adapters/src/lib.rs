@@ -22,7 +22,7 @@
 //!
 //! let mut flash = MemFlash::new(vec![0u8; 64 * 1024].leak());
 //! flash.erase_all();
-//! Flash::init(flash).ok().unwrap();
+//! Flash::init(flash).unwrap();
 //!
 //! let mut ring: Ring<8, 16, 8> = Ring::new();
 //! ring.setup(Setup::new(8).flags(SetupFlags::BPF_EXT)).unwrap();
@@ -56,13 +56,28 @@
 //! `spi::transaction`, …) and a table of what each command takes and returns. HAL errors
 //! become errnos as [`errno`] documents. Simulated devices for host tests are in [`sim`].
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
+#![deny(missing_debug_implementations)]
 #![deny(missing_docs)]
+
+/// `Debug` for op types (`Spi<D>`, …): the op's name and the device type it serves,
+/// without asking the device marker to be `Debug`.
+macro_rules! op_debug {
+    ($($op:ident),* $(,)?) => {$(
+        impl<D> core::fmt::Debug for $op<D> {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                write!(f, concat!(stringify!($op), "<{}>"), core::any::type_name::<D>())
+            }
+        }
+    )*};
+}
 
 #[cfg(test)]
 extern crate std;
 
 #[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 pub mod asynch;
 pub mod blk;
 pub mod delay;

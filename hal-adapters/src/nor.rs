@@ -50,6 +50,8 @@ pub struct NorRead<D>(PhantomData<D>);
 /// All NOR flash ops for a [`NorFlash`].
 pub struct Nor<D>(PhantomData<D>);
 
+op_debug!(NorRead, Nor);
+
 /// `[offset, offset + len)` must lie in `[0, capacity)`.
 pub(crate) fn check_range(capacity: usize, offset: u64, len: u64) -> Result<(), Errno> {
     match offset.checked_add(len) {

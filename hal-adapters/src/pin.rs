@@ -39,6 +39,8 @@ pub struct Pin<D>(PhantomData<D>);
 /// Set, toggle or read back a [`StatefulOutputPin`].
 pub struct StatefulPin<D>(PhantomData<D>);
 
+op_debug!(Pin, StatefulPin);
+
 fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe, last: u8) -> Result<Args, Errno> {
     if sqe::cmd(cx.info()) > last || sqe::flags(cx.info()) != 0 || sqe.len != 0 || sqe.file_index != 0 {
         return Err(Errno::EINVAL);

@@ -25,6 +25,7 @@ use embedded_storage::nor_flash::{
 
 /// What a [`MemFlash`] has done since it was made (or since [`MemFlash::reset_stats`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct FlashStats {
     /// `read` calls.
     pub reads: u32,
@@ -45,6 +46,18 @@ pub struct MemFlash<const WRITE: usize, const ERASE: usize> {
     mem: &'static mut [u8],
     capacity: usize,
     stats: FlashStats,
+}
+
+/// Geometry and counters, not the memory's bytes.
+impl<const WRITE: usize, const ERASE: usize> core::fmt::Debug for MemFlash<WRITE, ERASE> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MemFlash")
+            .field("write_size", &WRITE)
+            .field("erase_size", &ERASE)
+            .field("capacity", &self.capacity)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<const WRITE: usize, const ERASE: usize> MemFlash<WRITE, ERASE> {
@@ -133,6 +146,7 @@ impl<const WRITE: usize, const ERASE: usize> NorFlash for MemFlash<WRITE, ERASE>
 
 /// A fault a [`FaultyFlash`] injects into the next matching call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum FlashFault {
     /// The next read fails (a bus error) and reads nothing.
     Read,
@@ -151,6 +165,7 @@ pub enum FlashFault {
 
 /// A [`FaultyFlash`] error: the flash's own, or an injected one (kind `Other`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum FaultError<E> {
     /// The wrapped device failed.
     Device(E),
@@ -172,6 +187,16 @@ pub struct FaultyFlash<F> {
     inner: F,
     armed: Option<(FlashFault, u32)>,
     injected: u32,
+}
+
+/// The armed fault and the count injected; the inner flash need not be `Debug`.
+impl<F> core::fmt::Debug for FaultyFlash<F> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FaultyFlash")
+            .field("armed", &self.armed)
+            .field("injected", &self.injected)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<F> FaultyFlash<F> {
@@ -283,6 +308,19 @@ pub enum SpiFaultError<E> {
     Injected(spi::ErrorKind),
 }
 
+/// The injected kind is shown through its `Debug` form (embedded-hal's `ErrorKind` has no
+/// `defmt::Format` of defmt 1).
+#[cfg(feature = "defmt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "defmt")))]
+impl<E: defmt::Format> defmt::Format for SpiFaultError<E> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        match self {
+            SpiFaultError::Device(e) => defmt::write!(f, "Device({})", e),
+            SpiFaultError::Injected(kind) => defmt::write!(f, "Injected({})", defmt::Debug2Format(kind)),
+        }
+    }
+}
+
 impl<E: spi::Error> spi::Error for SpiFaultError<E> {
     fn kind(&self) -> spi::ErrorKind {
         match self {
@@ -297,6 +335,13 @@ impl<E: spi::Error> spi::Error for SpiFaultError<E> {
 pub struct FaultySpi<S> {
     inner: S,
     armed: Option<(spi::ErrorKind, u32)>,
+}
+
+/// The armed fault; the inner device need not be `Debug`.
+impl<S> core::fmt::Debug for FaultySpi<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FaultySpi").field("armed", &self.armed).finish_non_exhaustive()
+    }
 }
 
 impl<S> FaultySpi<S> {
@@ -362,6 +407,20 @@ pub struct SpiNorChip {
     busy_left: u32,
     busy_polls: u32,
     hung: bool,
+}
+
+/// The chip's state and its flash's geometry and counters, not the flash's bytes.
+impl core::fmt::Debug for SpiNorChip {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SpiNorChip")
+            .field("flash", &self.flash)
+            .field("id", &self.id)
+            .field("wel", &self.wel)
+            .field("busy_left", &self.busy_left)
+            .field("busy_polls", &self.busy_polls)
+            .field("hung", &self.hung)
+            .finish()
+    }
 }
 
 impl SpiNorChip {

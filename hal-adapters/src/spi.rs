@@ -63,6 +63,8 @@ pub(crate) const MAX_OPS: usize = 2 * MAX_SEGS + 1;
 /// The SPI op for the device `D` names.
 pub struct Spi<D>(PhantomData<D>);
 
+op_debug!(Spi);
+
 impl<D> Op for Spi<D>
 where
     D: Device,

@@ -48,6 +48,7 @@ pub const SECTOR: usize = 4096;
 
 /// Busy-poll timing, in microseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Timeouts {
     /// Wait between two status polls.
     pub poll_us: u32,
@@ -65,6 +66,7 @@ impl Default for Timeouts {
 
 /// An [`SpiNor`] error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum SpiNorError<E> {
     /// The SPI device failed.
     Spi(E),
@@ -101,6 +103,16 @@ pub struct SpiNor<S, D> {
     delay: D,
     capacity: usize,
     timeouts: Timeouts,
+}
+
+/// Capacity and timings; the bus and delay need not be `Debug`.
+impl<S, D> core::fmt::Debug for SpiNor<S, D> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SpiNor")
+            .field("capacity", &self.capacity)
+            .field("timeouts", &self.timeouts)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S: SpiDevice<u8>, D: DelayNs> SpiNor<S, D> {

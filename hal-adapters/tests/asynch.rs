@@ -19,7 +19,6 @@ use embedded_hal_mock::eh1::i2c::{Mock as I2cMock, Transaction as I};
 use embedded_hal_mock::eh1::spi::{Mock as SpiMock, Transaction as T};
 use fwring::{Cqe, Errno, OpVTable, Stop, vtable};
 use fwring_hal::asynch::{self, Port, Queue, Worker, wait};
-use fwring_hal::errno::ETIMEDOUT;
 use fwring_hal::{delay, i2c, spi};
 
 /// Poll a worker once with a no-op waker: it serves every queued job whose HAL future is
@@ -122,7 +121,7 @@ fn a_missed_deadline_is_etimedout_and_cancels_the_chain() {
     step(fut.as_mut());
     sub.poll();
     let got: Vec<_> = std::iter::from_fn(|| reap.pop()).collect();
-    assert_eq!(got, cqes(&[ETIMEDOUT.res(), e(Errno::ECANCELED)]));
+    assert_eq!(got, cqes(&[Errno::ETIMEDOUT.res(), e(Errno::ECANCELED)]));
 }
 
 #[test]
@@ -215,7 +214,7 @@ fn a_pin_wait_completes_on_the_edge_or_times_out() {
     let mut fut = pin!(worker.run_wait(&mut stuck));
     step(fut.as_mut());
     sub.poll();
-    assert_eq!(reap.pop(), Some(Cqe::new(2, ETIMEDOUT.res())));
+    assert_eq!(reap.pop(), Some(Cqe::new(2, Errno::ETIMEDOUT.res())));
 }
 
 #[test]

@@ -55,7 +55,7 @@ fn geometry_is_checked_when_the_device_is_made() {
 fn writes_stay_in_the_cache_until_flush() {
     fwring_hal::device! { Dev: Disk; }
     static OP: OpVTable = vtable::<Block<Dev>>(6);
-    Dev::init(cached()).ok().unwrap();
+    Dev::init(cached()).unwrap();
     let mut ring = ring(&[&OP]);
     assert_eq!(run(&mut ring, &[blk::write(6, 3, &src(0, 512)), blk::read(6, 3, &dst(0, 512))]), cqes(&[512, 512]));
     assert_eq!(dest_bytes(&mut ring, 0, 512), pattern(0, 512));
@@ -70,7 +70,7 @@ fn writes_stay_in_the_cache_until_flush() {
 fn filling_a_fresh_flash_sequentially_never_erases() {
     fwring_hal::device! { Dev: Disk; }
     static OP: OpVTable = vtable::<Block<Dev>>(0);
-    Dev::init(cached()).ok().unwrap();
+    Dev::init(cached()).unwrap();
     let mut ring = ring(&[&OP]);
     let sqes: Vec<_> = (0..16u32).map(|lba| blk::write(0, lba, &src(u64::from(lba) * 8, 512))).collect();
     for part in sqes.chunks(8) {
@@ -88,7 +88,7 @@ fn filling_a_fresh_flash_sequentially_never_erases() {
 fn a_partial_rewrite_erases_once_and_keeps_the_neighbouring_block() {
     fwring_hal::device! { Dev: Disk; }
     static OP: OpVTable = vtable::<Block<Dev>>(0);
-    Dev::init(cached()).ok().unwrap();
+    Dev::init(cached()).unwrap();
     let mut ring = ring(&[&OP]);
     let fill0 = [blk::write(0, 0, &src(0, 1024)), blk::flush(0)];
     assert_eq!(run(&mut ring, &fill0), cqes(&[1024, 0]));
@@ -107,7 +107,7 @@ fn a_partial_rewrite_erases_once_and_keeps_the_neighbouring_block() {
 fn eight_writes_into_one_erase_block_cost_one_erase() {
     fwring_hal::device! { Dev: Disk; }
     static OP: OpVTable = vtable::<Block<Dev>>(0);
-    Dev::init(cached()).ok().unwrap();
+    Dev::init(cached()).unwrap();
     let mut ring = ring(&[&OP]);
     fill(&mut ring, 0, 1024, 0x00);
     assert_eq!(run(&mut ring, &[blk::write(0, 4, &dst(0, 1024)), blk::flush(0)]), cqes(&[1024, 0]));
@@ -130,7 +130,7 @@ fn eight_writes_into_one_erase_block_cost_one_erase() {
 fn fua_writes_back_before_the_cqe() {
     fwring_hal::device! { Dev: Disk; }
     static OP: OpVTable = vtable::<Block<Dev>>(0);
-    Dev::init(cached()).ok().unwrap();
+    Dev::init(cached()).unwrap();
     let mut ring = ring(&[&OP]);
     assert_eq!(run(&mut ring, &[blk::write_fua(0, 9, &src(3, 512))]), cqes(&[512]));
     assert_eq!(on_flash::<Dev>(9 * BS, 512), pattern(3, 512));
@@ -141,7 +141,7 @@ fn fua_writes_back_before_the_cqe() {
 fn a_read_across_erase_blocks_merges_cache_and_flash() {
     fwring_hal::device! { Dev: Disk; }
     static OP: OpVTable = vtable::<Block<Dev>>(0);
-    Dev::init(cached()).ok().unwrap();
+    Dev::init(cached()).unwrap();
     let mut ring = ring(&[&OP]);
     // Blocks 2..6 on the flash, then block 4 rewritten in the cache only.
     assert_eq!(run(&mut ring, &[blk::write_fua(0, 2, &src(0, 2048))]), cqes(&[2048]));
@@ -158,7 +158,7 @@ fn a_read_across_erase_blocks_merges_cache_and_flash() {
 fn discard_erases_whole_erase_blocks_only() {
     fwring_hal::device! { Dev: Disk; }
     static OP: OpVTable = vtable::<Block<Dev>>(0);
-    Dev::init(cached()).ok().unwrap();
+    Dev::init(cached()).unwrap();
     let mut ring = ring(&[&OP]);
     fill(&mut ring, 0, 4096, 0);
     assert_eq!(run(&mut ring, &[blk::write_fua(0, 0, &dst(0, 4096))]), cqes(&[4096]));
@@ -174,7 +174,7 @@ fn discard_erases_whole_erase_blocks_only() {
 fn write_through_takes_its_scratch_from_registered_memory() {
     fwring_hal::device! { Dev: Disk; }
     static OP: OpVTable = vtable::<Block<Dev>>(0);
-    Dev::init(BlockDev::new(chip(), BS as u32).unwrap()).ok().unwrap();
+    Dev::init(BlockDev::new(chip(), BS as u32).unwrap()).unwrap();
     let mut ring = ring(&[&OP]);
     let scratch = dst(2048, 1024);
     assert_eq!(run(&mut ring, &[blk::write_through(0, 7, &src(0, 512), &scratch)]), cqes(&[512]));
@@ -192,7 +192,7 @@ fn write_through_takes_its_scratch_from_registered_memory() {
 fn lengths_are_whole_blocks_and_lbas_inside_the_device() {
     fwring_hal::device! { Dev: Disk; }
     static OP: OpVTable = vtable::<Block<Dev>>(0);
-    Dev::init(cached()).ok().unwrap();
+    Dev::init(cached()).unwrap();
     let mut ring = ring(&[&OP]);
     let mut stray = blk::flush(0);
     stray.len = 3;
@@ -217,7 +217,7 @@ fn lengths_are_whole_blocks_and_lbas_inside_the_device() {
 fn a_failed_write_back_keeps_the_block_dirty_and_flush_retries_it() {
     fwring_hal::device! { Dev: Disk; }
     static OP: OpVTable = vtable::<Block<Dev>>(0);
-    Dev::init(cached()).ok().unwrap();
+    Dev::init(cached()).unwrap();
     let mut ring = ring(&[&OP]);
     assert_eq!(run(&mut ring, &[blk::write_fua(0, 0, &src(0, 1024))]), cqes(&[1024]));
     fill(&mut ring, 0, 512, 0x77);
@@ -236,7 +236,7 @@ fn a_failed_write_back_keeps_the_block_dirty_and_flush_retries_it() {
 fn an_erase_failure_during_write_back_is_eio() {
     fwring_hal::device! { Dev: Disk; }
     static OP: OpVTable = vtable::<Block<Dev>>(0);
-    Dev::init(cached()).ok().unwrap();
+    Dev::init(cached()).unwrap();
     let mut ring = ring(&[&OP]);
     assert_eq!(run(&mut ring, &[blk::write_fua(0, 0, &src(0, 512))]), cqes(&[512]));
     Dev::with(|d| d.flash_mut().arm(FlashFault::Erase { keep: 0 })).unwrap();
@@ -249,7 +249,7 @@ fn nor_ops_on_the_same_chip_see_the_cached_data() {
     fwring_hal::device! { Dev: Disk; }
     static BLK: OpVTable = vtable::<Block<Dev>>(0);
     static NOR: OpVTable = vtable::<Nor<Dev>>(1);
-    Dev::init(cached()).ok().unwrap();
+    Dev::init(cached()).unwrap();
     let mut ring = ring(&[&BLK, &NOR]);
     let sqes = [blk::write(0, 2, &src(5, 512)), nor::read(1, 1024, &dst(0, 16))];
     assert_eq!(run(&mut ring, &sqes), cqes(&[512, 16]));
@@ -264,7 +264,7 @@ fn nor_ops_on_the_same_chip_see_the_cached_data() {
 fn chain_len_writes_the_blocks_a_read_produced() {
     fwring_hal::device! { Dev: Disk; }
     static OP: OpVTable = vtable::<Block<Dev>>(0);
-    Dev::init(cached()).ok().unwrap();
+    Dev::init(cached()).unwrap();
     let mut ring = ring(&[&OP]);
     assert_eq!(run(&mut ring, &[blk::write_fua(0, 0, &src(0, 1024))]), cqes(&[1024]));
     let window = BufDesc::kfixed(1, 0, 2048);

@@ -16,7 +16,7 @@ fn write_read_reads_a_register() {
     fwring_hal::device! { Bus: Mock; }
     static OP: OpVTable = vtable::<I2c<Bus>>(2);
     let mut bus = Mock::new(&[T::write_read(ADDR, pattern(0, 1), vec![0x12, 0x34])]);
-    Bus::init(bus.clone()).ok().unwrap();
+    Bus::init(bus.clone()).unwrap();
     let mut ring = ring(&[&OP]);
     assert_eq!(run(&mut ring, &[i2c::write_read(2, ADDR, &src(0, 1), &dst(0, 2))]), cqes(&[3]));
     assert_eq!(dest_bytes(&mut ring, 0, 2), [0x12, 0x34]);
@@ -28,7 +28,7 @@ fn write_and_read_reach_the_addressed_device() {
     fwring_hal::device! { Bus: Mock; }
     static OP: OpVTable = vtable::<I2c<Bus>>(0);
     let mut bus = Mock::new(&[T::write(ADDR, pattern(10, 3)), T::read(0x50, vec![1, 2, 3, 4])]);
-    Bus::init(bus.clone()).ok().unwrap();
+    Bus::init(bus.clone()).unwrap();
     let mut ring = ring(&[&OP]);
     let sqes = [i2c::write(0, ADDR, &src(10, 3)), i2c::read(0, 0x50, &dst(0, 4))];
     assert_eq!(run(&mut ring, &sqes), cqes(&[3, 4]));
@@ -42,7 +42,7 @@ fn a_nack_on_the_address_is_enxio_and_cancels_the_chain() {
     static OP: OpVTable = vtable::<I2c<Bus>>(0);
     let nack = ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address);
     let mut bus = Mock::new(&[T::write(ADDR, pattern(0, 2)), T::write(ADDR, pattern(0, 2)).with_error(nack)]);
-    Bus::init(bus.clone()).ok().unwrap();
+    Bus::init(bus.clone()).unwrap();
     let mut ring = ring(&[&OP]);
     let w = i2c::write(0, ADDR, &src(0, 2));
     let r = i2c::read(0, ADDR, &dst(0, 2));
@@ -60,7 +60,7 @@ fn a_data_nack_is_eremoteio_and_bus_errors_are_eio() {
         T::read(ADDR, vec![0]).with_error(ErrorKind::Bus),
         T::read(ADDR, vec![0]).with_error(ErrorKind::Overrun),
     ]);
-    Bus::init(bus.clone()).ok().unwrap();
+    Bus::init(bus.clone()).unwrap();
     let mut ring = ring(&[&OP]);
     assert_eq!(run(&mut ring, &[i2c::write(0, ADDR, &src(0, 2))]), cqes(&[-121]));
     assert_eq!(run(&mut ring, &[i2c::read(0, ADDR, &dst(0, 1))]), cqes(&[-5]));
@@ -80,7 +80,7 @@ fn arbitration_loss_is_eagain_and_retried_once() {
         T::write(ADDR, pattern(0, 2)).with_error(ErrorKind::ArbitrationLoss),
         T::write(ADDR, pattern(0, 2)).with_error(ErrorKind::ArbitrationLoss),
     ]);
-    Bus::init(bus.clone()).ok().unwrap();
+    Bus::init(bus.clone()).unwrap();
     let mut ring = ring(&[&OP]);
     assert_eq!(run(&mut ring, &[i2c::write(0, ADDR, &src(0, 2))]), cqes(&[2]));
     assert_eq!(run(&mut ring, &[i2c::write(0, ADDR, &src(0, 2))]), cqes(&[e(Errno::EAGAIN)]));
@@ -98,7 +98,7 @@ fn multi_segment_buffers_are_one_transaction() {
         T::read(ADDR, vec![5, 6]),
         T::transaction_end(ADDR),
     ]);
-    Bus::init(bus.clone()).ok().unwrap();
+    Bus::init(bus.clone()).unwrap();
     let mut ring = ring(&[&OP]);
     let base = ring.buffers().get(0).unwrap().addr();
     // Two iovecs in buffer 1 (offset 512) naming source bytes 0..2 and 8..9 of buffer 0.
@@ -117,7 +117,7 @@ fn bad_addresses_and_descriptors_fail_at_prep() {
     fwring_hal::device! { Bus: Mock; }
     static OP: OpVTable = vtable::<I2c<Bus>>(0);
     let mut bus = Mock::new(&[]);
-    Bus::init(bus.clone()).ok().unwrap();
+    Bus::init(bus.clone()).unwrap();
     let mut ring = ring(&[&OP]);
     let mut ten_bit = i2c::write(0, 0, &src(0, 1));
     ten_bit.len = 0x80;

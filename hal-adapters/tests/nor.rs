@@ -32,7 +32,7 @@ fn flash_bytes<D: Device<Hal = Chip>>(off: usize, len: usize) -> Vec<u8> {
 fn erase_program_read_round_trip() {
     fwring_hal::device! { Flash: Chip; }
     static OP: OpVTable = vtable::<Nor<Flash>>(1);
-    Flash::init(chip()).ok().unwrap();
+    Flash::init(chip()).unwrap();
     let mut ring = ring(&[&OP]);
     let sqes =
         chain(&[nor::erase(1, 0x200, 0x100), nor::write(1, 0x200, &src(0, 64)), nor::read(1, 0x200, &dst(0, 64))]);
@@ -47,7 +47,7 @@ fn erase_program_read_round_trip() {
 fn programming_without_erase_can_only_clear_bits() {
     fwring_hal::device! { Flash: Chip; }
     static OP: OpVTable = vtable::<Nor<Flash>>(0);
-    Flash::init(chip()).ok().unwrap();
+    Flash::init(chip()).unwrap();
     let mut ring = ring(&[&OP]);
     ring.buffer_mut(1).unwrap()[..8].copy_from_slice(&[0xf0, 0x0f, 0xff, 0x00, 0x55, 0xaa, 0x33, 0xcc]);
     ring.buffer_mut(1).unwrap()[8..16].copy_from_slice(&[0x0f, 0x0f, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff]);
@@ -61,7 +61,7 @@ fn programming_without_erase_can_only_clear_bits() {
 fn misalignment_is_einval_at_prep_and_the_flash_is_untouched() {
     fwring_hal::device! { Flash: Chip; }
     static OP: OpVTable = vtable::<Nor<Flash>>(0);
-    Flash::init(chip()).ok().unwrap();
+    Flash::init(chip()).unwrap();
     let mut ring = ring(&[&OP]);
     let base = ring.buffers().get(0).unwrap().addr();
     let iovs: Vec<u8> =
@@ -85,7 +85,7 @@ fn misalignment_is_einval_at_prep_and_the_flash_is_untouched() {
 fn a_range_past_the_end_is_efault_at_prep() {
     fwring_hal::device! { Flash: Chip; }
     static OP: OpVTable = vtable::<Nor<Flash>>(0);
-    Flash::init(chip()).ok().unwrap();
+    Flash::init(chip()).unwrap();
     let mut ring = ring(&[&OP]);
     for sqe in [
         nor::read(0, 4092, &dst(0, 8)),
@@ -102,7 +102,7 @@ fn a_range_past_the_end_is_efault_at_prep() {
 fn a_partial_program_is_eio_keeps_what_was_stored_and_cancels_the_chain() {
     fwring_hal::device! { Flash: Chip; }
     static OP: OpVTable = vtable::<Nor<Flash>>(0);
-    Flash::init(chip()).ok().unwrap();
+    Flash::init(chip()).unwrap();
     Flash::with(|f| f.arm(FlashFault::PartialProgram { keep: 6 })).unwrap();
     let mut ring = ring(&[&OP]);
     let sqes = chain(&[nor::write(0, 0, &src(0, 16)), nor::read(0, 0, &dst(0, 16))]);
@@ -117,7 +117,7 @@ fn a_partial_program_is_eio_keeps_what_was_stored_and_cancels_the_chain() {
 fn an_erase_failure_is_eio_part_way() {
     fwring_hal::device! { Flash: Chip; }
     static OP: OpVTable = vtable::<Nor<Flash>>(0);
-    Flash::init(chip()).ok().unwrap();
+    Flash::init(chip()).unwrap();
     let mut ring = ring(&[&OP]);
     let fill = [nor::write(0, 0, &src(0, 16)), nor::write(0, 256, &src(0, 16))];
     assert_eq!(run(&mut ring, &fill), cqes(&[16, 16]));
@@ -131,7 +131,7 @@ fn an_erase_failure_is_eio_part_way() {
 fn a_read_bus_error_is_eio() {
     fwring_hal::device! { Flash: Chip; }
     static OP: OpVTable = vtable::<NorRead<Flash>>(0);
-    Flash::init(chip()).ok().unwrap();
+    Flash::init(chip()).unwrap();
     Flash::with(|f| f.arm_after(FlashFault::Read, 1)).unwrap();
     let mut ring = ring(&[&OP]);
     let r = nor::read(0, 0, &dst(0, 4));
@@ -142,7 +142,7 @@ fn a_read_bus_error_is_eio() {
 fn the_read_only_op_reads_and_reports_capacity_only() {
     fwring_hal::device! { Flash: Chip; }
     static OP: OpVTable = vtable::<NorRead<Flash>>(0);
-    Flash::init(chip()).ok().unwrap();
+    Flash::init(chip()).unwrap();
     let mut ring = ring(&[&OP]);
     assert_eq!(run(&mut ring, &[nor::capacity(0)]), cqes(&[4096]));
     assert_eq!(run(&mut ring, &[nor::write(0, 0, &src(0, 4))]), cqes(&[-22]));
@@ -157,7 +157,7 @@ fn a_flash_read_feeds_a_checksum_of_exactly_its_bytes() {
     fwring_hal::device! { Flash: Chip; }
     static OP: OpVTable = vtable::<Nor<Flash>>(0);
     static CRC: OpVTable = vtable::<Crc32c>(1);
-    Flash::init(chip()).ok().unwrap();
+    Flash::init(chip()).unwrap();
     let mut ring = ring(&[&OP, &CRC]);
     assert_eq!(run(&mut ring, &[nor::write(0, 0x100, &src(7, 24))]), cqes(&[24]));
     let crc = fwring::ops::buf_sqe(1, fwring::ops::CHAIN_LEN, &dst(0, 64), Some(&dst(64, 4)));
@@ -169,7 +169,7 @@ fn a_flash_read_feeds_a_checksum_of_exactly_its_bytes() {
 fn chain_len_programs_what_the_previous_op_produced_and_checks_it_at_issue() {
     fwring_hal::device! { Flash: Chip; }
     static OP: OpVTable = vtable::<Nor<Flash>>(0);
-    Flash::init(chip()).ok().unwrap();
+    Flash::init(chip()).unwrap();
     let mut ring = ring(&[&OP]);
     // Read 8 bytes → program the first 8 of a 32-byte window elsewhere.
     let copy = chain(&[nor::read(0, 0, &dst(0, 8)), nor::write(0, 0x400, &dst(0, 32)).chain_len()]);

@@ -18,8 +18,8 @@ fn reset_pulse_is_one_chain_low_wait_high_wait() {
     static WAIT: OpVTable = vtable::<Delay<Clock>>(5);
     let mut p = Mock::new(&[P::set(State::Low), P::set(State::High)]);
     let mut d = CheckedDelay::new(&[D::blocking_delay_us(10), D::blocking_delay_ms(1)]);
-    Reset::init(p.clone()).ok().unwrap();
-    Clock::init(d.clone()).ok().unwrap();
+    Reset::init(p.clone()).unwrap();
+    Clock::init(d.clone()).unwrap();
     let mut ring = ring(&[&PIN, &WAIT]);
     let sqes = chain(&[pin::low(4), delay::us(5, 10), pin::high(4), delay::ms(5, 1)]);
     assert_eq!(run(&mut ring, &sqes), cqes(&[0, 0, 0, 0]));
@@ -32,7 +32,7 @@ fn stateful_pin_toggles_and_reports_its_state() {
     fwring_hal::device! { Led: Mock; }
     static OP: OpVTable = vtable::<StatefulPin<Led>>(0);
     let mut p = Mock::new(&[P::toggle(), P::get_state(State::High), P::set(State::Low), P::get_state(State::Low)]);
-    Led::init(p.clone()).ok().unwrap();
+    Led::init(p.clone()).unwrap();
     let mut ring = ring(&[&OP]);
     let sqes = [pin::toggle(0), pin::state(0), pin::low(0), pin::state(0)];
     assert_eq!(run(&mut ring, &sqes), cqes(&[0, 1, 0, 0]));
@@ -45,7 +45,7 @@ fn a_pin_error_is_eio_and_cancels_the_chain() {
     static OP: OpVTable = vtable::<Pin<Cs>>(0);
     let err = MockError::Io(std::io::ErrorKind::Other);
     let mut p = Mock::new(&[P::set(State::Low).with_error(err)]);
-    Cs::init(p.clone()).ok().unwrap();
+    Cs::init(p.clone()).unwrap();
     let mut ring = ring(&[&OP]);
     assert_eq!(run(&mut ring, &chain(&[pin::low(0), pin::high(0)])), cqes(&[-5, e(Errno::ECANCELED)]));
     p.done();
@@ -57,7 +57,7 @@ fn pin_and_delay_sqes_are_checked_at_prep() {
     static PIN: OpVTable = vtable::<Pin<Out>>(0);
     static WAIT: OpVTable = vtable::<Delay<Clock>>(1);
     let mut p = Mock::new(&[]);
-    Out::init(p.clone()).ok().unwrap();
+    Out::init(p.clone()).unwrap();
     let mut ring = ring(&[&PIN, &WAIT]);
     // TOGGLE needs a StatefulPin; flags, arguments and descriptors must be zero.
     let mut with_len = pin::low(0);

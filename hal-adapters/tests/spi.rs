@@ -7,7 +7,6 @@ use common::*;
 use embedded_hal::spi::{ErrorKind, ErrorType, Operation, SpiDevice};
 use embedded_hal_mock::eh1::spi::{Mock, Transaction as T};
 use fwring::{BufDesc, Errno, OpVTable, vtable};
-use fwring_hal::errno::ENODEV;
 use fwring_hal::sim::FaultySpi;
 use fwring_hal::spi::{self, Spi};
 use fwring_hal::{Device, SqeExt};
@@ -27,7 +26,7 @@ fn read_fills_the_destination_in_place() {
     fwring_hal::device! { Dev: Bus; }
     static OP: OpVTable = vtable::<Spi<Dev>>(3);
     let mut bus = Mock::new(&txn([T::read_vec(vec![0xde, 0xad, 0xbe, 0xef])]));
-    Dev::init(bus.clone()).ok().unwrap();
+    Dev::init(bus.clone()).unwrap();
     let mut ring = ring(&[&OP]);
     assert_eq!(run(&mut ring, &[spi::read(3, &dst(8, 4))]), cqes(&[4]));
     assert_eq!(dest_bytes(&mut ring, 8, 4), [0xde, 0xad, 0xbe, 0xef]);
@@ -39,7 +38,7 @@ fn write_sends_the_source_bytes() {
     fwring_hal::device! { Dev: Bus; }
     static OP: OpVTable = vtable::<Spi<Dev>>(0);
     let mut bus = Mock::new(&txn([T::write_vec(pattern(100, 5))]));
-    Dev::init(bus.clone()).ok().unwrap();
+    Dev::init(bus.clone()).unwrap();
     let mut ring = ring(&[&OP]);
     assert_eq!(run(&mut ring, &[spi::write(0, &src(100, 5))]), cqes(&[5]));
     bus.done();
@@ -50,7 +49,7 @@ fn transfer_is_full_duplex_and_returns_bytes_clocked() {
     fwring_hal::device! { Dev: Bus; }
     static OP: OpVTable = vtable::<Spi<Dev>>(0);
     let mut bus = Mock::new(&txn([T::transfer(pattern(0, 4), vec![9, 8, 7, 6])]));
-    Dev::init(bus.clone()).ok().unwrap();
+    Dev::init(bus.clone()).unwrap();
     let mut ring = ring(&[&OP]);
     assert_eq!(run(&mut ring, &[spi::transfer(0, &src(0, 4), &dst(0, 4))]), cqes(&[4]));
     assert_eq!(dest_bytes(&mut ring, 0, 4), [9, 8, 7, 6]);
@@ -65,7 +64,7 @@ fn transaction_sends_the_inline_header_then_reads_under_one_chip_select() {
     static OP: OpVTable = vtable::<Spi<Dev>>(0);
     let data = vec![1, 2, 3, 4, 5, 6];
     let mut bus = Mock::new(&txn([T::write_vec(vec![0x03, 0x01, 0x02, 0x03]), T::read_vec(data.clone())]));
-    Dev::init(bus.clone()).ok().unwrap();
+    Dev::init(bus.clone()).unwrap();
     let mut ring = ring(&[&OP]);
     let sqe = spi::transaction(0, [0x03, 0x01, 0x02, 0x03], None, Some(&dst(0, 6)));
     assert_eq!(run(&mut ring, &[sqe]), cqes(&[10]));
@@ -81,7 +80,7 @@ fn transaction_header_write_and_read_in_order() {
     let mut expected = txn([T::write_vec(vec![0x06])]);
     expected.extend(txn([T::write_vec(vec![0x02, 0, 0x10, 0]), T::write_vec(pattern(0, 3)), T::read_vec(vec![7])]));
     let mut bus = Mock::new(&expected);
-    Dev::init(bus.clone()).ok().unwrap();
+    Dev::init(bus.clone()).unwrap();
     let mut ring = ring(&[&OP]);
     let wren = spi::transaction(0, [0x06], None, None);
     let both = spi::transaction(0, [0x02, 0, 0x10, 0], Some(&src(0, 3)), Some(&dst(0, 1)));
@@ -94,7 +93,7 @@ fn a_vectored_descriptor_becomes_one_operation_per_segment() {
     fwring_hal::device! { Dev: Bus; }
     static OP: OpVTable = vtable::<Spi<Dev>>(0);
     let mut bus = Mock::new(&txn([T::read_vec(vec![1, 2, 3]), T::read_vec(vec![4, 5])]));
-    Dev::init(bus.clone()).ok().unwrap();
+    Dev::init(bus.clone()).unwrap();
     let mut ring = ring(&[&OP]);
     // Two iovecs in buffer 1 (at offset 256) pointing at offsets 0 and 16 of buffer 1.
     let base = ring.buffers().get(1).unwrap().addr();
@@ -115,7 +114,7 @@ fn chain_len_writes_exactly_the_bytes_the_previous_read_produced() {
     let mut expected = txn([T::read_vec(vec![0xa, 0xb, 0xc, 0xd])]);
     expected.extend(txn([T::write_vec(vec![0xa, 0xb, 0xc, 0xd])]));
     let mut bus = Mock::new(&expected);
-    Dev::init(bus.clone()).ok().unwrap();
+    Dev::init(bus.clone()).unwrap();
     let mut ring = ring(&[&OP]);
     let x = BufDesc::kfixed(1, 0, 16);
     let sqes = chain(&[spi::read(0, &dst(0, 4)), spi::write(0, &x).chain_len()]);
@@ -130,7 +129,7 @@ fn a_bus_error_in_the_middle_of_a_chain_cancels_the_rest() {
     let mut bus = Mock::new(&txn([T::write_vec(pattern(0, 2))]));
     let mut dev = FaultySpi::new(bus.clone());
     dev.arm(ErrorKind::ModeFault, 1);
-    Dev::init(dev).ok().unwrap();
+    Dev::init(dev).unwrap();
     let mut ring = ring(&[&OP]);
     let w = spi::write(0, &src(0, 2));
     let sqes = chain(&[w, w, w]);
@@ -143,7 +142,7 @@ fn every_spi_error_kind_gives_its_errno() {
     fwring_hal::device! { Dev: FaultySpi<Bus>; }
     static OP: OpVTable = vtable::<Spi<Dev>>(0);
     let mut bus = Mock::new(&[]);
-    Dev::init(FaultySpi::new(bus.clone())).ok().unwrap();
+    Dev::init(FaultySpi::new(bus.clone())).unwrap();
     let mut ring = ring(&[&OP]);
     for (kind, res) in [
         (ErrorKind::Overrun, -75),
@@ -163,7 +162,7 @@ fn prep_rejects_what_the_command_does_not_take() {
     fwring_hal::device! { Dev: Bus; }
     static OP: OpVTable = vtable::<Spi<Dev>>(0);
     let mut bus = Mock::new(&[]);
-    Dev::init(bus.clone()).ok().unwrap();
+    Dev::init(bus.clone()).unwrap();
     let mut ring = ring(&[&OP]);
     let mut unknown = spi::read(0, &dst(0, 4));
     unknown.op_flags = fwring::bpf_op_flags(0, 9 << 16);
@@ -206,11 +205,11 @@ fn an_uninitialised_device_fails_with_enodev() {
     fwring_hal::device! { Dev: Bus; }
     static OP: OpVTable = vtable::<Spi<Dev>>(0);
     let mut ring = ring(&[&OP]);
-    assert_eq!(run(&mut ring, &[spi::read(0, &dst(0, 4))]), cqes(&[ENODEV.res()]));
+    assert_eq!(run(&mut ring, &[spi::read(0, &dst(0, 4))]), cqes(&[Errno::ENODEV.res()]));
 }
 
 /// An `SpiDevice` that records where its operations' buffers are.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Recorder {
     seen: Vec<(usize, usize)>,
 }
@@ -236,7 +235,7 @@ impl SpiDevice<u8> for Recorder {
 fn the_hal_gets_the_registered_memory_itself() {
     fwring_hal::device! { Dev: Recorder; }
     static OP: OpVTable = vtable::<Spi<Dev>>(0);
-    Dev::init(Recorder::default()).ok().unwrap();
+    Dev::init(Recorder::default()).unwrap();
     let mut ring = ring(&[&OP]);
     let (a, b) = (ring.buffers().get(0).unwrap().addr() as usize, ring.buffers().get(1).unwrap().addr() as usize);
     assert_eq!(run(&mut ring, &[spi::write(0, &src(40, 8)), spi::read(0, &dst(100, 16))]), cqes(&[8, 16]));

@@ -35,7 +35,7 @@ fn a_read_is_one_transaction_straight_into_the_registered_buffer() {
     let data = vec![0x10, 0x20, 0x30, 0x40, 0x50, 0x60];
     let mut spi = Mock::new(&txn([T::write_vec(vec![0x03, 0x01, 0x23, 0x45]), T::read_vec(data.clone())]));
     let mut delay = CheckedDelay::new(&[]);
-    Flash::init(SpiNor::new(spi.clone(), delay.clone(), 16 << 20)).ok().unwrap();
+    Flash::init(SpiNor::new(spi.clone(), delay.clone(), 16 << 20)).unwrap();
     let mut ring = ring(&[&OP]);
     assert_eq!(run(&mut ring, &[nor::read(0, 0x012345, &dst(0, 6))]), cqes(&[6]));
     assert_eq!(dest_bytes(&mut ring, 0, 6), data);
@@ -57,7 +57,7 @@ fn a_program_splits_at_page_boundaries_and_polls_until_idle() {
     expected.extend(status(0x00));
     let mut spi = Mock::new(&expected);
     let mut delay = CheckedDelay::new(&[D::blocking_delay_us(10)]);
-    Flash::init(SpiNor::new(spi.clone(), delay.clone(), 1 << 20)).ok().unwrap();
+    Flash::init(SpiNor::new(spi.clone(), delay.clone(), 1 << 20)).unwrap();
     let mut ring = ring(&[&OP]);
     assert_eq!(run(&mut ring, &[nor::write(0, 0xf0, &src(0, 32))]), cqes(&[32]));
     spi.done();
@@ -77,7 +77,7 @@ fn an_erase_is_write_enable_sector_erase_and_status_polls() {
     }
     let mut spi = Mock::new(&expected);
     let mut delay = CheckedDelay::new(&[D::blocking_delay_us(10), D::blocking_delay_us(10)]);
-    Flash::init(SpiNor::new(spi.clone(), delay.clone(), 1 << 20)).ok().unwrap();
+    Flash::init(SpiNor::new(spi.clone(), delay.clone(), 1 << 20)).unwrap();
     let mut ring = ring(&[&OP]);
     assert_eq!(run(&mut ring, &[nor::erase(0, 0x1000, 0x2000)]), cqes(&[0]));
     // Not sector-aligned: refused at prep, nothing on the bus.
@@ -95,7 +95,7 @@ fn a_hung_chip_misses_its_deadline_and_fails_the_chain() {
     chip.flash_mut().erase_all();
     chip.hang();
     let t = Timeouts { poll_us: 10, program_us: 30, erase_us: 30 };
-    Flash::init(SpiNor::new(chip, NoDelay, 64 * 1024).timeouts(t)).ok().unwrap();
+    Flash::init(SpiNor::new(chip, NoDelay, 64 * 1024).timeouts(t)).unwrap();
     let mut ring = ring(&[&OP]);
     let sqes = chain(&[nor::write(0, 0, &src(0, 8)), nor::read(0, 0, &dst(0, 8))]);
     assert_eq!(run(&mut ring, &sqes), cqes(&[-5, e(Errno::ECANCELED)]));
@@ -111,7 +111,7 @@ fn a_block_device_on_the_simulated_spi_nor_chip() {
     let mut flash = SpiNor::new(chip, NoDelay, 64 * 1024);
     assert_eq!(flash.jedec_id(), Ok([0xef, 0x40, 0x18]));
     assert_eq!(flash.capacity(), 64 * 1024);
-    Dev::init(BlockDev::with_cache(flash, 512, leak(4096)).unwrap()).ok().unwrap();
+    Dev::init(BlockDev::with_cache(flash, 512, leak(4096)).unwrap()).unwrap();
     let mut ring = ring(&[&BLK]);
     let sqes = [blk::write(0, 7, &src(0, 1024)), blk::write(0, 9, &src(1024, 512)), blk::flush(0)];
     assert_eq!(run(&mut ring, &sqes), cqes(&[1024, 512, 0]));

@@ -13,7 +13,7 @@ const H: SqeFlags = SqeFlags::IO_HARDLINK;
 
 fn res_str(res: i32) -> String {
     match Errno::from_res(res) {
-        Some(e) if e.name().is_some() => format!("{res} (-{e})"),
+        Some(e) if e.name().is_some() => format!("{res} (-{e:?})"),
         _ => res.to_string(),
     }
 }

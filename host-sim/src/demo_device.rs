@@ -98,7 +98,7 @@ pub fn dma(d: &mut Demo<'_>, ring: &mut DemoRing) -> io::Result<()> {
     let s = sub.submit();
     writeln!(d.out, "   submit -> took {} SQE(s), stop: {:?}; in flight: {}", s.taken, s.stop, sub.in_flight())?;
     let busy = sub.buffer_mut(1).err();
-    writeln!(d.out, "   application asks for buffer 1 -> {:?}", busy.map(|e| format!("-{e}")))?;
+    writeln!(d.out, "   application asks for buffer 1 -> {:?}", busy.map(|e| format!("-{e:?}")))?;
     std::thread::scope(|sc| {
         sc.spawn(move || {
             // The "interrupt": take every job the engine has, do the transfer, complete.

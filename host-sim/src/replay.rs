@@ -83,7 +83,7 @@ impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Error::Length(n) => write!(f, "input is {n} bytes, not a multiple of 64 (one SQE is 64 bytes)"),
-            Error::Setup(e, why) => write!(f, "ring setup failed: {e}: {why}"),
+            Error::Setup(e, why) => write!(f, "ring setup failed: {e:?}: {why}"),
             Error::Io(e) => write!(f, "writing output: {e}"),
             Error::Internal(e) => write!(f, "internal error: {e}"),
         }

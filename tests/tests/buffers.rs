@@ -149,6 +149,44 @@ fn descriptor_errors_c_buf_5_to_9_c_buf_13() {
     assert_eq!(run(&mut r, &sqes).1, want);
 }
 
+/// Imports descriptor A as a source and, at issue, asks for the view that op flag bits
+/// 1..0 name: 0 → a destination view of that source, 1 → a source view of import 1
+/// (never imported), 2 → the source view itself. Completes with its length or errno.
+struct ViewRules;
+impl Op for ViewRules {
+    type Pdu = u32;
+    fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<u32, Errno> {
+        cx.import(&BufDesc::sqe_a(sqe), Dir::Source)?;
+        Ok(cx.info().op_flags() & 3)
+    }
+    fn issue(cx: &mut IssueCx<'_>, ask: &mut u32) -> Issue {
+        let len = cx.io().and_then(|mut io| match *ask {
+            0 => io.dest(0).map(|d| d.len()),
+            1 => io.source(1).map(|s| s.len()),
+            _ => io.source(0).map(|s| s.len()),
+        });
+        match len {
+            Ok(n) => {
+                cx.set_result(n as i32);
+                Issue::Done
+            }
+            Err(e) => Issue::Err(e),
+        }
+    }
+}
+static VIEW_RULES: OpVTable = vtable::<ViewRules>(10);
+
+#[test]
+fn writable_view_of_a_source_is_eperm_missing_view_is_einval_c_buf_10() {
+    let mut r = ring();
+    r.register_op(&VIEW_RULES).unwrap();
+    let m = mem(256, 7);
+    let a = addr(m);
+    r.register_buffers([Region::new(m)]).unwrap();
+    let ask = |ud, what| buf_sqe(10, what, &BufDesc::user(a, 64), None).user_data(ud);
+    assert_eq!(run(&mut r, &[ask(1, 0), ask(2, 1), ask(3, 2)]).1, [(1, Errno::EPERM.res()), (2, EINVAL), (3, 64)]);
+}
+
 #[test]
 fn vectored_descriptors_and_segment_limits() {
     let mut r = ring();

@@ -1,4 +1,4 @@
-//! reference/CONFORMANCE.md §2–§7 and §11, item by item: each test names the behaviour
+//! docs/CONFORMANCE.md §1–§7 and §11, item by item: each test names the behaviour
 //! and cites its checklist id; expected CQE streams are the kernel's (kernel-checked
 //! items), in the kernel's global order.
 //!

@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use crate::util::{cargo, exec, root, step};
+use crate::util::{cargo, exec, output, root, step};
 
 /// Bare-metal targets `fwring` must build for (no_std, no alloc).
 pub const TARGETS: [&str; 3] = ["thumbv7em-none-eabihf", "thumbv6m-none-eabi", "riscv32imac-unknown-none-elf"];
@@ -129,6 +129,28 @@ pub fn ensure_miri() -> Result<(), String> {
     if status.success() { Ok(()) } else { Err(format!("`cargo +nightly miri setup` failed ({status})")) }
 }
 
+/// The publishable crates package cleanly (versions on path dependencies, metadata) and
+/// each package carries its README and both license texts.
+fn package() -> Result<(), String> {
+    const CRATES: [&str; 2] = ["fwring", "fwring-hal"];
+    // Together: fwring-hal's dependency on fwring resolves to the fwring packaged here.
+    let mut cmd = cargo();
+    cmd.args(["package", "--no-verify", "--allow-dirty"]);
+    for c in CRATES {
+        cmd.args(["-p", c]);
+    }
+    exec(&mut cmd)?;
+    for c in CRATES {
+        let list = output(cargo().args(["package", "--list", "--allow-dirty", "-p", c]))?;
+        for want in ["README.md", "LICENSE-MIT", "LICENSE-APACHE"] {
+            if !list.lines().any(|l| l == want) {
+                return Err(format!("the {c} package lacks {want}"));
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: &[String]) -> Result<(), String> {
     if let Some(a) = args.first() {
         return Err(format!("ci takes no arguments (got '{a}')"));
@@ -154,6 +176,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
         exec(cargo().args(["doc", "--workspace", "--no-deps", "--all-features"]).env("RUSTDOCFLAGS", "-D warnings")),
     );
 
+    step("packaging: fwring and fwring-hal as crates.io would take them");
+    check("cargo package", package());
+
     step("fwring on bare-metal targets (no_std, no alloc)");
     let targets = ensure_targets();
     for t in TARGETS {
@@ -167,7 +192,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             );
             check(
                 &format!("build fwring-hal {t}"),
-                exec(cargo().args(["build", "-p", "fwring-hal", "--features", "async", "--target", t]).args(cs)),
+                exec(cargo().args(["build", "-p", "fwring-hal", "--features", "async,defmt", "--target", t]).args(cs)),
             );
         } else {
             println!("skipped {t}: target not installed and `rustup target add` unavailable");

@@ -2,13 +2,14 @@
 //!
 //! Everything here matches `include/uapi/linux/io_uring.h` plus the IORING_OP_BPF series
 //! (`IORING_SETUP_BPF_EXT`, `IORING_FEAT_BPF`, `bpf_op_flags`). Names are Linux's with the
-//! `IORING_`/`IOSQE_` prefixes dropped, so `reference/ABI.md` maps onto this file 1:1.
+//! `IORING_`/`IOSQE_` prefixes dropped, so the uapi header maps onto this module 1:1.
 //! Sizes and every field offset are pinned by `const` assertions at the bottom of the file:
 //! a layout change is a compile error, not a test failure.
 
 pub mod errno;
 pub mod setup;
 
+use crate::abi::errno::Errno;
 use bitflags::bitflags;
 use core::fmt;
 use core::mem::{offset_of, size_of};
@@ -313,6 +314,7 @@ impl fmt::Debug for Sqe {
 }
 
 #[cfg(feature = "defmt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "defmt")))]
 impl defmt::Format for Sqe {
     fn format(&self, f: defmt::Formatter<'_>) {
         defmt::write!(
@@ -345,6 +347,28 @@ impl Cqe {
     /// A CQE with `flags` 0.
     pub const fn new(user_data: u64, res: i32) -> Self {
         Cqe { user_data, res, flags: 0 }
+    }
+
+    /// The result as a `Result`: `Ok(res)` when `res ≥ 0`, the [`Errno`] when it is
+    /// negative. A negative result below −4095 is not an errno (only a NOP's
+    /// `INJECT_RESULT` can produce one) and reads as [`Errno::ERANGE`]; `res` still holds
+    /// it.
+    ///
+    /// ```
+    /// use fwring::{Cqe, Errno};
+    ///
+    /// assert_eq!(Cqe::new(7, 42).result(), Ok(42));
+    /// assert_eq!(Cqe::new(7, -125).result(), Err(Errno::ECANCELED));
+    /// assert_eq!(Cqe::new(7, i32::MIN).result(), Err(Errno::ERANGE));
+    /// ```
+    pub const fn result(&self) -> Result<u32, Errno> {
+        if self.res >= 0 {
+            return Ok(self.res as u32);
+        }
+        match Errno::from_res(self.res) {
+            Some(e) => Err(e),
+            None => Err(Errno::ERANGE),
+        }
     }
 }
 
@@ -526,6 +550,7 @@ bitflags! {
 #[cfg(feature = "defmt")]
 macro_rules! defmt_bits {
     ($($t:ty => $fmt:literal),* $(,)?) => {$(
+        #[cfg_attr(docsrs, doc(cfg(feature = "defmt")))]
         impl defmt::Format for $t {
             fn format(&self, f: defmt::Formatter<'_>) {
                 defmt::write!(f, $fmt, self.bits())
@@ -768,6 +793,18 @@ const _: () = {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cqe_result_splits_success_from_errno() {
+        assert_eq!(Cqe::new(1, 0).result(), Ok(0));
+        assert_eq!(Cqe::new(1, i32::MAX).result(), Ok(i32::MAX as u32));
+        assert_eq!(Cqe::new(1, -1).result(), Err(Errno::EPERM));
+        assert_eq!(Cqe::new(1, -110).result(), Err(Errno::ETIMEDOUT));
+        assert_eq!(Cqe::new(1, -4095).result().map_err(Errno::get), Err(4095));
+        // Below -4095 is no errno (NOP INJECT_RESULT can make one): out of range.
+        assert_eq!(Cqe::new(1, -4096).result(), Err(Errno::ERANGE));
+        assert_eq!(Cqe::new(1, i32::MIN).result(), Err(Errno::ERANGE));
+    }
 
     #[test]
     fn bpf_op_flags_split_c_bpf_4() {

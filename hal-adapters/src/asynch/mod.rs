@@ -70,7 +70,7 @@ use job::Class;
 pub use job::Job;
 pub use queue::{JobQueue, Port, Queue, QueueFull};
 
-use crate::errno::{self, ETIMEDOUT};
+use crate::errno;
 use crate::io;
 use crate::sqe::{self, Args, Use};
 use crate::{delay, i2c, spi};
@@ -88,6 +88,8 @@ pub struct Delay<P>(PhantomData<P>);
 /// Wait for a pin level or edge ([`wait`] commands), served by [`Worker::run_wait`].
 /// Cancelable.
 pub struct Wait<P>(PhantomData<P>);
+
+op_debug!(Spi, I2c, Delay, Wait);
 
 /// Pin-wait commands and SQEs.
 pub mod wait {
@@ -214,7 +216,7 @@ async fn within<F: Future, T: DelayNs>(us: Option<u32>, delay: &mut T, fut: F) -
             return Poll::Ready(Ok(v));
         }
         if timer.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Err(ETIMEDOUT));
+            return Poll::Ready(Err(Errno::ETIMEDOUT));
         }
         Poll::Pending
     })

@@ -41,6 +41,7 @@ impl<const N: usize> core::fmt::Debug for JobQueue<N> {
 
 /// [`Queue::push`] found the queue full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct QueueFull;
 
 mod sealed {
