@@ -38,6 +38,7 @@ const EOPNOTSUPP: i32 = Errno::EOPNOTSUPP.res();
 const MAX_TICKS: u32 = 200;
 
 /// `t.run` for each test function, named after it.
+#[macro_export]
 macro_rules! run {
     ($t:ident, $cx:expr; $($test:ident),+ $(,)?) => {
         $( $t.run(stringify!($test), $cx, $test); )+
@@ -90,6 +91,9 @@ pub fn run() -> bool {
         pending_device_owns_its_buffer,
         stale_and_forged_tokens_are_refused,
     );
+    // The real DMA device: virtio-blk on QEMU virt, completed from the PLIC interrupt.
+    #[cfg(board = "qemu_virt")]
+    crate::suite_virtio::run(&mut t, &mut s);
     // Last: a drain leaves the ring's drain state on for the next request, and the split
     // ring cannot be set up anew.
     run!(t, &mut s;
