@@ -17,6 +17,7 @@
 
 use core::ptr::NonNull;
 
+use crate::cache::{CacheOps, DmaCache};
 use crate::errno::Errno;
 
 /// Largest region, as Linux limits a registered buffer (1 GiB).
@@ -31,6 +32,7 @@ pub struct Region {
     len: usize,
     addr: u64,
     dirs: u8,
+    cache: Option<&'static CacheOps>,
 }
 
 // SAFETY: a region owns its bytes exclusively (it was made from a `&'static mut [u8]`, or
@@ -49,7 +51,7 @@ impl Region {
     pub fn new(mem: &'static mut [u8]) -> Self {
         let addr = mem.as_ptr() as usize as u64;
         let len = mem.len();
-        Region { ptr: NonNull::from(mem).cast(), len, addr, dirs: SOURCE | DEST }
+        Region { ptr: NonNull::from(mem).cast(), len, addr, dirs: SOURCE | DEST, cache: None }
     }
 
     /// A region over raw memory, e.g. a DMA window or memory shared with a host.
@@ -65,9 +67,9 @@ impl Region {
     #[allow(unsafe_code)]
     pub unsafe fn from_raw_parts(ptr: *mut u8, len: usize) -> Self {
         match NonNull::new(ptr) {
-            Some(ptr) => Region { ptr, len, addr: ptr.as_ptr() as usize as u64, dirs: SOURCE | DEST },
+            Some(ptr) => Region { ptr, len, addr: ptr.as_ptr() as usize as u64, dirs: SOURCE | DEST, cache: None },
             // A null pointer breaks the contract; an empty region can never be registered.
-            None => Region { ptr: NonNull::dangling(), len: 0, addr: 0, dirs: SOURCE | DEST },
+            None => Region { ptr: NonNull::dangling(), len: 0, addr: 0, dirs: SOURCE | DEST, cache: None },
         }
     }
 
@@ -77,6 +79,20 @@ impl Region {
     pub fn at(mut self, addr: u64) -> Self {
         self.addr = addr;
         self
+    }
+
+    /// Cache maintenance for DMA: the ring cleans / invalidates this region's ranges
+    /// through `C` when a request hands them to a device and when they come back (see
+    /// [`cache`](crate::cache) for the exact rule). Without it, nothing is done.
+    #[must_use]
+    pub fn with_cache<C: DmaCache>(mut self) -> Self {
+        self.cache = Some(&const { CacheOps::of::<C>() });
+        self
+    }
+
+    /// The region's cache-maintenance hook, if it has one.
+    pub fn cache(&self) -> Option<&'static CacheOps> {
+        self.cache
     }
 
     /// Ops may only read this region (`Dir::Source`).
@@ -164,7 +180,7 @@ impl Region {
         }
         // In bounds (checked above): the pointer stays inside the allocation, so it is
         // not null.
-        Some(RawPiece { ptr: NonNull::new(self.ptr.as_ptr().wrapping_add(start))?, len })
+        Some(RawPiece { ptr: NonNull::new(self.ptr.as_ptr().wrapping_add(start))?, len, cache: self.cache })
     }
 }
 
@@ -174,9 +190,15 @@ impl Region {
 pub(crate) struct RawPiece {
     ptr: NonNull<u8>,
     len: usize,
+    cache: Option<&'static CacheOps>,
 }
 
 impl RawPiece {
+    /// The range's address and length, and its region's cache hook (no access).
+    pub(crate) fn dma(&self) -> (Option<&'static CacheOps>, usize, usize) {
+        (self.cache, self.ptr.as_ptr() as usize, self.len)
+    }
+
     /// The range, read-only.
     ///
     /// # Safety

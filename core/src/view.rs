@@ -7,6 +7,7 @@
 //! import (see `region.rs` for the argument in full).
 
 use crate::buf::{BufTable, Import, Imports, Io, IoBuf, MAX_IMPORTS, MAX_SEGS, Segs, SegsMut};
+use crate::cache;
 use crate::errno::Errno;
 use crate::mailbox::{CompleteError, Completer, Token};
 use crate::region::RawPiece;
@@ -112,6 +113,13 @@ impl PendingIo {
                 raw.n += 1;
             }
         }
+        // The hand-over: sources cleaned, destinations cleaned and invalidated, before
+        // the device can see them (`cache.rs`).
+        for raw in &bufs {
+            for (ops, addr, len) in raw.pieces.iter().flatten().map(RawPiece::dma) {
+                cache::to_device(ops, raw.dir == 1, addr, len);
+            }
+        }
         Ok(PendingIo { token, bufs })
     }
 
@@ -130,7 +138,14 @@ impl PendingIo {
     }
 
     /// Complete the request with `res`: the handle is consumed, so no view outlives it.
+    /// Destinations in regions with a cache hook are invalidated first, before the
+    /// completion is posted (`cache.rs`).
     pub fn complete(self, completer: &Completer<'_>, res: i32) -> Result<(), CompleteError> {
+        for raw in &self.bufs {
+            for (ops, addr, len) in raw.pieces.iter().flatten().map(RawPiece::dma) {
+                cache::from_device(ops, raw.dir == 1, addr, len);
+            }
+        }
         completer.complete(self.token, res)
     }
 }
