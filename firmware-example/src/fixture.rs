@@ -132,7 +132,8 @@ pub fn init() -> Result<&'static mut FwRing, InitError> {
     let ring = RING.take();
     let DmaArea { block, plain, out, scratch, disk } = DMA.take();
     block[..BLOCK_LEN].copy_from_slice(&BLOCK);
-    let regions = [Region::new(block), Region::new(plain), Region::new(out), Region::new(scratch), Region::new(disk)];
+    let r = crate::board::dma_region;
+    let regions = [r(block), r(plain), r(out), r(scratch), r(disk)];
     configure(ring, regions)?;
     Ok(ring)
 }
