@@ -35,6 +35,8 @@ pub mod virtio;
 
 #[cfg(not(feature = "size-image"))]
 pub mod bench;
+#[cfg(all(board = "qemu_virt", not(feature = "size-image")))]
+pub mod bench_virtio;
 #[cfg(not(feature = "size-image"))]
 pub mod harness;
 #[cfg(not(feature = "size-image"))]

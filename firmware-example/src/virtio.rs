@@ -222,15 +222,33 @@ pub struct Stats {
 /// order), as the requests' `user_data`, latest last.
 pub type Order = heapless::Vec<u64, 16>;
 
+/// A read driven straight through the driver, outside the ring (the benchmark's
+/// baseline): one at a time, into a static buffer, completed by the same interrupt.
+struct Direct {
+    buf: &'static mut [u8],
+    token: Option<(usize, u16)>,
+    req: Option<BlkReq>,
+    resp: Option<BlkResp>,
+    done: u32,
+    failed: u32,
+}
+
+/// Bytes of a direct read.
+pub const DIRECT_LEN: usize = 4096;
+
+static DIRECT_BUF: ConstStaticCell<[u8; DIRECT_LEN]> = ConstStaticCell::new([0; DIRECT_LEN]);
+
 struct State {
     disks: heapless::Vec<Disk, MAX_DISKS>,
     completer: Option<Completer<'static>>,
     stats: Stats,
     order: Order,
+    direct: Option<Direct>,
 }
 
 static STATE: Mutex<RefCell<State>> = Mutex::new(RefCell::new(State {
     disks: heapless::Vec::new(),
+    direct: None,
     completer: None,
     stats: Stats { interrupts: 0, completed: 0, errors: 0, peak_in_flight: 0 },
     order: heapless::Vec::new(),
@@ -343,6 +361,22 @@ pub fn on_interrupt(irq: u8) {
         let Some(disk) = s.disks.iter_mut().find(|d| d.irq == irq) else { return };
         disk.blk.ack_interrupt();
         while let Some(token) = disk.blk.peek_used() {
+            if let Some(d) = s.direct.as_mut()
+                && d.token == Some((irq as usize, token))
+                && let (Some(req), Some(resp)) = (d.req.as_ref(), d.resp.as_mut())
+            {
+                // SAFETY: the header, buffer and status `direct_read` gave the driver
+                // for this token.
+                #[allow(unsafe_code)]
+                let r = unsafe { disk.blk.complete_read_blocks(token, req, d.buf, resp) };
+                d.token = None;
+                if r.is_ok() {
+                    d.done += 1;
+                } else {
+                    d.failed += 1;
+                }
+                continue;
+            }
             let Some(slot) = disk.slots.iter_mut().find(|sl| sl.io.is_some() && sl.token == token) else {
                 // Not ours: cannot happen with this driver; stop rather than spin.
                 s.stats.errors += 1;
@@ -398,6 +432,52 @@ fn finish(blk: &mut Blk, slot: &mut Slot) -> i32 {
         Ok(()) => len as i32,
         Err(e) => errno_of(e).res(),
     }
+}
+
+/// Start a 4 KiB read of disk `fd` at `block` straight through the driver, into a
+/// static buffer (the benchmark's baseline); the interrupt completes it ([`direct_done`]).
+/// EBUSY while one is in flight.
+pub fn direct_read(fd: usize, block: usize) -> Result<(), Errno> {
+    critical_section::with(|cs| {
+        let mut s = STATE.borrow_ref_mut(cs);
+        let s = &mut *s;
+        if s.direct.is_none() {
+            let buf = DIRECT_BUF.try_take().ok_or(Errno::ENOMEM)?;
+            s.direct = Some(Direct { buf, token: None, req: None, resp: None, done: 0, failed: 0 });
+        }
+        let (Some(d), Some(disk)) = (s.direct.as_mut(), s.disks.get_mut(fd)) else { return Err(Errno::EBADF) };
+        if d.token.is_some() {
+            return Err(Errno::EBUSY);
+        }
+        let (req, resp) = (d.req.insert(BlkReq::default()), d.resp.insert(BlkResp::default()));
+        // SAFETY: header, status and buffer are statics nothing else touches until the
+        // interrupt handler's `complete_read_blocks` for this token.
+        #[allow(unsafe_code)]
+        let token = unsafe { disk.blk.read_blocks_nb(block, req, d.buf, resp) }.map_err(errno_of)?;
+        d.token = Some((disk.irq as usize, token));
+        Ok(())
+    })
+}
+
+/// Whether disk `fd`'s device has put a finished request in its used ring that the
+/// interrupt handler has not taken yet.
+pub fn used_ready(fd: usize) -> bool {
+    critical_section::with(|cs| STATE.borrow_ref_mut(cs).disks.get_mut(fd).is_some_and(|d| d.blk.peek_used().is_some()))
+}
+
+/// Direct reads completed (and failed) so far.
+pub fn direct_done() -> (u32, u32) {
+    critical_section::with(|cs| STATE.borrow_ref(cs).direct.as_ref().map_or((0, 0), |d| (d.done, d.failed)))
+}
+
+/// Whether the direct reads' buffer (none in flight) holds disk bytes from `off` on.
+pub fn direct_holds_image(off: u64) -> bool {
+    critical_section::with(|cs| {
+        let s = STATE.borrow_ref(cs);
+        s.direct.as_ref().is_some_and(|d| {
+            d.token.is_none() && d.buf.iter().enumerate().all(|(i, &b)| b == disk_byte(off + i as u64))
+        })
+    })
 }
 
 // --- The op -----------------------------------------------------------------------------------
@@ -469,7 +549,7 @@ impl Op for VirtioBlkOp {
         }
         // The buffer goes to the device: from here the request is pending whatever
         // happens, and every outcome completes through the handle.
-        let mut io = match cx.pending_io() {
+        let io = match cx.pending_io() {
             Ok(io) => io,
             Err(e) => return Issue::Err(e),
         };
@@ -477,22 +557,28 @@ impl Op for VirtioBlkOp {
         let started = critical_section::with(|cs| {
             let mut s = STATE.borrow_ref_mut(cs);
             let s = &mut *s;
-            let completer = s.completer;
-            match start(s, fd, kind, pdu.off, raw, &mut io) {
-                Ok((k, len)) => {
-                    if let Some(disk) = s.disks.get_mut(fd) {
-                        if let Some(slot) = disk.slots.get_mut(k) {
-                            slot.io = Some(io);
-                            slot.user_data = user_data;
-                        }
-                        let n = disk.in_flight() as u32;
-                        s.stats.peak_in_flight = s.stats.peak_in_flight.max(n);
-                    }
-                    Some(len)
+            // The handle goes straight into a free slot of the disk (moved once), and
+            // the request is started from there.
+            let slot = s.disks.get_mut(fd).and_then(|d| d.slots.iter().position(|sl| sl.io.is_none()).map(|k| (d, k)));
+            let res = match slot {
+                Some((disk, k)) => {
+                    disk.slots[k].io = Some(io);
+                    disk.slots[k].user_data = user_data;
+                    let res = start(disk, k, kind, pdu.off, raw);
+                    let n = disk.in_flight() as u32;
+                    s.stats.peak_in_flight = s.stats.peak_in_flight.max(n);
+                    res.map_err(|e| (e, disk.slots[k].io.take()))
                 }
-                Err(e) => {
-                    let done = completer.map(|c| io.complete(&c, e.res()));
-                    if done != Some(Ok(())) {
+                None => Err((if fd < s.disks.len() { Errno::EAGAIN } else { Errno::EBADF }, Some(io))),
+            };
+            match res {
+                Ok(len) => Some(len),
+                Err((e, io)) => {
+                    let done = match (io, s.completer) {
+                        (Some(io), Some(c)) => io.complete(&c, e.res()).is_ok(),
+                        _ => false,
+                    };
+                    if !done {
                         s.stats.errors += 1;
                     }
                     None
@@ -508,21 +594,13 @@ impl Op for VirtioBlkOp {
     }
 }
 
-/// Put a read or write on disk `fd`'s virtqueue, directly on `io`'s buffer; the slot it
-/// took and the bytes it moves.
-fn start(
-    s: &mut State,
-    fd: usize,
-    kind: Kind,
-    off: u64,
-    raw: bool,
-    io: &mut PendingIo,
-) -> Result<(usize, usize), Errno> {
-    let disk = s.disks.get_mut(fd).ok_or(Errno::EBADF)?;
+/// Put slot `k`'s read or write on the disk's virtqueue, directly on its `PendingIo`'s
+/// buffer; the bytes it moves.
+fn start(disk: &mut Disk, k: usize, kind: Kind, off: u64, raw: bool) -> Result<usize, Errno> {
     let size = disk.capacity * SECTOR_SIZE as u64;
-    let k = disk.slots.iter().position(|sl| sl.io.is_none()).ok_or(Errno::EAGAIN)?;
-    let slot = &mut disk.slots[k];
     let block = (off / SECTOR_SIZE as u64) as usize;
+    let slot = &mut disk.slots[k];
+    let io = slot.io.as_mut().ok_or(Errno::EINVAL)?;
     let mut bufs = io.io();
     let token = match kind {
         Kind::Read => {
@@ -557,7 +635,7 @@ fn start(
     .map_err(errno_of)?;
     slot.token = token;
     slot.kind = kind;
-    Ok((k, slot.len))
+    Ok(slot.len)
 }
 
 /// The length to transfer: a whole number of sectors; cut at the end of the disk
