@@ -16,7 +16,8 @@
 
 use fwring::ops::crc32c::VERIFY;
 use fwring::ops::{CHAIN_LEN, buf_sqe};
-use fwring::{BufDesc, Errno, Sqe, SqeFlags, Stop};
+use fwring::{BufDesc, Errno, IoVec, Sqe, SqeFlags, Stop};
+use zerocopy::IntoBytes;
 
 use crate::fixture::{DISK_CAP, PLAIN_CAP, buf, slot};
 use crate::harness::{Failure, Outcome, Runner, Split, cqes, ensure, eq, submitted};
@@ -63,6 +64,7 @@ pub fn run(t: &mut Runner, s: &mut Split) {
         virtio_read_crc32c_copy_chain,
         virtio_queue_depth_5_completes_in_device_order,
         virtio_past_end_and_bad_requests,
+        virtio_queue_full_is_eagain,
         virtio_read_only_disk_refuses_writes,
         virtio_device_errors_map_to_errno,
         virtio_write_flush_read_back,
@@ -321,7 +323,39 @@ pub fn virtio_past_end_and_bad_requests(s: &mut Split) -> Outcome {
     cqes(&mut s.reap, &[(6, EBADF)])?;
     push(s, &[blk(7, 0, 9, 0, None)])?;
     submitted(s.sub.submit(), 1, Stop::Failed)?;
-    cqes(&mut s.reap, &[(7, EINVAL)])
+    cqes(&mut s.reap, &[(7, EINVAL)])?;
+    // Two segments (an iovec array in the scratch buffer): the driver takes one slice.
+    let disk = s.sub.buffers().get(buf::DISK).map(|r| r.addr()).ok_or_else(Failure::here)?;
+    let iov = [IoVec { base: disk, len: 512 }, IoVec { base: disk + 1024, len: 512 }];
+    let scratch = s.sub.buffer_mut(buf::SCRATCH).map_err(|_| Failure::here())?;
+    scratch[..32].copy_from_slice(iov.as_bytes());
+    let array = s.sub.buffers().get(buf::SCRATCH).map(|r| r.addr()).ok_or_else(Failure::here)?;
+    push(s, &[blk(8, 0, READ, 0, Some(BufDesc::vec(array, 2)))])?;
+    submitted(s.sub.submit(), 1, Stop::Empty)?;
+    s.wait_idle(MAX_TICKS)?;
+    cqes(&mut s.reap, &[(8, EINVAL)])
+}
+
+/// Six reads on one disk at once: five take its request slots (3 of 16 virtqueue
+/// descriptors each), the sixth finds none: -EAGAIN from issue, retried once by the
+/// ring, still none (interrupts held off meanwhile) → its CQE is -EAGAIN; the five
+/// complete.
+pub fn virtio_queue_full_is_eagain(s: &mut Split) -> Outcome {
+    let sqes: [Sqe; 6] =
+        core::array::from_fn(|k| blk(k as u64 + 1, 0, READ, k as u64 * 8192, Some(at(buf::DISK, k * 2048, 2048))));
+    push(s, &sqes)?;
+    let (sub, in_flight) = critical_section::with(|_| (s.sub.submit(), virtio::in_flight(0)));
+    submitted(sub, 6, Stop::Empty)?;
+    eq("slots taken", in_flight, virtio::SLOTS)?;
+    s.wait_idle(MAX_TICKS)?;
+    let mut got = [(0u64, 0i32); 6];
+    for g in got.iter_mut() {
+        let c = s.reap.pop().ok_or_else(Failure::here)?;
+        *g = (c.user_data, c.res);
+    }
+    cqes(&mut s.reap, &[])?;
+    ensure("the sixth: -EAGAIN", got.contains(&(6, Errno::EAGAIN.res())))?;
+    ensure("the five: 2048 each", (1..=5).all(|u| got.contains(&(u, 2048))))
 }
 
 /// Write 8 KiB, then FLUSH linked after it; a write running past the end writes the last

@@ -27,8 +27,9 @@
 //! bytes transferred; a read starting at or past the end → 0, one running past it is
 //! cut short there; a write starting at or past the end → -ENOSPC, one running past it
 //! is cut short; a write on a read-only disk → -EPERM; no such disk → -EBADF; device
-//! status IOERR → -EIO, UNSUPP → -EOPNOTSUPP (see [`errno_of`]); the virtqueue full →
-//! -EAGAIN. [`RAW`] skips the driver's own range and read-only checks so the device's
+//! status IOERR → -EIO, UNSUPP → -EOPNOTSUPP (see [`errno_of`]); all [`SLOTS`] request
+//! slots of the disk busy → -EAGAIN (from issue: the ring retries it once, one pass
+//! later); a buffer of more than one segment → -EINVAL. Buffers need no alignment. [`RAW`] skips the driver's own range and read-only checks so the device's
 //! answer comes back (an out-of-range sector is the device's IOERR → -EIO).
 //!
 //! FLUSH: `virtio-drivers` 0.13 offers only a blocking flush, so [`FLUSH`] runs it at
@@ -546,6 +547,11 @@ impl Op for VirtioBlkOp {
             cx.chain().len = 0;
             cx.set_result(0); // Linux: a read at or past the end reads nothing
             return Issue::Done;
+        }
+        // A free request slot first (only this context fills slots; the interrupt only
+        // frees them): without one, EAGAIN from issue, which the ring retries once.
+        if critical_section::with(|cs| STATE.borrow_ref(cs).disks.get(fd).is_some_and(|d| d.in_flight() >= SLOTS)) {
+            return Issue::Err(Errno::EAGAIN);
         }
         // The buffer goes to the device: from here the request is pending whatever
         // happens, and every outcome completes through the handle.
