@@ -1,6 +1,8 @@
 //! Cache maintenance for DMA on cores whose data cache the device does not see
 //! (Cortex-M7, most application cores): an optional hook a [`Region`](crate::Region)
 //! carries, which the ring calls at the two hand-over points of a request's buffers.
+//! Cargo feature `dma-cache` (off by default: then there is no hook, no field and no
+//! code — the default costs nothing).
 //!
 //! # When and what
 //!
@@ -18,8 +20,10 @@
 //! The completion's invalidate runs before the completion is posted, so before the
 //! ring runs the request's link successors and before its CQE reaches the application:
 //! no op and no application code can read a destination's bytes through a stale line.
-//! Ranges of regions without a hook cost one branch per range ([`NoCache`] is the
-//! explicit no-op).
+//! With the feature on, ranges of regions without a hook cost one branch per range at
+//! hand-over and one per buffer at completion ([`NoCache`] is the explicit no-op). One buffer's ranges may lie
+//! in regions with and without a hook, but not with two different hooks (EINVAL from
+//! `pending_io`): one core, one data cache.
 //!
 //! # Ranges
 //!
@@ -104,6 +108,15 @@ impl CacheOps {
     pub const fn line(&self) -> usize {
         self.line
     }
+
+    /// The same operations (the same `DmaCache` implementation).
+    pub fn same(&self, other: &CacheOps) -> bool {
+        core::ptr::eq(self, other)
+            || (self.line == other.line
+                && core::ptr::fn_addr_eq(self.clean, other.clean)
+                && core::ptr::fn_addr_eq(self.invalidate, other.invalidate)
+                && core::ptr::fn_addr_eq(self.clean_invalidate, other.clean_invalidate))
+    }
 }
 
 impl core::fmt::Debug for CacheOps {
@@ -125,21 +138,15 @@ pub const fn lines(addr: usize, len: usize, line: usize) -> Range<usize> {
 
 /// Hand-over to a device: clean a source range, clean and invalidate a destination.
 #[inline]
-pub(crate) fn to_device(ops: Option<&CacheOps>, dest: bool, addr: usize, len: usize) {
-    if let Some(c) = ops {
-        let r = lines(addr, len, c.line);
-        if dest { (c.clean_invalidate)(r) } else { (c.clean)(r) }
-    }
+pub(crate) fn to_device(c: &CacheOps, dest: bool, addr: usize, len: usize) {
+    let r = lines(addr, len, c.line);
+    if dest { (c.clean_invalidate)(r) } else { (c.clean)(r) }
 }
 
 /// Back from a device: invalidate a destination range.
 #[inline]
-pub(crate) fn from_device(ops: Option<&CacheOps>, dest: bool, addr: usize, len: usize) {
-    if let Some(c) = ops
-        && dest
-    {
-        (c.invalidate)(lines(addr, len, c.line));
-    }
+pub(crate) fn from_device(c: &CacheOps, addr: usize, len: usize) {
+    (c.invalidate)(lines(addr, len, c.line));
 }
 
 #[cfg(test)]

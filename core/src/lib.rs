@@ -52,6 +52,7 @@ pub mod abi;
 mod args;
 pub mod buf;
 mod bytes;
+#[cfg(feature = "dma-cache")]
 pub mod cache;
 pub mod cancel;
 mod chain;

@@ -17,6 +17,7 @@
 
 use core::ptr::NonNull;
 
+#[cfg(feature = "dma-cache")]
 use crate::cache::{CacheOps, DmaCache};
 use crate::errno::Errno;
 
@@ -32,6 +33,7 @@ pub struct Region {
     len: usize,
     addr: u64,
     dirs: u8,
+    #[cfg(feature = "dma-cache")]
     cache: Option<&'static CacheOps>,
 }
 
@@ -51,7 +53,14 @@ impl Region {
     pub fn new(mem: &'static mut [u8]) -> Self {
         let addr = mem.as_ptr() as usize as u64;
         let len = mem.len();
-        Region { ptr: NonNull::from(mem).cast(), len, addr, dirs: SOURCE | DEST, cache: None }
+        Region {
+            ptr: NonNull::from(mem).cast(),
+            len,
+            addr,
+            dirs: SOURCE | DEST,
+            #[cfg(feature = "dma-cache")]
+            cache: None,
+        }
     }
 
     /// A region over raw memory, e.g. a DMA window or memory shared with a host.
@@ -67,9 +76,23 @@ impl Region {
     #[allow(unsafe_code)]
     pub unsafe fn from_raw_parts(ptr: *mut u8, len: usize) -> Self {
         match NonNull::new(ptr) {
-            Some(ptr) => Region { ptr, len, addr: ptr.as_ptr() as usize as u64, dirs: SOURCE | DEST, cache: None },
+            Some(ptr) => Region {
+                ptr,
+                len,
+                addr: ptr.as_ptr() as usize as u64,
+                dirs: SOURCE | DEST,
+                #[cfg(feature = "dma-cache")]
+                cache: None,
+            },
             // A null pointer breaks the contract; an empty region can never be registered.
-            None => Region { ptr: NonNull::dangling(), len: 0, addr: 0, dirs: SOURCE | DEST, cache: None },
+            None => Region {
+                ptr: NonNull::dangling(),
+                len: 0,
+                addr: 0,
+                dirs: SOURCE | DEST,
+                #[cfg(feature = "dma-cache")]
+                cache: None,
+            },
         }
     }
 
@@ -84,6 +107,7 @@ impl Region {
     /// Cache maintenance for DMA: the ring cleans / invalidates this region's ranges
     /// through `C` when a request hands them to a device and when they come back (see
     /// [`cache`](crate::cache) for the exact rule). Without it, nothing is done.
+    #[cfg(feature = "dma-cache")]
     #[must_use]
     pub fn with_cache<C: DmaCache>(mut self) -> Self {
         self.cache = Some(&const { CacheOps::of::<C>() });
@@ -91,6 +115,7 @@ impl Region {
     }
 
     /// The region's cache-maintenance hook, if it has one.
+    #[cfg(feature = "dma-cache")]
     pub fn cache(&self) -> Option<&'static CacheOps> {
         self.cache
     }
@@ -180,7 +205,7 @@ impl Region {
         }
         // In bounds (checked above): the pointer stays inside the allocation, so it is
         // not null.
-        Some(RawPiece { ptr: NonNull::new(self.ptr.as_ptr().wrapping_add(start))?, len, cache: self.cache })
+        Some(RawPiece { ptr: NonNull::new(self.ptr.as_ptr().wrapping_add(start))?, len })
     }
 }
 
@@ -190,13 +215,13 @@ impl Region {
 pub(crate) struct RawPiece {
     ptr: NonNull<u8>,
     len: usize,
-    cache: Option<&'static CacheOps>,
 }
 
 impl RawPiece {
-    /// The range's address and length, and its region's cache hook (no access).
-    pub(crate) fn dma(&self) -> (Option<&'static CacheOps>, usize, usize) {
-        (self.cache, self.ptr.as_ptr() as usize, self.len)
+    /// The range's address and length (for cache maintenance; no access).
+    #[cfg(feature = "dma-cache")]
+    pub(crate) fn span(&self) -> (usize, usize) {
+        (self.ptr.as_ptr() as usize, self.len)
     }
 
     /// The range, read-only.

@@ -7,7 +7,8 @@
 //! import (see `region.rs` for the argument in full).
 
 use crate::buf::{BufTable, Import, Imports, Io, IoBuf, MAX_IMPORTS, MAX_SEGS, Segs, SegsMut};
-use crate::cache;
+#[cfg(feature = "dma-cache")]
+use crate::cache::{self, CacheOps};
 use crate::errno::Errno;
 use crate::mailbox::{CompleteError, Completer, Token};
 use crate::region::RawPiece;
@@ -78,12 +79,28 @@ pub(crate) fn carve<'a>(table: &'a BufTable, imports: &Imports) -> Result<Io<'a>
 struct RawBuf {
     dir: u8,
     n: u8,
+    /// Bit k: piece k lies in a region with the cache hook `cache` (`cache.rs`).
+    #[cfg(feature = "dma-cache")]
+    hooked: u8,
+    #[cfg(feature = "dma-cache")]
+    cache: Option<&'static CacheOps>,
     pieces: [Option<RawPiece>; MAX_SEGS],
 }
 
 impl RawBuf {
-    const EMPTY: RawBuf = RawBuf { dir: 0, n: 0, pieces: [None; MAX_SEGS] };
+    const EMPTY: RawBuf = RawBuf {
+        dir: 0,
+        n: 0,
+        #[cfg(feature = "dma-cache")]
+        hooked: 0,
+        #[cfg(feature = "dma-cache")]
+        cache: None,
+        pieces: [None; MAX_SEGS],
+    };
 }
+
+#[cfg(feature = "dma-cache")]
+const _: () = assert!(MAX_SEGS <= u8::BITS as usize);
 
 /// The buffers of a pending request, taken out of the ring for whoever finishes the work
 /// — a DMA engine's driver, an async worker, another core — like a DMA descriptor.
@@ -108,16 +125,23 @@ impl PendingIo {
         let mut bufs = [RawBuf::EMPTY; MAX_IMPORTS];
         for (imp, raw) in imports.iter().zip(bufs.iter_mut()) {
             raw.dir = imp.dir;
-            for (piece, slot) in pieces(table, imp).zip(raw.pieces.iter_mut()) {
-                *slot = Some(piece?);
+            for ((r, s), slot) in imp.segs().zip(raw.pieces.iter_mut()) {
+                let region = table.regions.get(r).and_then(Option::as_ref).ok_or(Errno::EFAULT)?;
+                let piece = region.raw_piece(s.start as usize, s.len as usize).ok_or(Errno::EFAULT)?;
+                // The hand-over: sources cleaned, destinations cleaned and invalidated,
+                // before the device can see them (`cache.rs`). One hook per buffer.
+                #[cfg(feature = "dma-cache")]
+                if let Some(ops) = region.cache() {
+                    match raw.cache {
+                        Some(c) if !c.same(ops) => return Err(Errno::EINVAL),
+                        _ => raw.cache = Some(ops),
+                    }
+                    let (addr, len) = piece.span();
+                    cache::to_device(ops, raw.dir == 1, addr, len);
+                    raw.hooked |= 1 << raw.n;
+                }
+                *slot = Some(piece);
                 raw.n += 1;
-            }
-        }
-        // The hand-over: sources cleaned, destinations cleaned and invalidated, before
-        // the device can see them (`cache.rs`).
-        for raw in &bufs {
-            for (ops, addr, len) in raw.pieces.iter().flatten().map(RawPiece::dma) {
-                cache::to_device(ops, raw.dir == 1, addr, len);
             }
         }
         Ok(PendingIo { token, bufs })
@@ -138,12 +162,19 @@ impl PendingIo {
     }
 
     /// Complete the request with `res`: the handle is consumed, so no view outlives it.
-    /// Destinations in regions with a cache hook are invalidated first, before the
-    /// completion is posted (`cache.rs`).
+    /// With feature `dma-cache`, destinations in regions with a cache hook are
+    /// invalidated first, before the completion is posted (`cache.rs`); `pending_io`
+    /// then fails with EINVAL if one buffer spans regions with different hooks.
     pub fn complete(self, completer: &Completer<'_>, res: i32) -> Result<(), CompleteError> {
+        #[cfg(feature = "dma-cache")]
         for raw in &self.bufs {
-            for (ops, addr, len) in raw.pieces.iter().flatten().map(RawPiece::dma) {
-                cache::from_device(ops, raw.dir == 1, addr, len);
+            if let (Some(ops), true) = (raw.cache, raw.dir == 1) {
+                for (k, piece) in raw.pieces.iter().enumerate().take(raw.n as usize) {
+                    if let (Some(p), true) = (piece, raw.hooked & (1 << k) != 0) {
+                        let (addr, len) = p.span();
+                        cache::from_device(ops, addr, len);
+                    }
+                }
             }
         }
         completer.complete(self.token, res)

@@ -385,9 +385,9 @@ pub fn on_interrupt(irq: u8) {
             };
             let res = finish(&mut disk.blk, slot);
             let _ = s.order.push(slot.user_data);
-            let done = match (slot.io.take(), s.completer) {
-                (Some(io), Some(c)) => io.complete(&c, res).is_ok(),
-                _ => false,
+            let done = match s.completer {
+                Some(c) => slot.io.take().is_some_and(|io| io.complete(&c, res).is_ok()),
+                None => false,
             };
             if done {
                 s.stats.completed += 1;
