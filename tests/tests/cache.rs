@@ -372,3 +372,70 @@ fn rule_check_catches_a_missing_invalidate_after_the_write() {
     let log = [Ev::Clean(0..64), Ev::Invalidate(0..64), Ev::DevWrite(0..64), Ev::OpRead(16..32)];
     check_rule(&log, &[(0, 256)]);
 }
+
+/// A second cache (another line size): a buffer may not mix two hooks.
+struct Other;
+impl DmaCache for Other {
+    const LINE: usize = 64;
+    fn clean(lines: Range<usize>) {
+        log(Ev::Clean(lines));
+    }
+    fn invalidate(lines: Range<usize>) {
+        log(Ev::Invalidate(lines));
+    }
+}
+
+#[test]
+fn one_buffer_over_hooked_and_plain_regions_maintains_only_the_hooked_piece() {
+    let _g = serial();
+    let (mut r, a) = ring();
+    // Destination: 64 bytes in region 1 (hook) and 64 in region 2 (none), as two iovecs
+    // (the array in region 2's tail).
+    let iov = [IoVec { base: a[1] as u64, len: 64 }, IoVec { base: a[2] as u64, len: 64 }];
+    r.buffer_mut(2).unwrap()[192..224].copy_from_slice(iov.as_bytes());
+    let (mut sub, mut reap, c) = r.split();
+    sub.push(dev(1, None, Some(BufDesc::vec((a[2] + 192) as u64, 2)))).unwrap();
+    assert_eq!(sub.submit().taken, 1);
+    device_runs(&c, None);
+    sub.poll();
+    assert_eq!(reap.pop().map(|c| (c.user_data, c.res)), Some((1, 128)));
+    let log = lock(&LOG).clone();
+    let maintenance: Vec<_> = log.iter().filter(|e| matches!(e, Ev::Clean(_) | Ev::Invalidate(_))).cloned().collect();
+    assert_eq!(
+        maintenance,
+        [Ev::Clean(a[1]..a[1] + 64), Ev::Invalidate(a[1]..a[1] + 64), Ev::Invalidate(a[1]..a[1] + 64)]
+    );
+    check_rule(&log, &[(a[1], 256)]);
+}
+
+#[test]
+fn one_buffer_over_two_different_hooks_is_einval() {
+    let _g = serial();
+    let mut r = Box::new(R::new());
+    r.setup(Setup::new(8).flags(SetupFlags::BPF_EXT)).unwrap();
+    r.register_op(&DEV_OP).unwrap();
+    let mem = || -> &'static mut [u8] { &mut Box::leak(Box::new(Mem([0; 256]))).0 };
+    let (m0, m1, m2) = (mem(), mem(), mem());
+    let a = [m0.as_ptr() as usize, m1.as_ptr() as usize, m2.as_ptr() as usize];
+    r.register_buffers([
+        Region::new(m0).with_cache::<Recorder>(),
+        Region::new(m1).with_cache::<Other>(),
+        Region::new(m2),
+    ])
+    .unwrap();
+    let iov = [IoVec { base: a[0] as u64, len: 64 }, IoVec { base: a[1] as u64, len: 64 }];
+    r.buffer_mut(2).unwrap()[..32].copy_from_slice(iov.as_bytes());
+    let (mut sub, mut reap, _c) = r.split();
+    sub.push(dev(1, None, Some(BufDesc::vec(a[2] as u64, 2)))).unwrap();
+    assert_eq!(sub.submit().taken, 1);
+    assert_eq!(reap.pop().map(|c| (c.user_data, c.res)), Some((1, Errno::EINVAL.res())));
+    assert!(lock(&DEVICE).is_empty(), "nothing handed to the device");
+    // The same two regions, one buffer each: fine, each with its own lines.
+    sub.push(dev(2, Some(at(0, 0, 64)), Some(at(1, 0, 64)))).unwrap();
+    assert_eq!(sub.submit().taken, 1);
+    let log = lock(&LOG).clone();
+    assert_eq!(
+        log[log.len() - 3..],
+        [Ev::Clean(a[0]..a[0] + 64), Ev::Clean(a[1]..a[1] + 64), Ev::Invalidate(a[1]..a[1] + 64)]
+    );
+}
