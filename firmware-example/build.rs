@@ -23,6 +23,7 @@ struct Board {
 
 const BOARDS: &[Board] = &[
     Board { target: "thumbv7em-none-eabihf", name: "mps2_an386", memory: "mps2-an386.x" },
+    Board { target: "thumbv7em-none-eabi", name: "mps2_an500", memory: "mps2-an500.x" },
     Board { target: "thumbv6m-none-eabi", name: "microbit", memory: "microbit.x" },
     Board { target: "riscv32imac-unknown-none-elf", name: "qemu_virt", memory: "qemu-virt.x" },
 ];

@@ -51,6 +51,9 @@ pub fn run() -> bool {
         & measure("heapless::spsc", SPSC.take(), &sqes, &mut mark)
         & measure("fwring", RING.take(), &sqes, &mut mark);
     log_line!("bench done, {} marks", mark);
+    // RISC-V: a real DMA device, through the ring beside straight through the driver.
+    #[cfg(board = "qemu_virt")]
+    let ok = ok & crate::bench_virtio::run();
     ok
 }
 

@@ -163,6 +163,8 @@ pub fn on_tick() {
                                 *b = dma_byte(n);
                                 n += 1;
                             }
+                            // As a DMA engine would, leave the bytes in memory.
+                            crate::board::device_wrote(seg);
                         }
                     }
                     match io.complete(&completer, n as i32) {

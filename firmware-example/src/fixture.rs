@@ -37,6 +37,9 @@ pub mod slot {
     pub const FAULTY_LZ4: u8 = 4;
     /// [`DeviceOp`](crate::device::DeviceOp): completes from the interrupt.
     pub const DEVICE: u8 = 5;
+    /// [`VirtioBlkOp`](crate::virtio::VirtioBlkOp): QEMU virt's virtio-blk disks.
+    #[cfg(board = "qemu_virt")]
+    pub const VIRTIO: u8 = 6;
 }
 
 /// Extended-argument record of the rule [`slot::INJECT`] requests name in the tests.
@@ -44,13 +47,15 @@ pub const RULE_INJECT: u16 = 0;
 /// Extended-argument record of the rule behind [`slot::FAULTY_LZ4`].
 pub const RULE_FAULTY: u16 = 1;
 
-static OPS: [OpVTable; 6] = [
+static OPS: &[OpVTable] = &[
     vtable::<Memcpy>(slot::COPY),
     vtable::<Crc32c>(slot::CRC32C),
     vtable::<Lz4>(slot::LZ4),
     vtable::<Inject>(slot::INJECT),
     vtable::<Faulty<Lz4, RULE_FAULTY>>(slot::FAULTY_LZ4),
     vtable::<DeviceOp>(slot::DEVICE),
+    #[cfg(board = "qemu_virt")]
+    vtable::<crate::virtio::VirtioBlkOp>(slot::VIRTIO),
 ];
 
 /// Registered buffer indices.
@@ -63,6 +68,9 @@ pub mod buf {
     pub const OUT: u16 = 2;
     /// Small scratch buffer: CRC outputs, device-owned ranges, corrupt input.
     pub const SCRATCH: u16 = 3;
+    /// Disk blocks: what virtio-blk reads into and writes from (QEMU virt); small
+    /// elsewhere.
+    pub const DISK: u16 = 4;
 }
 
 /// Capacity of the compressed-block buffer.
@@ -71,6 +79,14 @@ pub const BLOCK_CAP: usize = 1024;
 pub const PLAIN_CAP: usize = 2048;
 /// Capacity of the scratch buffer.
 pub const SCRATCH_CAP: usize = 256;
+/// Capacity of the disk-block buffer: 16 KiB on QEMU virt (four 4 KiB requests in
+/// flight), one sector elsewhere.
+#[cfg(board = "qemu_virt")]
+pub const DISK_CAP: usize = 16 * 1024;
+/// Capacity of the disk-block buffer: 16 KiB on QEMU virt (four 4 KiB requests in
+/// flight), one sector elsewhere.
+#[cfg(not(board = "qemu_virt"))]
+pub const DISK_CAP: usize = 512;
 
 const _: () = assert!(BLOCK_LEN <= BLOCK_CAP && PLAIN_LEN <= PLAIN_CAP);
 
@@ -81,6 +97,7 @@ pub struct DmaArea {
     plain: [u8; PLAIN_CAP],
     out: [u8; PLAIN_CAP],
     scratch: [u8; SCRATCH_CAP],
+    disk: [u8; DISK_CAP],
 }
 
 // SAFETY: `.dma` is a NOLOAD section in RAM that memory/dma.x inserts after `.bss`, so
@@ -94,6 +111,7 @@ static DMA: ConstStaticCell<DmaArea> = ConstStaticCell::new(DmaArea {
     plain: [0; PLAIN_CAP],
     out: [0; PLAIN_CAP],
     scratch: [0; SCRATCH_CAP],
+    disk: [0; DISK_CAP],
 });
 
 static RING: ConstStaticCell<FwRing> = ConstStaticCell::new(Ring::new());
@@ -107,14 +125,16 @@ pub struct InitError {
     pub errno: Errno,
 }
 
-/// Take the static ring and set it up (see [`configure`]), with the four DMA buffers
+/// Take the static ring and set it up (see [`configure`]), with the five DMA buffers
 /// (the compressed payload copied into the first). Returns the ring as `&'static mut`;
 /// call once.
 pub fn init() -> Result<&'static mut FwRing, InitError> {
     let ring = RING.take();
-    let DmaArea { block, plain, out, scratch } = DMA.take();
+    let DmaArea { block, plain, out, scratch, disk } = DMA.take();
     block[..BLOCK_LEN].copy_from_slice(&BLOCK);
-    configure(ring, [Region::new(block), Region::new(plain), Region::new(out), Region::new(scratch)])?;
+    let r = crate::board::dma_region;
+    let regions = [r(block), r(plain), r(out), r(scratch), r(disk)];
+    configure(ring, regions)?;
     Ok(ring)
 }
 
@@ -124,16 +144,16 @@ pub fn init() -> Result<&'static mut FwRing, InitError> {
 /// with EBUSY if a request is still in flight.
 pub fn reset(ring: &mut FwRing) -> Result<(), InitError> {
     let regions = ring.unregister_buffers().map_err(|errno| InitError { step: "unregister_buffers", errno })?;
-    let regions: [Region; 4] =
+    let regions: [Region; 5] =
         regions.into_array().map_err(|_| InitError { step: "unregister_buffers", errno: Errno::EINVAL })?;
     configure(ring, regions)
 }
 
-/// `BPF_EXT`, SQ = CQ = 8, the op slots, then `regions` as buffers 0..4.
-fn configure(ring: &mut FwRing, regions: [Region; 4]) -> Result<(), InitError> {
+/// `BPF_EXT`, SQ = CQ = 8, the op slots, then `regions` as buffers 0..5.
+fn configure(ring: &mut FwRing, regions: [Region; 5]) -> Result<(), InitError> {
     let setup = Setup::new(SQ as u32).cq_entries(CQ as u32).flags(SetupFlags::BPF_EXT);
     ring.setup(setup).map_err(|errno| InitError { step: "setup", errno })?;
-    for op in &OPS {
+    for op in OPS {
         ring.register_op(op).map_err(|errno| InitError { step: "register_op", errno })?;
     }
     ring.register_buffers(regions).map_err(|r| InitError { step: "register_buffers", errno: r.errno })

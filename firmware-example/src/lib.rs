@@ -9,6 +9,8 @@
 //!   `.dma` RAM section, the op slots (copy, crc32c, lz4, error injection, the device).
 //! - [`device`]: a simulated DMA device whose requests are completed by an interrupt
 //!   handler through a `Completer<'static>`.
+//! - `virtio` (QEMU virt): the real thing — virtio-blk disks read and written in place,
+//!   in registered buffers, completed from the PLIC interrupt.
 //! - [`harness`] and [`suite`]: the test runner and the tests; ends with
 //!   `N passed, N failed` and QEMU's exit status.
 //! - [`bench`]: instructions per NOP op, fwring beside a hand-written ring and
@@ -28,13 +30,19 @@ pub mod device;
 pub mod fixture;
 pub mod payload;
 mod rt;
+#[cfg(board = "qemu_virt")]
+pub mod virtio;
 
 #[cfg(not(feature = "size-image"))]
 pub mod bench;
+#[cfg(all(board = "qemu_virt", not(feature = "size-image")))]
+pub mod bench_virtio;
 #[cfg(not(feature = "size-image"))]
 pub mod harness;
 #[cfg(not(feature = "size-image"))]
 pub mod suite;
+#[cfg(all(board = "qemu_virt", not(feature = "size-image")))]
+pub mod suite_virtio;
 
 #[cfg(all(feature = "defmt", feature = "size-image"))]
 compile_error!("size images are built without logging: drop the `defmt` feature");

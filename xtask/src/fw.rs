@@ -1,10 +1,15 @@
-//! Firmware tasks: `firmware-example` built for its three boards and run under QEMU.
+//! Firmware tasks: `firmware-example` built for its four boards and run under QEMU.
 //!
 //! - `cargo xtask fw-test [--target T]... [--toolchain auto|rustup|debian]` — build the
 //!   on-target suite for every target, run it, print one `N passed, N failed` line per
 //!   target and the total. `cargo xtask ci` runs the same through [`test_all`].
-//! - `cargo xtask fw-run [--target T] [--bin fw-tests|fw-bench] [--defmt]` — build one
-//!   image and run it, showing its output.
+//! - `cargo xtask fw-run [--target T] [--bin fw-tests|fw-bench] [--defmt] [--disk FILE]`
+//!   — build one image and run it, showing its output; on RISC-V (QEMU virt) with
+//!   virtio-blk disks: `FILE` as disk 0, or without `--disk` the suite's test disks.
+//!
+//! On RISC-V the suite runs with three virtio-blk test disks ([`disk`]): written with
+//! qemu-img and dd before QEMU starts, checked byte for byte after it exits (a
+//! mismatch counts as a failed test).
 //! - `cargo xtask fw-size` — the size report, written to `docs/size.md`.
 //! - `cargo xtask fw-bench` — instructions per NOP op on the target, written to
 //!   `docs/perf.md` between the `fw-perf` markers.
@@ -14,6 +19,8 @@
 
 #[path = "fw_bench.rs"]
 mod bench;
+#[path = "fw_disk.rs"]
+mod disk;
 #[path = "fw_elf.rs"]
 mod elf;
 #[path = "fw_qemu.rs"]
@@ -47,13 +54,21 @@ pub struct Target {
 }
 
 /// The targets, in the order they run.
-pub const TARGETS: [Target; 3] = [
+pub const TARGETS: [Target; 4] = [
     Target {
         triple: "thumbv7em-none-eabihf",
         board: "mps2-an386",
         qemu: &["qemu-system-arm", "-cpu", "cortex-m4", "-machine", "mps2-an386"],
         defmt: true,
         bench: true,
+    },
+    // Cortex-M7: DMA buffers with the cache-maintenance hook (SCB by address).
+    Target {
+        triple: "thumbv7em-none-eabi",
+        board: "mps2-an500",
+        qemu: &["qemu-system-arm", "-cpu", "cortex-m7", "-machine", "mps2-an500"],
+        defmt: false,
+        bench: false,
     },
     Target {
         triple: "thumbv6m-none-eabi",
@@ -176,10 +191,33 @@ fn test_target(inst: &mut Installer, t: &Target, prefer: Prefer) -> TargetResult
     }
     let built = start.elapsed().as_secs_f64();
     let ran = Instant::now();
-    let opts = qemu::Options { defmt_print: defmt, extra: &[], timeout: RUN_TIMEOUT, echo: true };
+    let disks = if disk::has_virtio(t.triple) {
+        match disk::TestDisks::create(&firmware_dir().join("target/fw/disks").join(t.triple)) {
+            Ok(d) => Some(d),
+            Err(e) => return fail(format!("test disks: {e}")),
+        }
+    } else {
+        None
+    };
+    let extra = disks.as_ref().map(disk::TestDisks::qemu_args).unwrap_or_default();
+    let opts = qemu::Options { defmt_print: defmt, extra: &extra, timeout: RUN_TIMEOUT, echo: true };
     let run = match qemu::run(t, &elf, &opts) {
         Ok(r) => r,
         Err(e) => return fail(e),
+    };
+    // The disk images after QEMU exited: one more check, counted like a test.
+    let disk_check = match &disks {
+        Some(d) => match d.check() {
+            Ok(()) => {
+                println!("    host: test disk images byte-exact after the run (disk0 writes, disk1/disk2 unchanged)");
+                (1, 0)
+            }
+            Err(e) => {
+                println!("    host: FAIL test disk images: {e}");
+                (0, 1)
+            }
+        },
+        None => (0, 0),
     };
     let how = format!(
         "{}, {}; build {built:.1} s, run {:.1} s",
@@ -187,6 +225,13 @@ fn test_target(inst: &mut Installer, t: &Target, prefer: Prefer) -> TargetResult
         if defmt.is_some() { "defmt" } else { "semihosting text" },
         ran.elapsed().as_secs_f64()
     );
+    let r = target_result(&run, how);
+    TargetResult { passed: r.passed + disk_check.0, failed: r.failed + disk_check.1, note: r.note }
+}
+
+/// The result a run's summary line and exit status say.
+fn target_result(run: &qemu::Run, how: String) -> TargetResult {
+    let fail = |note: String| TargetResult { passed: 0, failed: 1, note };
     match (qemu::summary(&run.lines), run.status) {
         (Some((p, 0)), Some(0)) => TargetResult { passed: p, failed: 0, note: how },
         (Some((p, f)), Some(1)) if f > 0 => TargetResult { passed: p, failed: f, note: how },
@@ -229,14 +274,17 @@ fn lint(prefer: Prefer) -> Vec<String> {
     } else {
         println!("lint: no rustfmt here, firmware formatting not checked");
     }
-    if prefer != Prefer::Debian && crate::util::have("cargo-clippy") && toolchain::rustup_has(TARGETS[0].triple) {
-        let mut clippy = Toolchain::Rustup.cargo(&fw, "clippy", TARGETS[0].triple, BUILD_TIMEOUT);
-        clippy.args(["--bins", "--", "-D", "warnings"]);
-        if !clippy.status().is_ok_and(|s| s.success()) {
-            problems.push(format!("clippy -D warnings on firmware-example ({})", TARGETS[0].triple));
+    // Every board: each has code of its own (the M7's cache hook, RISC-V's virtio-blk).
+    for t in &TARGETS {
+        if prefer != Prefer::Debian && crate::util::have("cargo-clippy") && toolchain::rustup_has(t.triple) {
+            let mut clippy = Toolchain::Rustup.cargo(&fw, "clippy", t.triple, BUILD_TIMEOUT);
+            clippy.args(["--bins", "--", "-D", "warnings"]);
+            if !clippy.status().is_ok_and(|s| s.success()) {
+                problems.push(format!("clippy -D warnings on firmware-example ({})", t.triple));
+            }
+        } else {
+            println!("lint: no clippy with the {} target here, firmware not linted for it", t.triple);
         }
-    } else {
-        println!("lint: no clippy with the {} target here, firmware not linted", TARGETS[0].triple);
     }
     problems
 }
@@ -312,6 +360,7 @@ fn fw_run(args: &[String]) -> Result<(), String> {
     let mut bin = "fw-tests".to_string();
     let mut defmt = false;
     let mut prefer = Prefer::Auto;
+    let mut user_disk: Option<PathBuf> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -319,7 +368,10 @@ fn fw_run(args: &[String]) -> Result<(), String> {
             "--bin" => bin = it.next().ok_or("--bin needs a value")?.clone(),
             "--defmt" => defmt = true,
             "--toolchain" => prefer = Prefer::parse(it.next().ok_or("--toolchain needs a value")?)?,
-            _ => return Err(format!("unknown argument '{a}' (fw-run [--target T] [--bin B] [--defmt])")),
+            "--disk" => user_disk = Some(PathBuf::from(it.next().ok_or("--disk needs a file")?)),
+            _ => {
+                return Err(format!("unknown argument '{a}' (fw-run [--target T] [--bin B] [--defmt] [--disk FILE])"));
+            }
         }
     }
     if defmt && !t.triple.starts_with("thumb") {
@@ -328,12 +380,27 @@ fn fw_run(args: &[String]) -> Result<(), String> {
     if bin == "fw-bench" && !t.bench {
         return Err(format!("fw-bench does not fit {}'s RAM", t.board));
     }
+    if user_disk.is_some() && !disk::has_virtio(t.triple) {
+        return Err(format!(
+            "--disk: {} has no virtio-blk transports (use --target riscv32imac-unknown-none-elf)",
+            t.board
+        ));
+    }
     // minstret counts instructions only under icount (else it follows host time).
-    let extra: Vec<String> = if bin == "fw-bench" && t.triple.starts_with("riscv") {
+    let mut extra: Vec<String> = if bin == "fw-bench" && t.triple.starts_with("riscv") {
         vec!["-icount".into(), "shift=0".into()]
     } else {
         Vec::new()
     };
+    let mut test_disks = None;
+    if let Some(file) = &user_disk {
+        extra.extend(disk::user_disk_args(file)?);
+        print_user_disk(file)?;
+    } else if disk::has_virtio(t.triple) {
+        let d = disk::TestDisks::create(&firmware_dir().join("target/fw/disks").join(t.triple))?;
+        extra.extend(d.qemu_args());
+        test_disks = Some(d);
+    }
     let mut inst = Installer::default();
     inst.ensure_qemu()?;
     let tc = inst.toolchain(t.triple, prefer)?;
@@ -345,11 +412,35 @@ fn fw_run(args: &[String]) -> Result<(), String> {
     step(&format!("running {} on QEMU {}", elf.display(), t.board));
     let opts = qemu::Options { defmt_print: defmt_print.as_deref(), extra: &extra, timeout: RUN_TIMEOUT, echo: true };
     let run = qemu::run(t, &elf, &opts)?;
+    if let Some(d) = test_disks
+        && bin == "fw-tests"
+    {
+        d.check().map_err(|e| format!("test disks after the run: {e}"))?;
+        println!("host: test disk images byte-exact after the run");
+    }
     match run.status {
         Some(0) => Ok(()),
         Some(qemu::TIMED_OUT) => Err(format!("timed out after {RUN_TIMEOUT} s")),
         s => Err(format!("firmware exited with status {s:?}")),
     }
+}
+
+/// What the host sees in a user's raw image: the CRC-32C of the part the firmware reads
+/// and checksums through the ring (the first 4 KiB, or the whole disk if smaller).
+fn print_user_disk(file: &Path) -> Result<(), String> {
+    let mut bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let len = bytes.len();
+    // QEMU rounds a raw image up to whole sectors, reading zeros past its end.
+    let sectors = len.div_ceil(512);
+    bytes.resize(sectors * 512, 0);
+    let n = (sectors * 512).min(4096);
+    println!(
+        "host: {}: {} bytes, {sectors} sectors; if raw, the crc32c of its first {n} bytes is {:#010x}",
+        file.display(),
+        len,
+        disk::crc32c(&bytes[..n])
+    );
+    Ok(())
 }
 
 /// Dispatch `fw-*` subcommands.

@@ -8,7 +8,7 @@
 //!   build-std=core`, in its own target directory. The firmware's own
 //!   `.cargo/config.toml` stays stable-only; the `-Z` flag is added here.
 //! - **QEMU**: `qemu-system-arm` (Cortex-M) and `qemu-system-riscv32` (Debian's
-//!   `qemu-system-misc`).
+//!   `qemu-system-misc`), and `qemu-img` (`qemu-utils`) for the virtio-blk test disks.
 //! - **defmt-print**, to decode the Cortex-M4 run's defmt frames: `cargo install
 //!   defmt-print --locked` if it is missing.
 //!
@@ -20,9 +20,9 @@ use std::process::{Command, Stdio};
 
 use crate::util::{describe, have};
 
-/// Debian packages with QEMU for the firmware's boards.
-const QEMU_PACKAGES: [(&str, &str); 2] =
-    [("qemu-system-arm", "qemu-system-arm"), ("qemu-system-riscv32", "qemu-system-misc")];
+/// Debian packages with QEMU for the firmware's boards, and qemu-img for its disks.
+const QEMU_PACKAGES: [(&str, &str); 3] =
+    [("qemu-system-arm", "qemu-system-arm"), ("qemu-system-riscv32", "qemu-system-misc"), ("qemu-img", "qemu-utils")];
 /// Debian packages of the fallback toolchain.
 const DEBIAN_RUST: [&str; 5] = ["rustc-web", "cargo-web", "rust-web-src", "rust-web-llvm", "lld-22"];
 const DEBIAN_CARGO: &str = "/usr/bin/cargo";

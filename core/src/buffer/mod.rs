@@ -23,6 +23,8 @@
 //!   for a writable view of one is -EPERM (C-BUF-10), and the types of the views keep
 //!   it that way.
 
+#[cfg(feature = "dma-cache")]
+pub mod cache;
 pub(crate) mod region;
 pub(crate) mod view;
 

@@ -18,6 +18,8 @@
 use core::ptr::NonNull;
 
 use crate::abi::errno::Errno;
+#[cfg(feature = "dma-cache")]
+use crate::buffer::cache::{CacheOps, DmaCache};
 
 /// Largest region, as Linux limits a registered buffer (1 GiB).
 pub const REGION_MAX_LEN: usize = 1 << 30;
@@ -31,6 +33,8 @@ pub struct Region {
     len: usize,
     addr: u64,
     dirs: u8,
+    #[cfg(feature = "dma-cache")]
+    cache: Option<&'static CacheOps>,
 }
 
 // SAFETY: a region owns its bytes exclusively (it was made from a `&'static mut [u8]`, or
@@ -49,7 +53,14 @@ impl Region {
     pub fn new(mem: &'static mut [u8]) -> Self {
         let addr = mem.as_ptr() as usize as u64;
         let len = mem.len();
-        Region { ptr: NonNull::from(mem).cast(), len, addr, dirs: SOURCE | DEST }
+        Region {
+            ptr: NonNull::from(mem).cast(),
+            len,
+            addr,
+            dirs: SOURCE | DEST,
+            #[cfg(feature = "dma-cache")]
+            cache: None,
+        }
     }
 
     /// A region over raw memory, e.g. a DMA window or memory shared with a host.
@@ -65,9 +76,23 @@ impl Region {
     #[allow(unsafe_code)]
     pub unsafe fn from_raw_parts(ptr: *mut u8, len: usize) -> Self {
         match NonNull::new(ptr) {
-            Some(ptr) => Region { ptr, len, addr: ptr.as_ptr() as usize as u64, dirs: SOURCE | DEST },
+            Some(ptr) => Region {
+                ptr,
+                len,
+                addr: ptr.as_ptr() as usize as u64,
+                dirs: SOURCE | DEST,
+                #[cfg(feature = "dma-cache")]
+                cache: None,
+            },
             // A null pointer breaks the contract; an empty region can never be registered.
-            None => Region { ptr: NonNull::dangling(), len: 0, addr: 0, dirs: SOURCE | DEST },
+            None => Region {
+                ptr: NonNull::dangling(),
+                len: 0,
+                addr: 0,
+                dirs: SOURCE | DEST,
+                #[cfg(feature = "dma-cache")]
+                cache: None,
+            },
         }
     }
 
@@ -77,6 +102,22 @@ impl Region {
     pub fn at(mut self, addr: u64) -> Self {
         self.addr = addr;
         self
+    }
+
+    /// Cache maintenance for DMA: the ring cleans / invalidates this region's ranges
+    /// through `C` when a request hands them to a device and when they come back (see
+    /// [`cache`](crate::cache) for the exact rule). Without it, nothing is done.
+    #[cfg(feature = "dma-cache")]
+    #[must_use]
+    pub fn with_cache<C: DmaCache>(mut self) -> Self {
+        self.cache = Some(&const { CacheOps::of::<C>() });
+        self
+    }
+
+    /// The region's cache-maintenance hook, if it has one.
+    #[cfg(feature = "dma-cache")]
+    pub fn cache(&self) -> Option<&'static CacheOps> {
+        self.cache
     }
 
     /// Ops may only read this region (`Dir::Source`).
@@ -177,6 +218,12 @@ pub(crate) struct RawPiece {
 }
 
 impl RawPiece {
+    /// The range's address and length (for cache maintenance; no access).
+    #[cfg(feature = "dma-cache")]
+    pub(crate) fn span(&self) -> (usize, usize) {
+        (self.ptr.as_ptr() as usize, self.len)
+    }
+
     /// The range, read-only.
     ///
     /// # Safety

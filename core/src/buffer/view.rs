@@ -10,6 +10,8 @@ use zerocopy::FromBytes;
 
 use crate::abi::errno::Errno;
 use crate::buffer::Owners;
+#[cfg(feature = "dma-cache")]
+use crate::buffer::cache::{self, CacheOps};
 use crate::buffer::region::RawPiece;
 use crate::buffer::{BufTable, Import, Imports, Io, IoBuf, MAX_IMPORTS, MAX_SEGS, Segs, SegsMut};
 use crate::engine::completion::{CompleteError, Completer, Phase, Token};
@@ -102,12 +104,28 @@ pub(crate) fn carve<'a>(table: &'a BufTable, imports: &Imports) -> Result<Io<'a>
 struct RawBuf {
     dir: u8,
     n: u8,
+    /// Bit k: piece k lies in a region with the cache hook `cache` (`cache.rs`).
+    #[cfg(feature = "dma-cache")]
+    hooked: u8,
+    #[cfg(feature = "dma-cache")]
+    cache: Option<&'static CacheOps>,
     pieces: [Option<RawPiece>; MAX_SEGS],
 }
 
 impl RawBuf {
-    const EMPTY: RawBuf = RawBuf { dir: 0, n: 0, pieces: [None; MAX_SEGS] };
+    const EMPTY: RawBuf = RawBuf {
+        dir: 0,
+        n: 0,
+        #[cfg(feature = "dma-cache")]
+        hooked: 0,
+        #[cfg(feature = "dma-cache")]
+        cache: None,
+        pieces: [None; MAX_SEGS],
+    };
 }
+
+#[cfg(feature = "dma-cache")]
+const _: () = assert!(MAX_SEGS <= u8::BITS as usize);
 
 /// The buffers of a pending request, taken out of the ring for whoever finishes the work
 /// — a DMA engine's driver, an async worker, another core — like a DMA descriptor.
@@ -156,8 +174,22 @@ impl PendingIo {
         let mut bufs = [RawBuf::EMPTY; MAX_IMPORTS];
         for (imp, raw) in imports.iter().zip(bufs.iter_mut()) {
             raw.dir = imp.dir;
-            for (piece, slot) in pieces(table, imp).zip(raw.pieces.iter_mut()) {
-                *slot = Some(piece?);
+            for ((r, s), slot) in imp.segs().zip(raw.pieces.iter_mut()) {
+                let region = table.regions.get(r).and_then(Option::as_ref).ok_or(Errno::EFAULT)?;
+                let piece = region.raw_piece(s.start as usize, s.len as usize).ok_or(Errno::EFAULT)?;
+                // The hand-over: sources cleaned, destinations cleaned and invalidated,
+                // before the device can see them (`cache.rs`). One hook per buffer.
+                #[cfg(feature = "dma-cache")]
+                if let Some(ops) = region.cache() {
+                    match raw.cache {
+                        Some(c) if !c.same(ops) => return Err(Errno::EINVAL),
+                        _ => raw.cache = Some(ops),
+                    }
+                    let (addr, len) = piece.span();
+                    cache::to_device(ops, raw.dir == 1, addr, len);
+                    raw.hooked |= 1 << raw.n;
+                }
+                *slot = Some(piece);
                 raw.n += 1;
             }
         }
@@ -180,13 +212,27 @@ impl PendingIo {
 
     /// Complete the request with `res`: the handle is consumed, so no view outlives it.
     /// A completer of another ring refuses it ([`CompleteError::Foreign`]) and the handle
-    /// comes back in [`Refused`].
+    /// comes back in [`Refused`]. With feature `dma-cache`, destinations in regions with
+    /// a cache hook are invalidated first, before the completion is posted (`cache.rs`);
+    /// `pending_io` then fails with EINVAL if one buffer spans regions with different
+    /// hooks.
     // The handle comes back by value: no heap to box it in, and a refused completion
     // must not lose the request's buffers.
     #[allow(clippy::result_large_err)]
     pub fn complete(self, completer: &Completer<'_>, res: i32) -> Result<(), Refused> {
         if completer.ring_id() != self.ring {
             return Err(Refused { io: self, error: CompleteError::Foreign });
+        }
+        #[cfg(feature = "dma-cache")]
+        for raw in &self.bufs {
+            if let (Some(ops), true) = (raw.cache, raw.dir == 1) {
+                for (k, piece) in raw.pieces.iter().enumerate().take(raw.n as usize) {
+                    if let (Some(p), true) = (piece, raw.hooked & (1 << k) != 0) {
+                        let (addr, len) = p.span();
+                        cache::from_device(ops, addr, len);
+                    }
+                }
+            }
         }
         match completer.complete_in(self.token, res, &[Phase::Lent]) {
             Ok(()) => Ok(()),

@@ -10,9 +10,14 @@ use defmt_semihosting as _;
 
 /// Start SysTick on the core clock, interrupting every `reload` cycles. Only the first
 /// call configures it (the core peripherals can be taken once).
+#[cfg_attr(board = "mps2_an500", allow(dead_code))]
 pub fn start_systick(reload: u32) {
     let Some(p) = cortex_m::Peripherals::take() else { return };
-    let mut syst = p.SYST;
+    start_systick_with(p.SYST, reload);
+}
+
+/// Start SysTick (taken already) on the core clock, interrupting every `reload` cycles.
+pub fn start_systick_with(mut syst: cortex_m::peripheral::SYST, reload: u32) {
     syst.set_clock_source(SystClkSource::Core);
     syst.set_reload(reload - 1);
     syst.clear_current();
