@@ -7,6 +7,7 @@ pub mod bench;
 pub mod kernel;
 pub mod model;
 pub mod random;
+pub mod rows;
 pub mod stream;
 pub mod workloads;
 

@@ -12,7 +12,9 @@
 
 use core::hint::black_box;
 
-use fwring::{Cqe, Errno, Issue, IssueCx, Op, OpVTable, PrepCx, Ring, Setup, SetupFlags, Sqe, SqeFlags, opcode, vtable};
+use fwring::{
+    Cqe, Errno, Issue, IssueCx, Op, OpVTable, PrepCx, Ring, Setup, SetupFlags, Sqe, SqeFlags, opcode, vtable,
+};
 
 /// Every row, in table order.
 pub const ROWS: [&str; 10] = [

@@ -139,9 +139,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
     }
     println!("\n{buf_table}");
+    let rows_table = rows(bin)?;
+    println!("\n{rows_table}");
     let shm_table = shm(&bin_dir())?;
     println!("\n{shm_table}");
-    let table = format!("{table}\n### Buffer ops\n\n{buf_table}\n### Shared-memory round trip\n\n{shm_table}");
+    let table = format!(
+        "{table}\n### Every request kind beside the floor\n\n{rows_table}\n### Buffer ops\n\n{buf_table}\n### Shared-memory round trip\n\n{shm_table}"
+    );
 
     if write {
         let path = root().join("docs/perf.md");
@@ -156,6 +160,53 @@ pub fn run(args: &[String]) -> Result<(), String> {
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// Instructions per request of every row of `fwring_tests::rows`, fwring beside the
+/// floor doing the same work, from callgrind at N and 2N batches.
+fn rows(bin: &str) -> Result<String, String> {
+    let mut table = String::new();
+    let _ = writeln!(table, "| request kind | floor instr/req | fwring instr/req | × floor |");
+    let _ = writeln!(table, "|---|---:|---:|---:|");
+    if !have("valgrind") {
+        return Ok("valgrind not found: no instruction counts (apt-get install valgrind)\n".into());
+    }
+    step("callgrind: every request kind beside the floor");
+    for row in [
+        "nop-b1",
+        "nop-b8",
+        "nop-b32",
+        "nop-b128",
+        "op-b32",
+        "chain4-b32",
+        "nop-sq8",
+        "nop-sq64",
+        "nop-sq512",
+        "nop-sq4096",
+    ] {
+        let batch = match row {
+            "nop-b1" => 1,
+            "nop-b8" | "nop-sq8" => 8,
+            "nop-b128" => 128,
+            _ => 32,
+        };
+        let iters = 4096 / batch as u64;
+        let per = |side: &str| -> Result<f64, String> {
+            let name = format!("{side}:{row}");
+            let (a, b) = (callgrind_ir(bin, &name, iters)?, callgrind_ir(bin, &name, 2 * iters)?);
+            Ok((b - a) as f64 / (iters * batch as u64) as f64)
+        };
+        let (f, r) = (per("floor")?, per("fwring")?);
+        println!("{row:>12}: floor {f:.1}, fwring {r:.1} ({:.2}×)", r / f);
+        let _ = writeln!(table, "| {row} | {f:.1} | {r:.1} | {:.2} |", r / f);
+    }
+    let _ = writeln!(
+        table,
+        "\n`nop-bN`: N NOPs per submit; `op-b32`: an op-slot op whose result comes from its SQE \
+         (the floor calls the same function through its 16-entry table); `chain4-b32`: 8 link \
+         chains of 4 NOPs per submit; `nop-sqN`: NOPs on a ring of N SQ entries."
+    );
+    Ok(table)
 }
 
 fn bin_dir() -> std::path::PathBuf {
