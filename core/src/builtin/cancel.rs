@@ -14,10 +14,14 @@
 //!   none). `ANY`: match every request; `OP`: match `sqe.len` as the opcode;
 //!   `USERDATA`: the default. `FD` / `FD_FIXED`: fwring has no files: -EINVAL.
 
+#[cfg(feature = "timeouts")]
 use crate::abi::errno::Errno;
+#[cfg(feature = "timeouts")]
 use crate::abi::{Sqe, opcode};
+#[cfg(feature = "timeouts")]
 use crate::engine::ring::Exec;
-use crate::engine::table::{Idx, ReqFlags, Work};
+#[cfg(feature = "timeouts")]
+use crate::engine::table::{Idx, OpState, ReqFlags, Work};
 
 /// `IORING_ASYNC_CANCEL_*` flags.
 pub mod flags {
@@ -35,6 +39,7 @@ pub mod flags {
     pub const OP: u32 = 1 << 5;
 }
 
+#[cfg(feature = "timeouts")]
 impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// `io_async_cancel_prep`.
     pub(crate) fn prep_cancel(&mut self, idx: Idx, sqe: &Sqe) -> Result<(), Errno> {
@@ -51,10 +56,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         if f & flags::OP == 0 && sqe.len != 0 {
             return Err(Errno::EINVAL);
         }
-        let r = &mut self.e.t[idx];
-        r.arg = sqe.addr;
-        r.aux = f;
-        r.count = sqe.len;
+        self.e.t[idx].state = OpState::Cancel { flags: f, target: sqe.addr, opcode: sqe.len };
         Ok(())
     }
 
@@ -80,9 +82,8 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
 
     /// ASYNC_CANCEL's issue: the CQE result.
     pub(crate) fn issue_cancel(&mut self, idx: Idx) -> i32 {
-        let (ud, f, op) = {
-            let r = &self.e.t[idx];
-            (r.arg, r.aux, r.count)
+        let OpState::Cancel { flags: f, target: ud, opcode: op } = self.e.t[idx].state else {
+            return Errno::EINVAL.res();
         };
         let mut cancelled = 0;
         let mut busy = false;

@@ -12,7 +12,7 @@
 
 use crate::abi::errno::Errno;
 use crate::abi::{NopFlags, SetupFlags, Sqe};
-use crate::engine::table::Req;
+use crate::engine::table::{OpState, Req};
 
 /// `io_nop_prep`.
 pub(crate) fn prep(req: &mut Req, sqe: &Sqe, ring: SetupFlags) -> Result<(), Errno> {
@@ -20,11 +20,10 @@ pub(crate) fn prep(req: &mut Req, sqe: &Sqe, ring: SetupFlags) -> Result<(), Err
     if nf & !NopFlags::all().bits() != 0 {
         return Err(Errno::EINVAL);
     }
-    req.aux = nf;
-    req.res = if nf & NopFlags::INJECT_RESULT.bits() != 0 { sqe.len as i32 } else { 0 };
-    if nf & NopFlags::FIXED_BUFFER.bits() != 0 {
-        req.buf_index = sqe.buf_index;
-    }
+    let flags = NopFlags::from_bits_truncate(nf);
+    let buf_index = if flags.contains(NopFlags::FIXED_BUFFER) { sqe.buf_index } else { 0 };
+    req.state = OpState::Nop { flags, buf_index };
+    req.res = if flags.contains(NopFlags::INJECT_RESULT) { sqe.len as i32 } else { 0 };
     if nf & NopFlags::CQE32.bits() != 0 && !ring.intersects(SetupFlags::CQE32.union(SetupFlags::CQE_MIXED)) {
         return Err(Errno::EINVAL);
     }
@@ -42,11 +41,11 @@ pub(crate) enum NopIssue {
 /// `io_nop`: the result (stored in `req.res`; the caller marks a negative one failed).
 /// `has_buffer` answers whether a registered buffer index exists.
 pub(crate) fn issue(req: &mut Req, has_buffer: impl Fn(u16) -> bool) -> NopIssue {
-    let nf = NopFlags::from_bits_truncate(req.aux);
+    let OpState::Nop { flags: nf, buf_index } = req.state else { return NopIssue::Now };
     let mut ret = req.res;
     if nf.contains(NopFlags::FILE) {
         ret = Errno::EBADF.res();
-    } else if nf.contains(NopFlags::FIXED_BUFFER) && !has_buffer(req.buf_index) {
+    } else if nf.contains(NopFlags::FIXED_BUFFER) && !has_buffer(buf_index) {
         ret = Errno::EFAULT.res();
     }
     req.res = ret;

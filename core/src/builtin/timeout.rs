@@ -25,10 +25,14 @@
 //! Not supported, -EINVAL: `MULTISHOT` (one SQE, one CQE is what backpressure counts on),
 //! and more than one clock flag.
 
+#[cfg(feature = "timeouts")]
 use crate::abi::errno::Errno;
+#[cfg(feature = "timeouts")]
 use crate::abi::{Sqe, opcode};
+#[cfg(feature = "timeouts")]
 use crate::engine::ring::Exec;
-use crate::engine::table::{Idx, NIL, ReqFlags, Work};
+#[cfg(feature = "timeouts")]
+use crate::engine::table::{Idx, NIL, OpState, ReqFlags, Timer, Work};
 
 /// `IORING_TIMEOUT_*` flags.
 pub mod flags {
@@ -50,9 +54,11 @@ pub mod flags {
     pub const IMMEDIATE_ARG: u32 = 1 << 7;
 }
 
+#[cfg(feature = "timeouts")]
 const KNOWN: u32 = flags::ABS | flags::BOOTTIME | flags::REALTIME | flags::ETIME_SUCCESS | flags::IMMEDIATE_ARG;
 
 /// `struct __kernel_timespec`.
+#[cfg(feature = "timeouts")]
 #[repr(C)]
 #[derive(Clone, Copy, zerocopy::FromBytes)]
 struct Timespec {
@@ -60,6 +66,7 @@ struct Timespec {
     tv_nsec: i64,
 }
 
+#[cfg(feature = "timeouts")]
 impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// The timeout value of an SQE: a timespec at `at`, or `at` itself (IMMEDIATE_ARG).
     fn read_time(&self, at: u64, tflags: u32) -> Result<u64, Errno> {
@@ -94,9 +101,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         let time = self.read_time(sqe.addr, tflags)?;
         let count = u32::try_from(sqe.off).unwrap_or(u32::MAX);
         let r = &mut self.e.t[idx];
-        r.aux = tflags;
-        r.arg = time;
-        r.count = count;
+        r.state = OpState::Timer(Timer { flags: tflags, time, deadline: 0, count });
         r.lt = NIL;
         if link {
             let tail = self.e.link.tail;
@@ -111,24 +116,22 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             return Err(Errno::EINVAL);
         }
         let tflags = sqe.timeout_flags();
-        let r = &mut self.e.t[idx];
-        r.arg = sqe.addr;
-        r.aux = tflags;
+        let mut time = 0;
         if tflags & flags::UPDATE != 0 {
             if tflags & !(flags::UPDATE | flags::ABS | flags::IMMEDIATE_ARG | flags::BOOTTIME | flags::REALTIME) != 0 {
                 return Err(Errno::EINVAL);
             }
-            let time = self.read_time(sqe.off, tflags)?;
-            self.e.t[idx].deadline = time;
+            time = self.read_time(sqe.off, tflags)?;
         } else if tflags != 0 || sqe.off != 0 {
             return Err(Errno::EINVAL);
         }
+        self.e.t[idx].state = OpState::Remove { flags: tflags, target: sqe.addr, time };
         Ok(())
     }
 
     fn deadline_of(&self, idx: Idx) -> u64 {
-        let r = &self.e.t[idx];
-        if r.aux & flags::ABS != 0 { r.arg } else { self.e.now.saturating_add(r.arg) }
+        let t = self.e.t[idx].timer().copied().unwrap_or_default();
+        if t.flags & flags::ABS != 0 { t.time } else { self.e.now.saturating_add(t.time) }
     }
 
     /// Arm a TIMEOUT (its issue).
@@ -136,11 +139,17 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         let deadline = self.deadline_of(idx);
         let posted = self.e.posted;
         let r = &mut self.e.t[idx];
-        r.deadline = deadline;
         r.flags.insert(ReqFlags::TIMER);
-        if r.count != 0 {
+        let mut counting = false;
+        if let Some(t) = r.timer_mut() {
+            t.deadline = deadline;
+            if t.count != 0 {
+                t.count = posted.wrapping_add(t.count);
+                counting = true;
+            }
+        }
+        if counting {
             r.flags.insert(ReqFlags::COUNTING);
-            r.count = posted.wrapping_add(r.count);
             self.e.nr_counting += 1;
         }
         self.e.nr_timers += 1;
@@ -181,7 +190,9 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         let r = &mut self.e.t[lt];
         r.link = NIL;
         r.lt = target;
-        r.deadline = deadline;
+        if let Some(t) = r.timer_mut() {
+            t.deadline = deadline;
+        }
         r.flags.insert(ReqFlags::TIMER);
         self.e.nr_timers += 1;
     }
@@ -209,9 +220,8 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
 
     /// TIMEOUT_REMOVE's issue: `Ok(())` → CQE 0.
     pub(crate) fn issue_timeout_remove(&mut self, idx: Idx) -> Result<(), Errno> {
-        let (ud, tflags, new) = {
-            let r = &self.e.t[idx];
-            (r.arg, r.aux, r.deadline)
+        let OpState::Remove { flags: tflags, target: ud, time: new } = self.e.t[idx].state else {
+            return Err(Errno::EINVAL);
         };
         let found = (0..N as Idx).find(|&i| {
             let r = &self.e.t[i];
@@ -220,7 +230,9 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         let Some(t) = found else { return Err(Errno::ENOENT) };
         if tflags & flags::UPDATE != 0 {
             let deadline = if tflags & flags::ABS != 0 { new } else { self.e.now.saturating_add(new) };
-            self.e.t[t].deadline = deadline;
+            if let Some(timer) = self.e.t[t].timer_mut() {
+                timer.deadline = deadline;
+            }
         } else {
             self.finish_timer(t, Errno::ECANCELED.res(), true);
         }
@@ -234,10 +246,17 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
 
     /// The earliest armed deadline.
     pub(crate) fn next_deadline(&self) -> Option<u64> {
-        if !crate::TIMEOUTS || self.e.nr_timers == 0 {
+        if self.e.nr_timers == 0 {
             return None;
         }
-        self.e.t.reqs.iter().filter(|r| r.flags.contains(ReqFlags::TIMER)).map(|r| r.deadline).min()
+        self.e
+            .t
+            .reqs
+            .iter()
+            .filter(|r| r.flags.contains(ReqFlags::TIMER))
+            .filter_map(|r| r.timer())
+            .map(|t| t.deadline)
+            .min()
     }
 
     /// Fire every timer whose deadline has passed, in deadline order; returns whether
@@ -249,15 +268,15 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             let next = (0..N as Idx)
                 .filter(|&i| {
                     let r = &self.e.t[i];
-                    r.flags.contains(ReqFlags::TIMER) && r.deadline <= now
+                    r.flags.contains(ReqFlags::TIMER) && r.timer().is_some_and(|t| t.deadline <= now)
                 })
-                .min_by_key(|&i| self.e.t[i].deadline);
+                .min_by_key(|&i| self.e.t[i].timer().map_or(u64::MAX, |t| t.deadline));
             let Some(i) = next else { break };
             fired = true;
             if self.e.t[i].opcode == opcode::LINK_TIMEOUT {
                 self.fire_link_timeout(i);
             } else {
-                let fail = self.e.t[i].aux & flags::ETIME_SUCCESS == 0;
+                let fail = self.e.t[i].timer().is_none_or(|t| t.flags & flags::ETIME_SUCCESS == 0);
                 self.finish_timer(i, Errno::ETIME.res(), fail);
             }
         }
@@ -290,7 +309,9 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         let posted = self.e.posted;
         for i in 0..N as Idx {
             let r = &self.e.t[i];
-            if r.flags.contains(ReqFlags::COUNTING) && posted.wrapping_sub(r.count) as i32 >= 0 {
+            if r.flags.contains(ReqFlags::COUNTING)
+                && r.timer().is_some_and(|t| posted.wrapping_sub(t.count) as i32 >= 0)
+            {
                 self.finish_timer(i, 0, false);
             }
         }

@@ -16,7 +16,6 @@
 //! So a link successor completes one pass after its predecessor, and the -ECANCELED CQEs
 //! of a failed chain follow the CQEs of independent requests of the same pass.
 
-use crate::TIMEOUTS;
 use crate::abi::errno::Errno;
 use crate::abi::{Cqe, opcode};
 use crate::engine::ring::Exec;
@@ -39,8 +38,10 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     pub(crate) fn queue_sqe(&mut self, idx: Idx) {
         match self.issue(idx) {
             Outcome::Complete => self.complete(idx),
-            Outcome::Pending => {
-                if TIMEOUTS && self.e.t[idx].flags.contains(ReqFlags::ARM_LTIMEOUT) {
+            Outcome::Pending =>
+            {
+                #[cfg(feature = "timeouts")]
+                if self.e.t[idx].flags.contains(ReqFlags::ARM_LTIMEOUT) {
                     self.arm_link_timeout(idx);
                 }
             }
@@ -72,11 +73,13 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
                 }
             }
             opcode::BPF => self.issue_bpf(idx),
-            opcode::TIMEOUT if TIMEOUTS => {
+            #[cfg(feature = "timeouts")]
+            opcode::TIMEOUT => {
                 self.arm_timeout(idx);
                 Outcome::Pending
             }
-            opcode::TIMEOUT_REMOVE if TIMEOUTS => {
+            #[cfg(feature = "timeouts")]
+            opcode::TIMEOUT_REMOVE => {
                 self.e.t[idx].res = match self.issue_timeout_remove(idx) {
                     Ok(()) => 0,
                     Err(e) => e.res(),
@@ -86,7 +89,8 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
                 }
                 Outcome::Complete
             }
-            opcode::ASYNC_CANCEL if TIMEOUTS => {
+            #[cfg(feature = "timeouts")]
+            opcode::ASYNC_CANCEL => {
                 let res = self.issue_cancel(idx);
                 self.e.t[idx].res = res;
                 if res < 0 {
@@ -182,16 +186,14 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         if self.e.drain_active {
             self.queue_deferred();
         }
-        if TIMEOUTS {
-            self.flush_counting();
-        }
+        #[cfg(feature = "timeouts")]
+        self.flush_counting();
     }
 
     /// `io_req_find_next` + `io_queue_next`.
     fn queue_next(&mut self, idx: Idx) {
-        if TIMEOUTS {
-            self.disarm_link_timeout(idx);
-        }
+        #[cfg(feature = "timeouts")]
+        self.disarm_link_timeout(idx);
         let flags = self.e.t[idx].flags;
         let next = core::mem::replace(&mut self.e.t[idx].link, NIL);
         if next == NIL {

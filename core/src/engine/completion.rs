@@ -252,6 +252,7 @@ impl<const N: usize> Mailbox<N> {
     }
 
     /// See [`withdraw`].
+    #[cfg(feature = "timeouts")]
     pub(crate) fn withdraw(&self, index: u16, generation: u64, cancelable_only: bool) -> bool {
         withdraw(&self.slots, index, generation, cancelable_only)
     }

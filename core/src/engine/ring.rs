@@ -1,6 +1,5 @@
 //! The ring: an SQ, a CQ, an in-flight table and 16 op slots, all sized at compile time.
 
-use crate::TIMEOUTS;
 use crate::abi::errno::Errno;
 use crate::abi::setup::{self, Params, Probe, Setup};
 use crate::abi::{Cqe, MAX_OP_SLOTS, SetupFlags, SqRingFlags, Sqe};
@@ -85,6 +84,7 @@ pub(crate) struct Engine<const CQ: usize, const N: usize, const ARGS: usize> {
     /// Armed timers (TIMEOUT and LINK_TIMEOUT requests).
     pub nr_timers: u32,
     /// Armed counting timeouts.
+    #[cfg(feature = "timeouts")]
     pub nr_counting: u32,
     /// The generation the next request to go pending gets (48 bits; 0 until the ring
     /// is numbered, at its first issue of an op).
@@ -113,6 +113,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
             now: 0,
             posted: 0,
             nr_timers: 0,
+            #[cfg(feature = "timeouts")]
             nr_counting: 0,
             gen_next: 0,
         }
@@ -215,9 +216,11 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     pub(crate) fn finish(&mut self) {
         loop {
             self.run_passes();
-            if !TIMEOUTS || !self.fire_expired() {
-                break;
+            #[cfg(feature = "timeouts")]
+            if self.fire_expired() {
+                continue;
             }
+            break;
         }
         self.e.cq.publish(&self.sh.cq);
     }
@@ -287,7 +290,13 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
     }
 
     fn next_deadline(&mut self, sh: &Shared<CQ, N>) -> Option<u64> {
-        Exec { e: &mut self.ex, sh }.next_deadline()
+        #[cfg(feature = "timeouts")]
+        return Exec { e: &mut self.ex, sh }.next_deadline();
+        #[cfg(not(feature = "timeouts"))]
+        {
+            let _ = sh;
+            None
+        }
     }
 }
 

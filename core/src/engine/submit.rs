@@ -11,7 +11,6 @@
 //!   C-OP-3); the count returned includes it (C-FLAG-2).
 //! - CQE_SKIP_SUCCESS on any SQE disables drain for the ring's lifetime (C-SKIP-10).
 
-use crate::TIMEOUTS;
 use crate::abi::errno::Errno;
 use crate::abi::{NopFlags, Sqe, SqeFlags, opcode};
 use crate::buffer::Owners;
@@ -228,10 +227,14 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         match sqe.opcode {
             opcode::NOP => crate::builtin::nop::prep(&mut self.e.t[idx], sqe, self.e.flags),
             opcode::BPF => self.prep_bpf(idx, sqe),
-            opcode::TIMEOUT if TIMEOUTS => self.prep_timeout(idx, sqe, false),
-            opcode::LINK_TIMEOUT if TIMEOUTS => self.prep_timeout(idx, sqe, true),
-            opcode::TIMEOUT_REMOVE if TIMEOUTS => self.prep_timeout_remove(idx, sqe),
-            opcode::ASYNC_CANCEL if TIMEOUTS => self.prep_cancel(idx, sqe),
+            #[cfg(feature = "timeouts")]
+            opcode::TIMEOUT => self.prep_timeout(idx, sqe, false),
+            #[cfg(feature = "timeouts")]
+            opcode::LINK_TIMEOUT => self.prep_timeout(idx, sqe, true),
+            #[cfg(feature = "timeouts")]
+            opcode::TIMEOUT_REMOVE => self.prep_timeout_remove(idx, sqe),
+            #[cfg(feature = "timeouts")]
+            opcode::ASYNC_CANCEL => self.prep_cancel(idx, sqe),
             _ => Err(Errno::EOPNOTSUPP),
         }
     }

@@ -8,6 +8,8 @@
 
 use bitflags::bitflags;
 
+use crate::abi::NopFlags;
+
 use crate::buffer::{Import, Imports, MAX_IMPORTS};
 use crate::slot::chain::ChainData;
 use crate::slot::{OpVTable, Record};
@@ -82,10 +84,8 @@ pub(crate) struct Req {
     pub rec: Record,
     pub vt: Option<&'static OpVTable>,
     pub res: i32,
-    /// Per-opcode word kept from prep (NOP: nop_flags).
-    pub aux: u32,
-    /// NOP_FIXED_BUFFER: the buffer index to look up at issue.
-    pub buf_index: u16,
+    /// What its opcode keeps between prep and completion.
+    pub state: OpState,
     pub flags: ReqFlags,
     pub link: Idx,
     pub next: Idx,
@@ -98,13 +98,6 @@ pub(crate) struct Req {
     /// The generation it went pending under (its token carries it): the ring's counter,
     /// bumped at every request that goes pending.
     pub generation: u64,
-    /// Timeouts: the interval (ns) or absolute time; cancel / timeout-remove: the target
-    /// user_data.
-    pub arg: u64,
-    /// Armed timer: when it fires (caller's time base, ns).
-    pub deadline: u64,
-    /// Counting timeout: the CQE count that completes it.
-    pub count: u32,
     /// A request with an armed LINK_TIMEOUT: the timeout; an armed LINK_TIMEOUT: its
     /// target.
     pub lt: Idx,
@@ -115,8 +108,7 @@ impl Req {
         rec: Record { info: crate::slot::ReqInfo::EMPTY, pdu: crate::slot::Pdu::ZERO },
         vt: None,
         res: 0,
-        aux: 0,
-        buf_index: 0,
+        state: OpState::None,
         flags: ReqFlags::empty(),
         link: NIL,
         next: NIL,
@@ -125,14 +117,59 @@ impl Req {
         imports: [Import::EMPTY; MAX_IMPORTS],
         chain_data: ChainData::ZERO,
         generation: 0,
-        arg: 0,
-        deadline: 0,
-        count: 0,
         lt: NIL,
     };
 
     pub fn user_data(&self) -> u64 {
         self.rec.info.user_data()
+    }
+}
+
+/// What a request keeps between prep and completion, by opcode — typed, and only as
+/// large as the opcodes built in need (op-slot requests keep theirs in the pdu; without
+/// the `timeouts` feature a NOP's flags are the largest state).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum OpState {
+    /// Nothing.
+    None,
+    /// NOP: its `nop_flags`, and the buffer index `FIXED_BUFFER` looks up at issue.
+    Nop { flags: NopFlags, buf_index: u16 },
+    /// TIMEOUT and LINK_TIMEOUT.
+    #[cfg(feature = "timeouts")]
+    Timer(Timer),
+    /// TIMEOUT_REMOVE: the target's user_data; with `UPDATE`, its new time.
+    #[cfg(feature = "timeouts")]
+    Remove { flags: u32, target: u64, time: u64 },
+    /// ASYNC_CANCEL: what to match.
+    #[cfg(feature = "timeouts")]
+    Cancel { flags: u32, target: u64, opcode: u32 },
+}
+
+/// A TIMEOUT's or LINK_TIMEOUT's state.
+#[cfg(feature = "timeouts")]
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Timer {
+    /// `timeout_flags`.
+    pub flags: u32,
+    /// The interval (ns), or the absolute time with `ABS`.
+    pub time: u64,
+    /// Once armed: when it fires (the caller's time base, ns).
+    pub deadline: u64,
+    /// A counting timeout: CQEs to wait for at prep; once armed, the `posted` count
+    /// that completes it.
+    pub count: u32,
+}
+
+#[cfg(feature = "timeouts")]
+impl Req {
+    /// The timer state of a TIMEOUT / LINK_TIMEOUT.
+    pub fn timer(&self) -> Option<&Timer> {
+        if let OpState::Timer(t) = &self.state { Some(t) } else { None }
+    }
+
+    /// The timer state, writable.
+    pub fn timer_mut(&mut self) -> Option<&mut Timer> {
+        if let OpState::Timer(t) = &mut self.state { Some(t) } else { None }
     }
 }
 
@@ -259,5 +296,23 @@ impl<const N: usize> crate::buffer::Holders for Table<N> {
                 r.flags.contains(ReqFlags::HAS_IMPORTS) && !(in_chain && r.flags.contains(ReqFlags::OPEN_CHAIN))
             })
             .any(|r| r.imports.iter().any(|i| crate::buffer::conflict(i, new)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RAM per request in flight (64-bit host): the record, two imports of 8 segments,
+    /// the chain record, and the typed per-opcode state — which without `timeouts` is a
+    /// NOP's 8 bytes instead of a timer's 32.
+    #[test]
+    fn a_request_takes_what_the_enabled_opcodes_need() {
+        let (state, req) = (size_of::<OpState>(), size_of::<Req>());
+        if cfg!(feature = "timeouts") {
+            assert_eq!((state, req), (32, 312));
+        } else {
+            assert_eq!((state, req), (8, 288));
+        }
     }
 }
