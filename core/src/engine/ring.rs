@@ -214,13 +214,10 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// End of a submit or poll: run the task-work passes (and any timer that expired
     /// meanwhile), publish the CQEs.
     pub(crate) fn finish(&mut self) {
-        loop {
+        self.run_passes();
+        #[cfg(feature = "timeouts")]
+        while self.fire_expired() {
             self.run_passes();
-            #[cfg(feature = "timeouts")]
-            if self.fire_expired() {
-                continue;
-            }
-            break;
         }
         self.e.cq.publish(&self.sh.cq);
     }
