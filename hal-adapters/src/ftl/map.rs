@@ -221,7 +221,8 @@ impl<F: NorFlash> Ftl<F> {
     pub(super) fn replay_map(&mut self, m: u32, g: u32) {
         self.set_dir(m, g);
         if let Some(i) = self.find(m) {
-            self.cache.lines.swap_remove(i);
+            // Emptied in place: a line's buffer is at a fixed place in the RAM.
+            self.cache.lines[i] = Line { page: NONE, dirty: false, stamp: 0 };
         }
     }
 

@@ -272,6 +272,12 @@ impl<F: NorFlash> Ftl<F> {
         &self.flash
     }
 
+    /// The flash, writable: for tests and simulators (arming a fault, damaging an image
+    /// on purpose). Writing to it behind the FTL's back voids every guarantee.
+    pub fn flash_mut(&mut self) -> &mut F {
+        &mut self.flash
+    }
+
     /// Segments free (erased or to be erased) for the head to move into.
     pub fn free_segments(&self) -> u32 {
         self.geo.segs - self.ring.used

@@ -227,7 +227,7 @@ impl<F: NorFlash> Ftl<F> {
         let (n, p) = (self.geo.segs, self.geo.slots_per_seg);
         self.cache.replaying = true;
         let mut g = from;
-        let end = self.ring.head * p + self.ring.wp;
+        let end = (self.ring.head * p + self.ring.wp) % (n * p);
         let mut last_seq = 0;
         while g != end {
             g += 1;

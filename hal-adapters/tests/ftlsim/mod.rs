@@ -22,7 +22,13 @@ pub fn chip(bytes: usize, seed: u64) -> Chip {
 }
 
 pub fn format(chip: Chip, cfg: &FtlConfig) -> Dev {
-    let ram = leak(64 * 1024);
+    format_with(chip, leak(64 * 1024), cfg)
+}
+
+/// Format `chip` (erased first, powered) with `ram`.
+pub fn format_with(mut chip: Chip, ram: &'static mut [u8], cfg: &FtlConfig) -> Dev {
+    chip.revive();
+    chip.flash_mut().erase_all();
     block_on(Ftl::format(Blocking(chip), cfg, ram)).unwrap()
 }
 
