@@ -2,8 +2,8 @@
 
 mod ftlsim;
 
-use ftlsim::*;
 use embedded_storage::nor_flash::{NorFlash, NorFlashErrorKind};
+use ftlsim::*;
 use fwring_hal::ftl::{Blocking, Ftl, FtlConfig, FtlError, block_on};
 
 fn cfg() -> FtlConfig {

@@ -113,6 +113,7 @@ mod log;
 mod map;
 mod mount;
 mod op;
+mod pending;
 
 use embedded_storage::nor_flash::{NorFlashError, NorFlashErrorKind};
 use embedded_storage_async::nor_flash::NorFlash;
@@ -122,6 +123,7 @@ pub use flash::{Blocking, block_on};
 pub use geometry::{FtlConfig, Geometry, MAX_CACHE, MAX_WRITE};
 pub use mount::{CheckReport, Refused};
 pub use op::{FtlBlock, serve};
+pub use pending::{FTL_QUEUE, FtlJob, FtlPending, FtlPort, FtlQueue};
 
 use crate::errno;
 use map::Cache;
