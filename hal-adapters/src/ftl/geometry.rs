@@ -30,9 +30,9 @@ pub struct FtlConfig {
 
 impl FtlConfig {
     /// `block_size`-byte blocks, one erase block per segment, 10 % over-provisioning,
-    /// 4 cached map pages, a checkpoint at least every 4 segments.
+    /// 4 cached map pages, a checkpoint at least every 32 segments.
     pub const fn new(block_size: u32) -> Self {
-        FtlConfig { block_size, erase_per_seg: 1, blocks: 0, op_percent: 10, map_cache: 4, ckpt_every: 4 }
+        FtlConfig { block_size, erase_per_seg: 1, blocks: 0, op_percent: 10, map_cache: 4, ckpt_every: 32 }
     }
 
     /// Segments of `n` erase blocks.

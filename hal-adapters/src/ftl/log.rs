@@ -19,6 +19,7 @@ pub(super) struct Io<'a, F> {
 impl<F: NorFlash> Io<'_, F> {
     pub async fn read(&mut self, at: u32, buf: &mut [u8]) -> R<(), F> {
         self.stats.reads += 1;
+        self.stats.bytes_read += buf.len() as u64;
         self.flash.read(at, buf).await.map_err(FtlError::Flash)
     }
 
@@ -234,7 +235,7 @@ impl<F: NorFlash> Ftl<F> {
             return Err(FtlError::NoSpace);
         }
         let p = self.geo.slots_per_seg;
-        let mut need_ckpt = self.ring.ckpt / p == t;
+        let need_ckpt = self.ring.ckpt / p == t;
         for i in 0..p {
             let g = t * p + i;
             let Some(rec) = self.record(g).await? else { continue };
@@ -242,9 +243,10 @@ impl<F: NorFlash> Ftl<F> {
                 Kind::Data if rec.lba < self.geo.blocks && self.map_get(rec.lba).await? == g => {
                     self.relocate(g, rec).await?;
                 }
+                // A live map page moves like data: written again, its newer record
+                // wins at replay. Only the checkpoint itself forces a new one.
                 Kind::Map if rec.lba < self.geo.map_pages && self.dir(rec.lba) == g => {
-                    self.dirty_page(rec.lba).await?;
-                    need_ckpt = true;
+                    self.write_page(rec.lba).await?;
                 }
                 _ => {}
             }

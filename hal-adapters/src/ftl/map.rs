@@ -159,24 +159,28 @@ impl<F: NorFlash> Ftl<F> {
         io.read(addr, &mut self.ram[at..at + len]).await
     }
 
-    /// Cache map page `m` and mark it dirty (it must be written again).
-    pub(super) async fn dirty_page(&mut self, m: u32) -> R<(), F> {
+    /// Write map page `m` to a new slot (from the cache, loading it first if needed):
+    /// its record holds every change so far, so the page is clean afterwards.
+    pub(super) async fn write_page(&mut self, m: u32) -> R<(), F> {
         let i = self.cache_page(m, false).await?;
-        self.cache.lines[i].dirty = true;
+        self.write_line(i).await
+    }
+
+    /// Write cached line `i`'s page to a new slot; it is clean afterwards.
+    async fn write_line(&mut self, i: usize) -> R<(), F> {
+        let m = self.cache.lines[i].page;
+        let g = self.append_ram(Kind::Map, m, 0, self.line_at(i), self.geo.block_size as usize).await?;
+        self.set_dir(m, g);
+        self.cache.lines[i].dirty = false;
         Ok(())
     }
 
     /// Write every dirty map page, then the directory as a checkpoint record.
     pub async fn checkpoint(&mut self) -> R<(), F> {
-        let bs = self.geo.block_size as usize;
         for i in 0..self.cache.lines.len() {
-            let line = self.cache.lines[i];
-            if !line.dirty {
-                continue;
+            if self.cache.lines[i].dirty {
+                self.write_line(i).await?;
             }
-            let g = self.append_ram(Kind::Map, line.page, 0, self.line_at(i), bs).await?;
-            self.set_dir(line.page, g);
-            self.cache.lines[i].dirty = false;
         }
         let g = self.append_ram(Kind::Checkpoint, 0, self.geo.map_pages, 0, self.geo.dir_len()).await?;
         self.ring.ckpt = g;

@@ -197,6 +197,8 @@ pub const EUCLEAN: Errno = errno_of(117);
 pub struct FtlStats {
     /// Flash reads.
     pub reads: u64,
+    /// Bytes read.
+    pub bytes_read: u64,
     /// Flash programs.
     pub programs: u64,
     /// Bytes programmed.
