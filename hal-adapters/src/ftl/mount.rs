@@ -231,7 +231,7 @@ impl<F: NorFlash> Ftl<F> {
         let mut last_seq = 0;
         while g != end {
             g += 1;
-            if g % p == 0 {
+            if g.is_multiple_of(p) {
                 g %= n * p;
             }
             if g == end {

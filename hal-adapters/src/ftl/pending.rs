@@ -96,6 +96,9 @@ impl core::fmt::Debug for FtlJob {
     }
 }
 
+/// The queue was full.
+struct Full;
+
 struct Inner {
     jobs: heapless::Deque<FtlJob, FTL_QUEUE>,
     waker: Option<Waker>,
@@ -164,10 +167,11 @@ impl FtlQueue {
         self.len() == 0
     }
 
-    fn push(&self, job: FtlJob) -> Result<(), FtlJob> {
+    /// Add a job and wake the driver; a full queue drops it (its request then fails).
+    fn push(&self, job: FtlJob) -> Result<(), Full> {
         let waker = critical_section::with(|cs| {
             let mut q = self.inner.borrow_ref_mut(cs);
-            q.jobs.push_back(job)?;
+            q.jobs.push_back(job).map_err(|_| Full)?;
             Ok(q.waker.take())
         })?;
         if let Some(w) = waker {
