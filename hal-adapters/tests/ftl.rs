@@ -108,7 +108,7 @@ fn format_refuses_impossible_geometries_too_many_blocks_and_too_little_ram() {
     assert_eq!(exact.blocks(), 20);
     let op0 = block_on(Ftl::format(Blocking(chip(64 * 1024, 1)), &cfg().op_percent(0), leak(65536))).unwrap();
     let op30 = block_on(Ftl::format(Blocking(chip(64 * 1024, 1)), &cfg().op_percent(30), leak(65536))).unwrap();
-    assert_eq!((op0.blocks(), op30.blocks()), (50, 35));
+    assert_eq!((op0.blocks(), op30.blocks()), (57, 39));
 }
 
 #[test]

@@ -102,12 +102,21 @@ fn thousands_of_random_cuts_in_a_long_workload_keep_acknowledged_data() {
     let mut r = Rng(11);
     let mut t = Tally::default();
     let target = 2000 * soak();
-    let steps = workload(77, blocks, 1_000_000, 4, true);
-    let mut it = steps.into_iter();
+    let mut it = (77u64..).flat_map(|seed| workload(seed, blocks, 10_000, 4, true));
     while t.cuts < target {
         dev.flash_mut().0.arm(r.below(400) as u32);
         for s in it.by_ref() {
-            if model.apply(&mut dev, s).is_err() {
+            if let Err(e) = model.apply(&mut dev, s) {
+                if !dev.flash().0.is_dead() {
+                    let r = fwring_hal::ftl::block_on(dev.check());
+                    panic!(
+                        "failed without a cut: {e:?} ({s:?}) after {} cuts; free {} {r:?} {:?} {:?}",
+                        t.cuts,
+                        dev.free_segments(),
+                        dev.stats(),
+                        dev.geometry()
+                    );
+                }
                 break;
             }
         }
@@ -123,6 +132,7 @@ fn thousands_of_random_cuts_in_a_long_workload_keep_acknowledged_data() {
     model.verify(&mut dev);
     torn(&dev, &mut t);
     println!("random cut points: {t:?}");
+    assert_eq!(t.torn_programs + t.torn_erases, t.cuts);
     assert!(t.torn_erases > 20, "{t:?}");
 }
 

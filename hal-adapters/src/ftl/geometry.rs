@@ -133,13 +133,17 @@ impl Geometry {
         if p < cache + 2 {
             return Err(FtlError::Config);
         }
-        // Worst case of collecting one segment: every slot live and moved, a checkpoint
-        // each time the cache fills with dirty pages, and one at the end.
-        let gc_worst = p + (p.div_ceil(cache) + 1) * (cache + 1);
+        // Worst case of collecting one segment: every slot live and moved, a map page
+        // written for each, and a checkpoint.
+        let gc_worst = 2 * p + cache + 2;
         let reserve = gc_worst.div_ceil(p) + 1;
         let per_page = c.block_size / 4;
-        let room = n.saturating_sub(reserve + 1 + u32::from(c.ckpt_every).min(2)).saturating_mul(p);
-        let max = room.saturating_sub(room.div_ceil(per_page) + cache + 1).min(per_page * per_page);
+        let room = n.saturating_sub(reserve + 3).saturating_mul(p);
+        let room = room.saturating_sub(room.div_ceil(per_page) + cache + 1);
+        // A map larger than the cache may cost a map page write per block moved: then
+        // at most half the room holds live blocks, so collection always gains.
+        let fits = room.div_ceil(per_page) <= cache;
+        let max = if fits { room } else { room / 2 }.min(per_page * per_page);
         let blocks = match c.blocks {
             0 => (u64::from(max) * u64::from(100 - c.op_percent.min(90)) / 100) as u32,
             b if b <= max => b,

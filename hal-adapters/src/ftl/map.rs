@@ -5,10 +5,12 @@
 //! RAM layout (the buffer the caller lends): the directory (`dir_len` bytes, one
 //! little-endian word per map page), one scratch block, then `map_cache` page buffers.
 //!
-//! Invariant: a page changed since the newest checkpoint stays cached (only clean
-//! pages are evicted; with every line dirty, a checkpoint cleans them). So the records
-//! after a checkpoint touch at most `map_cache` pages, and mount's replay fits the
-//! cache without writing anything.
+//! Invariant: a page changed since it was last written stays cached (only clean pages
+//! are evicted; with every line dirty, the least recently used one is written first).
+//! Replay mirrors the cache: a data or trim record dirties its page, a map record
+//! cleans it (its page holds every earlier change), so at every point of the journal
+//! replay holds the same dirty pages the device held — at most `map_cache` — and fits
+//! the cache without writing anything.
 
 use embedded_storage_async::nor_flash::NorFlash;
 
@@ -122,7 +124,10 @@ impl<F: NorFlash> Ftl<F> {
                 if self.cache.replaying {
                     return Err(FtlError::Corrupt("replay touches more map pages than the cache holds"));
                 }
-                self.checkpoint().await?;
+                // Write the least recently used page (one slot; replay sees its record
+                // and drops the older changes it already holds).
+                let lru = self.cache.lines.iter().enumerate().min_by_key(|(_, l)| l.stamp).map(|(i, _)| i);
+                self.write_line(lru.ok_or(FtlError::Corrupt("an empty map cache"))?).await?;
             }
             let lru = self.cache.lines.iter().enumerate().filter(|(_, l)| !l.dirty).min_by_key(|(_, l)| l.stamp);
             lru.map(|(i, _)| i).ok_or(FtlError::Corrupt("no clean map page after a checkpoint"))?
