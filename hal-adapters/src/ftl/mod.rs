@@ -73,10 +73,13 @@
 //!
 //! # Mount time
 //!
-//! Mount reads every segment header (32 bytes each), the slot headers of the segments
-//! written since the newest checkpoint (at most `ckpt_every + reserve + 1` segments),
-//! the head segment's tail to find where writing stopped, and the map pages the
-//! replay touches (at most `map_cache`). [`Ftl::stats`] counts the flash operations.
+//! Mount reads every segment header (32 bytes each); the slot headers of the window
+//! since the newest checkpoint — at most `W = (ckpt_every + reserve + 1) ×
+//! slots_per_seg` slots — once to find the checkpoint and once to replay, with at most
+//! one map page load (header + payload) per record; the checkpoint; and the head
+//! segment in 256-byte chunks to find where writing stopped: at most
+//! `segs + 4·W + 1 + slots_per_seg × ceil(slot / 256)` flash reads, pinned by a test.
+//! [`Ftl::stats`] counts them.
 //!
 //! # Asynchronous flash
 //!

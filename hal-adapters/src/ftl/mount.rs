@@ -181,7 +181,7 @@ impl<F: NorFlash> Ftl<F> {
                 break;
             }
         }
-        self.ring = Ring { head, wp, tail, used, seq: head_seq + 1, ckpt: NONE, since_ckpt: 0 };
+        self.ring = Ring { head, wp, tail, used, seq: head_seq.saturating_add(1), ckpt: NONE, since_ckpt: 0 };
         self.unverified = n - used;
         // The newest checkpoint: back from the head, one segment at a time.
         let mut ckpt = None;
@@ -217,8 +217,12 @@ impl<F: NorFlash> Ftl<F> {
         if fwring::ops::crc32c::crc32c(&self.ram[..len]) != rec.data_crc {
             return Err(FtlError::Corrupt("the checkpoint failed its CRC"));
         }
+        let slots = self.geo.slots();
+        if (0..self.geo.map_pages).any(|m| self.dir(m) != NONE && self.dir(m) >= slots) {
+            return Err(FtlError::Corrupt("the checkpoint points outside the flash"));
+        }
         self.ring.ckpt = g;
-        self.ring.seq = self.ring.seq.max(rec.seq + 1);
+        self.ring.seq = self.ring.seq.max(rec.seq.saturating_add(1));
         Ok(())
     }
 
@@ -242,7 +246,7 @@ impl<F: NorFlash> Ftl<F> {
                 return Err(FtlError::Corrupt("sequence numbers go back in the journal"));
             }
             last_seq = r.seq;
-            self.ring.seq = self.ring.seq.max(r.seq + 1);
+            self.ring.seq = self.ring.seq.max(r.seq.saturating_add(1));
             match r.kind {
                 Kind::Data if r.lba < self.geo.blocks => self.replay_data(r.lba, g).await?,
                 Kind::Map if r.lba < self.geo.map_pages => self.replay_map(r.lba, g),
