@@ -168,8 +168,13 @@ fn mount_refuses_blank_foreign_newer_and_corrupt_images() {
         NorFlash::erase(f, at as u32, at as u32 + 4096).unwrap();
         NorFlash::write(f, at as u32, &seg).unwrap();
     }
-    let err = mount_error(newer);
+    let refused = block_on(Ftl::mount_or_format(Blocking(newer), &cfg(), leak(65536))).err().unwrap();
+    assert_eq!(refused.error, FtlError::Version(VERSION + 1), "a newer image is never formatted over");
+    let err = mount_error(refused.flash.0);
     assert_eq!(err, FtlError::Version(VERSION + 1));
+    // mount_or_format formats a flash with no FTL on it.
+    let blank = block_on(Ftl::mount_or_format(Blocking(chip(64 * 1024, 1)), &cfg(), leak(65536))).unwrap();
+    assert_eq!(blank.blocks(), 51);
     assert_eq!(err.errno(), fwring_hal::ftl::EPROTONOSUPPORT);
     // A corrupt one: the checkpoint's payload decayed (one bit).
     let dev = format(chip(64 * 1024, 1), &cfg());

@@ -86,7 +86,9 @@
 //! The FTL runs on any `embedded_storage_async::nor_flash::NorFlash`: every flash
 //! operation is awaited, so a DMA-driven SPI NOR (or a simulator's DMA engine on
 //! another thread) completes it whenever it is done. A blocking embedded-storage flash
-//! joins through [`Blocking`]. Two ways to put it behind a ring:
+//! joins through [`Blocking`]. A simulator or firmware starts with
+//! [`Ftl::mount_or_format`] (formats only a flash with no FTL on it). Two ways to put it
+//! behind a ring:
 //!
 //! - [`FtlBlock`]: the op runs the request to the end inside `issue` over a
 //!   [`Blocking`] flash (like [`crate::blk::Block`]).

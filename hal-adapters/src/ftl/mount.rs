@@ -103,6 +103,16 @@ impl<F: NorFlash> Ftl<F> {
         }
     }
 
+    /// Mount, or format with `config` if the flash holds no FTL at all (blank or
+    /// foreign: [`FtlError::NotFormatted`]). Any other refusal — a newer version, a
+    /// corrupt image — is returned, never formatted over.
+    pub async fn mount_or_format(flash: F, config: &FtlConfig, ram: &'static mut [u8]) -> Result<Self, Refused<F>> {
+        match Self::mount(flash, ram).await {
+            Err(Refused { error: FtlError::NotFormatted, flash, ram }) => Self::format(flash, config, ram).await,
+            other => other,
+        }
+    }
+
     /// The geometry the first readable segment header describes.
     async fn find_geometry(flash: &mut F) -> R<Geometry, F> {
         let e = F::ERASE_SIZE as u32;
