@@ -146,3 +146,26 @@ fn verify_inflight(dev: &mut Dev, model: &mut Model) {
         model.blocks[lba as usize] = buf.clone();
     }
 }
+
+#[test]
+fn a_format_cut_at_any_point_is_formatted_again_by_mount_or_format() {
+    use fwring_hal::ftl::{Blocking, Ftl, block_on};
+    let mut tried = 0;
+    for k in 0.. {
+        let mut c = chip(SMALL, 3);
+        c.arm(k);
+        let flash = match block_on(Ftl::format(Blocking(c), &small_cfg(), leak(8192))) {
+            Ok(_) => break,
+            Err(r) => r.flash,
+        };
+        tried += 1;
+        let mut c = flash.0;
+        c.revive();
+        let mut dev = block_on(Ftl::mount_or_format(Blocking(c), &small_cfg(), leak(8192)))
+            .unwrap_or_else(|r| panic!("cut at {k}: {:?}", r.error));
+        block_on(dev.write_blocks(0, &[9u8; 512])).unwrap();
+        assert_eq!(block_on(dev.check()).unwrap().mapped, 1);
+    }
+    println!("format cut at {tried} points");
+    assert!(tried > 16);
+}

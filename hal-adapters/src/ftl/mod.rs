@@ -42,6 +42,10 @@
 //!    a header whose CRC-32C checks, and every read checks the payload's CRC-32C
 //!    (-EIO if the flash decayed underneath).
 //!
+//! A cut during [`Ftl::format`] of an erased flash leaves one that mount calls
+//! [`FtlError::NotFormatted`], so [`Ftl::mount_or_format`] formats it again (a cut while
+//! re-formatting over an old image may leave that image in part: format again).
+//!
 //! The tests in `hal-adapters/tests/ftl_powercut.rs` cut at every program and erase of
 //! small workloads and at thousands of random points of large ones, cut again during
 //! the recovery, and check 1–4 against a model after every mount.

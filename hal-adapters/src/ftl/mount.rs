@@ -210,7 +210,12 @@ impl<F: NorFlash> Ftl<F> {
                 break;
             }
         }
-        let (cg, crec) = ckpt.ok_or(FtlError::Corrupt("no checkpoint in the journal"))?;
+        let (cg, crec) = match ckpt {
+            Some(c) => c,
+            // Format's own segment without its first checkpoint: format was cut short.
+            None if used == 1 && head_seq == 1 => return Err(FtlError::NotFormatted),
+            None => return Err(FtlError::Corrupt("no checkpoint in the journal")),
+        };
         self.load_checkpoint(cg, crec).await?;
         self.replay(cg).await
     }
