@@ -18,7 +18,7 @@ use super::format::{Kind, NONE, Record};
 use super::geometry::MAX_CACHE;
 use super::{Ftl, FtlError};
 
-type R<T, F> = Result<T, FtlError<<F as embedded_storage::nor_flash::ErrorType>::Error>>;
+use super::R;
 
 /// One cached map page.
 #[derive(Clone, Copy, Debug)]

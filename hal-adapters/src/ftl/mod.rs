@@ -123,6 +123,7 @@
 //! assert!(block_on(ftl.check()).is_ok());
 //! ```
 
+mod check;
 mod flash;
 pub mod format;
 mod geometry;
@@ -136,14 +137,18 @@ use embedded_storage::nor_flash::{NorFlashError, NorFlashErrorKind};
 use embedded_storage_async::nor_flash::NorFlash;
 use fwring::Errno;
 
+pub use check::CheckReport;
 pub use flash::{Blocking, block_on};
 pub use geometry::{FtlConfig, Geometry, MAX_CACHE, MAX_WRITE};
-pub use mount::{CheckReport, Refused};
+pub use mount::Refused;
 pub use op::{FtlBlock, serve};
 pub use pending::{FTL_QUEUE, FtlJob, FtlPending, FtlPort, FtlQueue};
 
 use crate::errno;
 use map::Cache;
+
+/// A result whose error is the FTL's over flash `F`.
+type R<T, F> = Result<T, FtlError<<F as embedded_storage::nor_flash::ErrorType>::Error>>;
 
 /// What went wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
