@@ -5,6 +5,7 @@
 //!   `FWRING_SOAK` requests;
 //! - the differential test against the kernel: `FWRING_DIFF_BATCHES` random batches;
 //! - random SQE streams with registered buffers: `FWRING_STREAMS` streams;
+//! - the FTL's random power cuts: `2000 × N` cuts (`FTL_SOAK`);
 //! - the fuzzers (`shm`, `sqe_stream`) for `60 × N` seconds each when
 //!   `cargo +nightly fuzz` is installed.
 //!
@@ -60,6 +61,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .status()
         .is_ok_and(|s| s.success());
     tally("sqe_stream", ok);
+
+    step(&format!("FTL power cuts: {} random cuts", 2000 * scale));
+    let ok = cargo()
+        .args(["test", "--release", "-p", "fwring-hal", "--test", "ftl_powercut", "--", "--nocapture"])
+        .env("FTL_SOAK", scale.to_string())
+        .status()
+        .is_ok_and(|s| s.success());
+    tally("ftl power cuts", ok);
 
     let secs = (60 * scale).to_string();
     step(&format!("fuzzers (shm, sqe_stream): {secs} s each"));
