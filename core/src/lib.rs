@@ -50,6 +50,8 @@
 
 pub mod abi;
 mod args;
+#[cfg(feature = "async")]
+pub mod asynch;
 pub mod buf;
 mod bytes;
 pub mod cancel;

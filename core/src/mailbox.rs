@@ -95,12 +95,20 @@ impl MailSlot {
 pub(crate) struct Mailbox<const N: usize> {
     slots: [MailSlot; N],
     ready: AtomicU32,
+    /// Woken after every completion (the async front end's driving task).
+    #[cfg(feature = "async")]
+    waker: crate::asynch::IrqWaker,
 }
 
 impl<const N: usize> Mailbox<N> {
     #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {
-        Mailbox { slots: [MailSlot::EMPTY; N], ready: AtomicU32::new(NIL) }
+        Mailbox {
+            slots: [MailSlot::EMPTY; N],
+            ready: AtomicU32::new(NIL),
+            #[cfg(feature = "async")]
+            waker: crate::asynch::IrqWaker::new(),
+        }
     }
 
     #[cfg(loom)]
@@ -112,6 +120,8 @@ impl<const N: usize> Mailbox<N> {
                 next: AtomicU16::new(0),
             }),
             ready: AtomicU32::new(NIL),
+            #[cfg(feature = "async")]
+            waker: crate::asynch::IrqWaker::new(),
         }
     }
 
@@ -120,7 +130,12 @@ impl<const N: usize> Mailbox<N> {
     }
 
     pub(crate) fn completer(&self) -> Completer<'_> {
-        Completer { slots: &self.slots, ready: &self.ready }
+        Completer {
+            slots: &self.slots,
+            ready: &self.ready,
+            #[cfg(feature = "async")]
+            waker: &self.waker,
+        }
     }
 
     /// See [`withdraw`].
@@ -195,6 +210,8 @@ pub(crate) fn withdraw(slots: &[MailSlot], index: u16, generation: u16, cancelab
 pub struct Completer<'a> {
     slots: &'a [MailSlot],
     ready: &'a AtomicU32,
+    #[cfg(feature = "async")]
+    waker: &'a crate::asynch::IrqWaker,
 }
 
 impl Completer<'_> {
@@ -222,10 +239,21 @@ impl Completer<'_> {
             // Release: the result and next stores above are visible to the ring's
             // acquire swap of the stack head.
             match self.ready.compare_exchange_weak(head, index as u32, Ordering::Release, Ordering::Relaxed) {
-                Ok(_) => return Ok(()),
+                Ok(_) => break,
                 Err(h) => head = h,
             }
         }
+        // After the push: a task that registers and then finds the stack empty is
+        // woken here (the async front end's hand-off, modelled in tests/loom_async.rs).
+        #[cfg(feature = "async")]
+        self.waker.wake();
+        Ok(())
+    }
+
+    /// Register the task to wake after the next completion (async front end).
+    #[cfg(feature = "async")]
+    pub(crate) fn register(&self, waker: &core::task::Waker) {
+        self.waker.register(waker);
     }
 }
 
