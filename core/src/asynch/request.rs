@@ -99,8 +99,12 @@ impl<'r, 'a, const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize
         let me = cx.waker();
         let mut g = self.ring.inner.borrow_mut();
         if let Phase::Start(sqes) = &self.phase {
-            g.drive(Some(me));
-            match g.enqueue(sqes) {
+            // No room: reaping may make some (and registers this task for interrupts).
+            let ids = g.enqueue(sqes).or_else(|| {
+                g.drive(Some(me));
+                g.enqueue(sqes)
+            });
+            match ids {
                 Some(ids) => self.phase = Phase::InFlight(ids),
                 None => {
                     g.room.register(me);
