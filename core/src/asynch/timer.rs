@@ -50,8 +50,8 @@
 //! assert_eq!((cqe, clock.get()), (Cqe::new(1, -62), 1_000_000));
 //! ```
 //!
-//! The on-target version runs in the firmware example (`firmware-example/src/bin/`
-//! `embassy.rs`): embassy-time's `Timer::at` and `Instant::now().as_micros() * 1000`.
+//! On embassy: `sleep` is `embassy_time::Timer::after_nanos`, `now` is
+//! `Instant::now().as_micros() * 1000`.
 
 use core::future::Future;
 use core::pin::Pin;
