@@ -417,3 +417,30 @@ fn tokio_timer_task_feeds_tick_and_the_timeout_fires() {
     });
     assert_eq!(c, Cqe::new(3, ECANCELED));
 }
+
+/// A task awaiting a plain CQE registers for interrupt wakes too; when it gets its CQE
+/// and ends, the task still awaiting a request takes over, and the interrupt reaches it.
+#[test]
+fn plain_reaper_hands_interrupt_wakes_over_when_it_ends() {
+    let a: &'static AsyncRing<'static, 8, 16, 4> = Box::leak(Box::new(AsyncRing::new(ring())));
+    let completer = a.completer();
+    let local = tokio::task::LocalSet::new();
+    let (plain, awaited) = local.block_on(&tokio_rt(), async move {
+        let b = tokio::task::spawn_local(async move { a.call(wait(120).user_data(2)).await });
+        tokio::task::yield_now().await;
+        let r = tokio::task::spawn_local(async move { a.next_cqe().await });
+        tokio::task::yield_now().await;
+        a.push(Sqe::nop().user_data(1)).unwrap();
+        let _ = a.submit();
+        let plain = tokio::time::timeout(Duration::from_secs(10), r).await.expect("plain CQE").unwrap();
+        let t = token(120);
+        let isr = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            completer.complete(t, 12).unwrap();
+        });
+        let awaited = tokio::time::timeout(Duration::from_secs(10), b).await.expect("woken").unwrap();
+        isr.join().unwrap();
+        (plain, awaited)
+    });
+    assert_eq!((plain, awaited), (Cqe::new(1, 0), Cqe::new(2, 12)));
+}

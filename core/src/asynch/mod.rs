@@ -242,6 +242,8 @@ impl<'a, const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> As
     pub async fn next_cqe(&self) -> Cqe {
         poll_fn(|cx| {
             if let Some(c) = self.pop() {
+                // If interrupts were waking this task, a waiting one takes over.
+                self.inner.borrow_mut().table.wake_one(Some(cx.waker()));
                 return Poll::Ready(c);
             }
             let mut g = self.inner.borrow_mut();
