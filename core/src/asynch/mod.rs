@@ -197,7 +197,9 @@ impl<'a, const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> As
         Chain::new(self, sqes)
     }
 
-    /// Run `f` on the submitter: register ops and buffers, read ring state.
+    /// Run `f` on the submitter: register ops and buffers, read ring state. SQEs pushed
+    /// here bypass [`AsyncRing::push`]'s check: their user_data must not carry
+    /// [`USER_DATA_TAG`].
     pub fn with_submitter<R>(&self, f: impl FnOnce(&mut Submitter<'a, SQ, CQ, N, ARGS>) -> R) -> R {
         f(&mut self.inner.borrow_mut().sub)
     }

@@ -1,57 +1,6 @@
 //! Time for the async front end: a request with a timeout (LINK_TIMEOUT), and the
-//! hooks a timer task uses to feed the ring's clock.
-//!
-//! fwring reads no clock (see [`timeout`](crate::timeout)): a timer task passes the time
-//! in with [`AsyncRing::tick`] when the earliest deadline ([`AsyncRing::next_deadline`])
-//! is reached, and sleeps until then or until [`AsyncRing::deadline_changed`] says a new,
-//! earlier deadline was armed — whatever the timer is (embassy-time's `Timer::at`,
-//! tokio's `sleep_until`, an embedded-hal-async `DelayNs` for the difference):
-//!
-//! ```
-//! use core::future::Future;
-//! use core::{cell::Cell, pin::pin};
-//! use fwring::asynch::AsyncRing;
-//! use fwring::timeout::flags::IMMEDIATE_ARG;
-//! use fwring::{Cqe, Ring, Sqe, opcode};
-//! use futures::future::{Either, select};
-//!
-//! /// The timer task: `now()` reads the clock (ns), `sleep(ns)` is any async delay.
-//! async fn feed<F: Future<Output = ()>>(
-//!     ring: &AsyncRing<'_, 8, 16, 8>,
-//!     now: impl Fn() -> u64,
-//!     sleep: impl Fn(u64) -> F,
-//! ) {
-//!     loop {
-//!         let deadline = ring.next_deadline();
-//!         let wait = pin!(async {
-//!             match deadline {
-//!                 Some(d) => sleep(d.saturating_sub(now())).await,
-//!                 None => core::future::pending().await,
-//!             }
-//!         });
-//!         // Sleep to the deadline, or wake early when another one is armed.
-//!         let _ = select(wait, pin!(ring.deadline_changed(deadline))).await;
-//!         ring.tick(now());
-//!     }
-//! }
-//!
-//! // A simulated clock, where sleeping advances time.
-//! let clock = Cell::new(0);
-//! let mut ring: Ring<8, 16, 8> = Ring::new();
-//! let ring = AsyncRing::new(&mut ring);
-//! let timer = feed(&ring, || clock.get(), |ns| {
-//!     clock.set(clock.get() + ns);
-//!     core::future::ready(())
-//! });
-//! // IORING_OP_TIMEOUT of 1 ms: -ETIME when it expires.
-//! let timeout = Sqe { op_flags: IMMEDIATE_ARG, addr: 1_000_000, len: 1, ..Sqe::new(opcode::TIMEOUT) };
-//! let Either::Left((cqe, _)) = futures::executor::block_on(select(pin!(ring.call(timeout.user_data(1))), pin!(timer)))
-//! else { unreachable!("the timer task never ends") };
-//! assert_eq!((cqe, clock.get()), (Cqe::new(1, -62), 1_000_000));
-//! ```
-//!
-//! On embassy: `sleep` is `embassy_time::Timer::after_nanos`, `now` is
-//! `Instant::now().as_micros() * 1000`.
+//! hooks a timer task uses to feed the ring's clock (the task's loop is in
+//! [`AsyncRing::deadline_changed`]'s docs).
 
 use core::future::Future;
 use core::pin::Pin;
@@ -89,6 +38,58 @@ impl<'a, const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> As
 
     /// Resolves with the ring's next deadline once it is no longer `seen` (a timer was
     /// armed, fired or removed). One timer task at a time.
+    ///
+    /// fwring reads no clock (see [`timeout`](crate::timeout)): a timer task passes the time
+    /// in with [`AsyncRing::tick`] when the earliest deadline ([`AsyncRing::next_deadline`])
+    /// is reached, and sleeps until then or until [`AsyncRing::deadline_changed`] says a new,
+    /// earlier deadline was armed — whatever the timer is (embassy-time's `Timer::at`,
+    /// tokio's `sleep_until`, an embedded-hal-async `DelayNs` for the difference):
+    ///
+    /// ```
+    /// use core::future::Future;
+    /// use core::{cell::Cell, pin::pin};
+    /// use fwring::asynch::AsyncRing;
+    /// use fwring::timeout::flags::IMMEDIATE_ARG;
+    /// use fwring::{Cqe, Ring, Sqe, opcode};
+    /// use futures::future::{Either, select};
+    ///
+    /// /// The timer task: `now()` reads the clock (ns), `sleep(ns)` is any async delay.
+    /// async fn feed<F: Future<Output = ()>>(
+    ///     ring: &AsyncRing<'_, 8, 16, 8>,
+    ///     now: impl Fn() -> u64,
+    ///     sleep: impl Fn(u64) -> F,
+    /// ) {
+    ///     loop {
+    ///         let deadline = ring.next_deadline();
+    ///         let wait = pin!(async {
+    ///             match deadline {
+    ///                 Some(d) => sleep(d.saturating_sub(now())).await,
+    ///                 None => core::future::pending().await,
+    ///             }
+    ///         });
+    ///         // Sleep to the deadline, or wake early when another one is armed.
+    ///         let _ = select(wait, pin!(ring.deadline_changed(deadline))).await;
+    ///         ring.tick(now());
+    ///     }
+    /// }
+    ///
+    /// // A simulated clock, where sleeping advances time.
+    /// let clock = Cell::new(0);
+    /// let mut ring: Ring<8, 16, 8> = Ring::new();
+    /// let ring = AsyncRing::new(&mut ring);
+    /// let timer = feed(&ring, || clock.get(), |ns| {
+    ///     clock.set(clock.get() + ns);
+    ///     core::future::ready(())
+    /// });
+    /// // IORING_OP_TIMEOUT of 1 ms: -ETIME when it expires.
+    /// let timeout = Sqe { op_flags: IMMEDIATE_ARG, addr: 1_000_000, len: 1, ..Sqe::new(opcode::TIMEOUT) };
+    /// let Either::Left((cqe, _)) = futures::executor::block_on(select(pin!(ring.call(timeout.user_data(1))), pin!(timer)))
+    /// else { unreachable!("the timer task never ends") };
+    /// assert_eq!((cqe, clock.get()), (Cqe::new(1, -62), 1_000_000));
+    /// ```
+    ///
+    /// On embassy: `sleep` is `embassy_time::Timer::after_nanos`, `now` is
+    /// `Instant::now().as_micros() * 1000`.
     pub fn deadline_changed(&self, seen: Option<u64>) -> DeadlineChanged<'_, 'a, SQ, CQ, N, ARGS> {
         DeadlineChanged { ring: self, seen }
     }
