@@ -4,8 +4,9 @@
 //! simulated device ([`device`]), which its interrupt handler (SysTick) completes
 //! through the ring's `Completer` — and that completion wakes the executor (the
 //! `Completer`'s `AtomicWaker` → embassy's waker → `SEV`, out of `WFE`). Nothing polls
-//! in a loop. The tests print `ok`/`FAIL` lines and the `N passed, N failed` line the
-//! xtask counts.
+//! in a loop. A timer task feeds the ring's clock from the device's interrupt count
+//! (`next_deadline` / `deadline_changed` / `tick`), so TIMEOUTs fire on the board too.
+//! The tests print `ok`/`FAIL` lines and the `N passed, N failed` line the xtask counts.
 //!
 //! embassy rather than RTIC 2: the front end is executor-agnostic, and embassy's
 //! thread-mode executor is the common choice; RTIC 2's software tasks would work the
@@ -19,7 +20,8 @@ use embassy_executor::Spawner;
 use embassy_futures::select::{Either, select};
 use embassy_futures::yield_now;
 use fwring::asynch::AsyncRing;
-use fwring::{BufDesc, Cqe, Sqe};
+use fwring::timeout::flags::IMMEDIATE_ARG;
+use fwring::{BufDesc, Cqe, Sqe, opcode};
 use fwring_firmware::fixture::{self, ARGS, CQ, N, SQ, buf, slot};
 use fwring_firmware::{board, device, log_error, log_info, log_line};
 use static_cell::StaticCell;
@@ -103,14 +105,47 @@ async fn awaited_dma_request_gets_the_device_bytes(ring: &'static Async) -> bool
 /// request stays in flight (its buffer the device's) until the interrupt completes it,
 /// and its CQE is discarded — nobody reaps it.
 async fn dropped_call_is_detached_until_the_device_ends_it(ring: &'static Async) -> bool {
-    let dropped = select(ring.call(dev(4, 2, 44)), async {
+    // Due 20 ticks from now (the doorbell rang at start: the device counts from there):
+    // it cannot complete before the drop.
+    let now = device::stats().ticks;
+    let dropped = select(ring.call(dev(4, now + 20, 44)), async {
         yield_now().await;
     })
     .await;
     let detached = matches!(dropped, Either::Second(())) && ring.in_flight() == 1;
-    // A later request: by its completion (tick 3) the dropped one (tick 2) has ended.
-    let later = ring.call(dev(5, 3, 55)).await;
+    // A later request: by its completion the dropped one (a tick earlier) has ended.
+    let later = ring.call(dev(5, now + 21, 55)).await;
     detached && later == Cqe::new(5, 55) && ring.in_flight() == 0 && ring.pop().is_none()
+}
+
+/// The timer task: feeds the ring's clock (the device's 1 ms interrupt count, in ns).
+/// While a timer is armed it sleeps one tick — a device request due at the next
+/// interrupt is its alarm — or until a new deadline is armed; then `tick`s.
+#[embassy_executor::task]
+async fn timer(ring: &'static Async) {
+    loop {
+        let deadline = ring.next_deadline();
+        if deadline.is_some() {
+            let _ = select(ring.call(dev(0xfeed, 1, 0)), ring.deadline_changed(deadline)).await;
+        } else {
+            let _ = ring.deadline_changed(None).await;
+        }
+        ring.tick(device::stats().ticks as u64 * 1_000_000);
+    }
+}
+
+/// C-TIME-1 on the board: an awaited 3 ms TIMEOUT ends -ETIME once the timer task has
+/// fed the ring 3 ms of the device clock, not before.
+async fn awaited_timeout_fires_from_the_timer_task(spawner: Spawner, ring: &'static Async) -> bool {
+    let start = device::stats().ticks;
+    ring.tick(start as u64 * 1_000_000);
+    if spawner.spawn(timer(ring)).is_err() {
+        return false;
+    }
+    let t = Sqe { op_flags: IMMEDIATE_ARG, addr: 3_000_000, len: 1, ..Sqe::new(opcode::TIMEOUT) };
+    let c = ring.call(t.user_data(6)).await;
+    let elapsed = device::stats().ticks.wrapping_sub(start);
+    c == Cqe::new(6, -62) && elapsed >= 3
 }
 
 #[embassy_executor::main]
@@ -135,6 +170,8 @@ async fn main(spawner: Spawner) {
         "dropped_call_is_detached_until_the_device_ends_it",
         dropped_call_is_detached_until_the_device_ends_it(ring).await,
     );
+    // Last: the timer task keeps a device request in flight from here on.
+    check("awaited_timeout_fires_from_the_timer_task", awaited_timeout_fires_from_the_timer_task(spawner, ring).await);
 
     let d = device::stats();
     log_info!("device: {} interrupts, {} completions from them", d.ticks, d.completed);
