@@ -269,9 +269,10 @@ fn backpressure_makes_the_call_wait_until_plain_cqes_are_reaped() {
     assert_eq!(rest, (5..=8).map(|ud| Cqe::new(ud, 0)).collect::<Vec<_>>());
 }
 
-/// A full SQ (plain SQEs not submitted yet) makes the caller wait, not fail.
+/// A full SQ (plain SQEs not submitted yet) does not fail the call: it drives the ring,
+/// which drains the SQ, and then goes in — after the plain SQEs, in SQ order.
 #[test]
-fn full_sq_makes_the_call_wait() {
+fn full_sq_is_drained_before_the_call_goes_in() {
     let a = AsyncRing::new(ring());
     for ud in 1..=8 {
         a.push(Sqe::nop().user_data(ud)).unwrap();

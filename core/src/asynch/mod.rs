@@ -68,7 +68,9 @@
 //! **Executors.** The ring lives in a `RefCell`: the tasks that await it run on one
 //! executor (embassy's thread-mode executor, tokio's current-thread runtime with a
 //! `LocalSet`, `futures`' `LocalPool`/`block_on`). Interrupts and other cores use the
-//! [`Completer`] (`Send + Sync`) and never touch the `RefCell`.
+//! [`Completer`] (`Send + Sync`) and never touch the `RefCell`. Wakers are called with
+//! the ring borrowed, so an executor whose `wake` polls the task on the spot (none of
+//! embassy, tokio, `futures` does) is not supported: it would panic on the borrow.
 //!
 //! # Relation to fwring-hal's async worker
 //!
