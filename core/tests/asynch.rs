@@ -445,3 +445,30 @@ fn plain_reaper_hands_interrupt_wakes_over_when_it_ends() {
     });
     assert_eq!((plain, awaited), (Cqe::new(1, 0), Cqe::new(2, 12)));
 }
+
+/// `chain_each` yields each member's CQE as it arrives, in chain order, before the
+/// chain has ended; dropping it then cancels only the members still in flight (the
+/// waiters it handed back may already serve other futures).
+#[test]
+fn chain_each_yields_members_as_they_complete_and_drop_cancels_the_rest() {
+    let a = AsyncRing::new(ring());
+    let mut each = a.chain_each([wait(130).user_data(1), wait(131).user_data(2), Sqe::nop().user_data(3)]);
+    assert!(poll_once(&mut Box::pin(each.next())).is_pending());
+    assert_eq!(a.in_flight(), 3);
+    a.completer().complete(token(130), 10).unwrap();
+    assert_eq!(poll_once(&mut Box::pin(each.next())), Poll::Ready(Some(Cqe::new(1, 10))));
+    assert!(poll_once(&mut Box::pin(each.next())).is_pending());
+    // The first member's waiter is free again: another call takes it and is in flight.
+    let mut other = Box::pin(a.call(wait(132).user_data(9)));
+    assert!(poll_once(&mut other).is_pending());
+    drop(each);
+    // Members 2 and 3 cancelled (C-LINK: 3 with 2), discarded; `other` untouched.
+    assert_eq!(a.in_flight(), 1);
+    a.completer().complete(token(132), 5).unwrap();
+    assert_eq!(poll_once(&mut other), Poll::Ready(Cqe::new(9, 5)));
+    assert_eq!(a.pop(), None);
+
+    let mut each = a.chain_each([Sqe::nop().user_data(4), Sqe::nop_inject(-5).user_data(5)]);
+    let got: Vec<_> = std::iter::from_fn(|| block_on(each.next())).collect();
+    assert_eq!(got, [Cqe::new(4, 0), Cqe::new(5, -5)]);
+}

@@ -93,7 +93,7 @@ use crate::abi::{Cqe, Sqe};
 use crate::mailbox::Completer;
 use crate::ring::{Reaper, Ring, Submitted, Submitter};
 
-pub use request::{Call, Chain};
+pub use request::{Call, Chain, ChainEach};
 #[cfg(feature = "timeouts")]
 pub use timer::DeadlineChanged;
 use waiters::{Delivered, Table, WakerSet};
@@ -197,6 +197,12 @@ impl<'a, const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> As
     /// (checked at compile time).
     pub fn chain<const K: usize>(&self, sqes: [Sqe; K]) -> Chain<'_, 'a, SQ, CQ, N, ARGS, K> {
         Chain::new(self, sqes)
+    }
+
+    /// [`AsyncRing::chain`], yielding each member's CQE as it arrives (in chain order):
+    /// `while let Some(cqe) = each.next().await { … }`.
+    pub fn chain_each<const K: usize>(&self, sqes: [Sqe; K]) -> ChainEach<'_, 'a, SQ, CQ, N, ARGS, K> {
+        ChainEach::new(self, sqes)
     }
 
     /// Run `f` on the submitter: register ops and buffers, read ring state. SQEs pushed

@@ -24,6 +24,8 @@ enum Phase<const K: usize> {
 struct Req<'r, 'a, const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize, const K: usize> {
     ring: &'r AsyncRing<'a, SQ, CQ, N, ARGS>,
     phase: Phase<K>,
+    /// Members already handed out one by one ([`ChainEach`]); their waiters are free.
+    next: usize,
 }
 
 /// The flags member `i` of `K` runs with: linked to the next unless last, never
@@ -92,12 +94,11 @@ impl<'r, 'a, const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize
 {
     fn new(ring: &'r AsyncRing<'a, SQ, CQ, N, ARGS>, sqes: [Sqe; K]) -> Self {
         const { assert!(K <= SQ && K <= N, "a chain must fit the SQ and the in-flight table") };
-        Req { ring, phase: Phase::Start(sqes) }
+        Req { ring, phase: Phase::Start(sqes), next: 0 }
     }
 
-    fn poll_req(&mut self, cx: &mut Context<'_>) -> Poll<[Cqe; K]> {
-        let me = cx.waker();
-        let mut g = self.ring.inner.borrow_mut();
+    /// Queue the SQEs if not yet done; `false` while there is no room (registered).
+    fn start(&mut self, g: &mut Inner<'a, SQ, CQ, N, ARGS>, me: &Waker) -> bool {
         if let Phase::Start(sqes) = &self.phase {
             // No room: reaping may make some (and registers this task for interrupts).
             let ids = g.enqueue(sqes).or_else(|| {
@@ -108,9 +109,49 @@ impl<'r, 'a, const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize
                 Some(ids) => self.phase = Phase::InFlight(ids),
                 None => {
                     g.room.register(me);
-                    return Poll::Pending;
+                    return false;
                 }
             }
+        }
+        true
+    }
+
+    /// The next member's CQE, in chain order, once it arrived; `None` after the last.
+    fn poll_member(&mut self, cx: &mut Context<'_>) -> Poll<Option<Cqe>> {
+        let me = cx.waker();
+        let mut g = self.ring.inner.borrow_mut();
+        if !self.start(&mut g, me) {
+            return Poll::Pending;
+        }
+        let Phase::InFlight(ids) = self.phase else { return Poll::Ready(None) };
+        let Some(&id) = ids.get(self.next) else { return Poll::Ready(None) };
+        g.drive(Some(me));
+        let w = g.table.get(id);
+        match &mut w.state {
+            State::Done(c) => {
+                let c = *c;
+                g.table.release(id);
+                self.next += 1;
+                g.room.wake_all();
+                if self.next == K {
+                    self.phase = Phase::Finished;
+                    g.table.wake_one(Some(me));
+                }
+                Poll::Ready(Some(c))
+            }
+            State::Waiting(slot) => {
+                set_waker(slot, me);
+                Poll::Pending
+            }
+            State::Free | State::Reserved | State::Detached => Poll::Ready(None),
+        }
+    }
+
+    fn poll_req(&mut self, cx: &mut Context<'_>) -> Poll<[Cqe; K]> {
+        let me = cx.waker();
+        let mut g = self.ring.inner.borrow_mut();
+        if !self.start(&mut g, me) {
+            return Poll::Pending;
         }
         let Phase::InFlight(ids) = self.phase else { return Poll::Pending };
         g.drive(Some(me));
@@ -152,7 +193,9 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize, const 
         let Phase::InFlight(ids) = self.phase else { return };
         // The ring is only borrowed inside this module's calls, which drop no future.
         if let Ok(mut g) = self.ring.inner.try_borrow_mut() {
-            g.abandon(&ids);
+            // Members handed out already are not ours any more (their waiters may
+            // serve other futures now).
+            g.abandon(ids.get(self.next..).unwrap_or(&[]));
         }
     }
 }
@@ -200,5 +243,27 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize, const 
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<[Cqe; K]> {
         self.get_mut().0.poll_req(cx)
+    }
+}
+
+/// The stream of [`AsyncRing::chain_each`]: each member's CQE as soon as it (and every
+/// member before it) arrived, in chain order. Dropping it cancels the members still in
+/// flight.
+#[must_use = "the chain is submitted when `next` is first awaited"]
+pub struct ChainEach<'r, 'a, const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize, const K: usize>(
+    Req<'r, 'a, SQ, CQ, N, ARGS, K>,
+);
+
+impl<'r, 'a, const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize, const K: usize>
+    ChainEach<'r, 'a, SQ, CQ, N, ARGS, K>
+{
+    pub(crate) fn new(ring: &'r AsyncRing<'a, SQ, CQ, N, ARGS>, sqes: [Sqe; K]) -> Self {
+        ChainEach(Req::new(ring, sqes))
+    }
+
+    /// The next member's CQE (submitting the chain on the first call); `None` after the
+    /// last member.
+    pub async fn next(&mut self) -> Option<Cqe> {
+        core::future::poll_fn(|cx| self.0.poll_member(cx)).await
     }
 }
