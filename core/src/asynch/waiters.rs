@@ -168,34 +168,41 @@ impl<const N: usize> Table<N> {
 /// embassy-sync's `MultiWakerRegistration`, without its mutex and heapless 0.8 deps.
 pub(crate) struct WakerSet<const N: usize> {
     w: [Option<Waker>; N],
+    /// How many are registered (so the common case, nobody waiting, costs one compare).
+    n: usize,
 }
 
 impl<const N: usize> WakerSet<N> {
     pub(crate) const fn new() -> Self {
-        WakerSet { w: [const { None }; N] }
+        WakerSet { w: [const { None }; N], n: 0 }
     }
 
     pub(crate) fn register(&mut self, waker: &Waker) {
         if self.w.iter().flatten().any(|w| w.will_wake(waker)) {
             return;
         }
-        if !self.w.iter().any(Option::is_none) {
+        if self.n == N {
             self.wake_all();
         }
         if let Some(slot) = self.w.iter_mut().find(|w| w.is_none()) {
             *slot = Some(waker.clone());
+            self.n += 1;
         }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.w.iter().all(Option::is_none)
+        self.n == 0
     }
 
     pub(crate) fn wake_all(&mut self) {
+        if self.n == 0 {
+            return;
+        }
         for w in &mut self.w {
             if let Some(w) = w.take() {
                 w.wake();
             }
         }
+        self.n = 0;
     }
 }
