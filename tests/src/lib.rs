@@ -2,6 +2,7 @@
 //! reference model of Linux io_uring semantics ([`model`]) and a client for the Linux
 //! kernel's own io_uring ([`kernel`]), used for differential testing.
 
+pub mod async_bench;
 pub mod bench;
 #[cfg(target_os = "linux")]
 pub mod kernel;

@@ -143,8 +143,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
     println!("\n{rows_table}");
     let shm_table = shm(&bin_dir())?;
     println!("\n{shm_table}");
+    let async_table = async_table(bin)?;
+    println!("\n{async_table}");
     let table = format!(
-        "{table}\n### Every request kind beside the floor\n\n{rows_table}\n### Buffer ops\n\n{buf_table}\n### Shared-memory round trip\n\n{shm_table}"
+        "{table}\n### Every request kind beside the floor\n\n{rows_table}\n### Buffer ops\n\n{buf_table}\n### Shared-memory round trip\n\n{shm_table}\n### Async front end\n\n{async_table}"
     );
 
     if write {
@@ -207,6 +209,31 @@ fn rows(bin: &str) -> Result<String, String> {
          chains of 4 NOPs per submit; `nop-sqN`: NOPs on a ring of N SQ entries."
     );
     Ok(table)
+}
+
+/// Instructions per request of the async front end beside the plain API, same ring, same
+/// run (workloads in `tests/src/async_bench.rs`): an inline NOP, and a request completed
+/// through the `Completer` (submit + wake + complete).
+fn async_table(bin: &str) -> Result<String, String> {
+    let mut t = String::new();
+    if !have("valgrind") {
+        return Ok("valgrind not found: async instruction counts skipped\n".into());
+    }
+    step("async front end: instructions per request, plain vs awaited (callgrind)");
+    let per = |w: &str| -> Result<f64, String> {
+        let (a, b) = (callgrind_ir(bin, w, N)?, callgrind_ir(bin, w, 2 * N)?);
+        Ok((b - a) as f64 / (N * 32) as f64)
+    };
+    let _ = writeln!(t, "| request | plain push/submit/pop | awaited `call` | × plain |");
+    let _ = writeln!(t, "|---|---:|---:|---:|");
+    for (what, plain, awaited) in [
+        ("NOP (completes inline)", "plain-nop", "async-nop"),
+        ("pending, completed by the `Completer` (submit + wake + complete)", "plain-irq", "async-irq"),
+    ] {
+        let (p, a) = (per(plain)?, per(awaited)?);
+        let _ = writeln!(t, "| {what} | {p:.1} | {a:.1} | {:.2} |", a / p);
+    }
+    Ok(t)
 }
 
 fn bin_dir() -> std::path::PathBuf {

@@ -169,6 +169,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
     step("clippy (warnings denied)");
     check("clippy", exec(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])));
+    check(
+        "clippy fwring async",
+        exec(cargo().args(["clippy", "-p", "fwring", "--features", "async", "--all-targets", "--", "-D", "warnings"])),
+    );
 
     step("rustdoc (warnings denied)");
     check(
@@ -191,6 +195,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 exec(cargo().args(["build", "-p", "fwring", "--features", "defmt", "--target", t]).args(cs)),
             );
             check(
+                &format!("build {t} async"),
+                exec(cargo().args(["build", "-p", "fwring", "--features", "async", "--target", t]).args(cs)),
+            );
+            check(
                 &format!("build fwring-hal {t}"),
                 exec(cargo().args(["build", "-p", "fwring-hal", "--features", "async,defmt", "--target", t]).args(cs)),
             );
@@ -203,6 +211,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut totals = Totals::default();
     check("cargo test", cargo_test(&mut totals, &["--workspace"]));
     check("cargo test fwring-hal async", cargo_test(&mut totals, &["-p", "fwring-hal", "--features", "async"]));
+    check("cargo test fwring async", cargo_test(&mut totals, &["-p", "fwring", "--features", "async"]));
     check(
         "cargo test fwring without timeouts",
         cargo_test(&mut totals, &["-p", "fwring", "--no-default-features", "--lib", "--test", "no_timeouts"]),
@@ -217,10 +226,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
     }
 
-    step("loom: every interleaving of the shared CQ, the Completer mailbox and the shm queue pair");
+    step("loom: the shared CQ, the Completer mailbox, the shm queue pair, the async waker hand-off");
     {
         let mut cmd = cargo();
-        cmd.args(["test", "-p", "fwring", "--release", "--test", "loom_ring", "--test", "loom_shm"])
+        cmd.args(["test", "-p", "fwring", "--release", "--features", "async"])
+            .args(["--test", "loom_ring", "--test", "loom_shm", "--test", "loom_async"])
             .env("RUSTFLAGS", "--cfg loom")
             .env("CARGO_TARGET_DIR", root().join("target/loom"));
         check("loom", run_tests(&mut totals, &mut cmd));

@@ -166,8 +166,8 @@ struct TargetResult {
     note: String,
 }
 
-/// Build and run the suite on `t`.
-fn test_target(inst: &mut Installer, t: &Target, prefer: Prefer) -> TargetResult {
+/// Build and run the suite (`bin`, with `extra` features) on `t`.
+fn test_target(inst: &mut Installer, t: &Target, prefer: Prefer, bin: &str, extra: &[&str]) -> TargetResult {
     let fail = |note: String| TargetResult { passed: 0, failed: 1, note };
     let start = Instant::now();
     let tc = match inst.toolchain(t.triple, prefer) {
@@ -181,8 +181,11 @@ fn test_target(inst: &mut Installer, t: &Target, prefer: Prefer) -> TargetResult
         println!("fw: no defmt-print: this run logs as plain semihosting text (`cargo install defmt-print`)");
     }
     let defmt = defmt_print.as_deref();
-    let features: &[&str] = if defmt.is_some() { &["defmt"] } else { &[] };
-    let elf = match build(&tc, t, &["fw-tests"], features) {
+    let mut features: Vec<&str> = extra.to_vec();
+    if defmt.is_some() {
+        features.push("defmt");
+    }
+    let elf = match build(&tc, t, &[bin], &features) {
         Ok(v) => v.into_iter().next().unwrap_or_default(),
         Err(e) => return fail(format!("build failed: {e}")),
     };
@@ -274,11 +277,16 @@ fn lint(prefer: Prefer) -> Vec<String> {
     } else {
         println!("lint: no rustfmt here, firmware formatting not checked");
     }
-    // Every board: each has code of its own (the M7's cache hook, RISC-V's virtio-blk).
-    for t in &TARGETS {
+    // Every board: each has code of its own (the M7's cache hook, RISC-V's virtio-blk);
+    // the M4 also with the embassy app (feature `async`).
+    for (i, t) in TARGETS.iter().enumerate() {
         if prefer != Prefer::Debian && crate::util::have("cargo-clippy") && toolchain::rustup_has(t.triple) {
             let mut clippy = Toolchain::Rustup.cargo(&fw, "clippy", t.triple, BUILD_TIMEOUT);
-            clippy.args(["--bins", "--", "-D", "warnings"]);
+            clippy.arg("--bins");
+            if i == 0 {
+                clippy.args(["--features", "async"]);
+            }
+            clippy.args(["--", "-D", "warnings"]);
             if !clippy.status().is_ok_and(|s| s.success()) {
                 problems.push(format!("clippy -D warnings on firmware-example ({})", t.triple));
             }
@@ -317,9 +325,16 @@ fn test(o: &TestOptions) -> Result<(u64, u64), String> {
     let mut results = Vec::new();
     for t in &o.targets {
         step(&format!("firmware: {} on QEMU {}", t.triple, t.board));
-        let r = test_target(&mut inst, t, o.prefer);
+        let r = test_target(&mut inst, t, o.prefer, "fw-tests", &[]);
         println!("{}: {} passed, {} failed ({})", t.triple, r.passed, r.failed, r.note);
         results.push((t.triple, r));
+        if t.triple == TARGETS[0].triple {
+            // The async front end under embassy: its own image, the same summary line.
+            step(&format!("firmware: fw-async (embassy) on QEMU {}", t.board));
+            let r = test_target(&mut inst, t, o.prefer, "fw-async", &["async"]);
+            println!("{} fw-async: {} passed, {} failed ({})", t.triple, r.passed, r.failed, r.note);
+            results.push(("thumbv7em-none-eabihf fw-async", r));
+        }
     }
     step("firmware: checks of the harness and the crate");
     let mut extra_failures = 0;

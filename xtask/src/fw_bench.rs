@@ -205,6 +205,45 @@ fn measure(inst: &mut Installer, t: &'static Target, prefer: Prefer, cross: bool
     Ok(Row { target: t, method, rustc: rustc_version(&tc), per_op: per_op(&counts)?, virtio })
 }
 
+/// The async front end beside the plain API on the Cortex-M4 (`fw-async-bench`, feature
+/// `async`): instructions per request, from the exec log like the NOP workloads.
+fn measure_async(inst: &mut Installer, prefer: Prefer) -> Result<String, String> {
+    const ASYNC_N: u64 = 4;
+    let t = &TARGETS[0];
+    let tc = inst.toolchain(t.triple, prefer)?;
+    let elf = build(&tc, t, &["fw-async-bench"], &["async"])?.into_iter().next().unwrap_or_default();
+    let opts = qemu::Options { defmt_print: None, extra: &[], timeout: 120, echo: true };
+    let run = qemu::run(t, &elf, &opts)?;
+    if run.status != Some(0) {
+        return Err(format!("fw-async-bench exited with {:?} (a checksum differs, or it crashed)", run.status));
+    }
+    let names = runs(&run.lines);
+    let counts = counts_from_log(t, &elf, &names)?;
+    let per = |w: &str| -> Result<f64, String> {
+        let a = counts.get(&(w.to_string(), ASYNC_N)).ok_or(format!("no short run of {w}"))?;
+        let b = counts.get(&(w.to_string(), 2 * ASYNC_N)).ok_or(format!("no long run of {w}"))?;
+        Ok(b.saturating_sub(*a) as f64 / (ASYNC_N * BATCH) as f64)
+    };
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\n### Async front end on the Cortex-M4\n\nInstructions per request, one request at a time, \
+         `firmware-example/src/bin/async-bench.rs` (the host's `tests/src/async_bench.rs` workloads; \
+         futures polled by hand with `Waker::noop()`), exec-log counts as above.\n"
+    );
+    let _ = writeln!(s, "| request | plain push/submit/pop | awaited `call` | × plain |");
+    let _ = writeln!(s, "|---|---:|---:|---:|");
+    for (what, plain, awaited) in [
+        ("NOP (completes inline)", "plain-nop", "async-nop"),
+        ("pending, completed by the `Completer` (submit + wake + complete)", "plain-irq", "async-irq"),
+    ] {
+        let (p, a) = (per(plain)?, per(awaited)?);
+        println!("{plain:>15}: {p:.1}  {awaited}: {a:.1} instructions/request");
+        let _ = writeln!(s, "| {what} | {p:.1} | {a:.1} | {:.2} |", a / p);
+    }
+    Ok(s)
+}
+
 fn render(rows: &[Row]) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "## On the microcontroller (QEMU)\n");
@@ -315,5 +354,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
         rows.push(r);
     }
-    write_section(&render(&rows))
+    step("fw-bench: the async front end on the Cortex-M4");
+    let async_md = measure_async(&mut inst, prefer)?;
+    write_section(&format!("{}{async_md}", render(&rows)))
 }

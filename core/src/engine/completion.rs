@@ -211,6 +211,9 @@ pub(crate) struct MailHead {
     ready: AtomicU32,
     /// The ring's number, from [`next_ring_id`] (0 until the ring first goes pending).
     id: AtomicU32,
+    /// Woken after every completion (the async front end's driving task).
+    #[cfg(feature = "async")]
+    waker: crate::asynch::IrqWaker,
 }
 
 /// The mailboxes of `N` request slots and the stack of ready ones.
@@ -222,14 +225,27 @@ pub(crate) struct Mailbox<const N: usize> {
 impl<const N: usize> Mailbox<N> {
     #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {
-        Mailbox { slots: [MailSlot::EMPTY; N], head: MailHead { ready: AtomicU32::new(NIL), id: AtomicU32::new(0) } }
+        Mailbox {
+            slots: [MailSlot::EMPTY; N],
+            head: MailHead {
+                ready: AtomicU32::new(NIL),
+                id: AtomicU32::new(0),
+                #[cfg(feature = "async")]
+                waker: crate::asynch::IrqWaker::new(),
+            },
+        }
     }
 
     #[cfg(loom)]
     pub(crate) fn new() -> Self {
         Mailbox {
             slots: core::array::from_fn(|_| MailSlot::new()),
-            head: MailHead { ready: AtomicU32::new(NIL), id: AtomicU32::new(0) },
+            head: MailHead {
+                ready: AtomicU32::new(NIL),
+                id: AtomicU32::new(0),
+                #[cfg(feature = "async")]
+                waker: crate::asynch::IrqWaker::new(),
+            },
         }
     }
 
@@ -391,10 +407,21 @@ impl Completer<'_> {
             // Release: the result and next stores above are visible to the ring's
             // acquire swap of the stack head.
             match ready.compare_exchange_weak(head, index as u32, Ordering::Release, Ordering::Relaxed) {
-                Ok(_) => return Ok(()),
+                Ok(_) => break,
                 Err(h) => head = h,
             }
         }
+        // After the push: a task that registers and then finds the stack empty is
+        // woken here (the async front end's hand-off, modelled in tests/loom_async.rs).
+        #[cfg(feature = "async")]
+        self.head.waker.wake();
+        Ok(())
+    }
+
+    /// Register the task to wake after the next completion (async front end).
+    #[cfg(feature = "async")]
+    pub(crate) fn register(&self, waker: &core::task::Waker) {
+        self.head.waker.register(waker);
     }
 }
 

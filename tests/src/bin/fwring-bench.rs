@@ -43,6 +43,9 @@ fn run(name: &str, iters: u64) -> Result<u64, String> {
     if let Some(sum) = fwring_tests::rows::run(name, iters) {
         return Ok(sum);
     }
+    if let Some(sum) = fwring_tests::async_bench::run(name, iters) {
+        return Ok(sum);
+    }
     let sqes = nops();
     Ok(match name {
         "floor" => Floor::default().run(&sqes, iters),
