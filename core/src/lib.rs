@@ -56,8 +56,6 @@
 // The file list is the architecture (docs/ARCHITECTURE.md walks it):
 /// The Linux ABI: SQE / CQE layouts, flags, errnos, setup parameters.
 pub mod abi;
-/// An async front end: await a request or a link chain from any executor (feature
-/// `async`).
 #[cfg(feature = "async")]
 pub mod asynch;
 /// Zero-copy buffers: registered regions, descriptors, the ownership rule, views and

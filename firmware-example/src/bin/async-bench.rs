@@ -19,7 +19,6 @@
 use core::future::Future;
 use core::hint::black_box;
 use core::pin::{Pin, pin};
-use core::sync::atomic::{AtomicU32, Ordering};
 use core::task::{Context, Poll, Waker};
 
 use fwring::asynch::AsyncRing;
@@ -30,10 +29,9 @@ use static_cell::ConstStaticCell;
 /// Batches of the short run; the long run has twice as many.
 const BATCHES: u32 = 4;
 const BATCH: u32 = 32;
-const NO_TOKEN: u32 = u32::MAX;
-
 /// The token of the last request `Pend` made pending (thread mode only).
-static TOKEN: AtomicU32 = AtomicU32::new(NO_TOKEN);
+static TOKEN: critical_section::Mutex<core::cell::Cell<Option<Token>>> =
+    critical_section::Mutex::new(core::cell::Cell::new(None));
 
 struct Pend;
 impl Op for Pend {
@@ -42,7 +40,8 @@ impl Op for Pend {
         Ok(())
     }
     fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
-        TOKEN.store(cx.pending().to_raw(), Ordering::Relaxed);
+        let t = cx.pending();
+        critical_section::with(|cs| TOKEN.borrow(cs).set(Some(t)));
         Issue::Pending
     }
 }
@@ -52,7 +51,7 @@ type R = Ring<8, 16, 8>;
 static RINGS: [ConstStaticCell<R>; 4] = [const { ConstStaticCell::new(Ring::new()) }; 4];
 
 fn token() -> Token {
-    Token::from_raw(TOKEN.swap(NO_TOKEN, Ordering::Relaxed))
+    critical_section::with(|cs| TOKEN.borrow(cs).take()).unwrap_or(Token::from_raw(u64::MAX))
 }
 
 fn poll<F: Future>(f: Pin<&mut F>) -> Poll<F::Output> {
