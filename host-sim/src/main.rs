@@ -46,7 +46,49 @@ enum Command {
     },
     /// A short narrated run of the ring: NOPs, a failing link chain, op slots, backpressure.
     Demo,
+    /// Serve a simulated storage device over NBD: a device process (the firmware's
+    /// ring and block layer over a simulated NOR flash persisted to --flash) behind a
+    /// shared-memory queue pair, driven by this process's host driver.
+    #[command(
+        after_help = "Example:\n  fwring-sim serve --flash disk.img --size 64M\n  qemu-io -f raw nbd://127.0.0.1:10809/fwring -c 'write -P 0xab 0 64k' -c 'read -P 0xab 0 64k'"
+    )]
+    Serve {
+        #[command(flatten)]
+        dev: DevArgs,
+        /// Address to listen on.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:10809")]
+        nbd: String,
+        /// Export name.
+        #[arg(long, value_name = "NAME", default_value = "fwring")]
+        export: String,
+    },
+    /// Run a workload (fio-like) through the host driver against a device process.
+    Run(Box<fwring_sim::workload::RunArgs>),
+    /// The device process (started by serve and run; not for direct use).
+    #[command(hide = true)]
+    Device {
+        #[arg(long)]
+        shm_fd: i32,
+        #[arg(long)]
+        flash: PathBuf,
+        #[arg(long, value_parser = parse_quad)]
+        latency_ns: (u64, u64, u64, u64),
+        #[arg(long, value_parser = parse_quad)]
+        faults: (u64, u64, u64, u64),
+        #[arg(long)]
+        seed: u64,
+    },
 }
+
+fn parse_quad(s: &str) -> Result<(u64, u64, u64, u64), String> {
+    let v: Vec<u64> = s.split(',').map(|x| x.parse::<u64>().map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
+    match v[..] {
+        [a, b, c, d] => Ok((a, b, c, d)),
+        _ => Err("four comma-separated numbers".into()),
+    }
+}
+
+use fwring_sim::workload::DevArgs;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
@@ -74,6 +116,17 @@ fn read_input(file: Option<PathBuf>) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+fn serve(dev: DevArgs, addr: &str, export: String) -> Result<(), String> {
+    let cfg = dev.open()?;
+    let listener = std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let driver = fwring_sim::driver::Driver::start(cfg)?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("serving {} bytes ({}-byte blocks) as nbd://{local}/{export}", driver.size, driver.block_size);
+    let _ = io::stdout().flush();
+    let ex = fwring_sim::nbd::Export { name: export, description: "fwring simulated NOR flash device".into(), driver };
+    fwring_sim::nbd::serve(listener, std::sync::Arc::new(ex)).map_err(|e| e.to_string())
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -88,6 +141,41 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Serve { dev, nbd, export } => match serve(dev, &nbd, export) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("fwring-sim: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Run(args) => match fwring_sim::workload::run(*args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("fwring-sim: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Device { shm_fd, flash, latency_ns: l, faults: f, seed } => {
+            let opts = fwring_sim::device::DeviceOpts {
+                flash,
+                shm_fd,
+                latency: fwring_sim::flash::Latency { read_ns: l.0, program_ns: l.1, erase_ns: l.2, jitter_pct: l.3 },
+                faults: fwring_sim::flash::Faults {
+                    read_error: f.0,
+                    program_fail: f.1,
+                    bit_flip: f.2,
+                    stuck_busy: f.3,
+                },
+                seed,
+            };
+            match fwring_sim::device::run(opts) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("fwring-sim device: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Demo => match demo::run(&mut io::stdout().lock()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,

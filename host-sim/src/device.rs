@@ -1,0 +1,158 @@
+//! The device process: the firmware's code path on this machine. It maps the flash
+//! image and the shared memory, runs the device loop (`Device::feed` → `submit` →
+//! `Device::flush`) over a ring with the device's op table
+//! ([`fwring_sim_device::OpTable`]), and a flash-controller thread — the DMA engine —
+//! that runs each block job after the latency model and completes it through its
+//! `PendingIo` and the ring's `Completer`, as an interrupt handler would.
+
+use std::os::fd::RawFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use fwring::shm::Device;
+use fwring::{Errno, Region, Ring, Setup, SetupFlags};
+use fwring_sim_device::{BlockDev, FlashPort, Geometry, HostMemory, Job, OpTable, execute};
+
+use crate::flash::{self, Faults, Latency, SimFlash};
+use crate::shmem::{self, CQ, INFLIGHT, SQ, Shared, Window};
+
+/// What the device process is started with.
+#[derive(Clone, Debug)]
+pub struct DeviceOpts {
+    /// The flash image.
+    pub flash: PathBuf,
+    /// The shared memory's descriptor.
+    pub shm_fd: RawFd,
+    /// Flash timings.
+    pub latency: Latency,
+    /// Injected faults.
+    pub faults: Faults,
+    /// Seed of the jitter and the faults.
+    pub seed: u64,
+}
+
+static GEOMETRY: OnceLock<Geometry> = OnceLock::new();
+static JOBS: OnceLock<mpsc::Sender<Job>> = OnceLock::new();
+static WINDOW: OnceLock<Window<'static>> = OnceLock::new();
+
+/// The flash controller's queue.
+struct Controller;
+
+impl FlashPort for Controller {
+    fn geometry() -> Result<Geometry, Errno> {
+        GEOMETRY.get().copied().ok_or(fwring_hal::errno::ENODEV)
+    }
+
+    fn start(job: Job) {
+        if let Some(tx) = JOBS.get() {
+            // The receiver lives as long as the process: a send cannot fail.
+            let _ = tx.send(job);
+        }
+    }
+}
+
+/// The host's window.
+struct HostWindow;
+
+impl HostMemory for HostWindow {
+    fn read(off: u64, dst: &mut [u8]) -> Result<(), Errno> {
+        WINDOW.get().ok_or(Errno::EFAULT)?.read(off, dst)
+    }
+
+    fn write(off: u64, src: &[u8]) -> Result<(), Errno> {
+        WINDOW.get().ok_or(Errno::EFAULT)?.write(off, src)
+    }
+}
+
+static BLOCK_OP: fwring::OpVTable = OpTable::<Controller, HostWindow>::BLOCK;
+static DMA_OP: fwring::OpVTable = OpTable::<Controller, HostWindow>::DMA;
+
+/// Run the device until the host goes away (this process is killed with its parent).
+pub fn run(opts: DeviceOpts) -> Result<(), String> {
+    // Die with the host: the device has no life of its own.
+    // SAFETY: prctl with integer arguments; the result is checked.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
+        return Err(format!("prctl: {}", std::io::Error::last_os_error()));
+    }
+    let g = flash::inspect(&opts.flash)?;
+    let mem = flash::map(&opts.flash, g)?;
+    match g.erase_size {
+        4096 => serve::<4096>(opts, g, mem),
+        32768 => serve::<32768>(opts, g, mem),
+        65536 => serve::<65536>(opts, g, mem),
+        e => Err(format!("erase block size {e} is not supported")),
+    }
+}
+
+fn serve<const E: usize>(opts: DeviceOpts, g: flash::Geometry, mem: &'static mut [u8]) -> Result<(), String> {
+    let clock = Arc::new(AtomicU64::new(0));
+    let sim = SimFlash::<E>::new(mem, opts.latency, opts.faults, opts.seed, clock.clone());
+    let scratch: &'static mut [u8] = Box::leak(vec![0u8; E].into_boxed_slice());
+    let mut dev = BlockDev::with_cache(sim, g.block_size, scratch)
+        .map_err(|e| format!("{}: the flash geometry does not fit a block device ({e:?})", opts.flash.display()))?;
+    let _ = GEOMETRY.set(Geometry { block_size: dev.block_size(), blocks: dev.blocks() });
+
+    let shared: &'static Shared =
+        Box::leak(Box::new(Shared::open_fd(opts.shm_fd).map_err(|e| format!("shared memory: {e}"))?));
+    let _ = WINDOW.set(shared.window());
+    let (tx, rx) = mpsc::channel::<Job>();
+    let _ = JOBS.set(tx);
+
+    let mut ring: Box<Ring<SQ, CQ, INFLIGHT>> = Box::default();
+    ring.setup(Setup::new(SQ as u32).flags(SetupFlags::BPF_EXT | SetupFlags::SUBMIT_ALL))
+        .map_err(|e| format!("ring setup: {e:?}"))?;
+    ring.register_op(&BLOCK_OP).map_err(|e| format!("register block op: {e:?}"))?;
+    ring.register_op(&DMA_OP).map_err(|e| format!("register DMA op: {e:?}"))?;
+    // The staging buffers: the device's own RAM, one slot per window slot.
+    let staging: &'static mut [u8] = Box::leak(vec![0u8; shmem::WINDOW_BYTES].into_boxed_slice());
+    ring.register_buffers([Region::new(staging)]).map_err(|_| "register the staging buffers".to_string())?;
+    let (mut sub, mut reaper, completer) = ring.split();
+    let latency_on = opts.latency != Latency::ZERO;
+
+    std::thread::scope(|s| {
+        // The flash controller: one job at a time, as one chip does.
+        s.spawn(move || {
+            while let Ok(mut job) = rx.recv() {
+                let t0 = Instant::now();
+                let res = execute(&mut dev, &mut job);
+                let spent = clock.swap(0, Ordering::Relaxed);
+                if latency_on {
+                    let due = t0 + Duration::from_nanos(spent);
+                    let now = Instant::now();
+                    if due > now {
+                        std::thread::sleep(due - now);
+                    }
+                }
+                // The "interrupt": the request completes with the buffers handed back.
+                let _ = job.io.complete(&completer, res);
+            }
+        });
+        let mut qp_dev = Device::new(shared.qp());
+        let mut idle = 0u32;
+        loop {
+            let fed = qp_dev.feed(&mut sub).unwrap_or(0);
+            let _ = sub.submit();
+            let flushed = qp_dev.flush(&mut reaper).unwrap_or(0);
+            if fed == 0 && flushed == 0 {
+                idle = idle.saturating_add(1);
+                backoff(idle);
+            } else {
+                idle = 0;
+            }
+        }
+    })
+}
+
+/// Poll, then yield, then sleep briefly, the longer nothing happens.
+pub fn backoff(idle: u32) {
+    if idle < 64 {
+        std::hint::spin_loop();
+    } else if idle < 2048 {
+        std::thread::yield_now();
+    } else {
+        std::thread::sleep(Duration::from_micros(50));
+    }
+}
