@@ -7,8 +7,13 @@ use crate::util::{cargo, exec, root, step};
 
 /// Bare-metal targets `fwring` must build for (no_std, no alloc).
 /// Programs host-sim's tests run, and the Debian packages that have them.
-const NBD_TOOLS: [(&str, &str); 5] =
-    [("qemu-io", "qemu-utils"), ("qemu-img", "qemu-utils"), ("nbdinfo", "libnbd-bin"), ("nbdcopy", "libnbd-bin"), ("nbdsh", "libnbd-bin")];
+const NBD_TOOLS: [(&str, &str); 5] = [
+    ("qemu-io", "qemu-utils"),
+    ("qemu-img", "qemu-utils"),
+    ("nbdinfo", "libnbd-bin"),
+    ("nbdcopy", "libnbd-bin"),
+    ("nbdsh", "python3-libnbd"),
+];
 
 pub const TARGETS: [&str; 3] = ["thumbv7em-none-eabihf", "thumbv6m-none-eabi", "riscv32imac-unknown-none-elf"];
 
@@ -151,7 +156,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
     step("tests");
     // host-sim's NBD tests drive the device with real clients: qemu-io / qemu-img
-    // (qemu-utils) and nbdinfo / nbdcopy / nbdsh (libnbd-bin).
+    // (qemu-utils) and nbdinfo / nbdcopy (libnbd-bin), nbdsh (python3-libnbd).
     check("install NBD clients", crate::fw::Installer::default().ensure_tools(&NBD_TOOLS));
     let mut totals = Totals::default();
     check("cargo test", cargo_test(&mut totals, &["--workspace"]));
