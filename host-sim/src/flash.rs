@@ -153,9 +153,14 @@ pub fn map(path: &Path, g: Geometry) -> Result<&'static mut [u8], String> {
         // bounds-checked code that reads it.
         unsafe { opts.map_mut(&f) }.map_err(|e| format!("{}: cannot map the flash image: {e}", path.display()))?
     };
+    // One device per image. A device just killed may take a moment to go: wait 5 s.
+    let t0 = std::time::Instant::now();
     // SAFETY: flock on an open descriptor; the result is checked.
-    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return Err(format!("{}: the flash image is in use by another device", path.display()));
+    while unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        if t0.elapsed() > std::time::Duration::from_secs(5) {
+            return Err(format!("{}: the flash image is in use by another device", path.display()));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
     std::mem::forget(f); // keep the lock for the life of the process
     Ok(Box::leak(Box::new(map)).as_mut())

@@ -278,11 +278,15 @@ fn a_corrupt_flash_image_is_refused_with_a_clear_message() {
     let cases: [(&str, Vec<u8>, &str); 4] = [
         ("garbage", vec![0x5a; 64 * 1024], "wrong magic"),
         ("empty", Vec::new(), "shorter than its superblock"),
-        ("bad-crc", {
-            let mut v = vec![0xff; 64 * 1024];
-            v[..8].copy_from_slice(b"FWRFLASH");
-            v
-        }, "checksum"),
+        (
+            "bad-crc",
+            {
+                let mut v = vec![0xff; 64 * 1024];
+                v[..8].copy_from_slice(b"FWRFLASH");
+                v
+            },
+            "checksum",
+        ),
         ("truncated", Vec::new(), "truncated"),
     ];
     for (name, bytes, needle) in cases {

@@ -204,19 +204,59 @@ impl<P: FlashPort> Op for AsyncBlock<P> {
     }
 }
 
+/// The block layer behind the flash controller: fwring-hal's [`BlockDev`] today (its
+/// write cache is volatile: FLUSH / FUA write it back), a flash translation layer
+/// tomorrow — [`execute`] works on either.
+pub trait BlockLayer {
+    /// Bytes per block.
+    fn block_size(&self) -> u32;
+    /// Blocks.
+    fn blocks(&self) -> u32;
+    /// Read whole blocks at `lba` into `buf`.
+    fn read(&mut self, lba: u32, buf: &mut [u8]) -> Result<(), Errno>;
+    /// Write whole blocks at `lba`.
+    fn write(&mut self, lba: u32, data: &[u8]) -> Result<(), Errno>;
+    /// Make every completed write durable.
+    fn flush(&mut self) -> Result<(), Errno>;
+    /// Discard `count` blocks at `lba`.
+    fn discard(&mut self, lba: u32, count: u32) -> Result<(), Errno>;
+}
+
+impl<F: NorFlash> BlockLayer for BlockDev<F> {
+    fn block_size(&self) -> u32 {
+        BlockDev::block_size(self)
+    }
+    fn blocks(&self) -> u32 {
+        BlockDev::blocks(self)
+    }
+    fn read(&mut self, lba: u32, buf: &mut [u8]) -> Result<(), Errno> {
+        self.read_blocks(lba, buf)
+    }
+    fn write(&mut self, lba: u32, data: &[u8]) -> Result<(), Errno> {
+        self.write_blocks(lba, data)
+    }
+    fn flush(&mut self) -> Result<(), Errno> {
+        BlockDev::flush(self)
+    }
+    fn discard(&mut self, lba: u32, count: u32) -> Result<(), Errno> {
+        BlockDev::discard(self, lba, count)
+    }
+}
+
 /// Run a block job on `dev` (the flash controller's work, in thread or interrupt
 /// context) and return the CQE result: bytes moved, 0, the block count, or `-errno`.
-pub fn execute<F: NorFlash>(dev: &mut BlockDev<F>, job: &mut Job) -> i32 {
+pub fn execute<B: BlockLayer>(dev: &mut B, job: &mut Job) -> i32 {
     let req = job.req;
     let mut io = job.io.io();
+    let bs = dev.block_size() as usize;
     let r: Result<i32, Errno> = (|| match req.cmd {
         cmd::READ => {
             let dst = io.dest(req.b as usize)?;
             let mut lba = req.arg0;
             let mut n = 0usize;
             for seg in dst.slices_mut() {
-                dev.read_blocks(lba, seg)?;
-                lba += (seg.len() / dev.block_size() as usize) as u32;
+                dev.read(lba, seg)?;
+                lba += (seg.len() / bs) as u32;
                 n += seg.len();
             }
             Ok(n as i32)
@@ -226,8 +266,8 @@ pub fn execute<F: NorFlash>(dev: &mut BlockDev<F>, job: &mut Job) -> i32 {
             let mut lba = req.arg0;
             let mut n = 0usize;
             for seg in src.slices() {
-                dev.write_blocks(lba, seg)?;
-                lba += (seg.len() / dev.block_size() as usize) as u32;
+                dev.write(lba, seg)?;
+                lba += (seg.len() / bs) as u32;
                 n += seg.len();
             }
             if req.fua() {
