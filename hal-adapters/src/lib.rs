@@ -68,6 +68,7 @@ pub mod blk;
 pub mod delay;
 mod device;
 pub mod errno;
+pub mod ftl;
 pub mod i2c;
 mod io;
 pub mod nor;

@@ -8,6 +8,10 @@
 //!   erased — what a flash with ECC forbids), so tests can check wear, not only data.
 //! - [`FaultyFlash`]: any NOR flash, with one armed fault: a read error, a partial
 //!   program (the first bytes stored, then an error), an erase failure part-way.
+//! - [`PowerCut`]: a [`MemFlash`] that loses power at the k-th program or erase: that
+//!   operation is torn (a program stores some words, then one partly programmed word;
+//!   an erase leaves part of the block erased and a few bytes half-set), and every later
+//!   call fails until [`PowerCut::revive`]. It also counts erases per erase block.
 //! - [`FaultySpi`]: any SPI device, with one armed bus error of a chosen kind.
 //! - [`SpiNorChip`]: a JEDEC SPI NOR chip as an `SpiDevice` — it decodes the commands
 //!   [`crate::spinor::SpiNor`] sends (and [`crate::spi`] transactions can send) onto a
@@ -271,6 +275,179 @@ impl<F: NorFlash> NorFlash for FaultyFlash<F> {
             return Err(FaultError::Injected);
         }
         self.inner.write(offset, bytes).map_err(FaultError::Device)
+    }
+}
+
+/// A [`MemFlash`] that loses power at a chosen program or erase (see the module docs).
+pub struct PowerCut<const WRITE: usize, const ERASE: usize> {
+    flash: MemFlash<WRITE, ERASE>,
+    ops: u32,
+    cut_at: Option<u32>,
+    dead: bool,
+    rng: u64,
+    wear: &'static mut [u32],
+    torn: (u32, u32),
+}
+
+impl<const WRITE: usize, const ERASE: usize> PowerCut<WRITE, ERASE> {
+    /// `flash`, powered, with nothing armed; `wear` gets one erase counter per erase
+    /// block (as many as fit); `seed` drives how operations tear.
+    pub fn new(flash: MemFlash<WRITE, ERASE>, wear: &'static mut [u32], seed: u64) -> Self {
+        PowerCut { flash, ops: 0, cut_at: None, dead: false, rng: seed | 1, wear, torn: (0, 0) }
+    }
+
+    /// Cut power during the program or erase `k` operations from now (0: the next).
+    pub fn arm(&mut self, k: u32) {
+        self.cut_at = Some(self.ops + k);
+    }
+
+    /// Disarm without cutting.
+    pub fn disarm(&mut self) {
+        self.cut_at = None;
+    }
+
+    /// Whether power is off (a cut happened and [`PowerCut::revive`] was not called).
+    pub fn is_dead(&self) -> bool {
+        self.dead
+    }
+
+    /// Power back on: calls work again, nothing is armed.
+    pub fn revive(&mut self) {
+        self.dead = false;
+        self.cut_at = None;
+    }
+
+    /// Programs and erases so far (cut or not).
+    pub fn mutations(&self) -> u32 {
+        self.ops
+    }
+
+    /// Operations torn so far: (programs, erases).
+    pub fn torn(&self) -> (u32, u32) {
+        self.torn
+    }
+
+    /// Erases per erase block.
+    pub fn erase_counts(&self) -> &[u32] {
+        &self.wear[..]
+    }
+
+    /// The flash.
+    pub fn flash(&self) -> &MemFlash<WRITE, ERASE> {
+        &self.flash
+    }
+
+    /// The flash, writable (to damage an image on purpose).
+    pub fn flash_mut(&mut self) -> &mut MemFlash<WRITE, ERASE> {
+        &mut self.flash
+    }
+
+    fn next_rand(&mut self) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    /// Count a mutation: whether it is the one to tear.
+    fn tears(&mut self) -> Result<bool, NorFlashErrorKind> {
+        if self.dead {
+            return Err(NorFlashErrorKind::Other);
+        }
+        let hit = self.cut_at == Some(self.ops);
+        self.ops += 1;
+        if hit {
+            self.dead = true;
+            self.cut_at = None;
+        }
+        Ok(hit)
+    }
+
+    fn tear_program(&mut self, offset: u32, bytes: &[u8]) {
+        let words = bytes.len() / WRITE;
+        let keep = (self.next_rand() % (words as u64 + 1)) as usize;
+        let at = offset as usize;
+        for (i, w) in bytes.chunks(WRITE).take(keep + 1).enumerate() {
+            for (j, &d) in w.iter().enumerate() {
+                // The torn word: each bit that should clear clears or not.
+                let d = if i == keep { d | self.next_rand() as u8 } else { d };
+                self.flash.mem[at + i * WRITE + j] &= d;
+            }
+        }
+    }
+
+    fn tear_erase(&mut self, from: u32, to: u32) {
+        let blocks = ((to - from) as usize / ERASE).max(1);
+        let done = (self.next_rand() % blocks as u64) as usize;
+        let base = from as usize;
+        self.flash.mem[base..base + done * ERASE].fill(0xff);
+        for b in 0..done {
+            self.count_erase(base / ERASE + b);
+        }
+        let torn = base + done * ERASE;
+        let x = (self.next_rand() % ERASE as u64) as usize;
+        let from_end = self.next_rand() & 1 == 1;
+        let (lo, hi) = if from_end { (torn + ERASE - x, torn + ERASE) } else { (torn, torn + x) };
+        self.flash.mem[lo..hi].fill(0xff);
+        // A few bytes at the edge of the erased part: some bits set, some not.
+        let edge = if from_end { lo.saturating_sub(8).max(torn)..lo } else { hi..(hi + 8).min(torn + ERASE) };
+        for i in edge {
+            self.flash.mem[i] |= self.next_rand() as u8;
+        }
+        self.count_erase(torn / ERASE);
+    }
+
+    fn count_erase(&mut self, block: usize) {
+        if let Some(c) = self.wear.get_mut(block) {
+            *c += 1;
+        }
+    }
+}
+
+impl<const WRITE: usize, const ERASE: usize> ErrorType for PowerCut<WRITE, ERASE> {
+    type Error = NorFlashErrorKind;
+}
+
+impl<const WRITE: usize, const ERASE: usize> ReadNorFlash for PowerCut<WRITE, ERASE> {
+    const READ_SIZE: usize = 1;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+        if self.dead {
+            return Err(NorFlashErrorKind::Other);
+        }
+        self.flash.read(offset, bytes)
+    }
+
+    fn capacity(&self) -> usize {
+        self.flash.capacity()
+    }
+}
+
+impl<const WRITE: usize, const ERASE: usize> NorFlash for PowerCut<WRITE, ERASE> {
+    const WRITE_SIZE: usize = WRITE;
+    const ERASE_SIZE: usize = ERASE;
+
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+        check_erase(&self.flash, from, to)?;
+        if self.tears()? {
+            self.tear_erase(from, to);
+            self.torn.1 += 1;
+            return Err(NorFlashErrorKind::Other);
+        }
+        for b in from as usize / ERASE..to as usize / ERASE {
+            self.count_erase(b);
+        }
+        self.flash.erase(from, to)
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+        check_write(&self.flash, offset, bytes.len())?;
+        if self.tears()? {
+            self.tear_program(offset, bytes);
+            self.torn.0 += 1;
+            return Err(NorFlashErrorKind::Other);
+        }
+        self.flash.write(offset, bytes)
     }
 }
 

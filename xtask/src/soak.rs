@@ -4,6 +4,7 @@
 //! - host / device / interrupt threads (`three_threads`) and the shm two-thread test:
 //!   `FWRING_SOAK` requests;
 //! - the differential test against the kernel: `FWRING_DIFF_BATCHES` random batches;
+//! - the FTL's random power cuts: `2000 × N` cuts (`FTL_SOAK`);
 //! - the shm fuzzer for `60 × N` seconds when `cargo +nightly fuzz` is installed.
 //!
 //! Ends with `N passed, N failed` like `ci`.
@@ -49,6 +50,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .status()
         .is_ok_and(|s| s.success());
     tally("differential", ok);
+
+    step(&format!("FTL power cuts: {} random cuts", 2000 * scale));
+    let ok = cargo()
+        .args(["test", "--release", "-p", "fwring-hal", "--test", "ftl_powercut", "--", "--nocapture"])
+        .env("FTL_SOAK", scale.to_string())
+        .status()
+        .is_ok_and(|s| s.success());
+    tally("ftl power cuts", ok);
 
     let secs = (60 * scale).to_string();
     step(&format!("shm fuzzer: {secs} s"));
