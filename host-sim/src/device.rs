@@ -12,11 +12,13 @@ use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use embedded_storage::nor_flash::ReadNorFlash;
 use fwring::shm::Device;
 use fwring::{Errno, Region, Ring, Setup, SetupFlags};
-use fwring_sim_device::{BlockDev, FlashPort, Geometry, HostMemory, Job, OpTable, execute};
+use fwring_hal::ftl::{self, Blocking, Ftl, FtlConfig, block_on};
+use fwring_sim_device::{BlockDev, BlockLayer, FlashPort, Geometry, HostMemory, Job, OpTable, execute};
 
-use crate::flash::{self, Faults, Latency, SimFlash};
+use crate::flash::{self, Faults, Latency, Layer, SimError, SimFlash};
 use crate::shmem::{self, CQ, INFLIGHT, SQ, Shared, Window};
 
 /// What the device process is started with.
@@ -90,9 +92,36 @@ pub fn run(opts: DeviceOpts) -> Result<(), String> {
 fn serve<const E: usize>(opts: DeviceOpts, g: flash::Geometry, mem: &'static mut [u8]) -> Result<(), String> {
     let clock = Arc::new(AtomicU64::new(0));
     let sim = SimFlash::<E>::new(mem, opts.latency, opts.faults, opts.seed, clock.clone());
-    let scratch: &'static mut [u8] = Box::leak(vec![0u8; E].into_boxed_slice());
-    let mut dev = BlockDev::with_cache(sim, g.block_size, scratch)
-        .map_err(|e| format!("{}: the flash geometry does not fit a block device ({e:?})", opts.flash.display()))?;
+    let name = opts.flash.display().to_string();
+    match g.layer {
+        Layer::Blockdev => {
+            let scratch: &'static mut [u8] = Box::leak(vec![0u8; E].into_boxed_slice());
+            let dev = BlockDev::with_cache(sim, g.block_size, scratch)
+                .map_err(|e| format!("{name}: the flash geometry does not fit a block device ({e:?})"))?;
+            run_ring(opts, dev, clock)
+        }
+        Layer::Ftl => {
+            let config = FtlConfig::new(g.block_size);
+            let geo = ftl::Geometry::new::<SimError>(sim.capacity(), E, 1, 1, &config)
+                .map_err(|e| format!("{name}: the flash geometry does not fit the FTL ({e:?})"))?;
+            let ram: &'static mut [u8] = Box::leak(vec![0u8; geo.ram_needed()].into_boxed_slice());
+            let blank = flash::is_blank(&opts.flash, g);
+            let ftl = match block_on(Ftl::mount(Blocking(sim), ram)) {
+                Ok(f) => f,
+                Err(r) if r.error == ftl::FtlError::NotFormatted && blank => {
+                    block_on(Ftl::format(r.flash, &config, r.ram))
+                        .map_err(|r| format!("{name}: cannot format the FTL: {:?}", r.error))?
+                }
+                Err(r) => {
+                    return Err(format!("{name}: not a usable flash image: the FTL does not mount ({:?})", r.error));
+                }
+            };
+            run_ring(opts, ftl, clock)
+        }
+    }
+}
+
+fn run_ring<B: BlockLayer + Send>(opts: DeviceOpts, mut dev: B, clock: Arc<AtomicU64>) -> Result<(), String> {
     let _ = GEOMETRY.set(Geometry { block_size: dev.block_size(), blocks: dev.blocks() });
 
     let shared: &'static Shared =

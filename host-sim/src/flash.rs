@@ -13,7 +13,7 @@
 //! | 8 | format version (1) |
 //! | 12 | erase block size |
 //! | 16 | block size (the exported LBA size) |
-//! | 20 | write (program) word size |
+//! | 20 | write (program) word size (u16), block layer (u16: 0 = FTL, 1 = BlockDev) |
 //! | 24 | image size in bytes (the file's length) |
 //! | 32 | CRC-32 of bytes 0..32 |
 //!
@@ -35,9 +35,21 @@ pub const VERSION: u32 = 1;
 /// Erase block sizes the simulator supports.
 pub const ERASE_SIZES: [u32; 3] = [4096, 32768, 65536];
 
+/// The block layer an image is formatted for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Layer {
+    /// fwring-hal's power-safe flash translation layer (log-structured).
+    Ftl,
+    /// fwring-hal's `BlockDev`: blocks mapped 1:1 to flash with a one-erase-block write
+    /// cache; not power-safe (a cut during a write-back tears an erase block).
+    Blockdev,
+}
+
 /// The geometry of a flash image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Geometry {
+    /// The block layer.
+    pub layer: Layer,
     /// Erase block size.
     pub erase_size: u32,
     /// Block (LBA) size.
@@ -58,7 +70,12 @@ impl Geometry {
         b[8..12].copy_from_slice(&VERSION.to_le_bytes());
         b[12..16].copy_from_slice(&self.erase_size.to_le_bytes());
         b[16..20].copy_from_slice(&self.block_size.to_le_bytes());
-        b[20..24].copy_from_slice(&1u32.to_le_bytes());
+        b[20..22].copy_from_slice(&1u16.to_le_bytes());
+        let layer: u16 = match self.layer {
+            Layer::Ftl => 0,
+            Layer::Blockdev => 1,
+        };
+        b[22..24].copy_from_slice(&layer.to_le_bytes());
         b[24..32].copy_from_slice(&self.image_size.to_le_bytes());
         let crc = crc32fast::hash(&b[..32]);
         b[32..36].copy_from_slice(&crc.to_le_bytes());
@@ -123,10 +140,16 @@ pub fn inspect(path: &Path) -> Result<Geometry, String> {
     if word(8) != VERSION {
         return Err(bad(&format!("format version {} (this simulator reads version {VERSION})", word(8))));
     }
-    if word(20) != 1 {
-        return Err(bad(&format!("write word size {} is not supported", word(20))));
+    if word(20) & 0xffff != 1 {
+        return Err(bad(&format!("write word size {} is not supported", word(20) & 0xffff)));
     }
+    let layer = match word(20) >> 16 {
+        0 => Layer::Ftl,
+        1 => Layer::Blockdev,
+        l => return Err(bad(&format!("unknown block layer {l}"))),
+    };
     let g = Geometry {
+        layer,
         erase_size: word(12),
         block_size: word(16),
         image_size: u64::from_le_bytes(b[24..32].try_into().unwrap_or_default()),
@@ -136,6 +159,22 @@ pub fn inspect(path: &Path) -> Result<Geometry, String> {
         return Err(bad(&format!("the superblock says {} bytes but the file has {len} (truncated?)", g.image_size)));
     }
     Ok(g)
+}
+
+/// Whether the flash part of the image is all erased (never written).
+pub fn is_blank(path: &Path, g: Geometry) -> bool {
+    let Ok(mut f) = File::open(path) else { return false };
+    if std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(u64::from(g.erase_size))).is_err() {
+        return false;
+    }
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match std::io::Read::read(&mut f, &mut buf) {
+            Ok(0) => return true,
+            Ok(n) if buf[..n].iter().all(|&b| b == 0xff) => {}
+            _ => return false,
+        }
+    }
 }
 
 /// Map the flash part of the image (behind the superblock) for the rest of the process.
@@ -218,7 +257,7 @@ impl Rng {
 
     /// Whether a one-in-`n` event happens (never for 0).
     pub fn one_in(&mut self, n: u64) -> bool {
-        n != 0 && self.next_u64() % n == 0
+        n != 0 && self.next_u64().is_multiple_of(n)
     }
 }
 

@@ -22,6 +22,10 @@ pub struct DevArgs {
     /// Erase block size of a new image: 4096, 32768 or 65536.
     #[arg(long, value_name = "BYTES", default_value_t = 4096)]
     pub erase_size: u32,
+    /// Block layer of a new image: the power-safe flash translation layer, or BlockDev
+    /// (1:1 mapping with a volatile write cache; not power-safe).
+    #[arg(long, value_enum, default_value = "ftl")]
+    pub layer: flash::Layer,
     /// Block (LBA) size of a new image: a power of two from 512 to the erase block size.
     #[arg(long, value_name = "BYTES", default_value_t = 512)]
     pub block_size: u32,
@@ -91,7 +95,12 @@ impl DevArgs {
             let size = self
                 .size
                 .ok_or_else(|| format!("{} does not exist: give --size to create it", self.flash.display()))?;
-            let g = Geometry { erase_size: self.erase_size, block_size: self.block_size, image_size: size };
+            let g = Geometry {
+                layer: self.layer,
+                erase_size: self.erase_size,
+                block_size: self.block_size,
+                image_size: size,
+            };
             flash::create(&self.flash, g)?;
         }
         let scale = if self.no_latency { 0.0 } else { self.latency };

@@ -3,13 +3,15 @@
 //!
 //! Two op slots make the device:
 //!
-//! - slot [`slot::BLOCK`]: [`AsyncBlock`], fwring-hal's block commands ([`cmd`]: READ,
+//! - slot [`slot::BLOCK`]: [`AsyncBlock`], the block commands ([`cmd`]: READ,
 //!   WRITE with [`FUA`], FLUSH, DISCARD, BLOCKS — the SQE encoding of
 //!   [`fwring_hal::blk`]) served **asynchronously**: issue checks nothing new, takes the
 //!   request's buffers as a [`PendingIo`] and hands them to the flash controller's queue
 //!   ([`FlashPort::start`]); the controller (a DMA engine, its interrupt handler) runs
 //!   the command with [`execute`] on a [`BlockDev`] and completes the request through the
-//!   ring's [`Completer`](fwring::Completer).
+//!   ring's [`Completer`](fwring::Completer). The block layer ([`BlockLayer`]) is
+//!   fwring-hal's power-safe flash translation layer ([`Ftl`]) or its simpler
+//!   [`BlockDev`] (a volatile one-erase-block write cache, not power-safe).
 //! - slot [`slot::DMA`]: [`HostDma`], the host-memory DMA engine: copies between the
 //!   device's own buffers and the host's memory window ([`HostMemory`]), which the device
 //!   reaches only through that trait — on the simulator a shared mapping read and
@@ -40,6 +42,7 @@ use core::marker::PhantomData;
 use embedded_storage::nor_flash::NorFlash;
 use fwring::{BufDesc, Dir, Errno, Issue, IssueCx, Op, OpVTable, PendingIo, PrepCx, Sqe, vtable};
 pub use fwring_hal::blk::{BlockDev, FUA, cmd};
+use fwring_hal::ftl::{Blocking, Ftl, block_on};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// The device's op slots.
@@ -204,9 +207,10 @@ impl<P: FlashPort> Op for AsyncBlock<P> {
     }
 }
 
-/// The block layer behind the flash controller: fwring-hal's [`BlockDev`] today (its
-/// write cache is volatile: FLUSH / FUA write it back), a flash translation layer
-/// tomorrow — [`execute`] works on either.
+/// The block layer behind the flash controller: fwring-hal's flash translation layer
+/// ([`Ftl`], power-safe), or its [`BlockDev`] (a volatile write cache that FLUSH / FUA
+/// write back; a power cut during a write-back can tear an erase block). [`execute`]
+/// works on either.
 pub trait BlockLayer {
     /// Bytes per block.
     fn block_size(&self) -> u32;
@@ -240,6 +244,29 @@ impl<F: NorFlash> BlockLayer for BlockDev<F> {
     }
     fn discard(&mut self, lba: u32, count: u32) -> Result<(), Errno> {
         BlockDev::discard(self, lba, count)
+    }
+}
+
+/// The power-safe flash translation layer over a blocking flash: every acknowledged
+/// write is on the flash, so FLUSH has nothing left to do.
+impl<F: NorFlash> BlockLayer for Ftl<Blocking<F>> {
+    fn block_size(&self) -> u32 {
+        Ftl::block_size(self)
+    }
+    fn blocks(&self) -> u32 {
+        Ftl::blocks(self)
+    }
+    fn read(&mut self, lba: u32, buf: &mut [u8]) -> Result<(), Errno> {
+        block_on(self.read_blocks(lba, buf)).map_err(|e| e.errno())
+    }
+    fn write(&mut self, lba: u32, data: &[u8]) -> Result<(), Errno> {
+        block_on(self.write_blocks(lba, data)).map_err(|e| e.errno())
+    }
+    fn flush(&mut self) -> Result<(), Errno> {
+        block_on(Ftl::flush(self)).map_err(|e| e.errno())
+    }
+    fn discard(&mut self, lba: u32, count: u32) -> Result<(), Errno> {
+        block_on(Ftl::discard(self, lba, count)).map_err(|e| e.errno())
     }
 }
 
