@@ -213,7 +213,7 @@ fn spawn(cfg: &DeviceConfig, shared: &Shared) -> Result<Child, String> {
         .stdin(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start the device process: {e}"))?;
-    println!("device: pid {}", child.id());
+    eprintln!("device: pid {}", child.id());
     Ok(child)
 }
 

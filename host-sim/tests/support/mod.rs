@@ -113,16 +113,18 @@ impl Server {
         let p2 = pids.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Some(pid) = line.strip_prefix("device: pid ") {
-                    p2.lock().unwrap().push(pid.trim().parse().unwrap());
-                } else if let Some(rest) = line.split("nbd://").nth(1) {
+                if let Some(rest) = line.split("nbd://").nth(1) {
                     let _ = tx.send(rest.to_string());
                 }
             }
         });
         let e2 = stderr.clone();
+        let p2 = pids.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if let Some(pid) = line.strip_prefix("device: pid ") {
+                    p2.lock().unwrap().push(pid.trim().parse().unwrap());
+                }
                 let mut s = e2.lock().unwrap();
                 s.push_str(&line);
                 s.push('\n');
