@@ -93,11 +93,13 @@ fn serve<const E: usize>(opts: DeviceOpts, g: flash::Geometry, mem: &'static mut
     let clock = Arc::new(AtomicU64::new(0));
     let sim = SimFlash::<E>::new(mem, opts.latency, opts.faults, opts.seed, clock.clone());
     let name = opts.flash.display().to_string();
+    let arm = sim.arming();
     match g.layer {
         Layer::Blockdev => {
             let scratch: &'static mut [u8] = Box::leak(vec![0u8; E].into_boxed_slice());
             let dev = BlockDev::with_cache(sim, g.block_size, scratch)
                 .map_err(|e| format!("{name}: the flash geometry does not fit a block device ({e:?})"))?;
+            arm.store(true, Ordering::Relaxed);
             run_ring(opts, dev, clock)
         }
         Layer::Ftl => {
@@ -116,6 +118,7 @@ fn serve<const E: usize>(opts: DeviceOpts, g: flash::Geometry, mem: &'static mut
                     return Err(format!("{name}: not a usable flash image: the FTL does not mount ({:?})", r.error));
                 }
             };
+            arm.store(true, Ordering::Relaxed);
             run_ring(opts, ftl, clock)
         }
     }

@@ -303,6 +303,8 @@ pub struct SimFlash<const E: usize> {
     rng: Rng,
     /// Simulated nanoseconds spent, for the flash controller to wait out.
     clock: Arc<AtomicU64>,
+    /// Faults fire only once armed (after mount: a fault in start-up is not the point).
+    armed: Arc<std::sync::atomic::AtomicBool>,
     /// The last error injected (the errno to report).
     pub last_fault: Option<SimError>,
 }
@@ -311,7 +313,18 @@ impl<const E: usize> SimFlash<E> {
     /// Over `mem`.
     /// `clock` accumulates the simulated time of every operation.
     pub fn new(mem: &'static mut [u8], latency: Latency, faults: Faults, seed: u64, clock: Arc<AtomicU64>) -> Self {
-        SimFlash { mem: MemFlash::new(mem), latency, faults, rng: Rng::new(seed), clock, last_fault: None }
+        let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        SimFlash { mem: MemFlash::new(mem), latency, faults, rng: Rng::new(seed), clock, armed, last_fault: None }
+    }
+
+    /// The switch that arms the faults.
+    pub fn arming(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.armed.clone()
+    }
+
+    /// Whether a one-in-`n` fault fires now.
+    fn fires(&mut self, n: u64) -> bool {
+        self.armed.load(Ordering::Relaxed) && self.rng.one_in(n)
     }
 
     fn spend(&mut self, base: u64) {
@@ -339,14 +352,14 @@ impl<const E: usize> ReadNorFlash for SimFlash<E> {
 
     fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), SimError> {
         self.spend(self.latency.read_ns * pages(bytes.len()));
-        if self.rng.one_in(self.faults.stuck_busy) {
+        if self.fires(self.faults.stuck_busy) {
             return Err(self.fault(SimError::Busy));
         }
-        if self.rng.one_in(self.faults.read_error) {
+        if self.fires(self.faults.read_error) {
             return Err(self.fault(SimError::Io));
         }
         self.mem.read(offset, bytes).map_err(SimError::Flash)?;
-        if self.rng.one_in(self.faults.bit_flip) && !bytes.is_empty() {
+        if self.fires(self.faults.bit_flip) && !bytes.is_empty() {
             // The flipped bit is caught by ECC: report it, hand out nothing trusted.
             let i = (self.rng.next_u64() % bytes.len() as u64) as usize;
             bytes[i] ^= 1 << (self.rng.next_u64() % 8);
@@ -366,7 +379,7 @@ impl<const E: usize> NorFlash for SimFlash<E> {
 
     fn erase(&mut self, from: u32, to: u32) -> Result<(), SimError> {
         self.spend(self.latency.erase_ns * u64::from(to.saturating_sub(from) / E as u32));
-        if self.rng.one_in(self.faults.stuck_busy) {
+        if self.fires(self.faults.stuck_busy) {
             return Err(self.fault(SimError::Busy));
         }
         self.mem.erase(from, to).map_err(SimError::Flash)
@@ -374,10 +387,10 @@ impl<const E: usize> NorFlash for SimFlash<E> {
 
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), SimError> {
         self.spend(self.latency.program_ns * pages(bytes.len()));
-        if self.rng.one_in(self.faults.stuck_busy) {
+        if self.fires(self.faults.stuck_busy) {
             return Err(self.fault(SimError::Busy));
         }
-        if self.rng.one_in(self.faults.program_fail) {
+        if self.fires(self.faults.program_fail) {
             let keep = (self.rng.next_u64() % (bytes.len() as u64 + 1)) as usize;
             self.mem.write(offset, &bytes[..keep]).map_err(SimError::Flash)?;
             return Err(self.fault(SimError::Io));
