@@ -78,6 +78,8 @@ pub struct DeviceConfig {
     pub faults: Faults,
     /// Seed.
     pub seed: u64,
+    /// Say on stderr when a device process starts or dies.
+    pub verbose: bool,
 }
 
 /// The running driver (its thread owns the queue pair and the device process).
@@ -213,7 +215,9 @@ fn spawn(cfg: &DeviceConfig, shared: &Shared) -> Result<Child, String> {
         .stdin(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start the device process: {e}"))?;
-    eprintln!("device: pid {}", child.id());
+    if cfg.verbose {
+        eprintln!("device: pid {}", child.id());
+    }
     Ok(child)
 }
 
@@ -442,7 +446,9 @@ impl Worker<'_> {
 
     fn check_device(&mut self) {
         if let Ok(Some(st)) = self.child.try_wait() {
-            eprintln!("fwring-sim: the device process exited ({st}); restarting it on the same flash image");
+            if self.cfg.verbose {
+                eprintln!("fwring-sim: the device process exited ({st}); restarting it on the same flash image");
+            }
             self.restart();
         }
     }

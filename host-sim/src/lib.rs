@@ -11,9 +11,11 @@
 
 pub mod demo;
 mod demo_device;
+mod demo_storage;
 pub mod device;
 pub mod driver;
 pub mod flash;
+mod narrate;
 pub mod nbd;
 pub mod ops;
 pub mod replay;

@@ -131,7 +131,7 @@ impl DevArgs {
             bit_flip: self.bit_flip_every,
             stuck_busy: self.stuck_busy_every,
         };
-        Ok(DeviceConfig { flash: self.flash.clone(), latency, faults, seed: self.seed })
+        Ok(DeviceConfig { flash: self.flash.clone(), latency, faults, seed: self.seed, verbose: true })
     }
 }
 

@@ -143,6 +143,8 @@ fn demo_narrates_every_step() {
         "in flight now: 0",
         "(expected 2500000): true",
         "feed -> Err(SqCorrupt { head: 10000, tail: 11000 })",
+        "READ it back: chain BLOCK READ -> DMA TO_HOST: \"fwring!\"…, equal: true",
+        "after the restart: READ gives the same bytes: true",
         "Backpressure",
         "CQ_OVERFLOW",
         "done.",
