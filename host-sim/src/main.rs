@@ -9,7 +9,7 @@ use fwring_sim::{demo, replay, setup_flags};
 
 /// fwring host simulator: run the ring on this machine.
 #[derive(Parser)]
-#[command(name = "fwring-sim", version, about, long_about = None)]
+#[command(name = "fwring-sim", version, about, long_about = None, arg_required_else_help = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -136,8 +136,9 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let text = e.to_string();
-            return fail(text.lines().next().unwrap_or("bad arguments").trim_start_matches("error: "));
+            // clap's whole message: what was wrong, the possible values, the usage line.
+            let _ = e.print();
+            return ExitCode::from(2);
         }
     };
     match cli.command {
