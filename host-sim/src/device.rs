@@ -143,6 +143,7 @@ fn run_ring<B: BlockLayer + Send>(opts: DeviceOpts, mut dev: B, clock: Arc<Atomi
     ring.register_buffers([Region::new(staging)]).map_err(|_| "register the staging buffers".to_string())?;
     let (mut sub, mut reaper, completer) = ring.split();
     let latency_on = opts.latency != Latency::ZERO;
+    let (bell, host_bell) = (shared.device_bell(), shared.host_bell());
 
     std::thread::scope(|s| {
         // The flash controller: one job at a time, as one chip does.
@@ -160,31 +161,34 @@ fn run_ring<B: BlockLayer + Send>(opts: DeviceOpts, mut dev: B, clock: Arc<Atomi
                 }
                 // The "interrupt": the request completes with the buffers handed back.
                 let _ = job.io.complete(&completer, res);
+                bell.ring();
             }
         });
         let mut qp_dev = Device::new(shared.qp());
         let mut idle = 0u32;
+        let mut seen = bell.value();
         loop {
             let fed = qp_dev.feed(&mut sub).unwrap_or(0);
             let _ = sub.submit();
             let flushed = qp_dev.flush(&mut reaper).unwrap_or(0);
+            if flushed > 0 {
+                host_bell.ring();
+            }
             if fed == 0 && flushed == 0 {
                 idle = idle.saturating_add(1);
-                backoff(idle);
+                if idle > SPINS {
+                    // Nothing came since `seen` was read before this look: sleep until
+                    // the host or the flash controller rings.
+                    bell.wait(seen, Duration::from_millis(2));
+                    idle = 0;
+                }
             } else {
                 idle = 0;
             }
+            seen = bell.value();
         }
     })
 }
 
-/// Poll, then yield, then sleep briefly, the longer nothing happens.
-pub fn backoff(idle: u32) {
-    if idle < 64 {
-        std::hint::spin_loop();
-    } else if idle < 2048 {
-        std::thread::yield_now();
-    } else {
-        std::thread::sleep(Duration::from_micros(50));
-    }
-}
+/// Empty polls before a loop sleeps on its doorbell.
+pub const SPINS: u32 = 200;

@@ -25,7 +25,7 @@ use fwring::shm::Host;
 use fwring::{BufDesc, Cqe, Errno, Sqe, SqeFlags};
 use fwring_sim_device as dev;
 
-use crate::device::backoff;
+use crate::device::SPINS;
 use crate::flash::{Faults, Latency};
 use crate::shmem::{PIECE, SLOTS, Shared};
 
@@ -85,6 +85,7 @@ pub struct DeviceConfig {
 /// The running driver (its thread owns the queue pair and the device process).
 pub struct Driver {
     tx: mpsc::Sender<Request>,
+    shared: &'static Shared,
     /// Bytes of the device.
     pub size: u64,
     /// Block size.
@@ -176,7 +177,7 @@ impl Driver {
                 w.run();
             })
             .map_err(|e| format!("cannot start the driver thread: {e}"))?;
-        Ok(Driver { tx, size, block_size, pid })
+        Ok(Driver { tx, shared, size, block_size, pid })
     }
 
     /// Queue a request (its `done` runs on the driver's thread).
@@ -184,6 +185,7 @@ impl Driver {
         if let Err(mpsc::SendError(req)) = self.tx.send(req) {
             (req.done)(Err(Errno::EIO));
         }
+        self.shared.host_bell().ring();
     }
 
     /// Submit and wait.
@@ -243,9 +245,15 @@ impl Worker<'_> {
     fn run(&mut self) {
         let mut idle = 0u32;
         let mut last_check = Instant::now();
+        let bell = self.shared.host_bell();
+        let mut seen = bell.value();
         loop {
             let mut busy = self.accept();
-            busy |= self.push();
+            let pushed = self.push();
+            if pushed {
+                self.shared.device_bell().ring();
+            }
+            busy |= pushed;
             busy |= self.reap();
             if last_check.elapsed() > Duration::from_millis(2) {
                 last_check = Instant::now();
@@ -258,17 +266,15 @@ impl Worker<'_> {
             }
             if busy {
                 idle = 0;
-            } else if self.live.is_empty() && self.queued.is_empty() {
-                // Nothing in flight: sleep on the request channel.
-                match self.rx.recv_timeout(Duration::from_millis(5)) {
-                    Ok(r) => self.add(r),
-                    Err(mpsc::RecvTimeoutError::Timeout) => {}
-                    Err(mpsc::RecvTimeoutError::Disconnected) => self.closed = true,
-                }
             } else {
                 idle = idle.saturating_add(1);
-                backoff(idle);
+                if idle > SPINS {
+                    // Sleep until the device posts CQEs or a request comes (both ring).
+                    bell.wait(seen, Duration::from_millis(2));
+                    idle = 0;
+                }
             }
+            seen = bell.value();
         }
     }
 

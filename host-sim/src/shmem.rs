@@ -10,7 +10,7 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use fwring::Errno;
 use fwring::shm::QueuePair;
@@ -34,8 +34,10 @@ pub type Qp = QueuePair<SQ, CQ>;
 
 /// Where the window starts in the mapping (the queue pair first, page-aligned after).
 pub const WINDOW_OFFSET: usize = size_of::<Qp>().next_multiple_of(4096);
+/// Where the doorbells are (a page after the window).
+pub const BELLS_OFFSET: usize = WINDOW_OFFSET + WINDOW_BYTES;
 /// Bytes of the whole mapping.
-pub const SHM_BYTES: usize = WINDOW_OFFSET + WINDOW_BYTES;
+pub const SHM_BYTES: usize = BELLS_OFFSET + 4096;
 
 /// The shared mapping.
 pub struct Shared {
@@ -105,6 +107,78 @@ impl Shared {
         // view (and in the peer) is atomic, so concurrent writes by the peer are no race.
         let words = unsafe { std::slice::from_raw_parts(ptr, WINDOW_BYTES / 8) };
         Window { words }
+    }
+}
+
+impl Shared {
+    /// The device's doorbell: rung by the host after it publishes SQEs, and by the
+    /// device's flash controller after it completes a request.
+    pub fn device_bell(&self) -> Bell<'_> {
+        self.bell(0)
+    }
+
+    /// The host's doorbell: rung by the device after it publishes CQEs, and by NBD
+    /// threads after they queue a request.
+    pub fn host_bell(&self) -> Bell<'_> {
+        self.bell(1)
+    }
+
+    fn bell(&self, i: usize) -> Bell<'_> {
+        // SAFETY: BELLS_OFFSET + 16·i + 8 is inside the SHM_BYTES mapping.
+        let ptr = unsafe { self.map.as_mut_ptr().add(BELLS_OFFSET + 16 * i) }.cast::<AtomicU32>();
+        // SAFETY: 16-byte aligned words inside the mapping, valid for `self`'s lifetime,
+        // only ever accessed atomically (here and in the peer); any value is valid.
+        let words = unsafe { std::slice::from_raw_parts(ptr, 2) };
+        Bell { seq: &words[0], sleeping: &words[1] }
+    }
+}
+
+/// A doorbell in shared memory: a sequence word the waker bumps (and futex-wakes when
+/// the sleeper said it sleeps) and the sleeper waits on. A hostile peer writing these
+/// words can only cause a spurious wake-up or a missed one, which the waiter's timeout
+/// bounds.
+#[derive(Clone, Copy)]
+pub struct Bell<'a> {
+    seq: &'a AtomicU32,
+    sleeping: &'a AtomicU32,
+}
+
+impl Bell<'_> {
+    /// The current sequence number (read before the last look for work).
+    pub fn value(&self) -> u32 {
+        self.seq.load(Ordering::SeqCst)
+    }
+
+    /// Ring: bump the sequence, wake the sleeper if there is one.
+    pub fn ring(&self) {
+        self.seq.fetch_add(1, Ordering::SeqCst);
+        if self.sleeping.load(Ordering::SeqCst) != 0 {
+            // SAFETY: FUTEX_WAKE on an aligned, mapped word; no pointer is dereferenced
+            // beyond it.
+            unsafe { libc::syscall(libc::SYS_futex, self.seq.as_ptr(), libc::FUTEX_WAKE, i32::MAX, 0, 0, 0) };
+        }
+    }
+
+    /// Sleep until rung after `seen`, or `timeout`.
+    pub fn wait(&self, seen: u32, timeout: std::time::Duration) {
+        self.sleeping.store(1, Ordering::SeqCst);
+        if self.seq.load(Ordering::SeqCst) == seen {
+            let ts = libc::timespec { tv_sec: timeout.as_secs() as libc::time_t, tv_nsec: timeout.subsec_nanos() as _ };
+            // SAFETY: FUTEX_WAIT on an aligned, mapped word with a valid timespec; it
+            // returns at once if the word no longer holds `seen`.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    self.seq.as_ptr(),
+                    libc::FUTEX_WAIT,
+                    seen,
+                    &ts as *const libc::timespec,
+                    0,
+                    0,
+                )
+            };
+        }
+        self.sleeping.store(0, Ordering::SeqCst);
     }
 }
 
