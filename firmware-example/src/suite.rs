@@ -73,6 +73,10 @@ pub fn run() -> bool {
         faulty_lz4_fails_second_request_and_its_chain,
         inject_at_chain_head_fails_every_second_chain,
     );
+    #[cfg(not(board = "microbit"))]
+    run!(t, ring;
+        ftl_format_write_remount_read,
+    );
     #[cfg(feature = "selfcheck-fail")]
     run!(t, ring;
         selfcheck_deliberate_failure,
@@ -98,6 +102,46 @@ pub fn run() -> bool {
     let d = device::stats();
     log_info!("device: {} interrupts, {} completions from them, {} stale refused", d.ticks, d.completed, d.stale);
     t.finish()
+}
+
+/// fwring-hal's FTL on a 20 KiB flash in RAM (10 segments of two 1 KiB erase blocks):
+/// format, write four blocks, remount (no cut), read them back, check. Not on the
+/// microbit: its 16 KiB of RAM cannot hold the simulated flash.
+#[cfg(not(board = "microbit"))]
+fn ftl_format_write_remount_read(_r: &mut FwRing) -> Outcome {
+    use fwring_hal::ftl::{Blocking, Ftl, FtlConfig, block_on};
+    use fwring_hal::sim::MemFlash;
+    use static_cell::ConstStaticCell;
+    static FLASH: ConstStaticCell<[u8; 20 * 1024]> = ConstStaticCell::new([0; 20 * 1024]);
+    static RAM: ConstStaticCell<[u8; 1024]> = ConstStaticCell::new([0; 1024]);
+    let (Some(flash), Some(ram)) = (FLASH.try_take(), RAM.try_take()) else {
+        return ensure("the FTL's memory is free", false);
+    };
+    let mut chip: MemFlash<4, 1024> = MemFlash::new(flash);
+    chip.erase_all();
+    let config = FtlConfig::new(256).erase_per_seg(2).map_cache(2);
+    let mut ftl = block_on(Ftl::format(Blocking(chip), &config, ram)).map_err(|_| fail("format"))?;
+    let block = |lba: u32| core::array::from_fn::<u8, 256, _>(|i| (i as u32 ^ (lba * 37)) as u8);
+    for lba in 0..4 {
+        block_on(ftl.write_blocks(lba * 3, &block(lba))).map_err(|_| fail("write"))?;
+    }
+    let (flash, ram) = ftl.into_parts();
+    let mut ftl = block_on(Ftl::mount(flash, ram)).map_err(|_| fail("mount"))?;
+    let mut back = [0u8; 256];
+    for lba in 0..4 {
+        block_on(ftl.read_blocks(lba * 3, &mut back)).map_err(|_| fail("read"))?;
+        ensure("a block reads back after the remount", back == block(lba))?;
+    }
+    let report = block_on(ftl.check()).map_err(|_| fail("check"))?;
+    eq("blocks mapped", report.mapped, 4)
+}
+
+/// An FTL call that failed at `step`.
+#[cfg(not(board = "microbit"))]
+#[track_caller]
+fn fail(step: &'static str) -> Failure {
+    log_error!("  FTL {} failed", step);
+    Failure::here()
 }
 
 // --- SQE builders ---------------------------------------------------------------------

@@ -68,6 +68,14 @@ fn ftl_fill(fill: f64) {
     let s = dev.stats();
     let wear: Vec<u32> = dev.flash().0.erase_counts().iter().zip(&wear0).map(|(a, b)| a - b).collect();
     let (lo, hi) = (wear.iter().min().unwrap(), wear.iter().max().unwrap());
+    dev.reset_stats();
+    let mut buf = vec![0u8; BS];
+    for _ in 0..1000 {
+        let lba = (r.next() % u64::from(live)) as u32;
+        block_on(dev.read_blocks(lba, &mut buf)).unwrap();
+    }
+    let rd = dev.stats();
+    eprintln!("FTL {:.0} % fill: {:.2} flash reads per 4 KiB read request", fill * 100.0, rd.reads as f64 / 1000.0);
     println!(
         "| FTL | {:.0} % ({live} of {} slots) | {:.2} | {:.3} | {:.2} | {:.2} | {:.2} | {lo}..{hi} |",
         fill * 100.0,

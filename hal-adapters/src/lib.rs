@@ -47,6 +47,7 @@
 //! | [`delay`] | [`delay::Delay`] | `embedded_hal::delay::DelayNs` |
 //! | [`nor`] | [`nor::NorRead`], [`nor::Nor`] | `ReadNorFlash`, `NorFlash` |
 //! | [`blk`] | [`blk::Block`] | [`blk::BlockDev`] over any `NorFlash` |
+//! | [`ftl`] | [`ftl::FtlBlock`], [`ftl::FtlPending`] | [`ftl::Ftl`]: a power-safe flash translation layer over any (async) `NorFlash` |
 //! | [`spinor`] | (a driver) | [`spinor::SpiNor`]: a JEDEC SPI NOR chip on a `SpiDevice`, as a `NorFlash` |
 //! | `asynch` (feature `async`) | `Spi`, `I2c`, `Delay`, `Wait` | embedded-hal-async, through a worker |
 //!

@@ -697,4 +697,31 @@ mod tests {
         assert_eq!(f.inner().as_bytes()[64], 0x00, "the second erase block was not erased");
         assert_eq!(f.injected(), 2);
     }
+
+    #[test]
+    fn power_cut_tears_the_armed_operation_and_then_everything_fails() {
+        let mut f = PowerCut::new(MemFlash::<4, 64>::new(leak(256)), std::vec![0u32; 4].leak(), 7);
+        f.flash_mut().erase_all();
+        f.arm(1);
+        f.write(0, &[0; 8]).unwrap();
+        assert_eq!(f.write(8, &[0; 16]), Err(NorFlashErrorKind::Other));
+        assert!(f.is_dead());
+        let torn = &f.flash().as_bytes()[8..24];
+        // Some words fully programmed, at most one in between, the rest untouched.
+        let full = torn.chunks(4).take_while(|w| *w == [0; 4]).count();
+        assert!(torn.chunks(4).skip(full + 1).all(|w| w == [0xff; 4]), "{torn:?}");
+        assert_eq!(f.read(0, &mut [0; 4]), Err(NorFlashErrorKind::Other), "no power, no reads");
+        assert_eq!(f.erase(0, 64), Err(NorFlashErrorKind::Other));
+        f.revive();
+        assert_eq!((f.mutations(), f.torn()), (2, (1, 0)));
+        // A torn erase: part of the block erased, the rest (bar a few bytes) kept.
+        f.arm(0);
+        assert_eq!(f.erase(0, 64), Err(NorFlashErrorKind::Other));
+        let b = f.flash().as_bytes();
+        assert!(b[..64].contains(&0xff) && b[..64].iter().any(|&x| x != 0xff), "{:?}", &b[..64]);
+        assert_eq!(f.erase_counts(), &[1, 0, 0, 0]);
+        f.revive();
+        f.erase(64, 192).unwrap();
+        assert_eq!(f.erase_counts(), &[1, 1, 1, 0]);
+    }
 }

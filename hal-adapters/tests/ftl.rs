@@ -168,8 +168,13 @@ fn mount_refuses_blank_foreign_newer_and_corrupt_images() {
         NorFlash::erase(f, at as u32, at as u32 + 4096).unwrap();
         NorFlash::write(f, at as u32, &seg).unwrap();
     }
-    let err = mount_error(newer);
+    let refused = block_on(Ftl::mount_or_format(Blocking(newer), &cfg(), leak(65536))).err().unwrap();
+    assert_eq!(refused.error, FtlError::Version(VERSION + 1), "a newer image is never formatted over");
+    let err = mount_error(refused.flash.0);
     assert_eq!(err, FtlError::Version(VERSION + 1));
+    // mount_or_format formats a flash with no FTL on it.
+    let blank = block_on(Ftl::mount_or_format(Blocking(chip(64 * 1024, 1)), &cfg(), leak(65536))).unwrap();
+    assert_eq!(blank.blocks(), 51);
     assert_eq!(err.errno(), fwring_hal::ftl::EPROTONOSUPPORT);
     // A corrupt one: the checkpoint's payload decayed (one bit).
     let dev = format(chip(64 * 1024, 1), &cfg());
@@ -195,4 +200,31 @@ fn a_decayed_data_block_reads_as_an_error_not_as_garbage() {
     assert_eq!(FtlError::<NorFlashErrorKind>::BadData.errno(), fwring::Errno::EIO);
     block_on(dev.read_blocks(0, &mut buf)).unwrap();
     assert_eq!(block_on(dev.check()), Err(FtlError::BadData));
+}
+
+#[test]
+fn mount_reads_are_bounded_by_the_documented_formula() {
+    // Mount reads: every segment header; the slot headers of the window since the
+    // newest checkpoint — at most W = (ckpt_every + reserve + 1) segments — once to find
+    // the checkpoint and once to replay, with at most one map page load (header +
+    // payload) per record; the checkpoint; the head segment's blank tail in 256-byte
+    // chunks. Whatever the device went through.
+    let c = cfg().ckpt_every(4);
+    let mut dev = format(chip(512 * 1024, 1), &c);
+    let g = *dev.geometry();
+    let w = u64::from((g.ckpt_every + g.reserve + 1) * g.slots_per_seg);
+    let bound = u64::from(g.segs) + 4 * w + 1 + u64::from(g.slots_per_seg * g.slot_size().div_ceil(256));
+    let mut worst = 0;
+    for (i, step) in workload(8, dev.blocks(), 4000, 4, true).into_iter().enumerate() {
+        if let Step::Write { lba, n, .. } = step {
+            let data: Vec<u8> = (0..n).flat_map(|j| block_data(512, lba + j, i as u64)).collect();
+            block_on(dev.write_blocks(lba, &data)).unwrap();
+        }
+        if i % 100 == 99 {
+            dev = remount(dev);
+            worst = worst.max(dev.stats().reads);
+        }
+    }
+    println!("mount: at most {worst} flash reads (bound {bound})");
+    assert!(worst <= bound, "{worst} > {bound}");
 }

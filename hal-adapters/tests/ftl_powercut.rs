@@ -138,11 +138,67 @@ fn thousands_of_random_cuts_in_a_long_workload_keep_acknowledged_data() {
 
 /// Check just the blocks of the request cut short (and settle them in the model).
 fn verify_inflight(dev: &mut Dev, model: &mut Model) {
-    let mut buf = vec![0u8; 512];
+    let mut buf = vec![0u8; model.bs];
     for (lba, new) in std::mem::take(&mut model.inflight) {
         fwring_hal::ftl::block_on(dev.read_blocks(lba, &mut buf)).unwrap();
         let old = &model.blocks[lba as usize];
         assert!(buf == *old || buf == new, "block {lba} reads garbage after a cut");
         model.blocks[lba as usize] = buf.clone();
     }
+}
+
+#[test]
+fn a_format_cut_at_any_point_is_formatted_again_by_mount_or_format() {
+    use fwring_hal::ftl::{Blocking, Ftl, block_on};
+    let mut tried = 0;
+    for k in 0.. {
+        let mut c = chip(SMALL, 3);
+        c.arm(k);
+        let flash = match block_on(Ftl::format(Blocking(c), &small_cfg(), leak(8192))) {
+            Ok(_) => break,
+            Err(r) => r.flash,
+        };
+        tried += 1;
+        let mut c = flash.0;
+        c.revive();
+        let mut dev = block_on(Ftl::mount_or_format(Blocking(c), &small_cfg(), leak(8192)))
+            .unwrap_or_else(|r| panic!("cut at {k}: {:?}", r.error));
+        block_on(dev.write_blocks(0, &[9u8; 512])).unwrap();
+        assert_eq!(block_on(dev.check()).unwrap().mapped, 1);
+    }
+    println!("format cut at {tried} points");
+    assert!(tried > 16);
+}
+
+#[test]
+fn random_cuts_with_4k_blocks_in_segments_of_several_erase_blocks() {
+    // 4 KiB blocks, segments of five 4 KiB erase blocks (a torn erase may leave some of
+    // a segment's erase blocks erased and one half-erased), a map larger than its cache.
+    let cfg = FtlConfig::new(4096).erase_per_seg(5).map_cache(2).ckpt_every(3);
+    let mut dev = format(chip(1024 * 1024, 21), &cfg);
+    let blocks = dev.blocks();
+    let mut model = Model::new(4096, blocks);
+    let mut r = Rng(23);
+    let mut t = Tally::default();
+    let mut it = (500u64..).flat_map(|seed| workload(seed, blocks, 10_000, 3, false));
+    while t.cuts < 300 * soak() {
+        dev.flash_mut().0.arm(r.below(120) as u32);
+        for s in it.by_ref() {
+            if let Err(e) = model.apply(&mut dev, s) {
+                assert!(dev.flash().0.is_dead(), "failed without a cut: {e:?}");
+                break;
+            }
+        }
+        t.cuts += 1;
+        dev = remount(dev);
+        if t.cuts % 20 == 0 {
+            model.verify(&mut dev);
+        } else {
+            verify_inflight(&mut dev, &mut model);
+        }
+    }
+    model.verify(&mut dev);
+    torn(&dev, &mut t);
+    println!("4 KiB blocks, 5-erase-block segments: {t:?}");
+    assert!(t.torn_erases > 5, "{t:?}");
 }

@@ -8,7 +8,7 @@ use super::format::{HDR, Kind, MAGIC, NONE, Record, SegHeader, VERSION};
 use super::geometry::MAX_WRITE;
 use super::{Ftl, FtlError, FtlStats};
 
-type R<T, F> = Result<T, FtlError<<F as embedded_storage::nor_flash::ErrorType>::Error>>;
+use super::R;
 
 /// Counted flash access.
 pub(super) struct Io<'a, F> {

@@ -18,7 +18,7 @@ use super::format::{Kind, NONE, Record};
 use super::geometry::MAX_CACHE;
 use super::{Ftl, FtlError};
 
-type R<T, F> = Result<T, FtlError<<F as embedded_storage::nor_flash::ErrorType>::Error>>;
+use super::R;
 
 /// One cached map page.
 #[derive(Clone, Copy, Debug)]
@@ -82,16 +82,23 @@ impl<F: NorFlash> Ftl<F> {
     pub(super) async fn map_get(&mut self, lba: u32) -> R<u32, F> {
         let (m, off) = (lba / self.geo.per_page, (lba % self.geo.per_page) as usize * 4);
         if let Some(i) = self.find(m) {
+            // Cached pages passed the check below when loaded, or hold our own entries.
             return Ok(self.word(self.line_at(i) + off));
         }
         let g = self.dir(m);
         if g == NONE {
             return Ok(NONE);
         }
+        if g >= self.geo.slots() {
+            return Err(FtlError::Corrupt("the directory points outside the flash"));
+        }
         let mut b = [0u8; 4];
         let at = self.geo.slot_addr(g) + off as u32;
         self.io().read(at, &mut b).await?;
-        Ok(u32::from_le_bytes(b))
+        match u32::from_le_bytes(b) {
+            e if e == NONE || e < self.geo.slots() => Ok(e),
+            _ => Err(FtlError::Corrupt("a map entry points outside the flash")),
+        }
     }
 
     /// Set the entry of `lba` in cached line `line` (from [`Ftl::cache_page`]).
@@ -155,6 +162,14 @@ impl<F: NorFlash> Ftl<F> {
         self.flash_read_ram(addr, at, bs).await?;
         if fwring::ops::crc32c::crc32c(&self.ram[at..at + bs]) != rec.data_crc {
             return Err(FtlError::Corrupt("a map page failed its CRC"));
+        }
+        let slots = self.geo.slots();
+        let bad = self.ram[at..at + bs].chunks_exact(4).any(|e| {
+            let e = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
+            e != NONE && e >= slots
+        });
+        if bad {
+            return Err(FtlError::Corrupt("a map page points outside the flash"));
         }
         Ok(())
     }

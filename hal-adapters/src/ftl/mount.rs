@@ -1,4 +1,4 @@
-//! Format, mount (recovery after a cut) and the consistency check.
+//! Format and mount (recovery after a cut).
 
 use embedded_storage_async::nor_flash::NorFlash;
 
@@ -7,7 +7,7 @@ use super::geometry::{FtlConfig, Geometry};
 use super::map::Cache;
 use super::{Ftl, FtlError, FtlStats, Ring};
 
-type R<T, F> = Result<T, FtlError<<F as embedded_storage::nor_flash::ErrorType>::Error>>;
+use super::R;
 
 /// A mount or format that failed: why, and the flash and RAM back.
 pub struct Refused<F: embedded_storage::nor_flash::ErrorType> {
@@ -23,21 +23,6 @@ impl<F: NorFlash> core::fmt::Debug for Refused<F> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Refused").field("error", &self.error).finish()
     }
-}
-
-/// What [`Ftl::check`] found on a consistent device.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CheckReport {
-    /// Logical blocks mapped (written and not discarded).
-    pub mapped: u32,
-    /// Map pages in flash.
-    pub map_pages: u32,
-    /// Segments in use (tail to head).
-    pub used_segments: u32,
-    /// The head segment.
-    pub head: u32,
-    /// The tail segment.
-    pub tail: u32,
 }
 
 fn refuse<F: NorFlash>(error: FtlError<F::Error>, flash: F, ram: &'static mut [u8]) -> Refused<F> {
@@ -100,6 +85,16 @@ impl<F: NorFlash> Ftl<F> {
         match ftl.recover().await {
             Ok(()) => Ok(ftl),
             Err(e) => Err(refuse(e, ftl.flash, ftl.ram)),
+        }
+    }
+
+    /// Mount, or format with `config` if the flash holds no FTL at all (blank or
+    /// foreign: [`FtlError::NotFormatted`]). Any other refusal — a newer version, a
+    /// corrupt image — is returned, never formatted over.
+    pub async fn mount_or_format(flash: F, config: &FtlConfig, ram: &'static mut [u8]) -> Result<Self, Refused<F>> {
+        match Self::mount(flash, ram).await {
+            Err(Refused { error: FtlError::NotFormatted, flash, ram }) => Self::format(flash, config, ram).await,
+            other => other,
         }
     }
 
@@ -181,7 +176,7 @@ impl<F: NorFlash> Ftl<F> {
                 break;
             }
         }
-        self.ring = Ring { head, wp, tail, used, seq: head_seq + 1, ckpt: NONE, since_ckpt: 0 };
+        self.ring = Ring { head, wp, tail, used, seq: head_seq.saturating_add(1), ckpt: NONE, since_ckpt: 0 };
         self.unverified = n - used;
         // The newest checkpoint: back from the head, one segment at a time.
         let mut ckpt = None;
@@ -200,7 +195,12 @@ impl<F: NorFlash> Ftl<F> {
                 break;
             }
         }
-        let (cg, crec) = ckpt.ok_or(FtlError::Corrupt("no checkpoint in the journal"))?;
+        let (cg, crec) = match ckpt {
+            Some(c) => c,
+            // Format's own segment without its first checkpoint: format was cut short.
+            None if used == 1 && head_seq == 1 => return Err(FtlError::NotFormatted),
+            None => return Err(FtlError::Corrupt("no checkpoint in the journal")),
+        };
         self.load_checkpoint(cg, crec).await?;
         self.replay(cg).await
     }
@@ -217,8 +217,12 @@ impl<F: NorFlash> Ftl<F> {
         if fwring::ops::crc32c::crc32c(&self.ram[..len]) != rec.data_crc {
             return Err(FtlError::Corrupt("the checkpoint failed its CRC"));
         }
+        let slots = self.geo.slots();
+        if (0..self.geo.map_pages).any(|m| self.dir(m) != NONE && self.dir(m) >= slots) {
+            return Err(FtlError::Corrupt("the checkpoint points outside the flash"));
+        }
         self.ring.ckpt = g;
-        self.ring.seq = self.ring.seq.max(rec.seq + 1);
+        self.ring.seq = self.ring.seq.max(rec.seq.saturating_add(1));
         Ok(())
     }
 
@@ -242,7 +246,7 @@ impl<F: NorFlash> Ftl<F> {
                 return Err(FtlError::Corrupt("sequence numbers go back in the journal"));
             }
             last_seq = r.seq;
-            self.ring.seq = self.ring.seq.max(r.seq + 1);
+            self.ring.seq = self.ring.seq.max(r.seq.saturating_add(1));
             match r.kind {
                 Kind::Data if r.lba < self.geo.blocks => self.replay_data(r.lba, g).await?,
                 Kind::Map if r.lba < self.geo.map_pages => self.replay_map(r.lba, g),
@@ -253,75 +257,5 @@ impl<F: NorFlash> Ftl<F> {
         }
         self.cache.replaying = false;
         Ok(())
-    }
-
-    /// Check the device against itself: every directory entry points to its map page
-    /// (CRC good), every map entry to a data slot holding that block (CRC good), all in
-    /// segments of the journal.
-    pub async fn check(&mut self) -> R<CheckReport, F> {
-        let (k, bs) = (self.geo.per_page, self.geo.block_size as usize);
-        let mut mapped = 0;
-        let mut pages = 0;
-        for m in 0..self.geo.map_pages {
-            let g = self.dir(m);
-            if g != NONE {
-                self.check_slot(g)?;
-                let at = self.scratch_at();
-                self.load_page(g, m, at).await?;
-                pages += 1;
-            }
-            let first = m * k;
-            for lba in first..(first + k).min(self.geo.blocks) {
-                let g = self.map_get(lba).await?;
-                if g == NONE {
-                    continue;
-                }
-                self.check_slot(g)?;
-                match self.record(g).await? {
-                    Some(r) if r.kind == Kind::Data && r.lba == lba => {
-                        let crc = self.slot_crc(g, bs).await?;
-                        if crc != r.data_crc {
-                            return Err(FtlError::BadData);
-                        }
-                    }
-                    _ => return Err(FtlError::Corrupt("a map entry points to a slot without its block")),
-                }
-                mapped += 1;
-            }
-        }
-        Ok(CheckReport {
-            mapped,
-            map_pages: pages,
-            used_segments: self.ring.used,
-            head: self.ring.head,
-            tail: self.ring.tail,
-        })
-    }
-
-    /// Whether slot `g` lies in a segment of the journal (tail to head, before the
-    /// write pointer).
-    fn check_slot(&self, g: u32) -> R<(), F> {
-        let (n, p) = (self.geo.segs, self.geo.slots_per_seg);
-        let s = g / p;
-        let age = (self.ring.head + n - s) % n;
-        if g >= n * p || age >= self.ring.used || (s == self.ring.head && g % p >= self.ring.wp) {
-            return Err(FtlError::Corrupt("a map entry points outside the journal"));
-        }
-        Ok(())
-    }
-
-    /// CRC-32C of slot `g`'s `len`-byte payload, read in pieces.
-    async fn slot_crc(&mut self, g: u32, len: usize) -> R<u32, F> {
-        let addr = self.geo.slot_addr(g);
-        let mut crc = !0u32;
-        let mut buf = [0u8; 128];
-        let mut off = 0;
-        while off < len {
-            let k = (len - off).min(buf.len());
-            self.io().read(addr + off as u32, &mut buf[..k]).await?;
-            crc = fwring::ops::crc32c::update(crc, &buf[..k]);
-            off += k;
-        }
-        Ok(!crc)
     }
 }
