@@ -318,3 +318,27 @@ fn a_corrupt_flash_image_is_refused_with_a_clear_message() {
         assert!(!err.contains("panicked"), "{name}: {err}");
     }
 }
+
+#[test]
+fn replies_come_as_requests_complete_out_of_order_matched_by_cookie() {
+    let dir = TempDir::new("ooo");
+    // With the flash latency on, a 3 MiB read takes milliseconds.
+    let srv = Server::start(&dir.path("flash.img"), &["--latency", "1"]);
+    let mut c = Nbd::open(srv.port);
+    let big = 3u32 << 20;
+    // Two 3 MiB reads need 96 window slots of 64 KiB; there are 64, so the second
+    // waits for the first. The FLUSH sent after them needs no slot: it overtakes the
+    // second read, and its reply comes before that read's.
+    c.send(0, 0, 1, 0, big, &[]);
+    c.send(0, 0, 2, u64::from(big), big, &[]);
+    c.send(3, 0, 3, 0, 0, &[]);
+    let mut order = Vec::new();
+    for _ in 0..3 {
+        let (e, cookie, d) = c.reply(|ck| if ck == 3 { 0 } else { big as usize }).unwrap();
+        assert_eq!(e, 0);
+        assert_eq!(d.len(), if cookie == 3 { 0 } else { big as usize });
+        order.push(cookie);
+    }
+    let pos = |k| order.iter().position(|&x| x == k).unwrap();
+    assert!(pos(3) < pos(2), "the flush overtakes the waiting read: {order:?}");
+}
