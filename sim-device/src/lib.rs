@@ -32,6 +32,23 @@
 //! | BLOCK | [`cmd::BLOCKS`] | — | — | 0 | 0 | — | blocks |
 //! | DMA | [`dma::FROM_HOST`] | — | required | window offset | 0 | — | bytes |
 //! | DMA | [`dma::TO_HOST`] | required | — | window offset | 0 | — | bytes |
+//!
+//! A host write of 4 KiB at LBA 8 through staging slot 0, as `fwring-sim`'s host driver
+//! builds it:
+//!
+//! ```
+//! use fwring::{BufDesc, SqeFlags};
+//! use fwring_sim_device::{FUA, cmd, dma, from_host, slot, write};
+//!
+//! let staging = BufDesc::kfixed(0, 0, 4096); // registered buffer 0, offset 0
+//! let chain = [
+//!     from_host(0, &staging).user_data(1).flags(SqeFlags::IO_LINK), // window offset 0
+//!     write(8, &staging, true).user_data(2),
+//! ];
+//! assert_eq!(chain[0].op_flags, (slot::DMA as u32) << 24 | (dma::FROM_HOST as u32) << 16);
+//! assert_eq!(chain[1].op_flags, (slot::BLOCK as u32) << 24 | (cmd::WRITE as u32) << 16 | FUA as u32);
+//! assert_eq!((chain[1].len, BufDesc::sqe_a(&chain[1])), (8, staging));
+//! ```
 
 #![no_std]
 #![forbid(unsafe_code)]
