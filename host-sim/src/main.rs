@@ -40,7 +40,20 @@ enum Command {
         /// Output: JSON lines {"user_data":…,"res":…,"flags":…}, or raw 16-byte CQEs.
         #[arg(long, value_enum, default_value_t = Format::Json)]
         format: Format,
+        /// Input: raw 64-byte SQEs, or JSON lines as `encode` reads them.
+        #[arg(long, value_enum, default_value_t = Format::Bin)]
+        input: Format,
         /// File of concatenated raw SQEs; - or nothing for stdin.
+        #[arg(value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// SQEs from JSON lines (every io_uring_sqe field by name, opcode and flags by name)
+    /// to raw 64-byte SQEs on stdout, for `replay`.
+    #[command(
+        after_help = "Fields: opcode (number or name: nop, bpf, timeout, ...), flags (number or list of names: io_link, io_hardlink, io_drain, cqe_skip_success, ...), ioprio, fd, off, addr, len, op_flags, user_data, buf_index, personality, file_index, addr3, pad2, slot (IORING_OP_BPF's op slot: the top 8 bits of op_flags). Missing fields are 0; blank lines and lines starting with # are skipped.\n\nExample:\n  printf '%s\\n' '{\"opcode\":\"nop\",\"user_data\":1,\"flags\":[\"io_link\"]}' '{\"opcode\":\"bpf\",\"slot\":0,\"user_data\":2}' | fwring-sim encode | fwring-sim replay --setup-flags bpf_ext"
+    )]
+    Encode {
+        /// JSON-lines file; - or nothing for stdin.
         #[arg(value_name = "FILE")]
         file: Option<PathBuf>,
     },
@@ -182,7 +195,25 @@ fn main() -> ExitCode {
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
             Err(e) => fail(e),
         },
-        Command::Replay { sq_entries, cq_entries, setup_flags, format, file } => {
+        Command::Encode { file } => {
+            if io::stdout().is_terminal() {
+                return fail("encode writes binary SQEs: redirect stdout to a file or a pipe");
+            }
+            let input = match read_input(file) {
+                Ok(b) => b,
+                Err(e) => return fail(e),
+            };
+            let bytes = match fwring_sim::encode::lines(&String::from_utf8_lossy(&input)) {
+                Ok(b) => b,
+                Err(e) => return fail(e),
+            };
+            match io::stdout().lock().write_all(&bytes) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => fail(e),
+            }
+        }
+        Command::Replay { sq_entries, cq_entries, setup_flags, format, input: input_format, file } => {
             let flags = match setup_flags::parse(&setup_flags) {
                 Ok(f) => f,
                 Err(e) => return fail(e),
@@ -197,6 +228,13 @@ fn main() -> ExitCode {
             let input = match read_input(file) {
                 Ok(b) => b,
                 Err(e) => return fail(e),
+            };
+            let input = match input_format {
+                Format::Bin => input,
+                Format::Json => match fwring_sim::encode::lines(&String::from_utf8_lossy(&input)) {
+                    Ok(b) => b,
+                    Err(e) => return fail(e),
+                },
             };
             let opts = replay::Options { sq_entries, cq_entries, flags, format };
             // The largest ring class holds ~6 MiB of entries; give it a roomy stack.

@@ -198,3 +198,41 @@ fn replay_runs_the_buffer_ops_on_the_standard_memory() {
     assert_eq!(lines[2], format!("{{\"user_data\":3,\"res\":{},\"flags\":0}}", fwring_sim::ops::lz4_plain().len()));
     assert_eq!(lines[3], "{\"user_data\":4,\"res\":-14,\"flags\":0}", "address outside the ring's memory: EFAULT");
 }
+
+#[test]
+fn encode_turns_json_lines_into_raw_sqes_that_replay_runs() {
+    let json = "# a linked NOP, a NOP_INJECT-free NOP, an op-slot SQE\n\
+        {\"opcode\":\"nop\",\"user_data\":1,\"flags\":[\"io_link\",\"IOSQE_CQE_SKIP_SUCCESS\"]}\n\
+        \n\
+        {\"opcode\":0,\"user_data\":2,\"flags\":4}\n\
+        {\"opcode\":\"IORING_OP_BPF\",\"fd\":-1,\"slot\":1,\"op_flags\":1234,\"user_data\":3,\"addr3\":18446744073709551615}\n";
+    let o = sim(&["encode"], json.as_bytes());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let want = bytes(&[
+        Sqe::nop().user_data(1).flags(SqeFlags::IO_LINK | SqeFlags::CQE_SKIP_SUCCESS),
+        Sqe::nop().user_data(2).flags(SqeFlags::IO_LINK),
+        {
+            let mut s = Sqe::bpf(1, 1234).user_data(3);
+            s.addr3 = u64::MAX;
+            s
+        },
+    ]);
+    assert_eq!(o.stdout, want);
+    // replay --input json runs the same SQEs as the raw file.
+    let a = sim(&["replay", "--setup-flags", "bpf_ext", "--input", "json"], json.as_bytes());
+    let b = sim(&["replay", "--setup-flags", "bpf_ext"], &want);
+    assert_eq!(a.status.code(), Some(0));
+    assert_eq!(text(&a.stdout), text(&b.stdout));
+    assert!(text(&a.stdout).contains("\"user_data\":3,\"res\":1234"));
+    // Errors name the line and say what is allowed.
+    for (bad, needle) in [
+        ("{\"opcode\":\"nop\",\"bogus\":1}", "line 1: unknown field \"bogus\" (fields: opcode"),
+        ("{\"opcode\":\"frob\"}", "line 1: opcode: unknown name \"frob\""),
+        ("{\"flags\":[\"io_lnk\"]}", "unknown flag \"io_lnk\" (one of fixed_file, io_drain, io_link"),
+        ("{\"len\":-1}", "len: -1 is out of range"),
+        ("[1,2]", "not a JSON object"),
+        ("{\"opcode\":1", "not JSON"),
+    ] {
+        assert_usage_error(&sim(&["encode"], bad.as_bytes()), needle);
+    }
+}
