@@ -34,6 +34,7 @@ fn run(d: &mut Demo<'_>, path: &std::path::Path) -> io::Result<()> {
         faults: Faults::default(),
         seed: 1,
         verbose: false,
+        trace: None,
     };
     let drv = Driver::start(cfg).map_err(io::Error::other)?;
     let first = drv.device_pid();

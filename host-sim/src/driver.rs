@@ -80,6 +80,27 @@ pub struct DeviceConfig {
     pub seed: u64,
     /// Say on stderr when a device process starts or dies.
     pub verbose: bool,
+    /// Where to send the life of each chain member (for `run --trace`).
+    pub trace: Option<mpsc::Sender<TraceEvent>>,
+}
+
+/// One member of a piece's link chain, as the host saw it: from when the chain was
+/// published (the first member) or its predecessor's CQE came (the second) to its own
+/// CQE.
+#[derive(Clone, Debug)]
+pub struct TraceEvent {
+    /// The window slot (one chain at a time per slot).
+    pub slot: u32,
+    /// 0 = first member, 1 = its linked successor.
+    pub member: u8,
+    /// What it did ("BLOCK READ", "DMA TO_HOST", …).
+    pub name: &'static str,
+    /// Start.
+    pub start: Instant,
+    /// Its CQE.
+    pub end: Instant,
+    /// CQE result.
+    pub res: i32,
 }
 
 /// The running driver (its thread owns the queue pair and the device process).
@@ -116,6 +137,9 @@ struct Live {
 struct OnDevice {
     piece: Piece,
     res: [Option<i32>; 2],
+    read: bool,
+    pushed: Instant,
+    first_done: Option<Instant>,
 }
 
 const SINGLE: u64 = 1 << 63;
@@ -376,7 +400,9 @@ impl Worker<'_> {
                 Ok(true) => {
                     self.queued.pop_front();
                     self.free.pop();
-                    self.on_dev[slot as usize] = Some(OnDevice { piece: p, res: [None, None] });
+                    let read = live.kind == Kind::Read;
+                    self.on_dev[slot as usize] =
+                        Some(OnDevice { piece: p, res: [None, None], read, pushed: Instant::now(), first_done: None });
                     any = true;
                 }
                 _ => break,
@@ -407,6 +433,22 @@ impl Worker<'_> {
             let member = (c.user_data & 1) as usize;
             let Some(Some(od)) = self.on_dev.get_mut(slot) else { continue };
             od.res[member] = Some(c.res);
+            if let Some(tx) = &self.cfg.trace {
+                let now = Instant::now();
+                let names = if od.read { ["BLOCK READ", "DMA TO_HOST"] } else { ["DMA FROM_HOST", "BLOCK WRITE"] };
+                let start = if member == 0 { od.pushed } else { od.first_done.unwrap_or(od.pushed) };
+                let _ = tx.send(TraceEvent {
+                    slot: slot as u32,
+                    member: member as u8,
+                    name: names[member],
+                    start,
+                    end: now,
+                    res: c.res,
+                });
+            }
+            if member == 0 {
+                od.first_done = Some(Instant::now());
+            }
             if let [Some(a), Some(b)] = od.res {
                 let piece = od.piece;
                 self.on_dev[slot] = None;

@@ -12,7 +12,7 @@ use clap::Args;
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::driver::{Driver, Kind, Request};
+use crate::driver::{Driver, Kind, Request, TraceEvent};
 
 use crate::driver::DeviceConfig;
 use crate::flash::{self, Faults, Geometry, Latency, Rng};
@@ -131,7 +131,7 @@ impl DevArgs {
             bit_flip: self.bit_flip_every,
             stuck_busy: self.stuck_busy_every,
         };
-        Ok(DeviceConfig { flash: self.flash.clone(), latency, faults, seed: self.seed, verbose: true })
+        Ok(DeviceConfig { flash: self.flash.clone(), latency, faults, seed: self.seed, verbose: true, trace: None })
     }
 }
 
@@ -213,7 +213,11 @@ pub fn run(args: RunArgs) -> Result<(), String> {
     {
         return Err(format!("--duration {d} must be a positive number of seconds"));
     }
-    let cfg = args.dev.open()?;
+    let mut cfg = args.dev.open()?;
+    let (ttx, trx) = mpsc::channel::<TraceEvent>();
+    if args.trace.is_some() {
+        cfg.trace = Some(ttx);
+    }
     let driver = Driver::start(cfg)?;
     let bs = u64::from(driver.block_size);
     if args.bs == 0 || !args.bs.is_multiple_of(bs) || args.bs > u64::from(crate::nbd::MAX_BLOCK) {
@@ -340,6 +344,31 @@ pub fn run(args: RunArgs) -> Result<(), String> {
         plot(p, &hist, &per_tick).map_err(|e| format!("{}: {e}", p.display()))?;
     }
     if let Some(p) = &args.trace {
+        // The chains' members on one track per window slot, each chain a flow from its
+        // first member to its linked successor.
+        let at = |t: Instant| t.saturating_duration_since(t0).as_secs_f64() * 1e6;
+        let mut flow = 0u64;
+        let mut open = std::collections::HashMap::new();
+        for e in trx.try_iter() {
+            let tid = 1000 + e.slot;
+            trace.push(serde_json::json!({
+                "name": e.name, "cat": "chain", "ph": "X", "ts": at(e.start), "dur": at(e.end) - at(e.start),
+                "pid": 2, "tid": tid, "args": {"res": e.res, "member": e.member}
+            }));
+            let (ph, id) = if e.member == 0 {
+                flow += 1;
+                open.insert(e.slot, flow);
+                ("s", flow)
+            } else {
+                ("f", open.get(&e.slot).copied().unwrap_or(0))
+            };
+            let ts = if e.member == 0 { at(e.end) } else { at(e.start) };
+            trace.push(serde_json::json!({
+                "name": "link", "cat": "chain", "ph": ph, "id": id, "ts": ts, "pid": 2, "tid": tid, "bp": "e"
+            }));
+        }
+        trace.push(serde_json::json!({"name": "process_name", "ph": "M", "pid": 1, "args": {"name": "requests"}}));
+        trace.push(serde_json::json!({"name": "process_name", "ph": "M", "pid": 2, "args": {"name": "SQE link chains (per window slot)"}}));
         let doc = serde_json::json!({ "traceEvents": trace, "displayTimeUnit": "ns" });
         std::fs::write(p, doc.to_string()).map_err(|e| format!("{}: {e}", p.display()))?;
     }

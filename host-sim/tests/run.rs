@@ -36,9 +36,21 @@ fn run_reports_json_draws_a_plot_and_writes_a_trace() {
     let svg = std::fs::read_to_string(&svg).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("latency by percentile") && svg.contains("IOPS over time"));
     let t: serde_json::Value = serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
-    let ev = t["traceEvents"].as_array().unwrap();
+    let all = t["traceEvents"].as_array().unwrap();
+    let ev: Vec<&serde_json::Value> = all.iter().filter(|e| e["cat"] == "request").collect();
     assert_eq!(ev.len(), 300);
     assert!(ev.iter().all(|e| e["ph"] == "X" && e["dur"].as_f64().unwrap() > 0.0));
+    // Each 4 KiB request is one link chain of two members, joined by a flow.
+    let chain: Vec<&serde_json::Value> = all.iter().filter(|e| e["cat"] == "chain").collect();
+    let count = |ph: &str| chain.iter().filter(|e| e["ph"] == ph).count();
+    assert_eq!((count("X"), count("s"), count("f")), (600, 300, 300));
+    let names = |n: &str| chain.iter().filter(|e| e["name"] == n).count();
+    assert_eq!(names("BLOCK READ"), names("DMA TO_HOST"));
+    assert_eq!(names("DMA FROM_HOST"), names("BLOCK WRITE"));
+    assert_eq!(names("BLOCK READ") + names("BLOCK WRITE"), 300);
+    let mut ids: Vec<u64> = chain.iter().filter(|e| e["ph"] == "f").map(|e| e["id"].as_u64().unwrap()).collect();
+    ids.sort();
+    assert_eq!(ids, (1..=300).collect::<Vec<u64>>(), "every flow ends once");
     let reads = ev.iter().filter(|e| e["name"] == "read").count();
     assert!((60..240).contains(&reads), "about half reads: {reads}");
 }
