@@ -4,71 +4,13 @@ use std::io::{self, Write};
 
 use fwring::ops::crc32c::{VERIFY, crc32c};
 use fwring::ops::{CHAIN_LEN, buf_sqe};
-use fwring::{BufDesc, Cqe, Errno, Ring, Setup, SetupFlags, Sqe, SqeFlags, opcode};
+use fwring::{BufDesc, Ring, Setup, SetupFlags, Sqe, SqeFlags, opcode};
 
 use crate::ops;
 
-pub(crate) const L: SqeFlags = SqeFlags::IO_LINK;
+use crate::narrate::{Demo, L};
+
 const H: SqeFlags = SqeFlags::IO_HARDLINK;
-
-fn res_str(res: i32) -> String {
-    match Errno::from_res(res) {
-        Some(e) if e.name().is_some() => format!("{res} (-{e:?})"),
-        _ => res.to_string(),
-    }
-}
-
-pub(crate) struct Demo<'a> {
-    pub(crate) out: &'a mut dyn Write,
-    step: u32,
-}
-
-impl Demo<'_> {
-    pub(crate) fn step(&mut self, title: &str, text: &str) -> io::Result<()> {
-        self.step += 1;
-        writeln!(self.out, "\n== {}. {title}", self.step)?;
-        for line in text.lines() {
-            writeln!(self.out, "   {line}")?;
-        }
-        Ok(())
-    }
-
-    pub(crate) fn cqe(&mut self, c: &Cqe) -> io::Result<()> {
-        writeln!(self.out, "   CQE ud={:<3} res={}", c.user_data, res_str(c.res))
-    }
-
-    pub(crate) fn sqe(&mut self, sqe: &Sqe, what: &str) -> io::Result<()> {
-        writeln!(self.out, "   SQE ud={:<3} {what}", sqe.user_data)
-    }
-
-    pub(crate) fn submit<const SQ: usize, const CQ: usize, const N: usize, const A: usize>(
-        &mut self,
-        ring: &mut Ring<SQ, CQ, N, A>,
-        sqes: &[(Sqe, &str)],
-    ) -> io::Result<Vec<Cqe>> {
-        for (sqe, what) in sqes {
-            self.sqe(sqe, what)?;
-            if ring.push(*sqe).is_err() {
-                writeln!(self.out, "   (SQ full: SQE ud={} handed back)", sqe.user_data)?;
-            }
-        }
-        let s = ring.submit();
-        writeln!(self.out, "   submit -> took {} SQE(s), stop: {:?}", s.taken, s.stop)?;
-        self.reap(ring)
-    }
-
-    pub(crate) fn reap<const SQ: usize, const CQ: usize, const N: usize, const A: usize>(
-        &mut self,
-        ring: &mut Ring<SQ, CQ, N, A>,
-    ) -> io::Result<Vec<Cqe>> {
-        let mut got = Vec::new();
-        while let Some(c) = ring.pop() {
-            self.cqe(&c)?;
-            got.push(c);
-        }
-        Ok(got)
-    }
-}
 
 /// The zero-copy chain: decompress → checksum → copy, in place, then with injection.
 fn zero_copy(d: &mut Demo<'_>, ring: &mut Ring<32, 64, 32, 8>) -> io::Result<()> {
@@ -129,7 +71,7 @@ fn zero_copy(d: &mut Demo<'_>, ring: &mut Ring<32, 64, 32, 8>) -> io::Result<()>
 
 /// Run the demo, writing the narration to `out`.
 pub fn run(out: &mut dyn Write) -> io::Result<()> {
-    let mut d = Demo { out, step: 0 };
+    let mut d = Demo::new(out);
     writeln!(d.out, "fwring demo: an io_uring-style ring with Linux SQE/CQE semantics, no heap, fixed memory.")?;
 
     let mut ring: Box<Ring<32, 64, 32, 8>> = Box::default();
@@ -220,6 +162,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
     crate::demo_device::dma(&mut d, &mut ring)?;
     crate::demo_device::timeouts(&mut d, &mut ring)?;
     crate::demo_device::shared_memory(&mut d)?;
+    crate::demo_storage::storage(&mut d)?;
 
     d.step(
         "Backpressure: no completion is ever dropped",

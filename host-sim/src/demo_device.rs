@@ -15,7 +15,7 @@ use fwring::{
     vtable,
 };
 
-use crate::demo::{Demo, L};
+use crate::narrate::{Demo, L};
 use crate::ops;
 
 /// Slot of [`Dma`].

@@ -9,7 +9,7 @@ use fwring_sim::{demo, replay, setup_flags};
 
 /// fwring host simulator: run the ring on this machine.
 #[derive(Parser)]
-#[command(name = "fwring-sim", version, about, long_about = None)]
+#[command(name = "fwring-sim", version, about, long_about = None, arg_required_else_help = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -46,13 +46,68 @@ enum Command {
         /// themselves, are reported on stderr.
         #[arg(long)]
         advance_time: bool,
+        /// Input: raw 64-byte SQEs, or JSON lines as `encode` reads them.
+        #[arg(long, value_enum, default_value_t = Format::Bin)]
+        input: Format,
         /// File of concatenated raw SQEs; - or nothing for stdin.
+        #[arg(value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// SQEs from JSON lines (every io_uring_sqe field by name, opcode and flags by name)
+    /// to raw 64-byte SQEs on stdout, for `replay`.
+    #[command(
+        after_help = "Fields: opcode (number or name: nop, bpf, timeout, ...), flags (number or list of names: io_link, io_hardlink, io_drain, cqe_skip_success, ...), ioprio, fd, off, addr, len, op_flags, user_data, buf_index, personality, file_index, addr3, pad2, slot (IORING_OP_BPF's op slot: the top 8 bits of op_flags). Missing fields are 0; blank lines and lines starting with # are skipped.\n\nExample:\n  printf '%s\\n' '{\"opcode\":\"nop\",\"user_data\":1,\"flags\":[\"io_link\"]}' '{\"opcode\":\"bpf\",\"slot\":0,\"user_data\":2}' | fwring-sim encode | fwring-sim replay --setup-flags bpf_ext"
+    )]
+    Encode {
+        /// JSON-lines file; - or nothing for stdin.
         #[arg(value_name = "FILE")]
         file: Option<PathBuf>,
     },
     /// A short narrated run of the ring: NOPs, a failing link chain, op slots, backpressure.
     Demo,
+    /// Serve a simulated storage device over NBD: a device process (the firmware's
+    /// ring and block layer over a simulated NOR flash persisted to --flash) behind a
+    /// shared-memory queue pair, driven by this process's host driver.
+    #[command(
+        after_help = "Example:\n  fwring-sim serve --flash disk.img --size 64M\n  qemu-io -f raw nbd://127.0.0.1:10809/fwring -c 'write -P 0xab 0 64k' -c 'read -P 0xab 0 64k'"
+    )]
+    Serve {
+        #[command(flatten)]
+        dev: DevArgs,
+        /// Address to listen on.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:10809")]
+        nbd: String,
+        /// Export name.
+        #[arg(long, value_name = "NAME", default_value = "fwring")]
+        export: String,
+    },
+    /// Run a workload (fio-like) through the host driver against a device process.
+    Run(Box<fwring_sim::workload::RunArgs>),
+    /// The device process (started by serve and run; not for direct use).
+    #[command(hide = true)]
+    Device {
+        #[arg(long)]
+        shm_fd: i32,
+        #[arg(long)]
+        flash: PathBuf,
+        #[arg(long, value_parser = parse_quad)]
+        latency_ns: (u64, u64, u64, u64),
+        #[arg(long, value_parser = parse_quad)]
+        faults: (u64, u64, u64, u64),
+        #[arg(long)]
+        seed: u64,
+    },
 }
+
+fn parse_quad(s: &str) -> Result<(u64, u64, u64, u64), String> {
+    let v: Vec<u64> = s.split(',').map(|x| x.parse::<u64>().map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
+    match v[..] {
+        [a, b, c, d] => Ok((a, b, c, d)),
+        _ => Err("four comma-separated numbers".into()),
+    }
+}
+
+use fwring_sim::workload::DevArgs;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
@@ -80,6 +135,17 @@ fn read_input(file: Option<PathBuf>) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+fn serve(dev: DevArgs, addr: &str, export: String) -> Result<(), String> {
+    let cfg = dev.open()?;
+    let listener = std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let driver = fwring_sim::driver::Driver::start(cfg)?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("serving {} bytes ({}-byte blocks) as nbd://{local}/{export}", driver.size, driver.block_size);
+    let _ = io::stdout().flush();
+    let ex = fwring_sim::nbd::Export { name: export, description: "fwring simulated NOR flash device".into(), driver };
+    fwring_sim::nbd::serve(listener, std::sync::Arc::new(ex)).map_err(|e| e.to_string())
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -89,17 +155,71 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let text = e.to_string();
-            return fail(text.lines().next().unwrap_or("bad arguments").trim_start_matches("error: "));
+            // clap's whole message: what was wrong, the possible values, the usage line.
+            let _ = e.print();
+            return ExitCode::from(2);
         }
     };
     match cli.command {
+        Command::Serve { dev, nbd, export } => match serve(dev, &nbd, export) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("fwring-sim: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Run(args) => match fwring_sim::workload::run(*args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("fwring-sim: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Device { shm_fd, flash, latency_ns: l, faults: f, seed } => {
+            let opts = fwring_sim::device::DeviceOpts {
+                flash,
+                shm_fd,
+                latency: fwring_sim::flash::Latency { read_ns: l.0, program_ns: l.1, erase_ns: l.2, jitter_pct: l.3 },
+                faults: fwring_sim::flash::Faults {
+                    read_error: f.0,
+                    program_fail: f.1,
+                    bit_flip: f.2,
+                    stuck_busy: f.3,
+                },
+                seed,
+            };
+            match fwring_sim::device::run(opts) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("fwring-sim device: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Demo => match demo::run(&mut io::stdout().lock()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
             Err(e) => fail(e),
         },
-        Command::Replay { sq_entries, cq_entries, setup_flags, format, advance_time, file } => {
+        Command::Encode { file } => {
+            if io::stdout().is_terminal() {
+                return fail("encode writes binary SQEs: redirect stdout to a file or a pipe");
+            }
+            let input = match read_input(file) {
+                Ok(b) => b,
+                Err(e) => return fail(e),
+            };
+            let bytes = match fwring_sim::encode::lines(&String::from_utf8_lossy(&input)) {
+                Ok(b) => b,
+                Err(e) => return fail(e),
+            };
+            match io::stdout().lock().write_all(&bytes) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => fail(e),
+            }
+        }
+        Command::Replay { sq_entries, cq_entries, setup_flags, format, advance_time, input: input_format, file } => {
             let flags = match setup_flags::parse(&setup_flags) {
                 Ok(f) => f,
                 Err(e) => return fail(e),
@@ -114,6 +234,13 @@ fn main() -> ExitCode {
             let input = match read_input(file) {
                 Ok(b) => b,
                 Err(e) => return fail(e),
+            };
+            let input = match input_format {
+                Format::Bin => input,
+                Format::Json => match fwring_sim::encode::lines(&String::from_utf8_lossy(&input)) {
+                    Ok(b) => b,
+                    Err(e) => return fail(e),
+                },
             };
             let opts = replay::Options { sq_entries, cq_entries, flags, format, advance_time };
             // The largest ring class holds ~6 MiB of entries; give it a roomy stack.

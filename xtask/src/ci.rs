@@ -6,6 +6,15 @@ use std::process::{Command, Stdio};
 use crate::util::{cargo, exec, output, root, step};
 
 /// Bare-metal targets `fwring` must build for (no_std, no alloc).
+/// Programs host-sim's tests run, and the Debian packages that have them.
+const NBD_TOOLS: [(&str, &str); 5] = [
+    ("qemu-io", "qemu-utils"),
+    ("qemu-img", "qemu-utils"),
+    ("nbdinfo", "libnbd-bin"),
+    ("nbdcopy", "libnbd-bin"),
+    ("nbdsh", "python3-libnbd"),
+];
+
 pub const TARGETS: [&str; 3] = ["thumbv7em-none-eabihf", "thumbv6m-none-eabi", "riscv32imac-unknown-none-elf"];
 
 #[derive(Default)]
@@ -202,12 +211,23 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 &format!("build fwring-hal {t}"),
                 exec(cargo().args(["build", "-p", "fwring-hal", "--features", "async,defmt", "--target", t]).args(cs)),
             );
+            // The simulated storage device's op table is firmware code: it must build
+            // for a board (thumbv7em has the atomics its Completer needs).
+            if t.starts_with("thumbv7em") {
+                check(
+                    &format!("build fwring-sim-device {t}"),
+                    exec(cargo().args(["build", "-p", "fwring-sim-device", "--target", t])),
+                );
+            }
         } else {
             println!("skipped {t}: target not installed and `rustup target add` unavailable");
         }
     }
 
     step("tests");
+    // host-sim's NBD tests drive the device with real clients: qemu-io / qemu-img
+    // (qemu-utils) and nbdinfo / nbdcopy (libnbd-bin), nbdsh (python3-libnbd).
+    check("install NBD clients", crate::fw::Installer::default().ensure_tools(&NBD_TOOLS));
     let mut totals = Totals::default();
     check("cargo test", cargo_test(&mut totals, &["--workspace"]));
     check("cargo test fwring-hal async", cargo_test(&mut totals, &["-p", "fwring-hal", "--features", "async"]));

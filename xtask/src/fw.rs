@@ -35,7 +35,8 @@ use std::time::Instant;
 
 use crate::util::{describe, root, step};
 
-use toolchain::{Installer, Prefer, Toolchain};
+pub use toolchain::Installer;
+use toolchain::{Prefer, Toolchain};
 
 /// A board the firmware runs on, and how QEMU emulates it.
 pub struct Target {

@@ -166,6 +166,21 @@ impl Installer {
         apt(&args, 900)
     }
 
+    /// Every `(program, Debian package)` of `tools`: installs the packages of those
+    /// missing, then fails if any is still missing.
+    pub fn ensure_tools(&mut self, tools: &[(&str, &str)]) -> Result<(), String> {
+        let mut missing: Vec<&str> = tools.iter().filter(|(bin, _)| !have(bin)).map(|(_, pkg)| *pkg).collect();
+        missing.dedup();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        self.apt_install(&missing)?;
+        match tools.iter().find(|(bin, _)| !have(bin)) {
+            Some((bin, pkg)) => Err(format!("{bin} still missing after installing {pkg}")),
+            None => Ok(()),
+        }
+    }
+
     /// QEMU for every board (`qemu-system-arm`, `qemu-system-riscv32`).
     pub fn ensure_qemu(&mut self) -> Result<(), String> {
         let missing: Vec<&str> = QEMU_PACKAGES.iter().filter(|(bin, _)| !have(bin)).map(|(_, pkg)| *pkg).collect();
