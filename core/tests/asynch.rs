@@ -38,10 +38,13 @@ const HW: u32 = 1 << 23;
 impl Op for Wait {
     type Pdu = u32;
     fn prep(cx: &mut PrepCx<'_>, _: &Sqe) -> Result<u32, Errno> {
-        Ok(cx.info().op_flags())
+        Ok(cx.info().private_flags())
     }
     fn issue(cx: &mut IssueCx<'_>, f: &mut u32) -> Issue {
-        let t = if *f & HW != 0 { cx.pending() } else { cx.pending_cancelable() };
+        let t = match if *f & HW != 0 { cx.pending() } else { cx.pending_cancelable() } {
+            Ok(t) => t,
+            Err(e) => return Issue::Err(e),
+        };
         TOKENS.with(|v| v.borrow_mut().push((*f & 0xffff, t)));
         Issue::Pending
     }
@@ -53,7 +56,7 @@ impl Op for Dma {
     type Pdu = u32;
     fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<u32, Errno> {
         cx.import(&BufDesc::sqe_a(sqe), Dir::Dest)?;
-        Ok(cx.info().op_flags())
+        Ok(cx.info().private_flags())
     }
     fn issue(cx: &mut IssueCx<'_>, key: &mut u32) -> Issue {
         match cx.pending_io() {

@@ -20,7 +20,10 @@ impl Op for Pend {
         Ok(())
     }
     fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
-        let t = cx.pending();
+        let t = match cx.pending() {
+            Ok(t) => t,
+            Err(e) => return Issue::Err(e),
+        };
         LAST.with(|c| c.set(Some(t)));
         Issue::Pending
     }

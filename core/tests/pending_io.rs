@@ -37,7 +37,7 @@ impl Op for Fill {
     type Pdu = u8;
     fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<u8, Errno> {
         cx.import(&BufDesc::sqe_a(sqe), Dir::Dest)?;
-        Ok(cx.info().op_flags() as u8)
+        Ok(cx.info().private_flags() as u8)
     }
     fn issue(cx: &mut IssueCx<'_>, v: &mut u8) -> Issue {
         let n = match cx.io() {

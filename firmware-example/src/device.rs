@@ -205,7 +205,7 @@ impl Op for DeviceOp {
     fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<DevicePdu, Errno> {
         let res = i32::try_from(sqe.off as i64).map_err(|_| Errno::EINVAL)?;
         let b = BufDesc::sqe_b(sqe);
-        let mut flags = cx.info().op_flags();
+        let mut flags = cx.info().private_flags();
         if b != BufDesc::default() {
             cx.import(&b, Dir::Dest)?;
             flags |= DMA;
@@ -226,7 +226,10 @@ impl Op for DeviceOp {
                 Err(e) => return Issue::Err(e),
             }
         } else {
-            Done::Token { token: cx.pending(), res: pdu.res, twice: pdu.flags & TWICE != 0 }
+            match cx.pending() {
+                Ok(token) => Done::Token { token, res: pdu.res, twice: pdu.flags & TWICE != 0 },
+                Err(e) => return Issue::Err(e),
+            }
         };
         if queue(Job { done, due: pdu.due }) {
             Issue::Pending

@@ -508,7 +508,7 @@ impl Op for VirtioBlkOp {
     type Pdu = VirtioPdu;
 
     fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<VirtioPdu, Errno> {
-        let flags = cx.info().op_flags();
+        let flags = cx.info().private_flags();
         let fd = usize::try_from(sqe.fd).map_err(|_| Errno::EBADF)?;
         let (size, readonly) = disk_info(fd)?;
         let raw = flags & RAW != 0;

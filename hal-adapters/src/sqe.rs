@@ -63,12 +63,12 @@ impl SqeExt for Sqe {
 
 /// The command of a request.
 pub(crate) fn cmd(info: &ReqInfo) -> u8 {
-    (info.op_flags() >> CMD_SHIFT) as u8
+    (info.private_flags() >> CMD_SHIFT) as u8
 }
 
 /// The flags of a request.
 pub(crate) fn flags(info: &ReqInfo) -> u16 {
-    info.op_flags() as u16
+    info.private_flags() as u16
 }
 
 /// No import.

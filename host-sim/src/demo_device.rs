@@ -38,7 +38,7 @@ impl Op for Dma {
         Ok(BufDesc::sqe_a(sqe).len)
     }
     fn issue(cx: &mut IssueCx<'_>, len: &mut u32) -> Issue {
-        let fill = cx.info().op_flags() as u8;
+        let fill = cx.info().private_flags() as u8;
         cx.chain().len = *len;
         match cx.pending_io() {
             Ok(io) => {
@@ -58,7 +58,10 @@ impl Op for Wait {
         Ok(())
     }
     fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
-        let _token = cx.pending_cancelable();
+        let _token = match cx.pending_cancelable() {
+            Ok(t) => t,
+            Err(e) => return Issue::Err(e),
+        };
         Issue::Pending
     }
 }

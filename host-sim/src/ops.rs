@@ -42,7 +42,7 @@ pub struct Echo;
 impl Op for Echo {
     type Pdu = u32;
     fn prep(cx: &mut PrepCx<'_>, _: &Sqe) -> Result<u32, Errno> {
-        Ok(cx.info().op_flags())
+        Ok(cx.info().private_flags())
     }
     fn issue(cx: &mut IssueCx<'_>, v: &mut u32) -> Issue {
         cx.set_result(*v as i32);
@@ -55,7 +55,7 @@ pub struct FailWith;
 impl Op for FailWith {
     type Pdu = u16;
     fn prep(cx: &mut PrepCx<'_>, _: &Sqe) -> Result<u16, Errno> {
-        let e = cx.info().op_flags();
+        let e = cx.info().private_flags();
         u16::try_from(e).ok().and_then(Errno::new).map(Errno::get).ok_or(Errno::EINVAL)
     }
     fn issue(_: &mut IssueCx<'_>, e: &mut u16) -> Issue {

@@ -36,7 +36,11 @@ impl Op for Pend {
         Ok(())
     }
     fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
-        TOKEN.with(|t| t.set(Some(cx.pending())));
+        let token = match cx.pending() {
+            Ok(t) => t,
+            Err(e) => return Issue::Err(e),
+        };
+        TOKEN.with(|t| t.set(Some(token)));
         Issue::Pending
     }
 }

@@ -32,7 +32,7 @@ pub const SCRIPT_SLOTS: [u8; 3] = [0, 1, 7];
 impl Op for ScriptOp {
     type Pdu = [u32; 2];
     fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<[u32; 2], Errno> {
-        let f = cx.info().op_flags();
+        let f = cx.info().private_flags();
         if f & 3 == 1 {
             return Err(Errno::E2BIG);
         }

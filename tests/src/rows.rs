@@ -45,7 +45,7 @@ struct Echo8;
 impl Op for Echo8 {
     type Pdu = u32;
     fn prep(cx: &mut PrepCx<'_>, _sqe: &Sqe) -> Result<u32, Errno> {
-        Ok(cx.info().op_flags() & 0xff)
+        Ok(cx.info().private_flags() & 0xff)
     }
     fn issue(cx: &mut IssueCx<'_>, pdu: &mut u32) -> Issue {
         cx.set_result(*pdu as i32);

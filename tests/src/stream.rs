@@ -54,7 +54,7 @@ impl Op for Fill {
     type Pdu = u8;
     fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<u8, Errno> {
         cx.import(&BufDesc::sqe_a(sqe), Dir::Dest)?;
-        Ok(cx.info().op_flags() as u8)
+        Ok(cx.info().private_flags() as u8)
     }
     fn issue(cx: &mut IssueCx<'_>, v: &mut u8) -> Issue {
         let filled = cx.io().and_then(|mut io| {
@@ -80,7 +80,10 @@ impl Op for Wait {
         Ok(())
     }
     fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
-        let t = cx.pending_cancelable();
+        let t = match cx.pending_cancelable() {
+            Ok(t) => t,
+            Err(e) => return Issue::Err(e),
+        };
         WAITING.with(|w| w.borrow_mut().push((cx.info().user_data(), t)));
         Issue::Pending
     }
@@ -93,7 +96,10 @@ impl Op for Hold {
         cx.import(&BufDesc::sqe_b(sqe), Dir::Source).map(drop)
     }
     fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
-        let t = cx.pending();
+        let t = match cx.pending() {
+            Ok(t) => t,
+            Err(e) => return Issue::Err(e),
+        };
         WAITING.with(|w| w.borrow_mut().push((cx.info().user_data(), t)));
         Issue::Pending
     }

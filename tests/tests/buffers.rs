@@ -100,9 +100,9 @@ struct Probe;
 impl Op for Probe {
     type Pdu = u32;
     fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<u32, Errno> {
-        let dir = if cx.info().op_flags() & 1 != 0 { Dir::Source } else { Dir::Dest };
+        let dir = if cx.info().private_flags() & 1 != 0 { Dir::Source } else { Dir::Dest };
         cx.import(&BufDesc::sqe_a(sqe), dir)?;
-        Ok(cx.info().op_flags())
+        Ok(cx.info().private_flags())
     }
     fn issue(cx: &mut IssueCx<'_>, flags: &mut u32) -> Issue {
         let n = {
@@ -157,7 +157,7 @@ impl Op for ViewRules {
     type Pdu = u32;
     fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<u32, Errno> {
         cx.import(&BufDesc::sqe_a(sqe), Dir::Source)?;
-        Ok(cx.info().op_flags() & 3)
+        Ok(cx.info().private_flags() & 3)
     }
     fn issue(cx: &mut IssueCx<'_>, ask: &mut u32) -> Issue {
         let len = cx.io().and_then(|mut io| match *ask {
@@ -494,7 +494,7 @@ fn chain_record_starts_zeroed_and_flows_to_each_member() {
     impl Op for Push {
         type Pdu = u32;
         fn prep(cx: &mut PrepCx<'_>, _: &Sqe) -> Result<u32, Errno> {
-            Ok(cx.info().op_flags())
+            Ok(cx.info().private_flags())
         }
         fn issue(cx: &mut IssueCx<'_>, v: &mut u32) -> Issue {
             let c: &mut ChainData = cx.chain();

@@ -614,10 +614,10 @@ mod scripted {
     impl Op for Scripted {
         type Pdu = [u64; 2];
         fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<[u64; 2], Errno> {
-            if cx.info().op_flags() == 1 {
+            if cx.info().private_flags() == 1 {
                 return Err(Errno::E2BIG);
             }
-            Ok([cx.info().op_flags() as u64, sqe.off])
+            Ok([cx.info().private_flags() as u64, sqe.off])
         }
         fn issue(cx: &mut IssueCx<'_>, pdu: &mut [u64; 2]) -> Issue {
             match pdu[0] {
@@ -684,7 +684,7 @@ fn op_private_flags_reach_the_op_unchanged_c_bpf_4() {
     static T: OpVTable = OpVTable {
         id: 4,
         prep: Some(|cx, _, _| {
-            SEEN.store(cx.info().opf(), std::sync::atomic::Ordering::Relaxed);
+            SEEN.store(cx.info().bpf_op_flags(), std::sync::atomic::Ordering::Relaxed);
             Ok(())
         }),
         issue: None,

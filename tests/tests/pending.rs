@@ -32,14 +32,17 @@ struct Wait;
 impl Op for Wait {
     type Pdu = u32;
     fn prep(cx: &mut PrepCx<'_>, _: &Sqe) -> Result<u32, Errno> {
-        Ok(cx.info().op_flags())
+        Ok(cx.info().private_flags())
     }
     fn issue(cx: &mut IssueCx<'_>, f: &mut u32) -> Issue {
         if *f & 2 != 0 {
             *f &= !2;
             return Issue::Err(Errno::EAGAIN);
         }
-        let t = if *f & 1 != 0 { cx.pending() } else { cx.pending_cancelable() };
+        let t = match if *f & 1 != 0 { cx.pending() } else { cx.pending_cancelable() } {
+            Ok(t) => t,
+            Err(e) => return Issue::Err(e),
+        };
         let ud = cx.info().user_data();
         TOKENS.with(|v| v.borrow_mut().push((ud, t)));
         Issue::Pending
@@ -56,7 +59,10 @@ impl Op for Dma {
         cx.import(&BufDesc::sqe_a(sqe), Dir::Dest).map(drop)
     }
     fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
-        let t = cx.pending();
+        let t = match cx.pending() {
+            Ok(t) => t,
+            Err(e) => return Issue::Err(e),
+        };
         let ud = cx.info().user_data();
         TOKENS.with(|v| v.borrow_mut().push((ud, t)));
         Issue::Pending

@@ -31,7 +31,10 @@ impl Op for Device0 {
         Ok(())
     }
     fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
-        let t = cx.pending();
+        let t = match cx.pending() {
+            Ok(t) => t,
+            Err(e) => return Issue::Err(e),
+        };
         let mut item = (t, cx.info().user_data());
         // The queue holds more than the ring can have in flight.
         while let Err(back) = work().push(item) {

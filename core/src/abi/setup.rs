@@ -155,7 +155,7 @@ impl Probe {
     }
 
     /// The probe flags of `op` (`OP_SUPPORTED` or 0), as `struct io_uring_probe_op`.
-    pub const fn op_flags(&self, op: u8) -> u16 {
+    pub const fn op_support(&self, op: u8) -> u16 {
         if self.is_supported(op) { OP_SUPPORTED } else { 0 }
     }
 }
@@ -211,7 +211,7 @@ mod tests {
         assert!(!p.is_supported(200));
         assert_eq!(p.last_op, 65);
         let p = Probe::new(true);
-        assert_eq!(p.op_flags(opcode::BPF), OP_SUPPORTED);
+        assert_eq!(p.op_support(opcode::BPF), OP_SUPPORTED);
     }
 
     #[test]

@@ -102,7 +102,7 @@ impl Op for Crc32c {
             }
             None => 0,
         };
-        Ok(CrcPdu { flags: cx.info().op_flags(), expect: sqe.len, has_out })
+        Ok(CrcPdu { flags: cx.info().private_flags(), expect: sqe.len, has_out })
     }
 
     fn issue(cx: &mut IssueCx<'_>, pdu: &mut CrcPdu) -> Issue {

@@ -116,7 +116,7 @@ impl Op for Inject {
     type Pdu = u16;
 
     fn prep(cx: &mut PrepCx<'_>, _sqe: &Sqe) -> Result<u16, Errno> {
-        let id = (cx.info().op_flags() & 0xffff) as u16;
+        let id = (cx.info().private_flags() & 0xffff) as u16;
         cx.arg(id)?;
         Ok(id)
     }

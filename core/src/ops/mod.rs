@@ -58,7 +58,7 @@ pub(crate) fn optional_b(sqe: &Sqe) -> Option<BufDesc> {
 pub(crate) fn prep_src_dst(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<u32, Errno> {
     cx.import(&BufDesc::sqe_a(sqe), Dir::Source)?;
     cx.import(&BufDesc::sqe_b(sqe), Dir::Dest)?;
-    Ok(cx.info().op_flags())
+    Ok(cx.info().private_flags())
 }
 
 /// Issue of a source → destination op: run `f` on the source (cut to the chain record's

@@ -59,13 +59,15 @@ impl ReqInfo {
         self.user_data
     }
 
-    /// `bpf_op_flags` as submitted: slot in bits 31..24, op flags in 23..0 (C-BPF-4).
-    pub const fn opf(&self) -> u32 {
+    /// `bpf_op_flags` as submitted, the whole word: slot in bits 31..24, the op's private
+    /// flags in 23..0 (C-BPF-4).
+    pub const fn bpf_op_flags(&self) -> u32 {
         self.opf
     }
 
-    /// The op's private flags: the low 24 bits of `bpf_op_flags`, unchanged.
-    pub const fn op_flags(&self) -> u32 {
+    /// The op's private flags: the low 24 bits of `bpf_op_flags`, unchanged (what an op
+    /// reads its modes from; [`ReqInfo::bpf_op_flags`] is the whole word).
+    pub const fn private_flags(&self) -> u32 {
         bpf_op_private(self.opf)
     }
 
@@ -286,23 +288,22 @@ impl IssueCx<'_> {
 
     /// Take this request's completion token and make it pending: return
     /// [`Issue::Pending`], hand the token to whatever finishes the work, and have that
-    /// call [`Completer::complete`](crate::Completer::complete). The request cannot be cancelled while pending
-    /// (ASYNC_CANCEL answers -EALREADY: the hardware owns its buffers).
+    /// call [`Completer::complete`](crate::Completer::complete). The request cannot be
+    /// cancelled while pending (ASYNC_CANCEL answers -EALREADY: the hardware owns its
+    /// buffers).
     ///
-    /// Once the buffers went out with [`IssueCx::pending_io`], the handle owns the
-    /// completion: this returns a token that names no request (every `complete` with it
-    /// is refused) and the request stays as `pending_io` left it.
-    pub fn pending(&mut self) -> Token {
+    /// EBUSY once the buffers went out with [`IssueCx::pending_io`]: the handle owns the
+    /// completion, there is no second way in.
+    pub fn pending(&mut self) -> Result<Token, Errno> {
         self.pend(Pended::Pending, Phase::Pending)
     }
 
-    fn pend(&mut self, pended: Pended, phase: Phase) -> Token {
+    fn pend(&mut self, pended: Pended, phase: Phase) -> Result<Token, Errno> {
         if self.pended == Pended::Lent {
-            // The buffers' handle owns the completion: no second way in.
-            return Token::from_raw(u64::MAX);
+            return Err(Errno::EBUSY);
         }
         self.pended = pended;
-        completion::pend(self.mail, self.index, self.generation, phase)
+        Ok(completion::pend(self.mail, self.index, self.generation, phase))
     }
 
     /// Go pending and hand the request's buffers out with its completion: the
@@ -333,7 +334,9 @@ impl IssueCx<'_> {
     /// timeouts cancel the request (-ECANCELED) and a later `complete` with the token is
     /// refused as stale. Only for work that does not touch the request's buffers after
     /// a cancel (waiting for an event, not a DMA transfer).
-    pub fn pending_cancelable(&mut self) -> Token {
+    ///
+    /// EBUSY once the buffers went out with [`IssueCx::pending_io`].
+    pub fn pending_cancelable(&mut self) -> Result<Token, Errno> {
         self.pend(Pended::Cancelable, Phase::Cancelable)
     }
 

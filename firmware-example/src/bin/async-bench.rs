@@ -40,7 +40,10 @@ impl Op for Pend {
         Ok(())
     }
     fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
-        let t = cx.pending();
+        let t = match cx.pending() {
+            Ok(t) => t,
+            Err(e) => return Issue::Err(e),
+        };
         critical_section::with(|cs| TOKEN.borrow(cs).set(Some(t)));
         Issue::Pending
     }

@@ -18,7 +18,7 @@ impl Op for Echo {
     type Pdu = u32;
 
     fn prep(cx: &mut PrepCx<'_>, _sqe: &Sqe) -> Result<u32, Errno> {
-        Ok(cx.info().op_flags())
+        Ok(cx.info().private_flags())
     }
 
     fn issue(cx: &mut IssueCx<'_>, pdu: &mut u32) -> Issue {

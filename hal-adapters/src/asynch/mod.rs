@@ -140,7 +140,10 @@ fn enqueue<P: Port>(cx: &mut IssueCx<'_>, args: &Args, class: Class, cancelable:
         return Issue::Err(Errno::EBUSY);
     }
     let job = if cancelable {
-        Job::with_token(cx.pending_cancelable(), class, *args)
+        match cx.pending_cancelable() {
+            Ok(token) => Job::with_token(token, class, *args),
+            Err(e) => return Issue::Err(e),
+        }
     } else {
         match cx.pending_io() {
             Ok(io) => Job::with_io(io, class, *args, chain_len),
