@@ -80,6 +80,7 @@ pub use abi::{
     Cqe, CqeFlags, Features, MAX_OP_SLOTS, NopFlags, SetupFlags, SqRingFlags, Sqe, SqeFlags, bpf_op_flags,
     bpf_op_private, bpf_op_slot, opcode,
 };
+pub use buffer::provided::{BufGroup, BufRing, Fill, IoUringBuf, NoFill, Stream};
 pub use buffer::region::{REGION_MAX_LEN, Region};
 pub use buffer::view::{PendingIo, Refused};
 pub use buffer::{BufDesc, BufTable, Dir, Io, IoBuf, IoVec, Rejected, Segs, SegsMut, buf_type};

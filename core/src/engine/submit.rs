@@ -35,8 +35,9 @@ struct OpDef {
 
 const fn opdef(op: u8) -> OpDef {
     match op {
+        // Op slots may stream from a provided-buffer group (IssueCx::multishot).
+        opcode::BPF => OpDef { ioprio: false, buffer_select: true, is_128: false },
         opcode::NOP
-        | opcode::BPF
         | opcode::TIMEOUT
         | opcode::TIMEOUT_REMOVE
         | opcode::LINK_TIMEOUT

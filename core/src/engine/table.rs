@@ -57,6 +57,11 @@ bitflags! {
         /// every member when the chain closes, so a closed chain's ranges are never
         /// mistaken for a later chain's (whatever table slots are reused meanwhile).
         const OPEN_CHAIN = 1 << 18;
+        /// A multishot request streaming from provided group `buf_index`.
+        const MULTISHOT = 1 << 19;
+        /// A multishot request that is ending with `res`: its final CQE posts once its
+        /// filled buffers are posted.
+        const MS_ENDING = 1 << 20;
     }
 }
 
