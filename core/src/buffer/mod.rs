@@ -270,7 +270,13 @@ pub struct Rejected<T> {
 
 impl BufTable {
     pub(crate) const fn new() -> Self {
-        BufTable { regions: [const { None }; MAX_BUFFERS], users: [0; MAX_BUFFERS], len: 0, groups: [None; MAX_GROUPS], streams: 0 }
+        BufTable {
+            regions: [const { None }; MAX_BUFFERS],
+            users: [0; MAX_BUFFERS],
+            len: 0,
+            groups: [None; MAX_GROUPS],
+            streams: 0,
+        }
     }
 
     /// Table size (0 if none).

@@ -292,7 +292,8 @@ impl<const E: usize> BufRing<E> {
     /// ring still holds ends the request with -EFAULT; see the module docs).
     pub fn provide(&self, bid: u16) {
         let size = self.w.size.load(Ordering::Relaxed);
-        let base = self.w.base[0].load(Ordering::Relaxed) as u64 | (self.w.base[1].load(Ordering::Relaxed) as u64) << 32;
+        let base =
+            self.w.base[0].load(Ordering::Relaxed) as u64 | (self.w.base[1].load(Ordering::Relaxed) as u64) << 32;
         let addr = base.wrapping_add(bid as u64 * size as u64);
         self.push(IoUringBuf { addr, len: size, bid, resv: 0 }, 0);
         self.advance(1);
@@ -448,12 +449,16 @@ impl Group {
         w.armed_tail.store(t.wrapping_add(1), Ordering::Release);
     }
 
+    /// Forget the fault and starvation flags of an earlier request.
+    pub(crate) fn clear_flags(&self) {
+        self.g.w.starved.store(false, Ordering::Relaxed);
+        self.g.w.fault.store(false, Ordering::Relaxed);
+    }
+
     /// Devices may fill for the request pending under `generation` now (the engine
     /// records which request it is in `attached`).
     pub(crate) fn go_live(&self, generation: u64) {
         let w = self.g.w;
-        w.starved.store(false, Ordering::Relaxed);
-        w.fault.store(false, Ordering::Relaxed);
         w.live.store(live_word(generation), Ordering::SeqCst);
     }
 

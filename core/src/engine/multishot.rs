@@ -99,7 +99,9 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             g.attached = u16::MAX;
         }
         self.e.bufs.streams -= 1;
-        self.e.t[idx].flags.remove(ReqFlags::MULTISHOT | ReqFlags::MS_ENDING | ReqFlags::PENDING | ReqFlags::CANCELABLE);
+        self.e.t[idx]
+            .flags
+            .remove(ReqFlags::MULTISHOT | ReqFlags::MS_ENDING | ReqFlags::PENDING | ReqFlags::CANCELABLE);
         self.complete(idx);
     }
 }

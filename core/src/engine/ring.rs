@@ -380,7 +380,11 @@ macro_rules! resource_api {
         /// in flight, EFAULT for an unregistered or source-only buffer, EINVAL for a zero
         /// size or an area past its buffer, ENOMEM when all
         /// [`MAX_GROUPS`](crate::buffer::provided::MAX_GROUPS) groups are taken.
-        pub fn register_buf_ring<const E: usize>(&mut self, ring: &'static BufRing<E>, group: BufGroup) -> Result<(), Errno> {
+        pub fn register_buf_ring<const E: usize>(
+            &mut self,
+            ring: &'static BufRing<E>,
+            group: BufGroup,
+        ) -> Result<(), Errno> {
             let ex = &mut self.local.ex;
             ex.bufs.register_group(ring, group, &ex.t)
         }

@@ -368,6 +368,8 @@ impl IssueCx<'_> {
         if group.attached != u16::MAX {
             return Err(Errno::EBUSY);
         }
+        // A fault or starvation of an earlier request of the group is not this one's.
+        group.clear_flags();
         let armed = group.arm();
         if group.fault() {
             return Err(Errno::EFAULT);
