@@ -350,6 +350,17 @@ pub(crate) struct Group {
     pub attached: u16,
 }
 
+// SAFETY: a group is the ring's record of a registered area (raw parts of a region the
+// ring holds, as `Region` is) and of a `static` of atomics; moving it to another thread
+// moves that bookkeeping, which has no thread affinity.
+#[allow(unsafe_code)]
+unsafe impl Send for Group {}
+
+// SAFETY: `&Group` reaches the area only through `app_view` (buffers the application
+// holds, see the module docs) and the group's atomics.
+#[allow(unsafe_code)]
+unsafe impl Sync for Group {}
+
 impl Group {
     pub(crate) fn entries(&self) -> u32 {
         self.g.bufs.len() as u32
