@@ -8,6 +8,7 @@ pub mod kernel;
 pub mod model;
 pub mod random;
 pub mod stream;
+pub mod stream_bench;
 pub mod workloads;
 
 use fwring::{Cqe, Ring, Sqe, SqeFlags, Submitted};
