@@ -8,6 +8,7 @@
 
 pub mod demo;
 mod demo_device;
+mod demo_stream;
 pub mod ops;
 pub mod replay;
 pub mod setup_flags;
