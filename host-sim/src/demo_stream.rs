@@ -3,7 +3,7 @@
 //! ring whose CQ has 2 entries; the application reaps, reads and re-provides; then the
 //! group runs dry and the request ends with -ENOBUFS after the buffers already filled.
 
-use std::io::{self, Write};
+use std::io;
 use std::sync::Mutex;
 
 use fwring::{
