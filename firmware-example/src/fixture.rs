@@ -37,6 +37,8 @@ pub mod slot {
     pub const FAULTY_LZ4: u8 = 4;
     /// [`DeviceOp`](crate::device::DeviceOp): completes from the interrupt.
     pub const DEVICE: u8 = 5;
+    /// The sampling device (multishot over provided buffers).
+    pub const SAMPLER: u8 = 6;
 }
 
 /// Extended-argument record of the rule [`slot::INJECT`] requests name in the tests.
@@ -44,13 +46,14 @@ pub const RULE_INJECT: u16 = 0;
 /// Extended-argument record of the rule behind [`slot::FAULTY_LZ4`].
 pub const RULE_FAULTY: u16 = 1;
 
-static OPS: [OpVTable; 6] = [
+static OPS: [OpVTable; 7] = [
     vtable::<Memcpy>(slot::COPY),
     vtable::<Crc32c>(slot::CRC32C),
     vtable::<Lz4>(slot::LZ4),
     vtable::<Inject>(slot::INJECT),
     vtable::<Faulty<Lz4, RULE_FAULTY>>(slot::FAULTY_LZ4),
     vtable::<DeviceOp>(slot::DEVICE),
+    vtable::<crate::sampler::SamplerOp>(slot::SAMPLER),
 ];
 
 /// Registered buffer indices.

@@ -9,6 +9,8 @@
 //!   `.dma` RAM section, the op slots (copy, crc32c, lz4, error injection, the device).
 //! - [`device`]: a simulated DMA device whose requests are completed by an interrupt
 //!   handler through a `Completer<'static>`.
+//! - [`sampler`]: a simulated sampling device streaming into provided buffers of one
+//!   multishot request, a buffer per timer interrupt.
 //! - [`harness`] and [`suite`]: the test runner and the tests; ends with
 //!   `N passed, N failed` and QEMU's exit status.
 //! - [`bench`]: instructions per NOP op, fwring beside a hand-written ring and
@@ -28,6 +30,7 @@ pub mod device;
 pub mod fixture;
 pub mod payload;
 mod rt;
+pub mod sampler;
 
 #[cfg(not(feature = "size-image"))]
 pub mod bench;
