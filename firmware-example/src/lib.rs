@@ -37,6 +37,8 @@ pub mod bench;
 #[cfg(not(feature = "size-image"))]
 pub mod harness;
 #[cfg(not(feature = "size-image"))]
+pub mod stream_bench;
+#[cfg(not(feature = "size-image"))]
 pub mod suite;
 
 #[cfg(all(feature = "defmt", feature = "size-image"))]
