@@ -607,6 +607,55 @@ impl Group {
 /// Made by [`IssueCx::multishot`](crate::IssueCx::multishot). It outlives its request
 /// harmlessly: once the request ended (finished, cancelled, -ENOBUFS), `fill` answers
 /// [`NoFill::Ended`] and `finish` is refused as stale.
+///
+/// ```
+/// use std::sync::Mutex;
+/// use fwring::{BufGroup, BufRing, Cqe, CqeFlags, Errno, Issue, IssueCx, Op, OpVTable, PrepCx};
+/// use fwring::{Region, Ring, Setup, SetupFlags, Sqe, SqeFlags, Stream, vtable};
+///
+/// /// A multishot op: hands its stream to the device (here: this example).
+/// struct Rx;
+/// static DEVICE: Mutex<Option<Stream>> = Mutex::new(None);
+/// impl Op for Rx {
+///     type Pdu = ();
+///     fn prep(_: &mut PrepCx<'_>, _: &Sqe) -> Result<(), Errno> { Ok(()) }
+///     fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
+///         match cx.multishot() {
+///             Ok(s) => { *DEVICE.lock().unwrap() = Some(s); Issue::Pending }
+///             Err(e) => Issue::Err(e),
+///         }
+///     }
+/// }
+/// static RX: OpVTable = vtable::<Rx>(0);
+/// static GROUP: BufRing<4> = BufRing::new();
+///
+/// let mut ring: Ring<8, 16, 8> = Ring::new();
+/// ring.setup(Setup::new(8).flags(SetupFlags::BPF_EXT)).unwrap();
+/// ring.register_op(&RX).unwrap();
+/// ring.register_buffers([Region::new(vec![0u8; 64].leak())]).unwrap();
+/// ring.register_buf_ring(&GROUP, BufGroup { bgid: 1, buf_index: 0, offset: 0, size: 16 }).unwrap();
+/// (0..4).for_each(|bid| GROUP.provide(bid));
+/// ring.push(Sqe::bpf(0, 0).user_data(9).flags(SqeFlags::BUFFER_SELECT).buf_index(1)).unwrap();
+/// let _ = ring.submit();
+///
+/// // The device (an interrupt handler) fills a buffer and commits it.
+/// let stream = DEVICE.lock().unwrap().take().unwrap();
+/// let mut fill = stream.fill().unwrap();
+/// fill.buf()[..2].copy_from_slice(b"hi");
+/// fill.commit(2);
+///
+/// // The application reaps the CQE, reads the buffer, gives it back.
+/// ring.poll();
+/// let more = (CqeFlags::BUFFER | CqeFlags::MORE).bits();
+/// assert_eq!(ring.pop(), Some(Cqe { user_data: 9, res: 2, flags: more }));
+/// assert_eq!(&ring.provided(1, 0).unwrap()[..2], b"hi");
+/// GROUP.provide(0);
+///
+/// // The device ends the request: the final CQE has no F_MORE.
+/// stream.finish(&ring.split().2, 0).unwrap();
+/// ring.poll();
+/// assert_eq!(ring.pop(), Some(Cqe::new(9, 0)));
+/// ```
 pub struct Stream {
     g: GroupRef,
     area: RawPiece,
