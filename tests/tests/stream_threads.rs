@@ -11,7 +11,15 @@ use fwring::{
     SetupFlags, Sqe, SqeFlags, Stream, vtable,
 };
 
-static STREAM: Mutex<Option<Stream>> = Mutex::new(None);
+/// Streams by the submitting thread (the two tests run in parallel).
+static STREAM: Mutex<Vec<(std::thread::ThreadId, Stream)>> = Mutex::new(Vec::new());
+
+fn my_stream() -> Stream {
+    let me = std::thread::current().id();
+    let mut all = STREAM.lock().unwrap();
+    let i = all.iter().position(|(t, _)| *t == me).expect("stream");
+    all.remove(i).1
+}
 struct Multishot;
 impl Op for Multishot {
     type Pdu = ();
@@ -21,7 +29,7 @@ impl Op for Multishot {
     fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
         match cx.multishot() {
             Ok(s) => {
-                *STREAM.lock().unwrap() = Some(s);
+                STREAM.lock().unwrap().push((std::thread::current().id(), s));
                 Issue::Pending
             }
             Err(e) => Issue::Err(e),
@@ -46,7 +54,7 @@ fn a_device_thread_streams_every_buffer_once_in_order() {
         rounds += 1;
         ring.push(Sqe::bpf(0, 0).user_data(rounds).flags(SqeFlags::BUFFER_SELECT).buf_index(1)).unwrap();
         let _ = ring.submit();
-        let stream = STREAM.lock().unwrap().take().expect("stream");
+        let stream = my_stream();
         let start = seq;
         std::thread::scope(|sc| {
             let device = sc.spawn(move || {
@@ -91,4 +99,72 @@ fn a_device_thread_streams_every_buffer_once_in_order() {
     assert_eq!(ring.in_flight(), 0);
     ring.unregister_buf_ring(1).unwrap();
     eprintln!("{seq} buffers in {rounds} rounds");
+}
+
+/// A stale stream on another thread keeps asking for buffers while the application
+/// ends its request, unregisters the group and registers the same `BufRing` over another
+/// area: the stale stream never gets a buffer of the new registration (it would write
+/// the old area's offsets into memory the application holds again), and the new
+/// request's stream works.
+#[test]
+fn a_stale_stream_never_fills_after_its_group_is_gone() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let group: &'static BufRing<4> = Box::leak(Box::new(BufRing::new()));
+    let mut ring: Ring<4, 4, 4> = Ring::new();
+    ring.setup(Setup::new(2).cq_entries(4).flags(SetupFlags::BPF_EXT)).unwrap();
+    ring.register_op(&OP).unwrap();
+    ring.register_buffers([Region::new(vec![0u8; 4 * 16].leak()), Region::new(vec![0u8; 4 * 16].leak())]).unwrap();
+    for round in 0..200u64 {
+        let area = (round % 2) as u16;
+        ring.register_buf_ring(group, BufGroup { bgid: 1, buf_index: area, offset: 0, size: 16 }).unwrap();
+        (0..4).for_each(|b| group.provide(b));
+        ring.push(Sqe::bpf(0, 0).user_data(round).flags(SqeFlags::BUFFER_SELECT).buf_index(1)).unwrap();
+        let _ = ring.submit();
+        let stream = my_stream();
+        let stop = &AtomicBool::new(false);
+        std::thread::scope(|sc| {
+            let stale = sc.spawn(move || {
+                // Fill once while live, then hammer after the end.
+                let mut fills = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    match stream.fill() {
+                        Ok(mut f) => {
+                            f.buf().fill(0xee);
+                            f.commit(1);
+                            fills += 1;
+                        }
+                        Err(NoFill::NoBuffer) => {}
+                        Err(NoFill::Ended) => {}
+                    }
+                }
+                fills
+            });
+            // End it by cancel, reap everything, unregister once no fill is in flight.
+            ring.push(Sqe::cancel(round).user_data(1000 + round)).unwrap();
+            let _ = ring.submit();
+            let mut done = false;
+            while !done {
+                ring.poll();
+                while let Some(c) = ring.pop() {
+                    if c.user_data == round && c.flags & CqeFlags::MORE.bits() == 0 {
+                        done = true;
+                    }
+                }
+            }
+            while ring.unregister_buf_ring(1) == Err(Errno::EBUSY) {
+                ring.poll();
+                while ring.pop().is_some() {}
+            }
+            // The region is the application's again: whatever the stale stream does now
+            // must not touch it.
+            let before = ring.buffer_mut(area).unwrap().to_vec();
+            for _ in 0..1000 {
+                std::hint::spin_loop();
+            }
+            assert_eq!(ring.buffer_mut(area).unwrap(), &before[..], "round {round}: no write after unregister");
+            stop.store(true, Ordering::Relaxed);
+            stale.join().unwrap();
+        });
+        assert_eq!(ring.in_flight(), 0);
+    }
 }
