@@ -414,3 +414,57 @@ fn partial_entries_fill_only_their_range() {
     let b = r.provided(1, 1).unwrap();
     assert_eq!(b, &[0, 0, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9, 0, 0, 0, 0]);
 }
+
+/// `IOU_PBUF_RING_INC`: a fill that leaves room posts with `F_BUF_MORE`, the next fill
+/// continues in the same buffer after the posted bytes, and the application reads the
+/// posted prefix while the device writes the rest (two disjoint views: miri checks it).
+#[test]
+fn incremental_groups_consume_a_buffer_in_pieces() {
+    use fwring::buffer::provided::{IOU_PBUF_RING_INC, IOU_PBUF_RING_MMAP};
+    static G: BufRing<2> = BufRing::new();
+    let mut r = R::new();
+    r.setup(Setup::new(8).flags(SetupFlags::BPF_EXT)).unwrap();
+    r.register_op(&OPS[0]).unwrap();
+    r.register_buffers([Region::new(Box::leak(vec![0u8; 64].into_boxed_slice())).at(0x1000)]).unwrap();
+    let grp = BufGroup { bgid: 1, buf_index: 0, offset: 0, size: 16 };
+    assert_eq!(r.register_buf_ring_flags(&G, grp, IOU_PBUF_RING_MMAP), Err(Errno::EINVAL));
+    r.register_buf_ring_flags(&G, grp, IOU_PBUF_RING_INC).unwrap();
+    G.provide(0);
+    G.provide(1);
+    r.push(multishot(1, 1)).unwrap();
+    let _ = r.submit();
+    let s = stream(1);
+    let mut f = s.fill().unwrap();
+    assert_eq!((f.bid(), f.capacity()), (0, 16));
+    f.buf()[..5].copy_from_slice(b"hello");
+    f.commit(5);
+    r.poll();
+    let buf_more =
+        |n, bid: u32| Cqe { user_data: 1, res: n, flags: data(1, n, bid as u16).flags | CqeFlags::BUF_MORE.bits() };
+    assert_eq!(r.pop(), Some(buf_more(5, 0)));
+    // The same buffer again, after the posted bytes; meanwhile the prefix is readable.
+    let mut g = s.fill().unwrap();
+    assert_eq!((g.bid(), g.capacity()), (0, 11));
+    assert_eq!(r.provided(1, 0).unwrap(), b"hello");
+    g.buf()[..6].copy_from_slice(b" world");
+    assert_eq!(r.provided(1, 0).unwrap(), b"hello", "the prefix view does not reach the device's range");
+    g.buf()[6..].copy_from_slice(b"!!!!!");
+    g.commit(11);
+    r.poll();
+    // Filled completely: no F_BUF_MORE, the whole buffer is the application's.
+    assert_eq!(r.pop(), Some(data(1, 11, 0)));
+    assert_eq!(r.provided(1, 0).unwrap(), b"hello world!!!!!");
+    // Next: buffer 1; a re-provide of buffer 0 works as usual.
+    G.provide(0);
+    let mut h = s.fill().unwrap();
+    assert_eq!(h.bid(), 1);
+    h.buf()[0] = b'x';
+    h.commit(1);
+    s.finish(&r.split().2, 0).unwrap();
+    r.poll();
+    assert_eq!(drain(&mut r), [buf_more(1, 1), Cqe::new(1, 0)]);
+    assert_eq!(r.provided(1, 1).unwrap(), b"x");
+    // The partly consumed buffer is kept for the next request (as Linux keeps it at the
+    // ring's head), and unregistering hands it back.
+    r.unregister_buf_ring(1).unwrap();
+}

@@ -256,14 +256,15 @@ pub struct PbufRing {
 
 impl PbufRing {
     /// Register a ring of `entries` (a power of two) buffers of `size` bytes as group
-    /// `bgid` of `kr` (`IORING_REGISTER_PBUF_RING`).
-    pub fn register(kr: &KernelRing, bgid: u16, entries: u16, size: u32) -> io::Result<PbufRing> {
+    /// `bgid` of `kr` (`IORING_REGISTER_PBUF_RING`, with `IOU_PBUF_RING_*` `flags`).
+    pub fn register(kr: &KernelRing, bgid: u16, entries: u16, size: u32, flags: u16) -> io::Result<PbufRing> {
         let ring = Mapping::anonymous(entries as usize * 16)?;
         let data = Mapping::anonymous(entries as usize * size as usize)?;
         let reg = fwring::buffer::provided::IoUringBufReg {
             ring_addr: ring.ptr.as_ptr() as u64,
             ring_entries: entries as u32,
             bgid,
+            flags,
             ..Default::default()
         };
         // SAFETY: io_uring_register with a valid ring fd and a live io_uring_buf_reg;

@@ -2,8 +2,8 @@
 //! machine's kernel: `IORING_OP_READ_MULTISHOT` on a pipe with a provided-buffer ring
 //! (`IORING_REGISTER_PBUF_RING`) on the kernel side; on fwring's, a multishot op whose
 //! device reads the same bytes from a simulated pipe into the same-shaped group. The CQE
-//! streams (res, F_BUFFER, buffer ids, F_MORE, the final CQE) and the bytes in each
-//! buffer must be equal.
+//! streams (res, F_BUFFER, buffer ids, F_MORE, F_BUF_MORE with `IOU_PBUF_RING_INC`, the
+//! final CQE) and the bytes in each buffer must be equal.
 //!
 //! Skips (passing, with a message on stderr) where io_uring is refused or the kernel has
 //! no multishot read (before 6.7).
@@ -24,6 +24,7 @@ const IORING_OP_READ_MULTISHOT: u8 = 49;
 const BGID: u16 = 1;
 const ENTRIES: u16 = 4;
 const SIZE: u32 = 16;
+const BUF_MORE: u32 = 1 << 4;
 
 /// One step of a scenario: bytes written into the pipe, the writer closed, or the
 /// application re-providing the buffers of every CQE reaped so far.
@@ -46,13 +47,13 @@ fn bid(c: &Cqe) -> Option<u16> {
 }
 
 /// The scenario on the kernel. `None`: the kernel cannot run it (reason printed).
-fn kernel(steps: &[Step], expect: usize) -> Option<Seen> {
+fn kernel(steps: &[Step], expect: usize, flags: u16) -> Option<Seen> {
     if let Some(why) = unavailable() {
         eprintln!("SKIPPED: {why}");
         return None;
     }
     let mut kr = KernelRing::new(8, 0, 0).ok()?;
-    let mut pb = match PbufRing::register(&kr, BGID, ENTRIES, SIZE) {
+    let mut pb = match PbufRing::register(&kr, BGID, ENTRIES, SIZE, flags) {
         Ok(pb) => pb,
         Err(e) => {
             eprintln!("SKIPPED: IORING_REGISTER_PBUF_RING refused ({e})");
@@ -86,7 +87,9 @@ fn kernel(steps: &[Step], expect: usize) -> Option<Seen> {
                 wr = -1;
             }
             Step::Reprovide => {
-                for (c, _) in &seen[reaped..] {
+                // A buffer comes back once consumed: not after an F_BUF_MORE CQE (the
+                // ring still holds the rest of it).
+                for (c, _) in seen[reaped..].iter().filter(|(c, _)| c.flags & BUF_MORE == 0) {
                     if let Some(b) = bid(c) {
                         pb.provide(b);
                     }
@@ -170,7 +173,7 @@ impl Pipe {
     }
 }
 
-fn fwring(steps: &[Step]) -> Seen {
+fn fwring(steps: &[Step], flags: u16) -> Seen {
     // One group per run (tests run in parallel; a BufRing serves one ring at a time).
     let g: &'static BufRing<{ ENTRIES as usize }> = Box::leak(Box::new(BufRing::new()));
     let mut ring: Ring<8, 16, 8> = Ring::new();
@@ -178,7 +181,7 @@ fn fwring(steps: &[Step]) -> Seen {
     ring.register_op(&PIPE_READ).unwrap();
     let mem: &'static mut [u8] = Box::leak(vec![0u8; (ENTRIES as u32 * SIZE) as usize].into_boxed_slice());
     ring.register_buffers([Region::new(mem)]).unwrap();
-    ring.register_buf_ring(g, BufGroup { bgid: BGID, buf_index: 0, offset: 0, size: SIZE }).unwrap();
+    ring.register_buf_ring_flags(g, BufGroup { bgid: BGID, buf_index: 0, offset: 0, size: SIZE }, flags).unwrap();
     for b in 0..ENTRIES {
         g.provide(b);
     }
@@ -201,7 +204,9 @@ fn fwring(steps: &[Step]) -> Seen {
             }
             Step::Close => pipe.closed = true,
             Step::Reprovide => {
-                for (c, _) in &seen[reaped..] {
+                // A buffer comes back once consumed: not after an F_BUF_MORE CQE (the
+                // ring still holds the rest of it).
+                for (c, _) in seen[reaped..].iter().filter(|(c, _)| c.flags & BUF_MORE == 0) {
                     if let Some(b) = bid(c) {
                         g.provide(b);
                     }
@@ -222,8 +227,12 @@ fn fwring(steps: &[Step]) -> Seen {
 }
 
 fn compare(name: &str, steps: &[Step], expect: usize) {
-    let Some(k) = kernel(steps, expect) else { return };
-    let f = fwring(steps);
+    compare_flags(name, steps, expect, 0);
+}
+
+fn compare_flags(name: &str, steps: &[Step], expect: usize, flags: u16) {
+    let Some(k) = kernel(steps, expect, flags) else { return };
+    let f = fwring(steps, flags);
     assert_eq!(f, k, "{name}: fwring's CQE stream and buffers differ from the kernel's");
     assert_eq!(k.len(), expect, "{name}: {k:?}");
 }
@@ -234,7 +243,7 @@ fn group_running_dry_ends_with_enobufs_like_the_kernel() {
     compare("dry", &[Step::Write(80)], 5);
     // What both produce, pinned (also where the kernel is unavailable).
     let more = |bid: u32| 1 | 2 | bid << 16;
-    let got: Vec<Cqe> = fwring(&[Step::Write(80)]).into_iter().map(|(c, _)| c).collect();
+    let got: Vec<Cqe> = fwring(&[Step::Write(80)], 0).into_iter().map(|(c, _)| c).collect();
     assert_eq!(
         got,
         [
@@ -261,4 +270,16 @@ fn reaping_and_reproviding_keeps_the_stream_going_like_the_kernel() {
     }
     steps.push(Step::Close);
     compare("reprovide", &steps, 9);
+}
+
+#[test]
+fn incremental_consumption_matches_the_kernel() {
+    use fwring::buffer::provided::IOU_PBUF_RING_INC;
+    // 5 bytes into buffer 0 (F_BUF_MORE), then 16: the 11 left in buffer 0 and 5 in
+    // buffer 1; 3 more continue buffer 1; EOF.
+    compare_flags("inc", &[Step::Write(5), Step::Write(16), Step::Write(3), Step::Close], 5, IOU_PBUF_RING_INC);
+    // Pieces across buffers, a re-provide of the consumed one only, then the group runs
+    // dry: -ENOBUFS after every piece.
+    let steps = [Step::Write(10), Step::Reprovide, Step::Write(10), Step::Write(40), Step::Write(30)];
+    compare_flags("inc-dry", &steps, 8, IOU_PBUF_RING_INC);
 }

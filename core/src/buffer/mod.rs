@@ -31,7 +31,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::abi::Sqe;
 use crate::abi::errno::Errno;
-use crate::buffer::provided::{BufGroup, BufRing, Group, MAX_GROUPS};
+use crate::buffer::provided::{BufGroup, BufRing, Group, IOU_PBUF_RING_INC, MAX_GROUPS};
 use crate::buffer::region::Region;
 
 /// Registered-buffer table size.
@@ -533,8 +533,13 @@ impl BufTable {
         &mut self,
         ring: &'static BufRing<E>,
         grp: BufGroup,
+        flags: u16,
         holders: &dyn Holders,
     ) -> Result<(), Errno> {
+        // IOU_PBUF_RING_MMAP asks the kernel to allocate the ring: fwring's is a static.
+        if flags & !IOU_PBUF_RING_INC != 0 {
+            return Err(Errno::EINVAL);
+        }
         if self.group(grp.bgid).is_some() {
             return Err(Errno::EEXIST);
         }
@@ -556,6 +561,7 @@ impl BufTable {
             g,
             area,
             attached: u16::MAX,
+            inc: flags & IOU_PBUF_RING_INC != 0,
         };
         let reserve = Self::group_area(&group);
         if self.group_conflict(&reserve) || holders.conflict(&reserve, false) {

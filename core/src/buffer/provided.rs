@@ -80,9 +80,11 @@ pub struct IoUringBufReg {
     pub resv: [u64; 3],
 }
 
-/// `IOU_PBUF_RING_MMAP`: the kernel allocates the ring (fwring: the ring is a `static`).
+/// `IOU_PBUF_RING_MMAP`: the kernel allocates the ring (fwring: the ring is a `static`,
+/// so registering with it is EINVAL).
 pub const IOU_PBUF_RING_MMAP: u16 = 1;
-/// `IOU_PBUF_RING_INC`: incremental consumption (not supported by fwring: EINVAL).
+/// `IOU_PBUF_RING_INC`: incremental consumption — a buffer is consumed in pieces, each
+/// CQE but the one that fills it carrying `IORING_CQE_F_BUF_MORE`.
 pub const IOU_PBUF_RING_INC: u16 = 2;
 
 /// One ring entry as shared atomics: the [`IoUringBuf`] layout word for word (`addr` as
@@ -176,6 +178,9 @@ struct BufSlot {
     /// The armed range: offset in the slot and length.
     off: AtomicU32,
     alen: AtomicU32,
+    /// Incremental groups: bytes of the current entry already posted (the application's
+    /// prefix `[0, off)` of the slot is readable while the rest is still the ring's).
+    posted: AtomicU32,
 }
 
 impl BufSlot {
@@ -186,6 +191,7 @@ impl BufSlot {
         next: AtomicU32::new(NIL),
         off: AtomicU32::new(0),
         alen: AtomicU32::new(0),
+        posted: AtomicU32::new(0),
     };
 }
 
@@ -210,6 +216,10 @@ struct GroupWords {
     reg: AtomicU32,
     /// A device found no armed buffer for the attached request.
     starved: AtomicBool,
+    /// `IOU_PBUF_RING_INC`: buffers are consumed in pieces.
+    inc: AtomicBool,
+    /// Incremental groups: the partly consumed buffer devices continue first, or NIL.
+    partial: AtomicU32,
     /// An entry was bad (bid, range, or a buffer still held): -EFAULT.
     fault: AtomicBool,
     /// The area: slot size, and the address entries name slot 0 by (for `provide`).
@@ -261,6 +271,8 @@ impl<const E: usize> BufRing<E> {
                 live: AtomicU32::new(0),
                 reg: AtomicU32::new(0),
                 starved: AtomicBool::new(false),
+                inc: AtomicBool::new(false),
+                partial: AtomicU32::new(NIL),
                 fault: AtomicBool::new(false),
                 size: AtomicU32::new(0),
                 base: [AtomicU32::new(0), AtomicU32::new(0)],
@@ -348,6 +360,8 @@ pub(crate) struct Group {
     pub area: RawPiece,
     /// The attached multishot request (table index), or `u16::MAX`.
     pub attached: u16,
+    /// `IOU_PBUF_RING_INC`.
+    pub inc: bool,
 }
 
 // SAFETY: a group is the ring's record of a registered area (raw parts of a region the
@@ -377,7 +391,10 @@ impl Group {
         for b in self.g.bufs {
             b.state.store(APP, Ordering::Relaxed);
             b.next.store(NIL, Ordering::Relaxed);
+            b.posted.store(0, Ordering::Relaxed);
         }
+        w.inc.store(self.inc, Ordering::Relaxed);
+        w.partial.store(NIL, Ordering::SeqCst);
         w.head.store(0, Ordering::Relaxed);
         w.armed_head.store(0, Ordering::SeqCst);
         w.armed_tail.store(0, Ordering::Release);
@@ -446,6 +463,7 @@ impl Group {
         }
         b.off.store(off as u32, Ordering::Relaxed);
         b.alen.store(e.len, Ordering::Relaxed);
+        b.posted.store(0, Ordering::Relaxed);
         b.state.store(ARMED, Ordering::SeqCst);
         self.rearm_slot(e.bid);
         true
@@ -542,9 +560,11 @@ impl Group {
         self.g.w.bk_len.load(Ordering::Relaxed)
     }
 
-    /// The oldest waiting buffer `(bid, len)`, handed back to the application (its CQE
-    /// is being posted).
-    pub(crate) fn backlog_pop(&self) -> Option<(u16, u32)> {
+    /// The oldest waiting buffer `(bid, len, more)`, handed back to the application (its
+    /// CQE is being posted) — or, in an incremental group when the device left room in it
+    /// (`more`: `IORING_CQE_F_BUF_MORE`), its posted prefix handed over and the rest armed
+    /// again, first in line for the next fill (as Linux keeps it at the ring's head).
+    pub(crate) fn backlog_pop(&self) -> Option<(u16, u32, bool)> {
         let w = self.g.w;
         let bid = w.bk_head.load(Ordering::Relaxed);
         let b = self.g.bufs.get(bid as usize)?;
@@ -555,8 +575,22 @@ impl Group {
         }
         w.bk_len.fetch_sub(1, Ordering::Relaxed);
         let len = b.len.load(Ordering::Relaxed);
+        let alen = b.alen.load(Ordering::Relaxed);
+        if w.inc.load(Ordering::Relaxed) && len < alen {
+            // The buffer is not FILLING (its fill was committed), so nobody reads its
+            // range words while the ring moves them past the posted bytes.
+            b.off.fetch_add(len, Ordering::Relaxed);
+            b.alen.store(alen - len, Ordering::Relaxed);
+            b.posted.fetch_add(len, Ordering::Relaxed);
+            b.state.store(ARMED, Ordering::SeqCst);
+            if w.partial.compare_exchange(NIL, bid, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+                self.rearm_slot(bid as u16);
+            }
+            return Some((bid as u16, len, true));
+        }
+        b.posted.store(0, Ordering::Relaxed);
         b.state.store(APP, Ordering::Release);
-        Some((bid as u16, len))
+        Some((bid as u16, len, false))
     }
 
     /// Unregistering: every armed buffer back to the application — unless a device
@@ -572,6 +606,7 @@ impl Group {
         }
         let w = self.g.w;
         w.armed_head.store(w.armed_tail.load(Ordering::Relaxed), Ordering::SeqCst);
+        w.partial.store(NIL, Ordering::SeqCst);
         Ok(())
     }
 
@@ -581,13 +616,22 @@ impl Group {
         let b = self.g.bufs.get(bid as usize).ok_or(Errno::EINVAL)?;
         // Acquire: pairs with the ring's release when it handed the buffer back (after
         // the device's writes, which the ring acquired from the ready stack).
-        if b.state.load(Ordering::Acquire) != APP {
+        let len = if b.state.load(Ordering::Acquire) == APP {
+            self.size as usize
+        } else if b.posted.load(Ordering::Relaxed) > 0 {
+            // Incremental, partly consumed: the posted prefix is the application's; the
+            // rest (from `off`) is armed or a device's. `off` moves only when the ring
+            // posts, which needs the ring mutably: not while this view borrows it.
+            b.off.load(Ordering::Relaxed) as usize
+        } else {
             return Err(Errno::EBUSY);
-        }
-        let piece = self.area.sub(bid as usize * self.size as usize, self.size as usize).ok_or(Errno::EFAULT)?;
-        // SAFETY: the buffer is the application's (APP): no device holds a view of it
-        // (devices only view buffers they moved ARMED -> FILLING), and it cannot become
-        // ARMED while this borrow lives — only the ring arms buffers, in calls that take
+        };
+        let piece = self.area.sub(bid as usize * self.size as usize, len).ok_or(Errno::EFAULT)?;
+        // SAFETY: the bytes are the application's: the whole buffer in APP, or in an
+        // incremental group the prefix before `off`, which no device views (a fill views
+        // `[off, off + alen)` only). No device holds a view of an APP buffer (devices only
+        // view buffers they moved ARMED -> FILLING), and none can become ARMED (nor `off`
+        // move) while this borrow lives — only the ring arms buffers, in calls that take
         // it mutably, and the returned slice borrows the ring (through `&self`, a group
         // of its buffer table). No request's import touches the group's area (EBUSY).
         Ok(unsafe { piece.slice() })
@@ -704,6 +748,14 @@ impl Stream {
             if !self.live() {
                 return Err(NoFill::Ended);
             }
+            // An incremental group's partly consumed buffer comes first.
+            let p = w.partial.swap(NIL, Ordering::SeqCst);
+            if p != NIL {
+                if let Some(f) = self.claim(p as u16, generation)? {
+                    return Ok(f);
+                }
+                continue;
+            }
             let h = w.armed_head.load(Ordering::SeqCst);
             // Acquire: pairs with the ring's release of the tail.
             if h == w.armed_tail.load(Ordering::Acquire) {
@@ -714,28 +766,36 @@ impl Stream {
             if w.armed_head.compare_exchange(h, h.wrapping_add(1), Ordering::SeqCst, Ordering::SeqCst).is_err() {
                 continue;
             }
-            let Some(b) = self.g.bufs.get(bid as usize) else { continue };
-            // One winner per armed buffer; a stale queue entry (buffer back with the
-            // application) fails here and is skipped.
-            if b.state.compare_exchange(ARMED, filling(generation), Ordering::SeqCst, Ordering::SeqCst).is_err() {
-                continue;
+            if let Some(f) = self.claim(bid, generation)? {
+                return Ok(f);
             }
-            // The request may have ended between the check above and the claim: the
-            // ring stops the request (SeqCst store of `live`) before it looks for
-            // FILLING buffers (SeqCst loads), so one of the two sees the other.
-            if !self.live() {
-                self.push_ready(bid as u32, ABANDONED, generation);
-                return Err(NoFill::Ended);
-            }
-            let off = b.off.load(Ordering::Relaxed) as usize;
-            let len = b.alen.load(Ordering::Relaxed) as usize;
-            let Some(piece) = self.area.sub(bid as usize * self.size as usize + off, len) else {
-                // Impossible: ranges are checked when armed. Give it back.
-                self.push_ready(bid as u32, ABANDONED, generation);
-                return Err(NoFill::Ended);
-            };
-            return Ok(Fill { g: self.g, bid, generation, piece, done: false });
         }
+    }
+
+    /// Claim armed buffer `bid` for this stream's request: `Ok(None)` if it is not
+    /// armed (someone else won it, or a stale queue entry: skip it).
+    fn claim(&self, bid: u16, generation: u32) -> Result<Option<Fill>, NoFill> {
+        let Some(b) = self.g.bufs.get(bid as usize) else { return Ok(None) };
+        // One winner per armed buffer; a stale queue entry (buffer back with the
+        // application) fails here and is skipped.
+        if b.state.compare_exchange(ARMED, filling(generation), Ordering::SeqCst, Ordering::SeqCst).is_err() {
+            return Ok(None);
+        }
+        // The request may have ended between the check above and the claim: the ring
+        // stops the request (SeqCst store of `live`) before it looks for FILLING buffers
+        // (SeqCst loads), so one of the two sees the other.
+        if !self.live() {
+            self.push_ready(bid as u32, ABANDONED, generation);
+            return Err(NoFill::Ended);
+        }
+        let off = b.off.load(Ordering::Relaxed) as usize;
+        let len = b.alen.load(Ordering::Relaxed) as usize;
+        let Some(piece) = self.area.sub(bid as usize * self.size as usize + off, len) else {
+            // Impossible: ranges are checked when armed. Give it back.
+            self.push_ready(bid as u32, ABANDONED, generation);
+            return Err(NoFill::Ended);
+        };
+        Ok(Some(Fill { g: self.g, bid, generation, piece, done: false }))
     }
 
     fn push_ready(&self, bid: u32, len: u32, generation: u32) {

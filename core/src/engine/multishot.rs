@@ -87,8 +87,11 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             }
             let user_data = self.e.t[idx].user_data();
             while g.backlog() > 0 && self.e.cq.room(&self.sh.cq) > 0 {
-                let Some((bid, len)) = g.backlog_pop() else { break };
-                let flags = (CqeFlags::BUFFER | CqeFlags::MORE).bits() | (bid as u32) << CQE_BUFFER_SHIFT;
+                let Some((bid, len, more)) = g.backlog_pop() else { break };
+                let mut flags = (CqeFlags::BUFFER | CqeFlags::MORE).bits() | (bid as u32) << CQE_BUFFER_SHIFT;
+                if more {
+                    flags |= CqeFlags::BUF_MORE.bits();
+                }
                 self.e.cq.post_unreserved(&self.sh.cq, Cqe { user_data, res: len as i32, flags });
                 self.e.posted = self.e.posted.wrapping_add(1);
             }

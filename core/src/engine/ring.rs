@@ -385,8 +385,23 @@ macro_rules! resource_api {
             ring: &'static BufRing<E>,
             group: BufGroup,
         ) -> Result<(), Errno> {
+            self.register_buf_ring_flags(ring, group, 0)
+        }
+
+        /// [`Ring::register_buf_ring`] with `IOU_PBUF_RING_*` flags:
+        /// [`IOU_PBUF_RING_INC`](crate::buffer::provided::IOU_PBUF_RING_INC) makes the
+        /// group incremental — a fill that leaves room in its buffer posts with
+        /// `IORING_CQE_F_BUF_MORE` and the next fill continues in the same buffer after
+        /// it. Any other flag is EINVAL (`IOU_PBUF_RING_MMAP` included: the ring is a
+        /// `static`).
+        pub fn register_buf_ring_flags<const E: usize>(
+            &mut self,
+            ring: &'static BufRing<E>,
+            group: BufGroup,
+            flags: u16,
+        ) -> Result<(), Errno> {
             let ex = &mut self.local.ex;
-            ex.bufs.register_group(ring, group, &ex.t)
+            ex.bufs.register_group(ring, group, flags, &ex.t)
         }
 
         /// `IORING_UNREGISTER_PBUF_RING`: ENOENT for an unknown group, EBUSY while a
