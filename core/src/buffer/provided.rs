@@ -549,10 +549,16 @@ impl Group {
         w.bk_len.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Whether a device is filling a buffer for the request pending under `generation`.
-    pub(crate) fn filling(&self, generation: u64) -> bool {
-        let s = filling(generation as u32);
-        self.g.bufs.iter().any(|b| b.state.load(Ordering::SeqCst) == s)
+    /// Whether a buffer is still on its way to a CQE of the request pending under
+    /// `generation`: being filled, or committed and not yet taken from the ready stack
+    /// (a device marks it FILLED just before it pushes it). Its final CQE waits for
+    /// these — none of its fills is ever left behind it.
+    pub(crate) fn holds(&self, generation: u64) -> bool {
+        let (filling, filled) = (filling(generation as u32), (generation as u32) << 4 | FILLED);
+        self.g.bufs.iter().any(|b| {
+            let s = b.state.load(Ordering::SeqCst);
+            s == filling || s == filled
+        })
     }
 
     /// Filled buffers waiting for CQ room.
@@ -716,6 +722,14 @@ pub struct Stream {
 #[allow(unsafe_code)]
 unsafe impl Send for Stream {}
 
+/// Why a claim of one armed buffer failed.
+enum Miss {
+    /// Not armed (won by someone else, or a stale queue entry): try the next.
+    Skip,
+    /// The request ended.
+    Ended,
+}
+
 /// Why [`Stream::fill`] gave no buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -748,13 +762,14 @@ impl Stream {
             if !self.live() {
                 return Err(NoFill::Ended);
             }
-            // An incremental group's partly consumed buffer comes first.
-            let p = w.partial.swap(NIL, Ordering::SeqCst);
+            // An incremental group's partly consumed buffer comes first (a plain load
+            // first: the swap only when there is one).
+            let p = if w.partial.load(Ordering::Relaxed) == NIL { NIL } else { w.partial.swap(NIL, Ordering::SeqCst) };
             if p != NIL {
-                if let Some(f) = self.claim(p as u16, generation)? {
-                    return Ok(f);
+                match self.claim(p as u16, generation) {
+                    Err(Miss::Skip) => continue,
+                    r => return r.map_err(|_| NoFill::Ended),
                 }
-                continue;
             }
             let h = w.armed_head.load(Ordering::SeqCst);
             // Acquire: pairs with the ring's release of the tail.
@@ -766,36 +781,40 @@ impl Stream {
             if w.armed_head.compare_exchange(h, h.wrapping_add(1), Ordering::SeqCst, Ordering::SeqCst).is_err() {
                 continue;
             }
-            if let Some(f) = self.claim(bid, generation)? {
-                return Ok(f);
+            match self.claim(bid, generation) {
+                Err(Miss::Skip) => continue,
+                r => return r.map_err(|_| NoFill::Ended),
             }
         }
     }
 
-    /// Claim armed buffer `bid` for this stream's request: `Ok(None)` if it is not
-    /// armed (someone else won it, or a stale queue entry: skip it).
-    fn claim(&self, bid: u16, generation: u32) -> Result<Option<Fill>, NoFill> {
-        let Some(b) = self.g.bufs.get(bid as usize) else { return Ok(None) };
+    /// Claim armed buffer `bid` for this stream's request: [`Miss::Skip`] if it is not
+    /// armed (someone else won it, or a stale queue entry), [`Miss::Ended`] if the
+    /// request ended meanwhile. (A plain `Result` of the handle, the same shape `fill`
+    /// returns: no copies of it on the way out.)
+    #[inline]
+    fn claim(&self, bid: u16, generation: u32) -> Result<Fill, Miss> {
+        let Some(b) = self.g.bufs.get(bid as usize) else { return Err(Miss::Skip) };
         // One winner per armed buffer; a stale queue entry (buffer back with the
         // application) fails here and is skipped.
         if b.state.compare_exchange(ARMED, filling(generation), Ordering::SeqCst, Ordering::SeqCst).is_err() {
-            return Ok(None);
+            return Err(Miss::Skip);
         }
         // The request may have ended between the check above and the claim: the ring
         // stops the request (SeqCst store of `live`) before it looks for FILLING buffers
         // (SeqCst loads), so one of the two sees the other.
         if !self.live() {
             self.push_ready(bid as u32, ABANDONED, generation);
-            return Err(NoFill::Ended);
+            return Err(Miss::Ended);
         }
         let off = b.off.load(Ordering::Relaxed) as usize;
         let len = b.alen.load(Ordering::Relaxed) as usize;
         let Some(piece) = self.area.sub(bid as usize * self.size as usize + off, len) else {
             // Impossible: ranges are checked when armed. Give it back.
             self.push_ready(bid as u32, ABANDONED, generation);
-            return Err(NoFill::Ended);
+            return Err(Miss::Ended);
         };
-        Ok(Some(Fill { g: self.g, bid, generation, piece, done: false }))
+        Ok(Fill { g: self.g, bid, generation, piece, done: false })
     }
 
     fn push_ready(&self, bid: u32, len: u32, generation: u32) {

@@ -17,7 +17,7 @@
 //!   -ENOBUFS, a bad ring entry: -EFAULT) starts no new fills, still posts the fills
 //!   committed for it (including ones in progress when it started ending), and posts its
 //!   final CQE — `res`, flags 0 — only once the backlog is empty and no buffer is being
-//!   filled for it.
+//!   filled for it or committed and not yet taken from the ready stack.
 
 use crate::abi::{CQE_BUFFER_SHIFT, Cqe, CqeFlags};
 use crate::buffer::provided::MAX_GROUPS;
@@ -95,7 +95,9 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
                 self.e.cq.post_unreserved(&self.sh.cq, Cqe { user_data, res: len as i32, flags });
                 self.e.posted = self.e.posted.wrapping_add(1);
             }
-            if self.e.t[idx].flags.contains(ReqFlags::MS_ENDING) && g.backlog() == 0 && !g.filling(generation) {
+            // Backlog empty, and no fill of it in progress or committed but not taken yet
+            // (its buffers in the backlog were handed on as they posted).
+            if self.e.t[idx].flags.contains(ReqFlags::MS_ENDING) && g.backlog() == 0 && !g.holds(generation) {
                 self.multishot_final(i, idx);
             }
         }
