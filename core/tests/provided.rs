@@ -45,7 +45,26 @@ impl Op for Import {
     }
 }
 
-static OPS: [OpVTable; 2] = [vtable::<Stream0>(0), vtable::<Import>(1)];
+/// Imports descriptor A as a destination and hands it out as a `PendingIo` (kept).
+struct Hold;
+static HELD: Mutex<Vec<fwring::PendingIo>> = Mutex::new(Vec::new());
+impl Op for Hold {
+    type Pdu = ();
+    fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<(), Errno> {
+        cx.import(&BufDesc::sqe_a(sqe), Dir::Dest).map(drop)
+    }
+    fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
+        match cx.pending_io() {
+            Ok(io) => {
+                HELD.lock().unwrap().push(io);
+                Issue::Pending
+            }
+            Err(e) => Issue::Err(e),
+        }
+    }
+}
+
+static OPS: [OpVTable; 3] = [vtable::<Stream0>(0), vtable::<Import>(1), vtable::<Hold>(2)];
 
 fn stream(ud: u64) -> Stream {
     let mut all = STREAMS.lock().unwrap();
@@ -466,5 +485,31 @@ fn incremental_groups_consume_a_buffer_in_pieces() {
     assert_eq!(r.provided(1, 1).unwrap(), b"x");
     // The partly consumed buffer is kept for the next request (as Linux keeps it at the
     // ring's head), and unregistering hands it back.
+    r.unregister_buf_ring(1).unwrap();
+}
+
+#[test]
+fn a_group_cannot_take_an_area_a_request_in_flight_holds() {
+    static G: BufRing<4> = BufRing::new();
+    let mut r = R::new();
+    r.setup(Setup::new(8).flags(SetupFlags::BPF_EXT)).unwrap();
+    for op in &OPS {
+        r.register_op(op).unwrap();
+    }
+    let mem: &'static mut [u8] = Box::leak(vec![0u8; 256].into_boxed_slice());
+    r.register_buffers([Region::new(mem).at(0x1000)]).unwrap();
+    let mut sqe = Sqe::bpf(2, 0).user_data(1);
+    BufDesc::user(0x1000 + 40, 8).put_a(&mut sqe);
+    r.push(sqe).unwrap();
+    let _ = r.submit();
+    assert_eq!(r.in_flight(), 1);
+    let grp = BufGroup { bgid: 1, buf_index: 0, offset: 0, size: 16 };
+    // Bytes 40..48 are a pending request's destination: the group may not cover them.
+    assert_eq!(r.register_buf_ring(&G, grp), Err(Errno::EBUSY));
+    r.register_buf_ring(&G, BufGroup { offset: 64, ..grp }).unwrap();
+    let io = HELD.lock().unwrap().pop().unwrap();
+    io.complete(&r.split().2, 8).unwrap();
+    r.poll();
+    assert_eq!(r.pop(), Some(Cqe::new(1, 8)));
     r.unregister_buf_ring(1).unwrap();
 }
