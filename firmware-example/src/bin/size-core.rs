@@ -31,7 +31,7 @@ static SLOTS: [OpVTable; MAX_OP_SLOTS] = {
     let mut t = [vtable::<Echo>(0); MAX_OP_SLOTS];
     let mut i = 0;
     while i < MAX_OP_SLOTS {
-        t[i] = vtable::<Echo>(i);
+        t[i] = vtable::<Echo>(i as u8);
         i += 1;
     }
     t
