@@ -89,6 +89,7 @@ pub use abi::{
 };
 #[cfg(feature = "dma-cache")]
 pub use buffer::cache;
+pub use buffer::provided::{BufGroup, BufRing, Fill, IoUringBuf, NoFill, Stream};
 pub use buffer::region::{REGION_MAX_LEN, Region};
 pub use buffer::view::{PendingIo, Refused};
 pub use buffer::{BufDesc, BufTable, Dir, Io, IoBuf, IoVec, Rejected, Segs, SegsMut, buf_type};

@@ -50,6 +50,16 @@ pub fn run() -> bool {
     let ok = measure("floor", FLOOR.take(), &sqes, &mut mark)
         & measure("heapless::spsc", SPSC.take(), &sqes, &mut mark)
         & measure("fwring", RING.take(), &sqes, &mut mark);
+    // Streaming (issue 16): a batch is 32 CQEs.
+    let ok = ok
+        && match crate::stream_bench::Streams::new() {
+            Some(mut s) => {
+                let per = crate::stream_bench::BATCH;
+                measure_with("mshot", per, |n| s.multishot(n), &mut mark)
+                    & measure_with("oneshot", per, |n| s.one_per_buffer(n), &mut mark)
+            }
+            None => false,
+        };
     log_line!("bench done, {} marks", mark);
     // RISC-V: a real DMA device, through the ring beside straight through the driver.
     #[cfg(board = "qemu_virt")]
@@ -58,17 +68,22 @@ pub fn run() -> bool {
 }
 
 fn measure(name: &str, w: &mut impl Workload, sqes: &[Sqe; BATCH], mark: &mut u32) -> bool {
+    measure_with(name, BATCH as u64, |batches| w.run(sqes, batches), mark)
+}
+
+/// Run `run` for [`BATCHES`] and 2 × [`BATCHES`] batches of `per_batch` ops between marks.
+fn measure_with(name: &str, per_batch_ops: u64, mut run: impl FnMut(u64) -> u64, mark: &mut u32) -> bool {
     // Every workload must produce the same checksum: each CQE is (user_data, 0).
     let per_batch: u64 = (1..=BATCH as u64).sum();
     let mut ok = true;
     for batches in [BATCHES, 2 * BATCHES] {
         let start = board::instret();
         fw_bench_mark(*mark);
-        let sum = w.run(sqes, batches);
+        let sum = run(batches);
         fw_bench_mark(*mark + 1);
         let end = board::instret();
         *mark += 2;
-        let ops = batches * BATCH as u64;
+        let ops = batches * per_batch_ops;
         log_line!("bench {} batches {} ops {} instret {} sum {}", name, batches, ops, end - start, sum);
         ok &= sum == per_batch * batches;
     }

@@ -40,6 +40,8 @@ pub mod slot {
     /// [`VirtioBlkOp`](crate::virtio::VirtioBlkOp): QEMU virt's virtio-blk disks.
     #[cfg(board = "qemu_virt")]
     pub const VIRTIO: u8 = 6;
+    /// The sampling device (multishot over provided buffers).
+    pub const SAMPLER: u8 = 7;
 }
 
 /// Extended-argument record of the rule [`slot::INJECT`] requests name in the tests.
@@ -56,6 +58,7 @@ static OPS: &[OpVTable] = &[
     vtable::<DeviceOp>(slot::DEVICE),
     #[cfg(board = "qemu_virt")]
     vtable::<crate::virtio::VirtioBlkOp>(slot::VIRTIO),
+    vtable::<crate::sampler::SamplerOp>(slot::SAMPLER),
 ];
 
 /// Registered buffer indices.

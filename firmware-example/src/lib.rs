@@ -11,6 +11,8 @@
 //!   handler through a `Completer<'static>`.
 //! - `virtio` (QEMU virt): the real thing — virtio-blk disks read and written in place,
 //!   in registered buffers, completed from the PLIC interrupt.
+//! - [`sampler`]: a simulated sampling device streaming into provided buffers of one
+//!   multishot request, a buffer per timer interrupt.
 //! - [`harness`] and [`suite`]: the test runner and the tests; ends with
 //!   `N passed, N failed` and QEMU's exit status.
 //! - [`bench`]: instructions per NOP op, fwring beside a hand-written ring and
@@ -30,6 +32,7 @@ pub mod device;
 pub mod fixture;
 pub mod payload;
 mod rt;
+pub mod sampler;
 #[cfg(board = "qemu_virt")]
 pub mod virtio;
 
@@ -39,6 +42,8 @@ pub mod bench;
 pub mod bench_virtio;
 #[cfg(not(feature = "size-image"))]
 pub mod harness;
+#[cfg(not(feature = "size-image"))]
+pub mod stream_bench;
 #[cfg(not(feature = "size-image"))]
 pub mod suite;
 #[cfg(all(board = "qemu_virt", not(feature = "size-image")))]

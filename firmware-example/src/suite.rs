@@ -15,13 +15,17 @@
 use fwring::ops::crc32c::VERIFY;
 use fwring::ops::inject::{InjectRule, mode};
 use fwring::ops::{CHAIN_LEN, buf_sqe};
-use fwring::{ArgRecord, BufDesc, CompleteError, Errno, Region, SqRingFlags, Sqe, SqeFlags, Stop, Submitter, Token};
+use fwring::{
+    ArgRecord, BufDesc, BufGroup, CompleteError, Cqe, CqeFlags, Errno, Region, SqRingFlags, Sqe, SqeFlags, Stop,
+    Submitter, Token,
+};
 
 use crate::board;
 use crate::device::{self, Mode, TWICE};
 use crate::fixture::{self, ARGS, CQ, FwRing, N, PLAIN_CAP, RULE_FAULTY, RULE_INJECT, SQ, buf, slot};
 use crate::harness::{Failure, Outcome, Reap, Runner, Split, cqes, ensure, eq, submitted};
 use crate::payload::{BLOCK_LEN, PLAIN, PLAIN_CRC32C, PLAIN_LEN};
+use crate::sampler;
 
 const LINK: SqeFlags = SqeFlags::IO_LINK;
 const PLAIN_RES: i32 = PLAIN_LEN as i32;
@@ -94,6 +98,7 @@ pub fn run() -> bool {
         timed_completions_arrive_tick_by_tick,
         pending_device_owns_its_buffer,
         stale_and_forged_tokens_are_refused,
+        sampler_streams_into_provided_buffers_from_the_interrupt,
     );
     // The Cortex-M7's cache maintenance at the DMA hand-over points.
     #[cfg(board = "mps2_an500")]
@@ -579,4 +584,75 @@ fn m7_cache_maintenance_at_dma_hand_over(s: &mut Split) -> Outcome {
     cqes(&mut s.reap, &[(1, 50)])?;
     let scratch = s.sub.buffers().get(buf::SCRATCH).map(|r| r.bytes()).ok_or_else(Failure::here)?;
     ensure("the DMA bytes in place", (0..50).all(|i| scratch[8 + i] == device::dma_byte(i)))
+}
+
+/// One buffer of the sampler's stream: `F_BUFFER | F_MORE`, 16 bytes, samples
+/// `first..first + 8` in order. Returns the buffer id.
+fn sample_cqe(s: &Split, c: Cqe, first: u16) -> Result<u16, Failure> {
+    eq("sampler CQE user_data", c.user_data, 1)?;
+    eq("sampler CQE flags", c.flags & 0xffff, (CqeFlags::BUFFER | CqeFlags::MORE).bits())?;
+    eq("sampler CQE res", c.res, (sampler::PER_BUF * 2) as i32)?;
+    let bid = (c.flags >> 16) as u16;
+    let Ok(b) = s.sub.provided(1, bid) else {
+        return ensure("the reaped buffer is the application's", false).map(|_| 0);
+    };
+    let ok = b
+        .chunks_exact(2)
+        .take(sampler::PER_BUF)
+        .enumerate()
+        .all(|(i, w)| u16::from_le_bytes([w[0], w[1]]) == first.wrapping_add(i as u16));
+    ensure("samples consecutive, none lost or reordered", ok)?;
+    Ok(bid)
+}
+
+/// A sampling device streams into provided buffers from the timer interrupt: one SQE, a
+/// CQE per buffer (`F_BUFFER | F_MORE`, the buffer id), samples consecutive across
+/// buffers while the application reads and re-provides them; when it stops
+/// re-providing, the interrupt finds no buffer and the request ends with -ENOBUFS after
+/// the buffers already filled. The group's area is reserved meanwhile (the scratch
+/// buffer is not the application's) and free again after unregistering.
+fn sampler_streams_into_provided_buffers_from_the_interrupt(s: &mut Split) -> Outcome {
+    const STREAMED: u16 = 12;
+    let group = BufGroup { bgid: 1, buf_index: buf::SCRATCH, offset: 128, size: 32 };
+    ensure("register the provided-buffer group", s.sub.register_buf_ring(&sampler::RX, group).is_ok())?;
+    ensure("the group's region is reserved", s.sub.buffer_mut(buf::SCRATCH).is_err())?;
+    (0..sampler::BUFFERS as u16).for_each(|b| sampler::RX.provide(b));
+    push(&mut s.sub, &[Sqe::bpf(slot::SAMPLER, 0).user_data(1).flags(SqeFlags::BUFFER_SELECT).buf_index(1)])?;
+    submitted(s.sub.submit(), 1, Stop::Empty)?;
+    let start = device::stats().ticks;
+    let mut first = 0u16;
+    let mut ended = None;
+    let mut stopped = false;
+    while ended.is_none() {
+        s.sub.poll();
+        while let Some(c) = s.reap.reap() {
+            if c.flags & CqeFlags::MORE.bits() == 0 {
+                ended = Some(c);
+                break;
+            }
+            let bid = sample_cqe(s, c, first)?;
+            first = first.wrapping_add(sampler::PER_BUF as u16);
+            if first < STREAMED * sampler::PER_BUF as u16 {
+                sampler::RX.provide(bid);
+            } else {
+                stopped = true;
+            }
+        }
+        if device::stats().ticks.wrapping_sub(start) > 4 * MAX_TICKS {
+            log_error!("  sampler: {} samples after {} ticks", first, 4 * MAX_TICKS);
+            return Err(Failure::here());
+        }
+        if ended.is_none() {
+            board::wait_for_interrupt();
+        }
+    }
+    ensure("the application had stopped re-providing", stopped)?;
+    ensure("the final CQE is -ENOBUFS", ended == Some(Cqe::new(1, Errno::ENOBUFS.res())))?;
+    let (filled, starved) = sampler::stats();
+    eq("buffers filled = CQEs posted", u32::from(first) / sampler::PER_BUF as u32, filled)?;
+    eq("the device saw 'no buffer' once", starved, 1)?;
+    eq("in flight", s.sub.in_flight(), 0)?;
+    ensure("unregister the group", s.sub.unregister_buf_ring(1).is_ok())?;
+    ensure("the scratch buffer is the application's again", s.sub.buffer_mut(buf::SCRATCH).is_ok())?;
+    cqes(&mut s.reap, &[])
 }

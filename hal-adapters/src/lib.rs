@@ -49,6 +49,7 @@
 //! | [`blk`] | [`blk::Block`] | [`blk::BlockDev`] over any `NorFlash` |
 //! | [`ftl`] | [`ftl::FtlBlock`], [`ftl::FtlPending`] | [`ftl::Ftl`]: a power-safe flash translation layer over any (async) `NorFlash` |
 //! | [`spinor`] | (a driver) | [`spinor::SpiNor`]: a JEDEC SPI NOR chip on a `SpiDevice`, as a `NorFlash` |
+//! | [`uart`] | [`uart::ReadMultishot`] | `embedded_io::Read` + `ReadReady`: one SQE, a CQE per provided buffer filled |
 //! | `asynch` (feature `async`) | `Spi`, `I2c`, `Delay`, `Wait` | embedded-hal-async, through a worker |
 //!
 //! Every op reads its SQE the same way ([`sqe`]): a command in the op flags, descriptor A
@@ -93,6 +94,7 @@ pub mod sim;
 pub mod spi;
 pub mod spinor;
 pub mod sqe;
+pub mod uart;
 
 pub use device::{Device, DeviceCell};
 pub use sqe::SqeExt;

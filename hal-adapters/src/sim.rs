@@ -795,3 +795,65 @@ mod tests {
         assert_eq!(f.erase_counts(), &[1, 1, 1, 0]);
     }
 }
+
+/// A simulated UART receiver for [`crate::uart`]: bytes "arrive" with
+/// [`Loopback::feed`] into a 256-byte receive FIFO (bytes past it are counted as
+/// overruns, as a real FIFO drops them), `embedded_io::Read` takes them out, and
+/// [`Loopback::fail_next`] arms one read error.
+#[derive(Default, Debug)]
+pub struct Loopback {
+    rx: heapless::Deque<u8, 256>,
+    /// Bytes that arrived while the FIFO was full.
+    pub overruns: u32,
+    fail: bool,
+}
+
+impl Loopback {
+    /// Bytes arrive on the line.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if self.rx.push_back(b).is_err() {
+                self.overruns += 1;
+            }
+        }
+    }
+
+    /// The next read fails (a framing or parity error).
+    pub fn fail_next(&mut self) {
+        self.fail = true;
+    }
+
+    /// Bytes waiting in the FIFO.
+    pub fn pending(&self) -> usize {
+        self.rx.len()
+    }
+}
+
+impl embedded_io::ErrorType for Loopback {
+    type Error = embedded_io::ErrorKind;
+}
+
+impl embedded_io::ReadReady for Loopback {
+    fn read_ready(&mut self) -> Result<bool, Self::Error> {
+        Ok(self.fail || !self.rx.is_empty())
+    }
+}
+
+impl embedded_io::Read for Loopback {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        if core::mem::take(&mut self.fail) {
+            return Err(embedded_io::ErrorKind::InvalidData);
+        }
+        let mut n = 0;
+        for d in buf.iter_mut() {
+            match self.rx.pop_front() {
+                Some(b) => {
+                    *d = b;
+                    n += 1;
+                }
+                None => break,
+            }
+        }
+        Ok(n)
+    }
+}

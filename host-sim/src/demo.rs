@@ -191,6 +191,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<()> {
         small.sq_flags()
     )?;
     d.reap(&mut small)?;
+    crate::demo_stream::streaming(&mut d)?;
     writeln!(d.out, "\ndone.")?;
     Ok(())
 }

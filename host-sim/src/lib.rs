@@ -13,6 +13,7 @@
 pub mod demo;
 mod demo_device;
 mod demo_storage;
+mod demo_stream;
 pub mod device;
 pub mod driver;
 pub mod encode;

@@ -164,6 +164,10 @@ fn demo_narrates_every_step() {
         "after the restart: READ gives the same bytes: true",
         "Backpressure",
         "CQ_OVERFLOW",
+        "CQE ud=70  res=16 F_BUFFER bid=0 F_MORE: samples 0..=7",
+        "CQE ud=70  res=16 F_BUFFER bid=0 F_MORE: samples 64..=71",
+        "timer interrupt: NoBuffer",
+        "CQE ud=70  res=-105 (-ENOBUFS)",
         "done.",
     ] {
         assert!(out.contains(needle), "demo lacks {needle:?}");

@@ -2,8 +2,9 @@
 //! reference in differential tests: create a ring, write raw 64-byte SQEs, submit them
 //! with one `io_uring_enter`, and collect the CQEs.
 //!
-//! Only NOPs and invalid SQEs are ever sent (callers guarantee it): nothing here touches
-//! files or memory beyond the ring itself.
+//! Only NOPs and invalid SQEs are ever sent (callers guarantee it) — and multishot reads
+//! of a pipe into a provided-buffer ring this module owns ([`PbufRing`]): nothing here
+//! lets the kernel write memory beyond the ring and those buffers.
 
 use std::io;
 use std::ptr::{self, NonNull};
@@ -237,4 +238,101 @@ pub fn run_batch(sqes: &[Sqe], setup_flags: u32, expect: usize) -> io::Result<(u
     ring.wait(expect as u32, Duration::from_secs(2));
     ring.wait(expect as u32 + 1, Duration::from_millis(1));
     Ok((taken, ring.reap()))
+}
+
+const IORING_REGISTER_PBUF_RING: u32 = 22;
+
+/// A provided-buffer ring registered on a [`KernelRing`]: `entries` `struct
+/// io_uring_buf` entries in a page of their own and `entries` buffers of `size` bytes,
+/// owned here (the kernel writes the buffers while the ring lives, so they are never
+/// handed out as references, only copied out).
+pub struct PbufRing {
+    ring: Mapping,
+    data: Mapping,
+    entries: u16,
+    size: u32,
+    tail: u16,
+}
+
+impl PbufRing {
+    /// Register a ring of `entries` (a power of two) buffers of `size` bytes as group
+    /// `bgid` of `kr` (`IORING_REGISTER_PBUF_RING`, with `IOU_PBUF_RING_*` `flags`).
+    pub fn register(kr: &KernelRing, bgid: u16, entries: u16, size: u32, flags: u16) -> io::Result<PbufRing> {
+        let ring = Mapping::anonymous(entries as usize * 16)?;
+        let data = Mapping::anonymous(entries as usize * size as usize)?;
+        let reg = fwring::buffer::provided::IoUringBufReg {
+            ring_addr: ring.ptr.as_ptr() as u64,
+            ring_entries: entries as u32,
+            bgid,
+            flags,
+            ..Default::default()
+        };
+        // SAFETY: io_uring_register with a valid ring fd and a live io_uring_buf_reg;
+        // the ring memory stays mapped as long as the PbufRing, which the caller keeps
+        // beside the KernelRing (dropping the ring fd unregisters the group).
+        let r = unsafe {
+            libc::syscall(libc::SYS_io_uring_register, kr.fd, IORING_REGISTER_PBUF_RING, &reg as *const _, 1)
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(PbufRing { ring, data, entries, size, tail: 0 })
+    }
+
+    /// Provide buffer `bid` (its whole slot) and advance the tail (release).
+    pub fn provide(&mut self, bid: u16) {
+        let i = (self.tail & (self.entries - 1)) as usize;
+        let entry = fwring::IoUringBuf {
+            addr: self.data.at(bid as usize * self.size as usize) as u64,
+            len: self.size,
+            bid,
+            resv: 0,
+        };
+        let base = self.ring.at(i * 16);
+        // Entry i of the mapped ring (in bounds, 16-aligned). The kernel reads entries
+        // only up to the tail, published below, so addr/len/bid are written while it
+        // does not look; resv (entry 0's is the tail) is left alone.
+        // SAFETY: offset 0, 8-aligned u64 inside the entry (see above).
+        unsafe { base.cast::<u64>().write_volatile(entry.addr) };
+        // SAFETY: offset 8, 4-aligned u32 inside the entry.
+        unsafe { base.wrapping_add(8).cast::<u32>().write_volatile(entry.len) };
+        // SAFETY: offset 12, 2-aligned u16 inside the entry.
+        unsafe { base.wrapping_add(12).cast::<u16>().write_volatile(entry.bid) };
+        self.tail = self.tail.wrapping_add(1);
+        let tail = self.ring.at(14).cast::<std::sync::atomic::AtomicU16>();
+        // SAFETY: the tail overlays entry 0's resv (offset 14), 2-aligned, shared with
+        // the kernel and accessed atomically; release pairs with its acquire.
+        unsafe { &*tail }.store(self.tail, Ordering::Release);
+    }
+
+    /// A copy of buffer `bid`'s first `len` bytes.
+    pub fn read(&self, bid: u16, len: usize) -> Vec<u8> {
+        let len = len.min(self.size as usize);
+        let mut out = vec![0u8; len];
+        let src = self.data.at(bid as usize * self.size as usize);
+        // SAFETY: in bounds of the data mapping; the kernel finished this buffer (its
+        // CQE was reaped) and it was not provided again.
+        unsafe { ptr::copy_nonoverlapping(src, out.as_mut_ptr(), len) };
+        out
+    }
+}
+
+impl Mapping {
+    fn anonymous(len: usize) -> io::Result<Mapping> {
+        // SAFETY: a fresh private anonymous mapping, zero-filled.
+        let p = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Mapping { ptr: NonNull::new(p.cast()).ok_or_else(|| io::Error::other("mmap returned null"))?, len })
+    }
 }

@@ -10,6 +10,7 @@ pub mod model;
 pub mod random;
 pub mod rows;
 pub mod stream;
+pub mod stream_bench;
 pub mod workloads;
 
 use fwring::{Cqe, Ring, Sqe, SqeFlags, Submitted};

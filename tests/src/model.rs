@@ -287,7 +287,8 @@ impl Model {
             if f & 0x80 != 0 {
                 return Err(Errno::EINVAL);
             }
-            if f & SqeFlags::BUFFER_SELECT.bits() != 0 && known {
+            // NOP refuses a provided buffer; an op slot may stream from one (issue 16).
+            if f & SqeFlags::BUFFER_SELECT.bits() != 0 && op == opcode::NOP {
                 return Err(Errno::EOPNOTSUPP);
             }
             if f & SqeFlags::CQE_SKIP_SUCCESS.bits() != 0 {

@@ -145,8 +145,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
     println!("\n{shm_table}");
     let async_table = async_table(bin)?;
     println!("\n{async_table}");
+    let stream_table = streaming(bin)?;
+    println!("\n{stream_table}");
     let table = format!(
-        "{table}\n### Every request kind beside the floor\n\n{rows_table}\n### Buffer ops\n\n{buf_table}\n### Shared-memory round trip\n\n{shm_table}\n### Async front end\n\n{async_table}"
+        "{table}\n### Every request kind beside the floor\n\n{rows_table}\n### Buffer ops\n\n{buf_table}\n### Shared-memory round trip\n\n{shm_table}\n### Async front end\n\n{async_table}\n### Streaming\n\n{stream_table}"
     );
 
     if write {
@@ -273,5 +275,32 @@ fn shm(dir: &std::path::Path) -> Result<String, String> {
         "\nEach request: the host pushes a NOP SQE, the device moves it into a `Ring<64, 128, 64>`, \
          submits, and moves the CQE back; batches of 32. Requests/s are noisy on a shared machine."
     );
+    Ok(table)
+}
+
+/// Streaming (issue 16): instructions per CQE of one multishot request over a group of
+/// provided buffers (the device fills one, the application reaps, reads and re-provides
+/// it) beside one SQE per device-filled buffer (`PendingIo`), same run.
+fn streaming(bin: &str) -> Result<String, String> {
+    const CQES: u64 = 20_000;
+    step("streaming: instructions per CQE, multishot vs one SQE per buffer");
+    let mut table = String::new();
+    let _ = writeln!(table, "| workload | instructions/CQE | × multishot |");
+    let _ = writeln!(table, "|---|---:|---:|");
+    if !have("valgrind") {
+        let _ = writeln!(table, "| (valgrind not found) | — | — |");
+        return Ok(table);
+    }
+    let mut per = Vec::new();
+    for w in ["mshot", "oneshot"] {
+        let (a, b) = (callgrind_ir(bin, w, CQES)?, callgrind_ir(bin, w, 2 * CQES)?);
+        per.push((w, (b - a) as f64 / CQES as f64));
+    }
+    let base = per[0].1;
+    for (w, v) in &per {
+        let name =
+            if *w == "mshot" { "multishot stream (fill, reap, re-provide)" } else { "one SQE per buffer (PendingIo)" };
+        let _ = writeln!(table, "| {name} | {v:.0} | {:.2} |", v / base);
+    }
     Ok(table)
 }

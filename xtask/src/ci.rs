@@ -259,11 +259,23 @@ pub fn run(args: &[String]) -> Result<(), String> {
     step("miri: the unsafe in region/buffer code, under Stacked Borrows");
     match ensure_miri() {
         Ok(()) => {
-            // The views carved from regions (views, pending_io, the soundness defects),
+            // The views carved from regions (views, pending_io, the soundness defects, the
+            // provided buffers devices fill),
             // a ring in a static, and the unit tests of the op records and the shm queue
             // pair; the LZ4 decoder's long tests are safe code and left to the native run.
             let runs: [&[&str]; 2] = [
-                &["--test", "views", "--test", "pending_io", "--test", "static_ring", "--test", "soundness"],
+                &[
+                    "--test",
+                    "views",
+                    "--test",
+                    "pending_io",
+                    "--test",
+                    "static_ring",
+                    "--test",
+                    "soundness",
+                    "--test",
+                    "provided",
+                ],
                 &["--lib", "--", "shm::", "op::", "abi::"],
             ];
             for args in runs {

@@ -27,7 +27,10 @@ use super::qemu;
 use super::toolchain::{Installer, Prefer, rustc_version};
 use super::{TARGETS, Target, build};
 
-const WORKLOADS: [&str; 3] = ["floor", "heapless::spsc", "fwring"];
+const WORKLOADS: [&str; 5] = ["floor", "heapless::spsc", "fwring", "mshot", "oneshot"];
+/// CQEs per batch of the streaming workloads (`BATCH` in firmware-example/src/stream_bench.rs):
+/// their per-op figure × `BATCH / STREAM_BATCH` is per CQE.
+const STREAM_BATCH: u64 = 4;
 /// The short run's batches (`BATCHES` in the firmware); the long run has twice as many.
 const N: u64 = 16;
 const BATCH: u64 = 32;
@@ -308,6 +311,21 @@ fn render(rows: &[Row]) -> String {
     }
     let rustc: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.rustc.as_str()).collect();
     let _ = writeln!(s, "\nBuilt by {}.", rustc.into_iter().collect::<Vec<_>>().join(", "));
+    let _ = writeln!(
+        s,
+        "\n### Streaming (instructions per CQE)\n\n**multishot**: a device fills a 16-byte provided \
+         buffer of one multishot request, the application polls, reaps, reads and re-provides it; \
+         **one SQE per buffer**: push, submit, the device writes the destination it got as a \
+         `PendingIo` and completes it, poll, reap (`firmware-example/src/stream_bench.rs`).\n"
+    );
+    let _ = writeln!(s, "| target | multishot | one SQE per buffer | one SQE × multishot |");
+    let _ = writeln!(s, "|---|---:|---:|---:|");
+    for r in rows {
+        let get = |w: &str| r.per_op.iter().find(|(n, _)| *n == w).map_or(0.0, |x| x.1);
+        let per_cqe = BATCH as f64 / STREAM_BATCH as f64;
+        let (m, o) = (get("mshot") * per_cqe, get("oneshot") * per_cqe);
+        let _ = writeln!(s, "| {} | {m:.1} | {o:.1} | {:.2} |", r.target.triple, o / m);
+    }
     s
 }
 

@@ -6,6 +6,7 @@
 //! - the differential test against the kernel: `FWRING_DIFF_BATCHES` random batches;
 //! - random SQE streams with registered buffers: `FWRING_STREAMS` streams;
 //! - the FTL's random power cuts: `2000 × N` cuts (`FTL_SOAK`);
+//! - a multishot stream filled from a device thread: `FWRING_STREAM_FILLS` buffers;
 //! - the fuzzers (`shm`, `sqe_stream`) for `60 × N` seconds each when
 //!   `cargo +nightly fuzz` is installed.
 //!
@@ -69,6 +70,15 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .status()
         .is_ok_and(|s| s.success());
     tally("ftl power cuts", ok);
+
+    let fills = (20_000 * scale).to_string();
+    step(&format!("multishot stream with a device thread: {fills} buffers"));
+    let ok = cargo()
+        .args(["test", "--release", "-p", "fwring-tests", "--test", "stream_threads", "--", "--nocapture"])
+        .env("FWRING_STREAM_FILLS", &fills)
+        .status()
+        .is_ok_and(|s| s.success());
+    tally("stream_threads", ok);
 
     let secs = (60 * scale).to_string();
     step(&format!("fuzzers (shm, sqe_stream): {secs} s each"));

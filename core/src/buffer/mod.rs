@@ -25,6 +25,7 @@
 
 #[cfg(feature = "dma-cache")]
 pub mod cache;
+pub mod provided;
 pub(crate) mod region;
 pub(crate) mod view;
 
@@ -32,6 +33,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::abi::Sqe;
 use crate::abi::errno::Errno;
+use crate::buffer::provided::{BufGroup, BufRing, Group, IOU_PBUF_RING_INC, MAX_GROUPS};
 use crate::buffer::region::Region;
 
 /// Registered-buffer table size.
@@ -241,7 +243,7 @@ impl Owners<'_> {
     /// Whether `new` touches a range another request in flight writes, or writes a range
     /// one touches (-EBUSY): the ownership rule that makes the views of `view.rs` sound.
     pub fn busy(&self, bufs: &BufTable, new: &Import) -> bool {
-        bufs.in_use() && self.holders.conflict(new, self.in_chain)
+        bufs.in_use() && (self.holders.conflict(new, self.in_chain) || bufs.group_conflict(new))
     }
 }
 
@@ -253,6 +255,10 @@ pub struct BufTable {
     users: [u32; MAX_BUFFERS],
     /// Table size; 0 = no table registered.
     len: u16,
+    /// Provided-buffer groups (`provided.rs`): each reserves its area of a region.
+    pub(crate) groups: [Option<Group>; MAX_GROUPS],
+    /// Groups with a multishot request attached.
+    pub(crate) streams: u8,
 }
 
 /// A registration call that failed, with what it was given handed back.
@@ -266,7 +272,13 @@ pub struct Rejected<T> {
 
 impl BufTable {
     pub(crate) const fn new() -> Self {
-        BufTable { regions: [const { None }; MAX_BUFFERS], users: [0; MAX_BUFFERS], len: 0 }
+        BufTable {
+            regions: [const { None }; MAX_BUFFERS],
+            users: [0; MAX_BUFFERS],
+            len: 0,
+            groups: [None; MAX_GROUPS],
+            streams: 0,
+        }
     }
 
     /// Table size (0 if none).
@@ -489,6 +501,103 @@ impl BufTable {
             debug_assert!(self.users[r] > 0, "release without hold");
             self.users[r] = self.users[r].saturating_sub(1);
         }
+    }
+}
+
+impl BufTable {
+    /// The area of group `g` as a destination import (what it reserves).
+    fn group_area(g: &Group) -> Import {
+        let mut imp = Import { dir: Dir::Dest as u8 + 1, ..Import::EMPTY };
+        imp.regions[0] = g.region;
+        imp.segs[0] = Seg { start: g.start, len: g.area_len() as u32 };
+        imp.nsegs = 1;
+        imp
+    }
+
+    /// Whether `new` touches the area of a provided-buffer group (reserved for the
+    /// group's buffers: -EBUSY for any other request).
+    pub(crate) fn group_conflict(&self, new: &Import) -> bool {
+        self.groups.iter().flatten().any(|g| conflict(&Self::group_area(g), new))
+    }
+
+    /// Group `bgid`.
+    pub(crate) fn group(&self, bgid: u16) -> Option<&Group> {
+        self.groups.iter().flatten().find(|g| g.bgid == bgid)
+    }
+
+    /// Group `bgid`, writable.
+    pub(crate) fn group_mut(&mut self, bgid: u16) -> Option<&mut Group> {
+        self.groups.iter_mut().flatten().find(|g| g.bgid == bgid)
+    }
+
+    /// `IORING_REGISTER_PBUF_RING` (see [`Ring::register_buf_ring`](crate::Ring::register_buf_ring)).
+    pub(crate) fn register_group<const E: usize>(
+        &mut self,
+        ring: &'static BufRing<E>,
+        grp: BufGroup,
+        flags: u16,
+        holders: &dyn Holders,
+    ) -> Result<(), Errno> {
+        // IOU_PBUF_RING_MMAP asks the kernel to allocate the ring: fwring's is a static.
+        if flags & !IOU_PBUF_RING_INC != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if self.group(grp.bgid).is_some() {
+            return Err(Errno::EEXIST);
+        }
+        let region = self.registered(grp.buf_index, Dir::Dest)?;
+        let area_len = (grp.size as u64).checked_mul(E as u64).ok_or(Errno::EINVAL)?;
+        if grp.size == 0 || grp.offset as u64 + area_len > region.len() as u64 {
+            return Err(Errno::EINVAL);
+        }
+        let area = region.raw_piece(grp.offset as usize, area_len as usize).ok_or(Errno::EINVAL)?;
+        let base_addr = region.addr() + grp.offset as u64;
+        let free = self.groups.iter().position(Option::is_none).ok_or(Errno::ENOMEM)?;
+        let g = ring.group();
+        let group = Group {
+            bgid: grp.bgid,
+            region: grp.buf_index as u8,
+            start: grp.offset,
+            size: grp.size,
+            base_addr,
+            g,
+            area,
+            attached: u16::MAX,
+            inc: flags & IOU_PBUF_RING_INC != 0,
+        };
+        let reserve = Self::group_area(&group);
+        if self.group_conflict(&reserve) || holders.conflict(&reserve, false) {
+            return Err(Errno::EBUSY);
+        }
+        if !Group::claim(&g) {
+            return Err(Errno::EBUSY);
+        }
+        group.reset();
+        self.hold(&reserve);
+        self.groups[free] = Some(group);
+        Ok(())
+    }
+
+    /// `IORING_UNREGISTER_PBUF_RING`: ENOENT for an unknown group, EBUSY while a request
+    /// uses it or a device holds one of its buffers.
+    pub(crate) fn unregister_group(&mut self, bgid: u16) -> Result<(), Errno> {
+        let i = self.groups.iter().position(|g| g.as_ref().is_some_and(|g| g.bgid == bgid)).ok_or(Errno::ENOENT)?;
+        let Some(g) = self.groups[i] else { return Err(Errno::ENOENT) };
+        if g.attached != u16::MAX {
+            return Err(Errno::EBUSY);
+        }
+        g.quiesce()?;
+        g.release();
+        self.release(&Self::group_area(&g));
+        self.groups[i] = None;
+        Ok(())
+    }
+
+    /// Buffer `bid` of group `bgid`, for the application to read its data: only while
+    /// the application holds it (its CQE was posted and it was not re-armed): EBUSY
+    /// otherwise, ENOENT for an unknown group, EINVAL for a bid past the group.
+    pub fn provided(&self, bgid: u16, bid: u16) -> Result<&[u8], Errno> {
+        self.group(bgid).ok_or(Errno::ENOENT)?.app_view(bid)
     }
 }
 

@@ -224,6 +224,21 @@ impl RawPiece {
         (self.ptr.as_ptr() as usize, self.len)
     }
 
+    /// Length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The sub-range `[off, off + len)`, or `None` if it does not lie inside.
+    pub(crate) fn sub(&self, off: usize, len: usize) -> Option<RawPiece> {
+        let end = off.checked_add(len)?;
+        if end > self.len {
+            return None;
+        }
+        // In bounds (checked above): inside the same allocation, not null.
+        Some(RawPiece { ptr: NonNull::new(self.ptr.as_ptr().wrapping_add(off))?, len })
+    }
+
     /// The range, read-only.
     ///
     /// # Safety

@@ -9,7 +9,7 @@ use crate::abi::{MAX_OP_SLOTS, SetupFlags, Sqe, bpf_op_slot};
 use crate::buffer::{Import, MAX_IMPORTS};
 use crate::engine::complete::Outcome;
 use crate::engine::ring::Exec;
-use crate::engine::table::{Idx, Req, ReqFlags};
+use crate::engine::table::{Idx, OpState, Req, ReqFlags};
 use crate::slot::{Issue, IssueCx, Pdu, Pended, PrepCx};
 
 impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
@@ -28,6 +28,8 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         let r = &mut self.e.t[idx];
         r.rec.info.set(sqe.user_data, sqe.op_flags, slot, sqe.flags);
         r.vt = vt;
+        // IOSQE_BUFFER_SELECT: the group a multishot issue streams from.
+        r.state = OpState::Bpf { buf_group: sqe.buf_index };
         let info = r.rec.info;
         let prep = vt.and_then(|v| v.prep).ok_or(Errno::EOPNOTSUPP)?;
         let mut pdu = Pdu::ZERO;
@@ -63,6 +65,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             r.res = 0;
             return Outcome::Complete;
         };
+        let buf_group = r.buf_group();
         let Req { rec, chain_data, imports, .. } = r;
         let mail = self.sh.mail.slots();
         let mut cx = IssueCx {
@@ -77,6 +80,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             bufs: &self.e.bufs,
             imports,
             args: self.e.args.as_mut_view(),
+            buf_group,
         };
         let outcome = issue(&mut cx, &mut rec.pdu);
         let (res, pended) = (cx.result, cx.pended);
@@ -89,11 +93,15 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             // handed out it stays pending whatever issue said.
             if outcome == Issue::Pending
                 || pended == Pended::Lent
+                || pended == Pended::Multishot
                 || !crate::engine::completion::withdraw(mail, idx, generation, false)
             {
                 let f = &mut self.e.t[idx].flags;
                 f.insert(ReqFlags::PENDING);
-                f.set(ReqFlags::CANCELABLE, pended == Pended::Cancelable);
+                f.set(ReqFlags::CANCELABLE, matches!(pended, Pended::Cancelable | Pended::Multishot));
+                if pended == Pended::Multishot {
+                    self.multishot_attach(idx);
+                }
                 return Outcome::Pending;
             }
         }

@@ -106,6 +106,9 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
 
     /// A pending request's completion arrived through the mailbox.
     pub(crate) fn complete_async(&mut self, idx: Idx, res: i32) {
+        if self.e.t[idx].flags.contains(ReqFlags::MULTISHOT) {
+            return self.multishot_end(idx, res);
+        }
         let r = &mut self.e.t[idx];
         r.flags.remove(ReqFlags::PENDING | ReqFlags::CANCELABLE);
         r.res = res;

@@ -51,6 +51,9 @@ pub(crate) enum Phase {
     Lent = 3,
     /// A completer claimed it; its result is on (or going onto) the ready stack.
     Claimed = 4,
+    /// A multishot request: its `Stream` posts fills without touching this word and
+    /// ends it (`Stream::finish`); ASYNC_CANCEL may withdraw it. No token completes it.
+    Multishot = 5,
 }
 
 const PHASE_BITS: u32 = 4;
@@ -127,8 +130,11 @@ pub enum CompleteError {
     /// The request's buffers are out as a [`PendingIo`](crate::PendingIo): only that
     /// handle can complete it.
     Lent,
-    /// The [`PendingIo`](crate::PendingIo) belongs to another ring than the completer's.
+    /// The [`PendingIo`](crate::PendingIo) (or [`Stream`](crate::Stream)) belongs to
+    /// another ring than the completer's.
     Foreign,
+    /// The request is multishot: only its [`Stream`](crate::Stream) ends it.
+    Multishot,
 }
 
 impl core::fmt::Display for CompleteError {
@@ -137,7 +143,8 @@ impl core::fmt::Display for CompleteError {
             CompleteError::Invalid => "the token names no request slot of this ring",
             CompleteError::Stale => "no request is pending under this token",
             CompleteError::Lent => "the request's buffers are out as a PendingIo: complete it through that handle",
-            CompleteError::Foreign => "the PendingIo belongs to another ring",
+            CompleteError::Foreign => "the PendingIo or Stream belongs to another ring",
+            CompleteError::Multishot => "the request is multishot: end it through its Stream",
         })
     }
 }
@@ -268,7 +275,6 @@ impl<const N: usize> Mailbox<N> {
     }
 
     /// See [`withdraw`].
-    #[cfg(feature = "timeouts")]
     pub(crate) fn withdraw(&self, index: u16, generation: u64, cancelable_only: bool) -> bool {
         withdraw(&self.slots, index, generation, cancelable_only)
     }
@@ -350,7 +356,11 @@ pub(crate) fn pend(slots: &[MailSlot], index: u16, generation: u64, phase: Phase
 /// state word identify the request exactly.
 pub(crate) fn withdraw(slots: &[MailSlot], index: u16, generation: u64, cancelable_only: bool) -> bool {
     let Some(s) = slots.get(index as usize) else { return false };
-    let phases: &[Phase] = if cancelable_only { &[Phase::Cancelable] } else { &[Phase::Pending, Phase::Cancelable] };
+    let phases: &[Phase] = if cancelable_only {
+        &[Phase::Cancelable, Phase::Multishot]
+    } else {
+        &[Phase::Pending, Phase::Cancelable, Phase::Multishot]
+    };
     phases.iter().any(|&p| {
         s.state
             .compare_exchange(pack(generation, p), pack(generation, Phase::Idle), Ordering::Relaxed, Ordering::Relaxed)
@@ -393,8 +403,10 @@ impl Completer<'_> {
         let slot = self.slots.get(index).ok_or(CompleteError::Invalid)?;
         let generation = token.generation();
         if !slot.claim(generation, phases) {
-            return Err(if phases != [Phase::Lent] && slot.claim_would_be_lent(generation) {
+            return Err(if phases != [Phase::Lent] && slot.claim_would_be(generation, Phase::Lent) {
                 CompleteError::Lent
+            } else if phases != [Phase::Multishot] && slot.claim_would_be(generation, Phase::Multishot) {
+                CompleteError::Multishot
             } else {
                 CompleteError::Stale
             });
@@ -426,9 +438,10 @@ impl Completer<'_> {
 }
 
 impl MailSlot {
-    /// Whether the slot is lent out under `generation` (for the error a token gets).
-    fn claim_would_be_lent(&self, generation: u64) -> bool {
-        self.state.load(Ordering::Relaxed) == pack(generation, Phase::Lent)
+    /// Whether the slot is pending in `phase` under `generation` (for the error a token
+    /// gets).
+    fn claim_would_be(&self, generation: u64, phase: Phase) -> bool {
+        self.state.load(Ordering::Relaxed) == pack(generation, phase)
             && self.high.load(Ordering::Relaxed) == high(generation)
     }
 }

@@ -3,6 +3,7 @@
 use crate::abi::errno::Errno;
 use crate::abi::setup::{self, Params, Probe, Setup};
 use crate::abi::{Cqe, MAX_OP_SLOTS, SetupFlags, SqRingFlags, Sqe};
+use crate::buffer::provided::{BufGroup, BufRing};
 use crate::buffer::region::Region;
 use crate::buffer::{BufTable, MAX_BUFFERS, Rejected};
 use crate::engine::completion::{CompleteError, Completer, Mailbox, Token};
@@ -214,9 +215,11 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// End of a submit or poll: run the task-work passes (and any timer that expired
     /// meanwhile), publish the CQEs.
     pub(crate) fn finish(&mut self) {
+        self.flush_multishot();
         self.run_passes();
         #[cfg(feature = "timeouts")]
         while self.fire_expired() {
+            self.flush_multishot();
             self.run_passes();
         }
         self.e.cq.publish(&self.sh.cq);
@@ -237,6 +240,8 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
         let mut x = Exec { e: &mut self.ex, sh };
         // Completions that arrived since the last look come first: they happened first.
         x.take_completions();
+        // Filled provided buffers next, before new SQEs take CQ room (multishot.rs).
+        x.flush_multishot();
         let mut taken = 0;
         self.sq_flags.remove(SqRingFlags::CQ_OVERFLOW);
         let stop = loop {
@@ -371,6 +376,53 @@ macro_rules! resource_api {
         /// while an in-flight request uses a buffer. Returns the regions.
         pub fn unregister_buffers(&mut self) -> Result<heapless::Vec<Region, MAX_BUFFERS>, Errno> {
             self.local.ex.bufs.unregister()
+        }
+
+        /// `IORING_REGISTER_PBUF_RING`: register `ring` as provided-buffer group
+        /// `group.bgid`, its `E` buffers the slots of `group.size` bytes from
+        /// `group.offset` of registered buffer `group.buf_index` (reserved for the group:
+        /// other requests touching it fail EBUSY). The ring starts empty (tail 0): add
+        /// buffers with [`BufRing::provide`]. EEXIST for a group id in use, EBUSY for a
+        /// `BufRing` registered already or an area overlapping another group or a request
+        /// in flight, EFAULT for an unregistered or source-only buffer, EINVAL for a zero
+        /// size or an area past its buffer, ENOMEM when all
+        /// [`MAX_GROUPS`](crate::buffer::provided::MAX_GROUPS) groups are taken.
+        pub fn register_buf_ring<const E: usize>(
+            &mut self,
+            ring: &'static BufRing<E>,
+            group: BufGroup,
+        ) -> Result<(), Errno> {
+            self.register_buf_ring_flags(ring, group, 0)
+        }
+
+        /// [`Ring::register_buf_ring`] with `IOU_PBUF_RING_*` flags:
+        /// [`IOU_PBUF_RING_INC`](crate::buffer::provided::IOU_PBUF_RING_INC) makes the
+        /// group incremental — a fill that leaves room in its buffer posts with
+        /// `IORING_CQE_F_BUF_MORE` and the next fill continues in the same buffer after
+        /// it. Any other flag is EINVAL (`IOU_PBUF_RING_MMAP` included: the ring is a
+        /// `static`).
+        pub fn register_buf_ring_flags<const E: usize>(
+            &mut self,
+            ring: &'static BufRing<E>,
+            group: BufGroup,
+            flags: u16,
+        ) -> Result<(), Errno> {
+            let ex = &mut self.local.ex;
+            ex.bufs.register_group(ring, group, flags, &ex.t)
+        }
+
+        /// `IORING_UNREGISTER_PBUF_RING`: ENOENT for an unknown group, EBUSY while a
+        /// multishot request streams from it or a device holds one of its buffers.
+        pub fn unregister_buf_ring(&mut self, bgid: u16) -> Result<(), Errno> {
+            self.local.ex.bufs.unregister_group(bgid)
+        }
+
+        /// Provided buffer `bid` of group `bgid`, to read the data its CQE announced:
+        /// only while the application holds it (after its CQE, until the ring takes it
+        /// back from the group's ring) — else EBUSY; ENOENT for an unknown group, EINVAL
+        /// for a bid past it.
+        pub fn provided(&self, bgid: u16, bid: u16) -> Result<&[u8], Errno> {
+            self.local.ex.bufs.provided(bgid, bid)
         }
 
         /// The registered buffers (read access for the application).

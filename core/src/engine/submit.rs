@@ -34,12 +34,11 @@ struct OpDef {
 
 const fn opdef(op: u8) -> OpDef {
     match op {
-        opcode::NOP
-        | opcode::BPF
-        | opcode::TIMEOUT
-        | opcode::TIMEOUT_REMOVE
-        | opcode::LINK_TIMEOUT
-        | opcode::ASYNC_CANCEL => OpDef { ioprio: false, buffer_select: false, is_128: false },
+        // Op slots may stream from a provided-buffer group (IssueCx::multishot).
+        opcode::BPF => OpDef { ioprio: false, buffer_select: true, is_128: false },
+        opcode::NOP | opcode::TIMEOUT | opcode::TIMEOUT_REMOVE | opcode::LINK_TIMEOUT | opcode::ASYNC_CANCEL => {
+            OpDef { ioprio: false, buffer_select: false, is_128: false }
+        }
         opcode::NOP128 | opcode::URING_CMD128 => OpDef { ioprio: false, buffer_select: false, is_128: true },
         // Opcodes fwring does not build in pass the generic checks and then fail prep
         // with -EOPNOTSUPP, like a kernel built without them.

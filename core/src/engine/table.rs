@@ -59,6 +59,11 @@ bitflags! {
         /// every member when the chain closes, so a closed chain's ranges are never
         /// mistaken for a later chain's (whatever table slots are reused meanwhile).
         const OPEN_CHAIN = 1 << 18;
+        /// A multishot request streaming from provided group `buf_index`.
+        const MULTISHOT = 1 << 19;
+        /// A multishot request that is ending with `res`: its final CQE posts once its
+        /// filled buffers are posted.
+        const MS_ENDING = 1 << 20;
     }
 }
 
@@ -134,6 +139,10 @@ pub(crate) enum OpState {
     None,
     /// NOP: its `nop_flags`, and the buffer index `FIXED_BUFFER` looks up at issue.
     Nop { flags: NopFlags, buf_index: u16 },
+    /// An op-slot request: the provided-buffer group `IOSQE_BUFFER_SELECT` names (its
+    /// SQE's `buf_group`, the field `buf_index` aliases), which a multishot issue streams
+    /// from.
+    Bpf { buf_group: u16 },
     /// TIMEOUT and LINK_TIMEOUT.
     #[cfg(feature = "timeouts")]
     Timer(Timer),
@@ -158,6 +167,13 @@ pub(crate) struct Timer {
     /// A counting timeout: CQEs to wait for at prep; once armed, the `posted` count
     /// that completes it.
     pub count: u32,
+}
+
+impl Req {
+    /// The provided-buffer group of an op-slot request (0 for any other).
+    pub fn buf_group(&self) -> u16 {
+        if let OpState::Bpf { buf_group } = self.state { buf_group } else { 0 }
+    }
 }
 
 #[cfg(feature = "timeouts")]

@@ -25,6 +25,7 @@ use core::mem::{align_of, offset_of, size_of};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::buffer::Owners;
+use crate::buffer::provided::Stream;
 use crate::buffer::view::{self, PendingIo};
 use crate::buffer::{self, BufDesc, BufTable, Dir, Imports, Io, MAX_IMPORTS};
 use crate::bytes::aligned_bytes;
@@ -228,6 +229,8 @@ pub(crate) enum Pended {
     Cancelable,
     /// [`IssueCx::pending_io`]: its buffers are out.
     Lent,
+    /// [`IssueCx::multishot`]: a stream of provided buffers is out.
+    Multishot,
 }
 
 /// Context handed to an op's issue: the request header, the result to post, the
@@ -248,6 +251,8 @@ pub struct IssueCx<'a> {
     pub(crate) bufs: &'a BufTable,
     pub(crate) imports: &'a Imports,
     pub(crate) args: &'a mut ArgsView,
+    /// The SQE's `buf_group` (kept from prep).
+    pub(crate) buf_group: u16,
 }
 
 impl IssueCx<'_> {
@@ -299,7 +304,8 @@ impl IssueCx<'_> {
     }
 
     fn pend(&mut self, pended: Pended, phase: Phase) -> Result<Token, Errno> {
-        if self.pended == Pended::Lent {
+        if matches!(self.pended, Pended::Lent | Pended::Multishot) {
+            // The buffers' handle (or the stream) owns the completion: no second way in.
             return Err(Errno::EBUSY);
         }
         self.pended = pended;
@@ -317,6 +323,9 @@ impl IssueCx<'_> {
     /// if the process has numbered 2³² − 1 rings already (a handle must name its ring
     /// exactly).
     pub fn pending_io(&mut self) -> Result<PendingIo, Errno> {
+        if self.pended == Pended::Multishot {
+            return Err(Errno::EBUSY);
+        }
         if self.pended != Pended::No {
             return Err(Errno::EBUSY);
         }
@@ -328,6 +337,52 @@ impl IssueCx<'_> {
         completion::pend(self.mail, self.index, self.generation, Phase::Lent);
         self.pended = Pended::Lent;
         Ok(io)
+    }
+
+    /// Go pending as a **multishot** request over the provided-buffer group the SQE
+    /// names (`IOSQE_BUFFER_SELECT` + `buf_group`): the returned [`Stream`] lets a device
+    /// take free buffers of the group, fill them and commit them — one CQE each, with
+    /// `IORING_CQE_F_BUFFER | IORING_CQE_F_MORE` and the buffer id in the upper 16 flag
+    /// bits — until the request ends with a final CQE without `F_MORE`:
+    /// [`Stream::finish`], ASYNC_CANCEL (-ECANCELED), or the group running dry
+    /// (-ENOBUFS, when the device asks for a buffer and none is free). Filled buffers
+    /// never get lost: while the CQ is full they wait (at most the group's size) and post
+    /// in fill order as room appears; the final CQE posts after all of them. Return
+    /// [`Issue::Pending`]; the request stays pending whatever issue returns.
+    ///
+    /// Errors (the request fails with them): no `IOSQE_BUFFER_SELECT`, or a linked or
+    /// `CQE_SKIP_SUCCESS` request → EINVAL; no group `buf_group`, or no buffer in it →
+    /// ENOBUFS (Linux's answers); a bad entry in the group's ring → EFAULT; another
+    /// request streaming from the group, or this request already pending → EBUSY.
+    pub fn multishot(&mut self) -> Result<Stream, Errno> {
+        use crate::abi::SqeFlags;
+        if self.pended != Pended::No {
+            return Err(Errno::EBUSY);
+        }
+        if self.ring == 0 {
+            return Err(Errno::ENOMEM);
+        }
+        let f = SqeFlags::from_bits_retain(self.info.sqe_flags());
+        if !f.contains(SqeFlags::BUFFER_SELECT) || f.intersects(SqeFlags::LINKS | SqeFlags::CQE_SKIP_SUCCESS) {
+            return Err(Errno::EINVAL);
+        }
+        let group = self.bufs.group(self.buf_group).ok_or(Errno::ENOBUFS)?;
+        if group.attached != u16::MAX {
+            return Err(Errno::EBUSY);
+        }
+        // A fault or starvation of an earlier request of the group is not this one's.
+        group.clear_flags();
+        let armed = group.arm();
+        if group.fault() {
+            return Err(Errno::EFAULT);
+        }
+        if armed == 0 {
+            return Err(Errno::ENOBUFS);
+        }
+        group.go_live(self.generation);
+        let token = completion::pend(self.mail, self.index, self.generation, Phase::Multishot);
+        self.pended = Pended::Multishot;
+        Ok(group.stream(token, self.ring))
     }
 
     /// As [`IssueCx::pending`], for work that may be abandoned: ASYNC_CANCEL and link

@@ -29,6 +29,7 @@ pub fn start_systick_with(mut syst: cortex_m::peripheral::SYST, reload: u32) {
 #[exception]
 fn SysTick() {
     crate::device::on_tick();
+    crate::sampler::on_tick();
 }
 
 /// A hard fault (bad memory access, undefined instruction): report and fail, rather than

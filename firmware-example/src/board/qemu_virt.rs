@@ -52,6 +52,7 @@ fn machine_timer() {
     // Re-arm first: the next tick is 1 ms after this one was due, not after now.
     mtimer().mtimecmp0().modify(|cmp| *cmp += TICK);
     crate::device::on_tick();
+    crate::sampler::on_tick();
 }
 
 /// QEMU virt's PLIC (hw/riscv/virt.c `VIRT_PLIC`); context 0 is hart 0 in M-mode.

@@ -3,6 +3,7 @@
 //! `fwring-bench run <floor|heapless|fwring|kernel> <iters>` runs one workload for
 //! `iters` batches of 32 (what `cargo xtask bench` runs under callgrind, at N and 2N
 //! iterations so start-up cancels out).
+//! `fwring-bench run <mshot|oneshot> <cqes>`: the streaming workloads (per CQE).
 //! `fwring-bench time [seconds]` times every workload side by side, interleaved, and
 //! prints ns/op (median of 7 rounds).
 
@@ -45,6 +46,12 @@ fn run(name: &str, iters: u64) -> Result<u64, String> {
     }
     if let Some(sum) = fwring_tests::async_bench::run(name, iters) {
         return Ok(sum);
+    }
+    // Streaming (issue 16): `iters` CQEs of a multishot stream / of one SQE per buffer.
+    match name {
+        "mshot" => return Ok(fwring_tests::stream_bench::multishot(iters)),
+        "oneshot" => return Ok(fwring_tests::stream_bench::one_per_buffer(iters)),
+        _ => {}
     }
     let sqes = nops();
     Ok(match name {
