@@ -13,7 +13,7 @@
 //!   [`op`](crate::Op).
 //! - Cargo feature `timeouts` (default): TIMEOUT, LINK_TIMEOUT, TIMEOUT_REMOVE and
 //!   ASYNC_CANCEL. Without it those opcodes fail -EOPNOTSUPP at prep, as on a kernel
-//!   built without them, and their code is left out of the image (about 1 KiB on a
+//!   built without them, and their code is left out of the image (about 2.8 KiB on a
 //!   Cortex-M4).
 //! - No completion is ever dropped or overwritten: when the CQ has no room the ring
 //!   stops taking SQEs ([`Stop::Backpressure`]) until CQEs are reaped — the one place

@@ -171,7 +171,7 @@ pub(crate) struct Seg {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Import {
     /// 0 = unused, else `Dir as u8 + 1`.
-    pub(crate) dir: u8,
+    pub(crate) dir: Option<Dir>,
     nsegs: u8,
     regions: [u8; MAX_SEGS],
     segs: [Seg; MAX_SEGS],
@@ -179,11 +179,11 @@ pub(crate) struct Import {
 
 impl Import {
     pub const EMPTY: Import =
-        Import { dir: 0, nsegs: 0, regions: [0; MAX_SEGS], segs: [Seg { start: 0, len: 0 }; MAX_SEGS] };
+        Import { dir: None, nsegs: 0, regions: [0; MAX_SEGS], segs: [Seg { start: 0, len: 0 }; MAX_SEGS] };
 
     /// Whether this import slot is in use.
     pub fn is_used(&self) -> bool {
-        self.dir != 0
+        self.dir.is_some()
     }
 
     pub(crate) fn segs(&self) -> impl Iterator<Item = (usize, Seg)> + '_ {
@@ -216,7 +216,7 @@ fn overlaps(a: (usize, Seg), b: (usize, Seg)) -> bool {
 /// Whether two imports may be live in different chains at once: only if neither writes
 /// a range the other touches.
 pub(crate) fn conflict(a: &Import, b: &Import) -> bool {
-    if a.dir != 2 || b.dir != 2 {
+    if a.dir != Some(Dir::Source) || b.dir != Some(Dir::Source) {
         // At least one writes (or is unused: no segments, no overlap).
         a.segs().any(|x| b.segs().any(|y| overlaps(x, y)))
     } else {
@@ -414,7 +414,7 @@ impl BufTable {
     /// a read of a structure in user memory (an iovec, a timespec) would look.
     pub(crate) fn user_range(&self, addr: u64, len: usize) -> Result<Import, Errno> {
         let (i, off) = self.find(addr, len as u64)?;
-        let mut imp = Import { dir: Dir::Source as u8 + 1, ..Import::EMPTY };
+        let mut imp = Import { dir: Some(Dir::Source), ..Import::EMPTY };
         imp.push(i, off, len)?;
         Ok(imp)
     }
@@ -431,7 +431,7 @@ impl BufTable {
         if desc.reserved != 0 {
             return Err(Errno::EINVAL);
         }
-        let mut imp = Import { dir: dir as u8 + 1, ..Import::EMPTY };
+        let mut imp = Import { dir: Some(dir), ..Import::EMPTY };
         match desc.ty {
             buf_type::USER => {
                 let (i, off) = self.find(desc.addr, desc.len as u64)?;
@@ -507,7 +507,7 @@ impl BufTable {
 impl BufTable {
     /// The area of group `g` as a destination import (what it reserves).
     fn group_area(g: &Group) -> Import {
-        let mut imp = Import { dir: Dir::Dest as u8 + 1, ..Import::EMPTY };
+        let mut imp = Import { dir: Some(Dir::Dest), ..Import::EMPTY };
         imp.regions[0] = g.region;
         imp.segs[0] = Seg { start: g.start, len: g.area_len() as u32 };
         imp.nsegs = 1;
@@ -614,7 +614,7 @@ pub(crate) fn check_within(imports: &Imports, new: &Import) -> Result<(), Errno>
     if new.nsegs == 1 && !imports.iter().any(Import::is_used) {
         return Ok(());
     }
-    let new_dest = new.dir == 1;
+    let new_dest = new.dir == Some(Dir::Dest);
     // Within one descriptor, a destination's own segments must not overlap either.
     if new_dest {
         let segs = || new.segs();
@@ -625,7 +625,7 @@ pub(crate) fn check_within(imports: &Imports, new: &Import) -> Result<(), Errno>
         }
     }
     for old in imports.iter().filter(|i| i.is_used()) {
-        if (new_dest || old.dir == 1) && old.segs().any(|x| new.segs().any(|y| overlaps(x, y))) {
+        if (new_dest || old.dir == Some(Dir::Dest)) && old.segs().any(|x| new.segs().any(|y| overlaps(x, y))) {
             return Err(Errno::EINVAL);
         }
     }

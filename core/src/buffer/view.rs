@@ -13,7 +13,7 @@ use crate::buffer::Owners;
 #[cfg(feature = "dma-cache")]
 use crate::buffer::cache::{self, CacheOps};
 use crate::buffer::region::RawPiece;
-use crate::buffer::{BufTable, Import, Imports, Io, IoBuf, MAX_IMPORTS, MAX_SEGS, Segs, SegsMut};
+use crate::buffer::{BufTable, Dir, Import, Imports, Io, IoBuf, MAX_IMPORTS, MAX_SEGS, Segs, SegsMut};
 use crate::engine::completion::{CompleteError, Completer, Phase, Token};
 
 /// Read a `T` from user memory at `addr` (an iovec of a vectored descriptor, a
@@ -47,16 +47,19 @@ fn pieces<'t>(table: &'t BufTable, imp: &'t Import) -> impl Iterator<Item = Resu
     })
 }
 
-/// The view of one import (`dir` as `Import` stores it: 1 = destination, 2 = source).
+/// The view of one import (`None`: not imported).
 ///
 /// # Safety
 ///
 /// The pieces are ranges the calling request owns for `'a` under the ring's rules (see
 /// `region.rs`): its destinations exclusively, its sources shared with readers only.
 #[allow(unsafe_code)]
-unsafe fn view_of<'a>(dir: u8, pieces: impl Iterator<Item = Result<RawPiece, Errno>>) -> Result<IoBuf<'a>, Errno> {
+unsafe fn view_of<'a>(
+    dir: Option<Dir>,
+    pieces: impl Iterator<Item = Result<RawPiece, Errno>>,
+) -> Result<IoBuf<'a>, Errno> {
     Ok(match dir {
-        2 => {
+        Some(Dir::Source) => {
             let mut v = Segs::default();
             for p in pieces {
                 // SAFETY: a source range of this request: no `&mut` to it is alive
@@ -66,7 +69,7 @@ unsafe fn view_of<'a>(dir: u8, pieces: impl Iterator<Item = Result<RawPiece, Err
             }
             IoBuf::Source(v)
         }
-        1 => {
+        Some(Dir::Dest) => {
             let mut v = SegsMut::default();
             for p in pieces {
                 // SAFETY: a destination range this request owns exclusively: no other
@@ -79,7 +82,7 @@ unsafe fn view_of<'a>(dir: u8, pieces: impl Iterator<Item = Result<RawPiece, Err
             }
             IoBuf::Dest(v)
         }
-        _ => IoBuf::None,
+        None => IoBuf::None,
     })
 }
 
@@ -102,7 +105,7 @@ pub(crate) fn carve<'a>(table: &'a BufTable, imports: &Imports) -> Result<Io<'a>
 /// A request's buffer as raw pieces, kept by a [`PendingIo`].
 #[derive(Clone, Copy)]
 struct RawBuf {
-    dir: u8,
+    dir: Option<Dir>,
     n: u8,
     /// Bit k: piece k lies in a region with the cache hook `cache` (`cache.rs`).
     #[cfg(feature = "dma-cache")]
@@ -114,7 +117,7 @@ struct RawBuf {
 
 impl RawBuf {
     const EMPTY: RawBuf = RawBuf {
-        dir: 0,
+        dir: None,
         n: 0,
         #[cfg(feature = "dma-cache")]
         hooked: 0,
@@ -186,7 +189,7 @@ impl PendingIo {
                         _ => raw.cache = Some(ops),
                     }
                     let (addr, len) = piece.span();
-                    cache::to_device(ops, raw.dir == 1, addr, len);
+                    cache::to_device(ops, raw.dir == Some(Dir::Dest), addr, len);
                     raw.hooked |= 1 << raw.n;
                 }
                 *slot = Some(piece);
@@ -225,7 +228,7 @@ impl PendingIo {
         }
         #[cfg(feature = "dma-cache")]
         for raw in &self.bufs {
-            if let (Some(ops), true) = (raw.cache, raw.dir == 1) {
+            if let (Some(ops), true) = (raw.cache, raw.dir == Some(Dir::Dest)) {
                 for (k, piece) in raw.pieces.iter().enumerate().take(raw.n as usize) {
                     if let (Some(p), true) = (piece, raw.hooked & (1 << k) != 0) {
                         let (addr, len) = p.span();
