@@ -41,11 +41,13 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             args: self.e.args.as_view(),
         };
         prep(&mut cx, sqe, &mut pdu)?;
-        let imports = cx.imports;
+        // Most ops import nothing: copy the staged imports only when there are some.
+        let imported = cx.imports[0].is_used();
+        let staged = if imported { Some(cx.imports) } else { None };
         let r = &mut self.e.t[idx];
         r.rec.pdu = pdu;
         r.flags.insert(ReqFlags::NEED_CLEANUP);
-        if imports.iter().any(Import::is_used) {
+        if let Some(imports) = staged {
             r.imports = imports;
             r.flags.insert(ReqFlags::HAS_IMPORTS);
             for imp in &imports {

@@ -249,7 +249,9 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
             if avail == 0 {
                 break Stop::Empty;
             }
-            if x.e.quiet() {
+            // The NOP fast path, tried only when the head SQE can take it (opcode NOP,
+            // no flags, ioprio 0: its first word is 0) — not before every other SQE.
+            if x.e.quiet() && self.sq.peek(0).head_word() == 0 {
                 let budget = avail.min(x.e.cq.room(&sh.cq));
                 let n = x.submit_inline_nops(&mut self.sq, budget);
                 taken += n;
