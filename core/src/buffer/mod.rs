@@ -181,11 +181,6 @@ impl Import {
     pub const EMPTY: Import =
         Import { dir: None, nsegs: 0, regions: [0; MAX_SEGS], segs: [Seg { start: 0, len: 0 }; MAX_SEGS] };
 
-    /// Whether this import slot is in use.
-    pub fn is_used(&self) -> bool {
-        self.dir.is_some()
-    }
-
     pub(crate) fn segs(&self) -> impl Iterator<Item = (usize, Seg)> + '_ {
         self.regions.iter().zip(self.segs.iter()).take(self.nsegs as usize).map(|(&r, &s)| (r as usize, s))
     }
@@ -610,8 +605,8 @@ fn permits(r: &Region, dir: Dir) -> bool {
 
 /// Check a new import against the request's earlier ones: a destination may not overlap
 /// anything else of the same request (overlapping source and destination: EINVAL).
-pub(crate) fn check_within(imports: &Imports, new: &Import) -> Result<(), Errno> {
-    if new.nsegs == 1 && !imports.iter().any(Import::is_used) {
+pub(crate) fn check_within(imports: &[Option<Import>; MAX_IMPORTS], new: &Import) -> Result<(), Errno> {
+    if new.nsegs == 1 && imports[0].is_none() {
         return Ok(());
     }
     let new_dest = new.dir == Some(Dir::Dest);
@@ -624,7 +619,7 @@ pub(crate) fn check_within(imports: &Imports, new: &Import) -> Result<(), Errno>
             }
         }
     }
-    for old in imports.iter().filter(|i| i.is_used()) {
+    for old in imports.iter().flatten() {
         if (new_dest || old.dir == Some(Dir::Dest)) && old.segs().any(|x| new.segs().any(|y| overlaps(x, y))) {
             return Err(Errno::EINVAL);
         }

@@ -37,17 +37,17 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             info: &info,
             bufs: &self.e.bufs,
             owners: self.owners(),
-            imports: [Import::EMPTY; MAX_IMPORTS],
+            imports: [None; MAX_IMPORTS],
             args: self.e.args.as_view(),
         };
         prep(&mut cx, sqe, &mut pdu)?;
         // Most ops import nothing: copy the staged imports only when there are some.
-        let imported = cx.imports[0].is_used();
-        let staged = if imported { Some(cx.imports) } else { None };
+        let staged = if cx.imports[0].is_some() { Some(cx.imports) } else { None };
         let r = &mut self.e.t[idx];
         r.rec.pdu = pdu;
         r.flags.insert(ReqFlags::NEED_CLEANUP);
-        if let Some(imports) = staged {
+        if let Some(staged) = staged {
+            let imports = staged.map(|i| i.unwrap_or(Import::EMPTY));
             r.imports = imports;
             r.flags.insert(ReqFlags::HAS_IMPORTS);
             for imp in &imports {

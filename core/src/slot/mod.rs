@@ -27,7 +27,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 use crate::buffer::Owners;
 use crate::buffer::provided::Stream;
 use crate::buffer::view::{self, PendingIo};
-use crate::buffer::{self, BufDesc, BufTable, Dir, Imports, Io, MAX_IMPORTS};
+use crate::buffer::{self, BufDesc, BufTable, Dir, Import, Imports, Io, MAX_IMPORTS};
 use crate::bytes::aligned_bytes;
 use crate::engine::completion::{self, MailSlot, Phase, Token};
 use crate::slot::args::{ArgRecord, ArgsView};
@@ -176,7 +176,9 @@ pub struct PrepCx<'a> {
     pub(crate) bufs: &'a BufTable,
     /// Who holds which buffer ranges now: the requests in flight.
     pub(crate) owners: Owners<'a>,
-    pub(crate) imports: Imports,
+    /// Imports staged by this prep (committed to the request only if prep succeeds);
+    /// `None` until used, so a prep that imports nothing initialises two tags only.
+    pub(crate) imports: [Option<Import>; MAX_IMPORTS],
     pub(crate) args: &'a ArgsView,
 }
 
@@ -202,13 +204,13 @@ impl PrepCx<'_> {
     /// → EFAULT; a range another in-flight request (outside this chain) writes, or a
     /// destination another one uses → EBUSY.
     pub fn import(&mut self, desc: &BufDesc, dir: Dir) -> Result<usize, Errno> {
-        let slot = self.imports.iter().position(|i| !i.is_used()).ok_or(Errno::EINVAL)?;
+        let slot = self.imports.iter().position(Option::is_none).ok_or(Errno::EINVAL)?;
         let new = self.bufs.resolve(desc, dir, |at| view::read_user(self.bufs, &self.owners, at))?;
         buffer::check_within(&self.imports, &new)?;
         if self.owners.busy(self.bufs, &new) {
             return Err(Errno::EBUSY);
         }
-        self.imports[slot] = new;
+        self.imports[slot] = Some(new);
         Ok(slot)
     }
 
