@@ -58,7 +58,8 @@ use core::ops::Range;
 ///     fn invalidate(_: Range<usize>) {}
 /// }
 ///
-/// let mem: &'static mut [u8] = Box::leak(Box::new([0u8; 64]));
+/// static MEM: static_cell::StaticCell<[u8; 64]> = static_cell::StaticCell::new();
+/// let mem: &'static mut [u8] = MEM.init([0; 64]);
 /// let region = fwring::Region::new(mem).with_cache::<Coherent>();
 /// assert_eq!(region.cache().map(|c| c.line()), Some(32));
 /// ```

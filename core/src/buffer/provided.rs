@@ -659,19 +659,23 @@ impl Group {
 /// [`NoFill::Ended`] and `finish` is refused as stale.
 ///
 /// ```
-/// use std::sync::Mutex;
+/// use core::cell::RefCell;
+/// use critical_section::Mutex;
 /// use fwring::{BufGroup, BufRing, Cqe, CqeFlags, Errno, Issue, IssueCx, Op, OpVTable, PrepCx};
 /// use fwring::{Region, Ring, Setup, SetupFlags, Sqe, SqeFlags, Stream, vtable};
 ///
 /// /// A multishot op: hands its stream to the device (here: this example).
 /// struct Rx;
-/// static DEVICE: Mutex<Option<Stream>> = Mutex::new(None);
+/// static DEVICE: Mutex<RefCell<Option<Stream>>> = Mutex::new(RefCell::new(None));
 /// impl Op for Rx {
 ///     type Pdu = ();
 ///     fn prep(_: &mut PrepCx<'_>, _: &Sqe) -> Result<(), Errno> { Ok(()) }
 ///     fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
 ///         match cx.multishot() {
-///             Ok(s) => { *DEVICE.lock().unwrap() = Some(s); Issue::Pending }
+///             Ok(s) => {
+///                 critical_section::with(|cs| *DEVICE.borrow_ref_mut(cs) = Some(s));
+///                 Issue::Pending
+///             }
 ///             Err(e) => Issue::Err(e),
 ///         }
 ///     }
@@ -682,14 +686,15 @@ impl Group {
 /// let mut ring: Ring<8, 16, 8> = Ring::new();
 /// ring.setup(Setup::new(8).flags(SetupFlags::BPF_EXT)).unwrap();
 /// ring.register_op(&RX).unwrap();
-/// ring.register_buffers([Region::new(vec![0u8; 64].leak())]).unwrap();
+/// static MEM: static_cell::StaticCell<[u8; 64]> = static_cell::StaticCell::new();
+/// ring.register_buffers([Region::new(MEM.init([0; 64]))]).unwrap();
 /// ring.register_buf_ring(&GROUP, BufGroup { bgid: 1, buf_index: 0, offset: 0, size: 16 }).unwrap();
 /// (0..4).for_each(|bid| GROUP.provide(bid));
 /// ring.push(Sqe::bpf(0, 0).user_data(9).flags(SqeFlags::BUFFER_SELECT).buf_index(1)).unwrap();
 /// let _ = ring.submit();
 ///
 /// // The device (an interrupt handler) fills a buffer and commits it.
-/// let stream = DEVICE.lock().unwrap().take().unwrap();
+/// let stream = critical_section::with(|cs| DEVICE.borrow_ref_mut(cs).take()).unwrap();
 /// let mut fill = stream.fill().unwrap();
 /// fill.buf()[..2].copy_from_slice(b"hi");
 /// fill.commit(2);
