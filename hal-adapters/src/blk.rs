@@ -475,18 +475,7 @@ where
     type Pdu = Args;
 
     fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<Args, Errno> {
-        let command = sqe::cmd(cx.info());
-        let flags = sqe::flags(cx.info());
-        let (allowed, arg0, arg1) = match command {
-            cmd::READ => (0, true, false),
-            cmd::WRITE => (CHAIN_LEN | FUA, true, false),
-            cmd::FLUSH | cmd::BLOCKS => (0, false, false),
-            cmd::DISCARD => (0, true, true),
-            _ => return Err(Errno::EINVAL),
-        };
-        if flags & !allowed != 0 || (!arg0 && sqe.len != 0) || (!arg1 && sqe.file_index != 0) {
-            return Err(Errno::EINVAL);
-        }
+        let command = check_command(cx, sqe)?;
         let g = D::with(|b| Geometry {
             block_size: u64::from(b.block_size),
             blocks: u64::from(b.blocks),
@@ -502,24 +491,9 @@ where
         };
         let p = sqe::parse(cx, sqe, a, b)?;
         let lba = u64::from(p.args.arg0);
-        let blocks_of = |len: u64| {
-            if len > 0 && len.is_multiple_of(g.block_size) { Ok(len / g.block_size) } else { Err(Errno::EINVAL) }
-        };
+        check_transfer(cx, &p, command, g.block_size, g.blocks, g.read_size)?;
         match command {
-            cmd::READ => {
-                let dst = p.b.ok_or(Errno::EINVAL)?;
-                let len = sqe::total_len(cx, &dst)?;
-                check_range(g.blocks as usize, lba, len / g.block_size)?;
-                blocks_of(len)?;
-                sqe::aligned_len(cx, &dst, g.read_size)?;
-            }
             cmd::WRITE => {
-                let src = p.a.ok_or(Errno::EINVAL)?;
-                let len = sqe::total_len(cx, &src)?;
-                check_range(g.blocks as usize, lba, len / g.block_size)?;
-                if !p.args.has(CHAIN_LEN) {
-                    blocks_of(len)?;
-                }
                 if let Some(scratch) = &p.b {
                     let mut segs = 0;
                     let first = sqe::for_each_seg(cx, scratch, |_| {
@@ -627,4 +601,54 @@ pub fn discard(slot: u8, lba: u32, count: u32) -> Sqe {
 /// `BLOCKS`: complete with the number of blocks.
 pub fn blocks(slot: u8) -> Sqe {
     sqe::build(slot, cmd::BLOCKS, 0, None, None, 0, 0)
+}
+
+/// The checks of the `blk` encoding every block layer makes first (`BlockDev`, the FTL):
+/// a known command, only its flags, arguments only where it has them (-EINVAL).
+/// Returns the command.
+pub(crate) fn check_command(cx: &PrepCx<'_>, sqe: &Sqe) -> Result<u8, Errno> {
+    let command = sqe::cmd(cx.info());
+    let flags = sqe::flags(cx.info());
+    let (allowed, arg0, arg1) = match command {
+        cmd::READ => (0, true, false),
+        cmd::WRITE => (CHAIN_LEN | FUA, true, false),
+        cmd::FLUSH | cmd::BLOCKS => (0, false, false),
+        cmd::DISCARD => (0, true, true),
+        _ => return Err(Errno::EINVAL),
+    };
+    if flags & !allowed != 0 || (!arg0 && sqe.len != 0) || (!arg1 && sqe.file_index != 0) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(command)
+}
+
+/// A READ's destination or a WRITE's source against the device: inside it (-EFAULT), a
+/// whole number of blocks (-EINVAL; a WRITE under `CHAIN_LEN` is checked at issue), a
+/// READ's segments in units the flash reads (-EINVAL). Other commands pass.
+pub(crate) fn check_transfer(
+    cx: &PrepCx<'_>,
+    p: &sqe::Parsed,
+    command: u8,
+    block_size: u64,
+    blocks: u64,
+    read_size: usize,
+) -> Result<(), Errno> {
+    let lba = u64::from(p.args.arg0);
+    let whole = |len: u64| if len > 0 && len.is_multiple_of(block_size) { Ok(()) } else { Err(Errno::EINVAL) };
+    match command {
+        cmd::READ => {
+            let dst = p.b.ok_or(Errno::EINVAL)?;
+            let len = sqe::total_len(cx, &dst)?;
+            check_range(blocks as usize, lba, len / block_size)?;
+            whole(len)?;
+            sqe::aligned_len(cx, &dst, read_size).map(drop)
+        }
+        cmd::WRITE => {
+            let src = p.a.ok_or(Errno::EINVAL)?;
+            let len = sqe::total_len(cx, &src)?;
+            check_range(blocks as usize, lba, len / block_size)?;
+            if p.args.has(CHAIN_LEN) { Ok(()) } else { whole(len) }
+        }
+        _ => Ok(()),
+    }
 }

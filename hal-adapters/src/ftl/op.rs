@@ -4,7 +4,7 @@
 //! | command | A | B | `len` | `file_index` | flags | CQE `res` |
 //! |---|---|---|---|---|---|---|
 //! | [`cmd::READ`] | — | required | LBA | 0 | — | bytes read |
-//! | [`cmd::WRITE`] | required | — | LBA | 0 | `CHAIN_LEN`, [`FUA`] | bytes written |
+//! | [`cmd::WRITE`] | required | — | LBA | 0 | `CHAIN_LEN`, [`FUA`](crate::blk::FUA) | bytes written |
 //! | [`cmd::FLUSH`] | — | — | 0 | 0 | — | 0 |
 //! | [`cmd::DISCARD`] | — | — | LBA | block count | — | 0 |
 //! | [`cmd::BLOCKS`] | — | — | 0 | 0 | — | number of blocks |
@@ -23,11 +23,12 @@ use embedded_storage::nor_flash::NorFlash as BlockingNorFlash;
 use embedded_storage_async::nor_flash::NorFlash;
 use fwring::{Errno, Issue, IssueCx, Op, PrepCx, Sqe};
 
-pub use crate::blk::{FUA, cmd};
+pub use crate::blk::cmd;
+use crate::blk::{check_command, check_transfer};
 use crate::device::Device;
 use crate::io::{self, Done};
 use crate::nor::check_range;
-use crate::sqe::{self, Args, CHAIN_LEN, Use};
+use crate::sqe::{self, Args, Use};
 
 use super::Ftl;
 use super::flash::{Blocking, poll_once};
@@ -53,18 +54,7 @@ impl Shape {
 
 /// Check an FTL SQE (the `blk` encoding) and import its buffers.
 pub(crate) fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe, g: Shape) -> Result<Args, Errno> {
-    let command = sqe::cmd(cx.info());
-    let flags = sqe::flags(cx.info());
-    let (allowed, arg0, arg1) = match command {
-        cmd::READ => (0, true, false),
-        cmd::WRITE => (CHAIN_LEN | FUA, true, false),
-        cmd::FLUSH | cmd::BLOCKS => (0, false, false),
-        cmd::DISCARD => (0, true, true),
-        _ => return Err(Errno::EINVAL),
-    };
-    if flags & !allowed != 0 || (!arg0 && sqe.len != 0) || (!arg1 && sqe.file_index != 0) {
-        return Err(Errno::EINVAL);
-    }
+    let command = check_command(cx, sqe)?;
     let (a, b) = match command {
         cmd::READ => (Use::No, Use::Required),
         cmd::WRITE => (Use::Required, Use::No),
@@ -72,33 +62,13 @@ pub(crate) fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe, g: Shape) -> Result<Args, Err
     };
     let p = sqe::parse(cx, sqe, a, b)?;
     let lba = u64::from(p.args.arg0);
-    let blocks_of = |len: u64| {
-        if len > 0 && len.is_multiple_of(g.block_size) { Ok(len / g.block_size) } else { Err(Errno::EINVAL) }
-    };
-    match command {
-        cmd::READ => {
-            let dst = p.b.ok_or(Errno::EINVAL)?;
-            let len = sqe::total_len(cx, &dst)?;
-            check_range(g.blocks as usize, lba, len / g.block_size)?;
-            blocks_of(len)?;
-            sqe::aligned_len(cx, &dst, g.read_size)?;
+    check_transfer(cx, &p, command, g.block_size, g.blocks, g.read_size)?;
+    if command == cmd::DISCARD {
+        let count = u64::from(p.args.arg1);
+        if count == 0 {
+            return Err(Errno::EINVAL);
         }
-        cmd::WRITE => {
-            let src = p.a.ok_or(Errno::EINVAL)?;
-            let len = sqe::total_len(cx, &src)?;
-            check_range(g.blocks as usize, lba, len / g.block_size)?;
-            if !p.args.has(CHAIN_LEN) {
-                blocks_of(len)?;
-            }
-        }
-        cmd::DISCARD => {
-            let count = u64::from(p.args.arg1);
-            if count == 0 {
-                return Err(Errno::EINVAL);
-            }
-            check_range(g.blocks as usize, lba, count)?;
-        }
-        _ => {}
+        check_range(g.blocks as usize, lba, count)?;
     }
     Ok(p.args)
 }
