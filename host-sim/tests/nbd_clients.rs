@@ -3,24 +3,11 @@
 
 mod support;
 
-use support::{Server, TempDir, ensure_tools, run};
+use support::{Server, TempDir, ensure_tools, random, run};
 
 fn serve(dir: &TempDir) -> Server {
     ensure_tools();
     Server::start(&dir.path("flash.img"), &["--no-latency"])
-}
-
-/// Bytes from a seeded generator.
-fn random(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 #[test]

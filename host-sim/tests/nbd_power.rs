@@ -9,18 +9,6 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-fn random(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 #[test]
 fn a_restarted_device_serves_every_byte_it_had() {
     let dir = TempDir::new("restart");

@@ -351,3 +351,16 @@ pub fn closed(s: &mut TcpStream) -> bool {
         }
     }
 }
+
+/// `n` bytes from a seeded xorshift generator (test data that differs per seed).
+pub fn random(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
