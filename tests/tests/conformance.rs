@@ -788,3 +788,36 @@ fn basic_selftest_counts_survive_cqe_reuse() {
     let _ = r.submit();
     assert_eq!(r.pop(), Some(Cqe { user_data: 9, res: 42, flags: 0 }));
 }
+
+/// A failed prep's fail hook sees what that prep wrote to the pdu (C-BPF-13's "the pdu
+/// persists to fail"), never an earlier request's bytes — whether the SQE takes the
+/// op-slot fast path (no flags) or the general one (IOSQE_ASYNC).
+#[test]
+fn a_failed_preps_fail_hook_sees_its_own_pdu_c_bpf_13() {
+    use std::sync::Mutex;
+    static SEEN: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+    static T: OpVTable = OpVTable {
+        id: 6,
+        prep: Some(|_, sqe, pdu| {
+            if sqe.len == 1 {
+                pdu.bytes_mut()[0] = 0xab;
+                Err(Errno::EINVAL)
+            } else {
+                pdu.bytes_mut().fill(0xcd);
+                Ok(())
+            }
+        }),
+        issue: Some(|cx, _| cx.done(Ok(5))),
+        fail: Some(|_, pdu| SEEN.lock().unwrap().extend_from_slice(&pdu.bytes()[..2])),
+        cleanup: None,
+    };
+    let op = |ud: u64, len: u32| Sqe { len, ..bpf(ud, 6, 0) };
+    for flags in [fwring::SqeFlags::empty(), fwring::SqeFlags::ASYNC] {
+        SEEN.lock().unwrap().clear();
+        let mut r = bpf_ring();
+        r.register_op(&T).unwrap();
+        let sqes = [op(1, 0).flags(flags), op(2, 1).flags(flags), op(3, 0).flags(flags), op(4, 1).flags(flags)];
+        assert_eq!(run(&mut r, &sqes).1, [(1, 5), (2, EINVAL), (3, 5), (4, EINVAL)], "{flags:?}");
+        assert_eq!(*SEEN.lock().unwrap(), [0xab, 0, 0xab, 0], "{flags:?}");
+    }
+}

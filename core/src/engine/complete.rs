@@ -36,7 +36,13 @@ pub(crate) enum Outcome {
 impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// `io_queue_sqe`: issue now and complete or fail.
     pub(crate) fn queue_sqe(&mut self, idx: Idx) {
-        match self.issue(idx) {
+        let outcome = self.issue(idx);
+        self.settle(idx, outcome);
+    }
+
+    /// What follows an issue: complete, wait, retry once, or fail.
+    pub(crate) fn settle(&mut self, idx: Idx, outcome: Outcome) {
+        match outcome {
             Outcome::Complete => self.complete(idx),
             Outcome::Pending =>
             {
@@ -150,7 +156,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     }
 
     /// Release a request: cleanup (if its prep succeeded), then back to the free list.
-    fn free_req(&mut self, idx: Idx) {
+    pub(crate) fn free_req(&mut self, idx: Idx) {
         let r = &mut self.e.t[idx];
         if r.flags.contains(ReqFlags::NEED_CLEANUP) {
             if let Some(cleanup) = r.vt.and_then(|v| v.cleanup) {

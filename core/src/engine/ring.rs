@@ -2,7 +2,7 @@
 
 use crate::abi::errno::Errno;
 use crate::abi::setup::{self, Params, Probe, Setup};
-use crate::abi::{Cqe, MAX_OP_SLOTS, SetupFlags, SqRingFlags, Sqe};
+use crate::abi::{Cqe, MAX_OP_SLOTS, SetupFlags, SqRingFlags, Sqe, opcode};
 use crate::buffer::provided::{BufGroup, BufRing};
 use crate::buffer::region::Region;
 use crate::buffer::{BufTable, MAX_BUFFERS, Rejected};
@@ -258,6 +258,25 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
                 avail -= n;
                 if avail == 0 {
                     break Stop::Empty;
+                }
+            }
+            // The op-slot fast path, likewise only when the head SQE is a standalone op.
+            if x.e.quiet()
+                && self.sq.peek(0).head_word() == opcode::BPF as u32
+                && x.e.flags.contains(SetupFlags::BPF_EXT)
+            {
+                let budget = avail.min(x.e.cq.room(&sh.cq));
+                let (n, failed) = x.submit_inline_ops(&mut self.sq, budget);
+                taken += n;
+                avail -= n;
+                if failed && !submit_all {
+                    break Stop::Failed;
+                }
+                if avail == 0 {
+                    break Stop::Empty;
+                }
+                if n != 0 {
+                    continue;
                 }
             }
             if !x.admit(&self.sq, avail) {

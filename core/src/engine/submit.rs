@@ -119,7 +119,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     }
 
     /// `io_submit_fail_init`: fail the request and the chain it is in.
-    fn submit_fail_init(&mut self, idx: Idx, err: Errno) -> bool {
+    pub(crate) fn submit_fail_init(&mut self, idx: Idx, err: Errno) -> bool {
         self.fail_link_node(idx, err.res());
         let head = self.e.link.head;
         if head != NIL && !self.e.t[head].flags.contains(ReqFlags::FAIL) {

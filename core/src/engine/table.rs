@@ -258,6 +258,12 @@ impl<const N: usize> Table<N> {
         })
     }
 
+    /// The entry the next [`Table::alloc`] gives. The caller has checked `nr_free() > 0`.
+    #[inline]
+    pub fn next_free(&self) -> Idx {
+        if self.free != NIL { self.free } else { self.fresh }
+    }
+
     #[inline]
     pub fn dealloc(&mut self, idx: Idx) {
         let r = &mut self.reqs[idx as usize];

@@ -82,8 +82,8 @@ impl ReqInfo {
         self.sqe_flags
     }
 
-    pub(crate) fn set(&mut self, user_data: u64, opf: u32, slot: u8, sqe_flags: u8) {
-        *self = ReqInfo { user_data, opf, slot, sqe_flags, _reserved: 0 };
+    pub(crate) const fn new(user_data: u64, opf: u32, slot: u8, sqe_flags: u8) -> Self {
+        ReqInfo { user_data, opf, slot, sqe_flags, _reserved: 0 }
     }
 
     pub(crate) fn set_user_data(&mut self, user_data: u64) {
@@ -178,7 +178,7 @@ pub struct PrepCx<'a> {
     pub(crate) owners: Owners<'a>,
     /// Imports staged by this prep (committed to the request only if prep succeeds);
     /// `None` until used, so a prep that imports nothing initialises two tags only.
-    pub(crate) imports: [Option<Import>; MAX_IMPORTS],
+    pub(crate) imports: &'a mut [Option<Import>; MAX_IMPORTS],
     pub(crate) args: &'a ArgsView,
 }
 
@@ -206,7 +206,7 @@ impl PrepCx<'_> {
     pub fn import(&mut self, desc: &BufDesc, dir: Dir) -> Result<usize, Errno> {
         let slot = self.imports.iter().position(Option::is_none).ok_or(Errno::EINVAL)?;
         let new = self.bufs.resolve(desc, dir, |at| view::read_user(self.bufs, &self.owners, at))?;
-        buffer::check_within(&self.imports, &new)?;
+        buffer::check_within(self.imports, &new)?;
         if self.owners.busy(self.bufs, &new) {
             return Err(Errno::EBUSY);
         }
