@@ -35,12 +35,14 @@ pub(crate) enum Outcome {
 
 impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// `io_queue_sqe`: issue now and complete or fail.
+    #[inline]
     pub(crate) fn queue_sqe(&mut self, idx: Idx) {
         let outcome = self.issue(idx);
         self.settle(idx, outcome);
     }
 
     /// What follows an issue: complete, wait, retry once, or fail.
+    #[inline]
     pub(crate) fn settle(&mut self, idx: Idx, outcome: Outcome) {
         match outcome {
             Outcome::Complete => self.complete(idx),
@@ -248,16 +250,6 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
 
     /// Close pass 0 and run task-work passes until nothing is left.
     pub(crate) fn run_passes(&mut self) {
-        // The common end of a submit: every request completed and was freed at once —
-        // nothing waits for the end of the pass, no work, no drain, no counting timer.
-        #[cfg(feature = "timeouts")]
-        let counting = self.e.nr_counting != 0;
-        #[cfg(not(feature = "timeouts"))]
-        let counting = false;
-        if self.e.done.is_empty() && self.e.tw.is_empty() && !self.e.drain_active && !counting {
-            self.e.freed_early = 0;
-            return;
-        }
         self.flush();
         while !self.e.tw.is_empty() {
             let mut cur = self.e.tw.take().head;

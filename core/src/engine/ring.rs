@@ -139,6 +139,14 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
         self.t.nr_allocated() + self.freed_early
     }
 
+    /// Whether the end of a submit or poll has anything to do beyond publishing: a
+    /// request waits for the end of the pass, task work is queued, a drain is active,
+    /// or a timer is armed (it may have expired).
+    #[inline]
+    pub(crate) fn passes_due(&self) -> bool {
+        !self.done.is_empty() || !self.tw.is_empty() || self.drain_active || self.nr_timers != 0
+    }
+
     /// No chain is open and no drain is pending: a standalone request may run inline.
     #[inline]
     pub(crate) fn quiet(&self) -> bool {
@@ -185,6 +193,25 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         }
     }
 
+    /// Consume the SQE at the head of `sq` through the general path, if it (and, at a
+    /// chain's start, its whole chain) can be admitted: `Err(Stop::Backpressure)` if
+    /// not (the SQE stays), `Err(Stop::Failed)` if it was consumed and failed at submit
+    /// time outside a chain on a ring without `SUBMIT_ALL`.
+    #[inline]
+    fn submit_general<const SQ: usize>(
+        &mut self,
+        sq: &mut SubmissionQueue<SQ>,
+        avail: u32,
+        submit_all: bool,
+    ) -> Result<(), Stop> {
+        if !self.admit(sq, avail) {
+            return Err(Stop::Backpressure);
+        }
+        let ok = self.submit_sqe(sq.peek(0));
+        sq.advance_by(1);
+        if ok || submit_all { Ok(()) } else { Err(Stop::Failed) }
+    }
+
     /// Why the SQE at the head of `sq` (and its chain) was not admitted, as things stand
     /// at the end of the submit call: [`Stop::Backpressure`] if reaping every CQE makes
     /// room for it, else [`Stop::InFlight`] (only requests in flight can: the in-flight
@@ -213,16 +240,26 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     }
 
     /// End of a submit or poll: run the task-work passes (and any timer that expired
-    /// meanwhile), publish the CQEs.
+    /// meanwhile), publish the CQEs. The common end — every request completed and freed
+    /// at once, nothing left for a pass — costs a few loads and the publishing store.
+    #[inline]
     pub(crate) fn finish(&mut self) {
         self.flush_multishot();
+        if self.e.passes_due() {
+            self.finish_passes();
+        }
+        self.e.freed_early = 0;
+        self.e.cq.publish(&self.sh.cq);
+    }
+
+    #[inline(never)]
+    fn finish_passes(&mut self) {
         self.run_passes();
         #[cfg(feature = "timeouts")]
         while self.fire_expired() {
             self.flush_multishot();
             self.run_passes();
         }
-        self.e.cq.publish(&self.sh.cq);
     }
 }
 
@@ -245,48 +282,37 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
         let mut taken = 0;
         self.sq_flags.remove(SqRingFlags::CQ_OVERFLOW);
         let stop = loop {
-            let mut avail = self.sq.len();
+            let avail = self.sq.len();
             if avail == 0 {
                 break Stop::Empty;
             }
-            // The NOP fast path, tried only when the head SQE can take it (opcode NOP,
-            // no flags, ioprio 0: its first word is 0) — not before every other SQE.
-            if x.e.quiet() && self.sq.peek(0).head_word() == 0 {
-                let budget = avail.min(x.e.cq.room(&sh.cq));
-                let n = x.submit_inline_nops(&mut self.sq, budget);
+            // The fast paths, tried only when the head SQE can take them: a standalone
+            // NOP (opcode NOP, no flags, ioprio 0: its first word is 0) or a standalone
+            // op-slot op — not before every other SQE.
+            let head = self.sq.peek(0).head_word();
+            if head == 0 && x.e.quiet() {
+                let n = x.submit_inline_nops(&mut self.sq, avail.min(x.e.cq.room(&sh.cq)));
                 taken += n;
-                avail -= n;
-                if avail == 0 {
-                    break Stop::Empty;
+                if n != 0 {
+                    continue;
                 }
-            }
-            // The op-slot fast path, likewise only when the head SQE is a standalone op.
-            if x.e.quiet()
-                && self.sq.peek(0).head_word() == opcode::BPF as u32
-                && x.e.flags.contains(SetupFlags::BPF_EXT)
-            {
-                let budget = avail.min(x.e.cq.room(&sh.cq));
-                let (n, failed) = x.submit_inline_ops(&mut self.sq, budget);
+            } else if head == opcode::BPF as u32 && x.e.quiet() && x.e.flags.contains(SetupFlags::BPF_EXT) {
+                let (n, failed) = x.submit_inline_ops(&mut self.sq, avail.min(x.e.cq.room(&sh.cq)));
                 taken += n;
-                avail -= n;
                 if failed && !submit_all {
                     break Stop::Failed;
-                }
-                if avail == 0 {
-                    break Stop::Empty;
                 }
                 if n != 0 {
                     continue;
                 }
             }
-            if !x.admit(&self.sq, avail) {
-                break Stop::Backpressure;
-            }
-            let ok = x.submit_sqe(self.sq.peek(0));
-            self.sq.advance_by(1);
-            taken += 1;
-            if !ok && !submit_all {
-                break Stop::Failed;
+            match x.submit_general(&mut self.sq, avail, submit_all) {
+                Ok(()) => taken += 1,
+                Err(Stop::Failed) => {
+                    taken += 1;
+                    break Stop::Failed;
+                }
+                Err(stop) => break stop,
             }
         };
         x.end_open_chain();
