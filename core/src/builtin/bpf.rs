@@ -196,11 +196,12 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
                 self.settle(idx, outcome);
                 continue;
             }
-            let (outcome, res, pended, generation, chain) = match vt.issue {
-                None => (Issue::Done, 0, Pended::No, 0, ChainData::ZERO),
+            // A standalone request's chain record: zero, and its own.
+            let mut chain = ChainData::ZERO;
+            let (outcome, res, pended, generation) = match vt.issue {
+                None => (Issue::Done, 0, Pended::No, 0),
                 Some(issue) => {
                     let generation = self.e.next_generation(&self.sh.mail);
-                    let mut chain = ChainData::ZERO;
                     let mut cx = IssueCx {
                         info: &info,
                         result: 0,
@@ -216,7 +217,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
                         buf_group,
                     };
                     let outcome = issue(&mut cx, &mut pdu);
-                    (outcome, cx.result, cx.pended, generation, chain)
+                    (outcome, cx.result, cx.pended, generation)
                 }
             };
             let res = match (outcome, pended) {
