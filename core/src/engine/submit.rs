@@ -180,6 +180,36 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             r.lt = NIL;
             r.chain_data = crate::slot::chain::ChainData::ZERO;
         }
+        // The common SQE — a NOP or an op-slot op, no flags but the link bits, ioprio 0,
+        // no personality, no drain in effect — passes every check below unchanged.
+        let common = (sqe.opcode == opcode::NOP || sqe.opcode == opcode::BPF)
+            && sqe_flags & !SqeFlags::LINKS.bits() == 0
+            && (sqe.ioprio as u32 | sqe.personality as u32) == 0
+            && !self.e.drain_active
+            && !self.e.drain_next;
+        if !common {
+            self.init_checks(idx, sqe)?;
+        }
+        match sqe.opcode {
+            opcode::NOP => crate::builtin::nop::prep(&mut self.e.t[idx], sqe, self.e.flags),
+            opcode::BPF => self.prep_bpf(idx, sqe),
+            #[cfg(feature = "timeouts")]
+            opcode::TIMEOUT => self.prep_timeout(idx, sqe, false),
+            #[cfg(feature = "timeouts")]
+            opcode::LINK_TIMEOUT => self.prep_timeout(idx, sqe, true),
+            #[cfg(feature = "timeouts")]
+            opcode::TIMEOUT_REMOVE => self.prep_timeout_remove(idx, sqe),
+            #[cfg(feature = "timeouts")]
+            opcode::ASYNC_CANCEL => self.prep_cancel(idx, sqe),
+            _ => Err(Errno::EOPNOTSUPP),
+        }
+    }
+
+    /// `io_init_req`'s checks of the opcode, the flags (drain among them), ioprio and
+    /// personality, in Linux's order.
+    #[inline(never)]
+    fn init_checks(&mut self, idx: Idx, sqe: &Sqe) -> Result<(), Errno> {
+        let sqe_flags = sqe.flags;
         if sqe.opcode >= opcode::LAST {
             self.e.t[idx].opcode = opcode::NOP;
             return Err(Errno::EINVAL);
@@ -223,19 +253,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         if sqe.personality != 0 {
             return Err(Errno::EINVAL);
         }
-        match sqe.opcode {
-            opcode::NOP => crate::builtin::nop::prep(&mut self.e.t[idx], sqe, self.e.flags),
-            opcode::BPF => self.prep_bpf(idx, sqe),
-            #[cfg(feature = "timeouts")]
-            opcode::TIMEOUT => self.prep_timeout(idx, sqe, false),
-            #[cfg(feature = "timeouts")]
-            opcode::LINK_TIMEOUT => self.prep_timeout(idx, sqe, true),
-            #[cfg(feature = "timeouts")]
-            opcode::TIMEOUT_REMOVE => self.prep_timeout_remove(idx, sqe),
-            #[cfg(feature = "timeouts")]
-            opcode::ASYNC_CANCEL => self.prep_cancel(idx, sqe),
-            _ => Err(Errno::EOPNOTSUPP),
-        }
+        Ok(())
     }
 
     /// `io_queue_sqe_fallback`: the slow way in for failed, forced-async and drained
