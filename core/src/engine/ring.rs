@@ -126,11 +126,17 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
     #[inline]
     pub(crate) fn next_generation<const M: usize>(&mut self, mail: &Mailbox<M>) -> u64 {
         if self.gen_next == 0 {
-            let id = crate::engine::completion::next_ring_id();
-            mail.set_id(id);
-            self.gen_next = crate::engine::completion::first_generation(id);
+            self.number(mail);
         }
         self.gen_next
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn number<const M: usize>(&mut self, mail: &Mailbox<M>) {
+        let id = crate::engine::completion::next_ring_id();
+        mail.set_id(id);
+        self.gen_next = crate::engine::completion::first_generation(id);
     }
 
     /// Requests allocated as Linux counts them (`nr_req_allocated`): in the table, or
@@ -272,14 +278,46 @@ struct Local<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize
 }
 
 impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<SQ, CQ, N, ARGS> {
+    /// The quick way first: on a quiet ring with nothing arrived from completers and no
+    /// stream to post, an SQ holding only standalone NOPs that fit the CQ is consumed
+    /// and published here, without the general loop's set-up — the fixed cost a
+    /// firmware loop submitting one request per interrupt pays. Anything else goes on
+    /// through [`Local::submit_full`] with what was consumed so far.
+    #[inline(always)]
     fn submit(&mut self, sh: &Shared<CQ, N>) -> Submitted {
+        let avail = self.sq.len();
+        let mut x = Exec { e: &mut self.ex, sh };
+        if avail != 0
+            && self.sq.peek(0).head_word() == 0
+            && x.e.quiet()
+            && !sh.mail.has_ready()
+            && x.e.bufs.streams == 0
+        {
+            let n = x.submit_inline_nops_here(&mut self.sq, avail.min(x.e.cq.room(&sh.cq)));
+            // Between calls no request waits for a pass and no task work is queued; an
+            // armed timer may have expired, which the general end handles.
+            debug_assert!(x.e.done.is_empty() && x.e.tw.is_empty());
+            if n == avail && x.e.nr_timers == 0 {
+                self.sq_flags.remove(SqRingFlags::CQ_OVERFLOW);
+                x.e.cq.publish(&sh.cq);
+                return Submitted { taken: n, stop: Stop::Empty };
+            }
+            // The pass goes on: they count as allocated until its end.
+            x.e.freed_early += n;
+            return self.submit_full(sh, n);
+        }
+        self.submit_full(sh, 0)
+    }
+
+    /// A submit call's general loop, `taken` SQEs having been consumed already.
+    #[inline(never)]
+    fn submit_full(&mut self, sh: &Shared<CQ, N>, mut taken: u32) -> Submitted {
         let submit_all = self.params.flags.contains(SetupFlags::SUBMIT_ALL);
         let mut x = Exec { e: &mut self.ex, sh };
         // Completions that arrived since the last look come first: they happened first.
         x.take_completions();
         // Filled provided buffers next, before new SQEs take CQ room (multishot.rs).
         x.flush_multishot();
-        let mut taken = 0;
         self.sq_flags.remove(SqRingFlags::CQ_OVERFLOW);
         let stop = loop {
             let avail = self.sq.len();

@@ -53,6 +53,20 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// CQEs the general path would. Returns how many SQEs it consumed.
     #[inline(never)]
     pub(crate) fn submit_inline_nops<const SQ: usize>(&mut self, sq: &mut SubmissionQueue<SQ>, budget: u32) -> u32 {
+        let n = self.submit_inline_nops_here(sq, budget);
+        // Counted as allocated until the end of the pass, as Linux counts them.
+        self.e.freed_early += n;
+        n
+    }
+
+    /// [`Exec::submit_inline_nops`], in line in its caller, which counts the requests as
+    /// freed early if the pass goes on.
+    #[inline(always)]
+    pub(crate) fn submit_inline_nops_here<const SQ: usize>(
+        &mut self,
+        sq: &mut SubmissionQueue<SQ>,
+        budget: u32,
+    ) -> u32 {
         let (sqes, sqi) = sq.consumer();
         let cq = &mut self.e.cq;
         let mut n = 0;
@@ -71,8 +85,6 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         }
         sq.advance_by(n);
         self.e.posted = self.e.posted.wrapping_add(n);
-        // Counted as allocated until the end of the pass, as Linux counts them.
-        self.e.freed_early += n;
         n
     }
 
