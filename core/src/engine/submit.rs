@@ -68,21 +68,18 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         budget: u32,
     ) -> u32 {
         let (sqes, sqi) = sq.consumer();
-        let cq = &mut self.e.cq;
-        let mut n = 0;
-        while n < budget {
-            let sqe = &sqes[sqi.slot::<SQ>(sqi.head.wrapping_add(n))];
+        let n = self.e.cq.post_run(&self.sh.cq, budget, |i| {
+            let sqe = &sqes[sqi.slot::<SQ>(sqi.head.wrapping_add(i))];
             // Opcode NOP, no flags, ioprio 0 — the SQE's first word is 0 — no nop_flags but
             // INJECT_RESULT, no personality. Anything else takes the general path.
             let extra = sqe.head_word() | (sqe.op_flags & !NopFlags::INJECT_RESULT.bits()) | sqe.personality as u32;
             if extra != 0 {
-                break;
+                return None;
             }
             // INJECT_RESULT: res = len; else 0.
             let res = (sqe.len & (sqe.op_flags & NopFlags::INJECT_RESULT.bits()).wrapping_neg()) as i32;
-            cq.post_unreserved(&self.sh.cq, crate::abi::Cqe::new(sqe.user_data, res));
-            n += 1;
-        }
+            Some(crate::abi::Cqe::new(sqe.user_data, res))
+        });
         sq.advance_by(n);
         self.e.posted = self.e.posted.wrapping_add(n);
         n

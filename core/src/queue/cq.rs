@@ -239,6 +239,30 @@ impl CqProducer {
         self.tail = self.tail.wrapping_add(1);
     }
 
+    /// Post a run of CQEs into free slots the caller has checked are there (`room()` at
+    /// least `budget`, no reservation taken for them): `next(i)` gives the `i`-th, or
+    /// `None` to end the run. Returns how many were posted. The tail and the mask stay
+    /// in registers for the run (the entries are atomics, which the compiler does not
+    /// move plain loads and stores across).
+    #[inline(always)]
+    pub(crate) fn post_run<const N: usize>(
+        &mut self,
+        sh: &CqShared<N>,
+        budget: u32,
+        mut next: impl FnMut(u32) -> Option<Cqe>,
+    ) -> u32 {
+        let (mut tail, at) = (self.tail, Indices { head: 0, tail: 0, mask: sh.mask });
+        let mut n = 0;
+        while n < budget {
+            let Some(cqe) = next(n) else { break };
+            sh.entries[at.slot::<N>(tail)].store(&cqe);
+            tail = tail.wrapping_add(1);
+            n += 1;
+        }
+        self.tail = tail;
+        n
+    }
+
     /// Make every CQE written so far visible to the consumer: one release per batch.
     #[inline]
     pub(crate) fn publish<const N: usize>(&self, sh: &CqShared<N>) {
