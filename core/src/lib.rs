@@ -84,8 +84,8 @@ pub(crate) const TIMEOUTS: bool = cfg!(feature = "timeouts");
 pub use abi::errno::Errno;
 pub use abi::setup::{self, Params, Probe, Setup};
 pub use abi::{
-    Cqe, CqeFlags, Features, MAX_OP_SLOTS, NopFlags, SetupFlags, SqRingFlags, Sqe, SqeFlags, bpf_op_flags,
-    bpf_op_private, bpf_op_slot, opcode,
+    CancelFlags, Cqe, CqeFlags, Features, MAX_OP_SLOTS, NopFlags, SetupFlags, SqRingFlags, Sqe, SqeFlags, TimeoutFlags,
+    bpf_op_flags, bpf_op_private, bpf_op_slot, opcode,
 };
 #[cfg(feature = "dma-cache")]
 pub use buffer::cache;

@@ -306,11 +306,7 @@ fn make_sqe(bytes: &mut Bytes<'_>, ud: u64, base: &[u64; 2]) -> Sqe {
     };
     let mut sqe = match kind % 10 {
         0 => Sqe::nop(),
-        1 => {
-            let mut s = Sqe::new(opcode::TIMEOUT).addr(u64::from(bytes.u8()) * 1_000).len(1);
-            s.op_flags = fwring::timeout::flags::IMMEDIATE_ARG;
-            s
-        }
+        1 => Sqe::timeout(u64::from(bytes.u8()) * 1_000, 0, fwring::TimeoutFlags::empty()),
         2 => {
             let mut s = Sqe::new(opcode::ASYNC_CANCEL);
             s.addr = ud.saturating_sub(u64::from(bytes.u8() % 8));
