@@ -17,7 +17,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use fwring::shm::{CORRUPT, CQE_WORDS, Device, Host, QueuePair, SQE_WORDS, ShmError};
+use fwring::shm::{CQE_WORDS, Device, Host, QueuePair, SQE_WORDS, ShmError, ShmFlags};
 use fwring::{Cqe, Ring, Setup, SetupFlags, Sqe, SqeFlags};
 use proptest::prelude::*;
 
@@ -133,7 +133,7 @@ fn hostile_run<const SQ: usize, const CQ: usize>(start: u32, steps: &[Step]) -> 
                     if got != Err(ShmError::SqCorrupt { head, tail }) || host.sq_tail() != tail {
                         return Err(at(format!("want SqCorrupt {{ {head}, {tail} }}, got {got:?}")));
                     }
-                    if word(&qp, SQ_FLAGS) & CORRUPT == 0 {
+                    if word(&qp, SQ_FLAGS) & ShmFlags::CORRUPT.bits() == 0 {
                         return Err(at("CORRUPT not raised".into()));
                     }
                 } else {
@@ -167,7 +167,7 @@ fn hostile_run<const SQ: usize, const CQ: usize>(start: u32, steps: &[Step]) -> 
                     if dev.dropped() != dropped.wrapping_add(1) || word(&qp, SQ_DROPPED) != dev.dropped() {
                         return Err(at("dropped not bumped".into()));
                     }
-                    if word(&qp, SQ_FLAGS) & CORRUPT == 0 {
+                    if word(&qp, SQ_FLAGS) & ShmFlags::CORRUPT.bits() == 0 {
                         return Err(at("CORRUPT not raised".into()));
                     }
                 } else {
@@ -199,7 +199,7 @@ fn hostile_run<const SQ: usize, const CQ: usize>(start: u32, steps: &[Step]) -> 
                     if got != Err(ShmError::CqCorrupt { head, tail }) || dev.cq_tail() != tail {
                         return Err(at(format!("want CqCorrupt {{ {head}, {tail} }}, got {got:?}")));
                     }
-                    if word(&qp, CQ_FLAGS) & CORRUPT == 0 {
+                    if word(&qp, CQ_FLAGS) & ShmFlags::CORRUPT.bits() == 0 {
                         return Err(at("CORRUPT not raised".into()));
                     }
                 } else {
@@ -226,7 +226,7 @@ fn hostile_run<const SQ: usize, const CQ: usize>(start: u32, steps: &[Step]) -> 
                     if got != Err(ShmError::CqCorrupt { head, tail }) || host.cq_head() != head {
                         return Err(at(format!("want CqCorrupt {{ {head}, {tail} }}, got {got:?}")));
                     }
-                    if word(&qp, CQ_FLAGS) & CORRUPT == 0 {
+                    if word(&qp, CQ_FLAGS) & ShmFlags::CORRUPT.bits() == 0 {
                         return Err(at("CORRUPT not raised".into()));
                     }
                 } else {

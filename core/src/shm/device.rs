@@ -85,14 +85,12 @@ impl<'a, const SQ: usize, const CQ: usize> Device<'a, SQ, CQ> {
         // Acquire: pairs with the host's release store of the SQ tail (`Host::push`): its
         // SQE stores are visible to the loads below.
         let tail = self.qp.sq.tail.load(Ordering::Acquire);
-        let avail = tail.wrapping_sub(self.sq_head);
-        if avail > SQ as u32 {
+        let qp = self.qp;
+        let avail = qp.sq_used(self.sq_head, tail).inspect_err(|_| {
             self.dropped = self.dropped.wrapping_add(1);
             // Relaxed: a counter for the host to read, publishes nothing.
-            self.qp.sq.dropped.store(self.dropped, Ordering::Relaxed);
-            set_flag(&self.qp.sq.flags, CORRUPT, true);
-            return Err(ShmError::SqCorrupt { head: self.sq_head, tail });
-        }
+            qp.sq.dropped.store(self.dropped, Ordering::Relaxed);
+        })?;
         let mut n = avail.min(max);
         if let Some(room_is_everything) = whole_chains {
             const LINK_BITS: u32 = (SqeFlags::LINKS.bits() as u32) << 8;
@@ -135,12 +133,7 @@ impl<'a, const SQ: usize, const CQ: usize> Device<'a, SQ, CQ> {
         // Acquire: pairs with the host's release store of the CQ head (`Host::reap`): its
         // loads of the slots it gave back happen before the stores below reuse them.
         let head = self.qp.cq.head.load(Ordering::Acquire);
-        let used = self.cq_tail.wrapping_sub(head);
-        if used > CQ as u32 {
-            set_flag(&self.qp.cq.flags, CORRUPT, true);
-            return Err(ShmError::CqCorrupt { head, tail: self.cq_tail });
-        }
-        let space = CQ as u32 - used;
+        let space = CQ as u32 - self.qp.cq_used(head, self.cq_tail)?;
         let mut n = 0;
         while n < space {
             let Some(cqe) = next() else { break };
@@ -160,7 +153,7 @@ impl<'a, const SQ: usize, const CQ: usize> Device<'a, SQ, CQ> {
     /// and give their slots back with one head store; returns how many.
     ///
     /// Errors: [`ShmError::SqCorrupt`] if the host's SQ tail is more than `SQ` entries
-    /// ahead of the device's head (or behind it): nothing is consumed, [`CORRUPT`] is
+    /// ahead of the device's head (or behind it): nothing is consumed, [`CORRUPT`](ShmFlags::CORRUPT) is
     /// raised in the SQ flags and `dropped` is incremented.
     pub fn take(&mut self, out: &mut [Sqe]) -> Result<usize, ShmError> {
         let max = u32::try_from(out.len()).unwrap_or(u32::MAX);
@@ -178,7 +171,7 @@ impl<'a, const SQ: usize, const CQ: usize> Device<'a, SQ, CQ> {
     /// Write as many of `cqes` as the CQ has room for and publish them with one tail
     /// store; returns how many (0 when the CQ is full).
     ///
-    /// Errors: [`ShmError::CqCorrupt`] (and [`CORRUPT`] raised in the CQ flags) if the
+    /// Errors: [`ShmError::CqCorrupt`] (and [`CORRUPT`](ShmFlags::CORRUPT) raised in the CQ flags) if the
     /// host's CQ head is more than `CQ` entries away from the device's tail; nothing is
     /// written then.
     pub fn post(&mut self, cqes: &[Cqe]) -> Result<usize, ShmError> {
@@ -191,7 +184,7 @@ impl<'a, const SQ: usize, const CQ: usize> Device<'a, SQ, CQ> {
     ///
     /// Backpressure: when SQEs are waiting that the ring cannot take because its last
     /// [`Ring::submit`](crate::Ring::submit) stopped for lack of CQ room ([`SqRingFlags::CQ_OVERFLOW`] on the
-    /// ring), [`CQ_OVERFLOW`] is raised in the shared SQ flags; it is cleared by the
+    /// ring), [`CQ_OVERFLOW`](ShmFlags::CQ_OVERFLOW) is raised in the shared SQ flags; it is cleared by the
     /// first `feed` that finds no such wait.
     ///
     /// Link chains move whole: a chain that does not fit the room left in the ring's SQ
@@ -221,18 +214,18 @@ impl<'a, const SQ: usize, const CQ: usize> Device<'a, SQ, CQ> {
         self.post_with(|| ring.pop_cqe())
     }
 
-    /// Raise (`true`) or clear [`CQ_OVERFLOW`] in the shared SQ flags: the device stops
+    /// Raise (`true`) or clear [`CQ_OVERFLOW`](ShmFlags::CQ_OVERFLOW) in the shared SQ flags: the device stops
     /// (or resumes) taking SQEs because completions have no room. [`Device::feed`] does
     /// this itself; a device loop that does not use it calls this. Writes shared memory
     /// only when the state changes.
     pub fn set_backpressure(&mut self, on: bool) {
         if on != self.backpressure {
             self.backpressure = on;
-            set_flag(&self.qp.sq.flags, CQ_OVERFLOW, on);
+            set_flag(&self.qp.sq.flags, ShmFlags::CQ_OVERFLOW, on);
         }
     }
 
-    /// Whether the device has [`CQ_OVERFLOW`] raised (its private state).
+    /// Whether the device has [`CQ_OVERFLOW`](ShmFlags::CQ_OVERFLOW) raised (its private state).
     pub fn backpressure(&self) -> bool {
         self.backpressure
     }

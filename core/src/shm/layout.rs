@@ -298,6 +298,19 @@ impl<const SQ: usize, const CQ: usize> QueuePair<SQ, CQ> {
         self.word(index).map(|w| w.store(value, Ordering::Relaxed)).is_some()
     }
 
+    /// SQ entries between the SQ `head` and `tail` (`tail − head`, wrapping) — or, when
+    /// that is more than `SQ` (also when the tail is behind the head), the pair is
+    /// corrupt: [`CORRUPT`](ShmFlags::CORRUPT) is raised in the SQ flags and the error
+    /// names both indices. The one check of the SQ indices, for either side.
+    pub(super) fn sq_used(&self, head: u32, tail: u32) -> Result<u32, ShmError> {
+        used_entries(head, tail, SQ, &self.sq.flags).ok_or(ShmError::SqCorrupt { head, tail })
+    }
+
+    /// [`QueuePair::sq_used`] for the CQ: `ShmError::CqCorrupt`, CORRUPT in the CQ flags.
+    pub(super) fn cq_used(&self, head: u32, tail: u32) -> Result<u32, ShmError> {
+        used_entries(head, tail, CQ, &self.cq.flags).ok_or(ShmError::CqCorrupt { head, tail })
+    }
+
     /// SQ slot of free-running index `i`.
     #[inline(always)]
     pub(super) fn sqe_slot(&self, i: u32) -> &[AtomicU32; SQE_WORDS] {
@@ -344,15 +357,27 @@ const _: () = {
     assert!(size_of::<QueuePair<1, 1>>() == 256);
 };
 
-/// Set (`on`) or clear `bit` in a flags word with a load and a store, leaving every other
+/// Set (`on`) or clear `flag` in a flags word with a load and a store, leaving every other
 /// bit as it is. Relaxed: a flags word is advisory and publishes no data.
 #[inline]
-pub(super) fn set_flag(word: &AtomicU32, bit: u32, on: bool) {
+pub(super) fn set_flag(word: &AtomicU32, flag: ShmFlags, on: bool) {
     let old = word.load(Ordering::Relaxed);
-    let new = if on { old | bit } else { old & !bit };
+    let new = if on { old | flag.bits() } else { old & !flag.bits() };
     if new != old {
         word.store(new, Ordering::Relaxed);
     }
+}
+
+/// `tail − head` (wrapping) of a ring of `entries` slots, or `None` — with
+/// [`CORRUPT`](ShmFlags::CORRUPT) raised in its `flags` word — when that exceeds `entries`.
+#[inline]
+fn used_entries(head: u32, tail: u32, entries: usize, flags: &AtomicU32) -> Option<u32> {
+    let used = tail.wrapping_sub(head);
+    if used as usize > entries {
+        set_flag(flags, ShmFlags::CORRUPT, true);
+        return None;
+    }
+    Some(used)
 }
 
 /// Load an entry's words (relaxed: the acquire of the index that covers this slot came

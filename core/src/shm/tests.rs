@@ -11,6 +11,9 @@ type Qp = QueuePair<4, 8>;
 
 use super::word::*;
 
+const CORRUPT: ShmFlags = ShmFlags::CORRUPT;
+const CQ_OVERFLOW: ShmFlags = ShmFlags::CQ_OVERFLOW;
+
 fn sqe(n: u64) -> Sqe {
     Sqe::nop().user_data(n).len(n as u32).off(!n)
 }
@@ -99,7 +102,7 @@ fn push_take_post_reap_round_trip() {
     assert_eq!(cqes[..2], [Cqe::new(1, 0), Cqe::new(2, -5)]);
     assert_eq!(qp.read_word(CQ_HEAD), Some(2));
     assert_eq!((host.sq_tail(), host.cq_head(), dev.sq_head(), dev.cq_tail()), (3, 2, 3, 2));
-    assert_eq!((host.sq_flags(), host.cq_flags(), host.dropped()), (0, 0, 0));
+    assert_eq!((host.sq_flags(), host.cq_flags(), host.dropped()), (ShmFlags::empty(), ShmFlags::empty(), 0));
 }
 
 #[test]
@@ -180,7 +183,7 @@ fn sq_tail_ahead_by_entries_plus_one_is_refused_and_reported() {
     assert_eq!(dev.sq_head(), head);
     assert_eq!(dev.dropped(), 1);
     assert_eq!(qp.read_word(SQ_DROPPED), Some(1));
-    assert_eq!(qp.read_word(SQ_FLAGS), Some(CORRUPT));
+    assert_eq!(qp.read_word(SQ_FLAGS), Some(CORRUPT.bits()));
     // Only the flags and dropped words changed.
     let after = snapshot(&qp);
     for (i, (a, b)) in before.iter().zip(&after).enumerate() {
@@ -195,7 +198,7 @@ fn sq_tail_ahead_by_entries_plus_one_is_refused_and_reported() {
     assert!(qp.write_word(SQ_TAIL, head.wrapping_add(4)));
     assert_eq!(dev.take(&mut out), Ok(4));
     assert_eq!(out[0], sqe(1));
-    assert_eq!(qp.read_word(SQ_FLAGS), Some(CORRUPT), "sticky");
+    assert_eq!(qp.read_word(SQ_FLAGS), Some(CORRUPT.bits()), "sticky");
 }
 
 #[test]
@@ -232,7 +235,7 @@ fn sq_head_ahead_of_tail_or_way_behind_is_refused_by_the_host() {
                 assert_eq!(a, b, "word {i}");
             }
         }
-        assert_eq!(host.sq_flags() & CORRUPT, CORRUPT);
+        assert!(host.sq_flags().contains(CORRUPT));
     }
     // Exactly `entries` behind: full, not corrupt.
     assert!(qp.write_word(SQ_HEAD, tail.wrapping_sub(4)));
@@ -254,7 +257,7 @@ fn cq_indices_out_of_range_are_refused_by_both_sides() {
         assert_eq!(dev.post(&[Cqe::new(3, 0)]), Err(ShmError::CqCorrupt { head: bad_head, tail }));
         assert_eq!(dev.cq_tail(), tail);
     }
-    assert_eq!(qp.read_word(CQ_FLAGS), Some(CORRUPT));
+    assert_eq!(qp.read_word(CQ_FLAGS), Some(CORRUPT.bits()));
     assert!(qp.write_word(CQ_FLAGS, 0));
     // Host (consumer) sees the device's tail entries + 1 ahead, or behind its head.
     for bad_tail in [head.wrapping_add(9), head.wrapping_sub(1)] {
@@ -291,9 +294,9 @@ fn garbage_in_flags_mask_entries_and_padding_changes_nothing() {
     // The device's flag writes touch only its own bit.
     assert!(qp.write_word(SQ_FLAGS, 0x0000_f0f0));
     dev.set_backpressure(true);
-    assert_eq!(host.sq_flags(), 0x0000_f0f0 | CQ_OVERFLOW);
+    assert_eq!(host.sq_flags().bits(), 0x0000_f0f0 | CQ_OVERFLOW.bits());
     dev.set_backpressure(false);
-    assert_eq!(host.sq_flags(), 0x0000_f0f0);
+    assert_eq!(host.sq_flags().bits(), 0x0000_f0f0);
 }
 
 #[test]
@@ -361,7 +364,7 @@ fn feed_and_flush_bridge_the_ring_without_losing_a_cqe() {
         let _ = ring.submit();
         dev.flush(&mut ring).unwrap();
         rounds += 1;
-        if host.sq_flags() & CQ_OVERFLOW != 0 {
+        if host.sq_flags().contains(CQ_OVERFLOW) {
             break;
         }
         assert!(rounds < 10, "backpressure never raised");
@@ -386,7 +389,7 @@ fn feed_and_flush_bridge_the_ring_without_losing_a_cqe() {
         dev.flush(&mut ring).unwrap();
     }
     assert!(!dev.backpressure());
-    assert_eq!(host.sq_flags() & CQ_OVERFLOW, 0);
+    assert!(!host.sq_flags().contains(CQ_OVERFLOW));
     assert_eq!(ring.pop(), None);
 }
 
