@@ -92,7 +92,7 @@ pub use buffer::cache;
 pub use buffer::provided::{BufGroup, BufRing, Fill, IoUringBuf, NoFill, Stream};
 pub use buffer::region::{REGION_MAX_LEN, Region};
 pub use buffer::view::{PendingIo, Refused};
-pub use buffer::{BufDesc, BufTable, Dir, Io, IoBuf, IoVec, Rejected, Segs, SegsMut, buf_type};
+pub use buffer::{BufDesc, BufTable, BufType, Dir, Io, IoBuf, IoVec, Rejected, Segs, SegsMut};
 pub use builtin::{cancel, timeout};
 pub use engine::completion::{CompleteError, Completer, Token};
 pub use engine::ring::{Reaper, Ring, Stop, Submitted, Submitter};

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 use fwring::{
     BufDesc, Cqe, Dir, Errno, Issue, IssueCx, Op, OpVTable, PendingIo, PrepCx, Region, Ring, Setup, SetupFlags, Sqe,
-    SqeFlags, Stop, Token, buf_type, opcode, vtable,
+    SqeFlags, Stop, Token, opcode, vtable,
 };
 
 thread_local! {
@@ -333,7 +333,7 @@ fn desc(bytes: &mut Bytes<'_>, base: &[u64; 2]) -> BufDesc {
         2 => BufDesc::fixed(r as u16, base[r] + off, len),
         3 => BufDesc::kfixed(r as u16, off, len),
         4 => BufDesc::vec(base[1] + 16 * u64::from(bytes.u8() % 4), 1 + u32::from(bytes.u8() % 3)),
-        _ => BufDesc { ty: buf_type::REG_VEC, ..BufDesc::reg_vec(r as u16, base[1], 1) },
+        _ => BufDesc::reg_vec(r as u16, base[1], 1),
     };
     if bytes.u8() == 0xff {
         d.reserved = 1;

@@ -94,7 +94,7 @@ impl Op for Crc32c {
         cx.import(&BufDesc::sqe_a(sqe), Dir::Source)?;
         let has_out = match optional_b(sqe) {
             Some(b) => {
-                if b.len < 4 && b.ty != crate::buffer::buf_type::VEC && b.ty != crate::buffer::buf_type::REG_VEC {
+                if b.len < 4 && !b.is_vectored() {
                     return Err(Errno::EINVAL);
                 }
                 cx.import(&b, Dir::Dest)?;
