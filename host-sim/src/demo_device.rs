@@ -8,7 +8,7 @@ use std::sync::mpsc;
 
 use fwring::ops::CHAIN_LEN;
 use fwring::ops::crc32c::crc32c;
-use fwring::shm::{Device, Host, QueuePair, ShmError};
+use fwring::shm::{DeviceEnd, HostEnd, QueuePair, ShmError};
 use fwring::{
     BufDesc, CancelFlags, Cqe, Dir, Errno, Issue, IssueCx, Op, OpVTable, PendingIo, PrepCx, Ring, Setup, SetupFlags,
     Sqe, TimeoutFlags, vtable,
@@ -172,10 +172,10 @@ pub fn shared_memory(d: &mut Demo<'_>) -> io::Result<()> {
     let mut ring: Box<Ring<16, 32, 16>> = Box::default();
     ring.setup(Setup::new(16).flags(SetupFlags::BPF_EXT)).map_err(io::Error::other)?;
     ring.register_op(&ops::TABLES[1]).map_err(io::Error::other)?; // echo, slot 1
-    let mut dev = Device::new(&qp);
+    let mut dev = DeviceEnd::new(&qp);
     let (sum, reaped) = std::thread::scope(|sc| {
         let host = sc.spawn(|| {
-            let mut host = Host::new(&qp);
+            let mut host = HostEnd::new(&qp);
             let (mut next, mut reaped, mut sum) = (0u64, 0u64, 0i64);
             let mut out = [Cqe::default(); 32];
             while reaped < TOTAL {

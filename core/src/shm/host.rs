@@ -9,18 +9,18 @@ use crate::sync::Ordering;
 ///
 /// Holds its SQ tail and CQ head privately; the device's indices are read once per call
 /// and checked ([`ShmError`]).
-pub struct Host<'a, const SQ: usize, const CQ: usize> {
+pub struct HostEnd<'a, const SQ: usize, const CQ: usize> {
     qp: &'a QueuePair<SQ, CQ>,
     sq_tail: u32,
     cq_head: u32,
 }
 
-impl<'a, const SQ: usize, const CQ: usize> Host<'a, SQ, CQ> {
+impl<'a, const SQ: usize, const CQ: usize> HostEnd<'a, SQ, CQ> {
     /// Attach to `qp`, adopting the SQ tail and CQ head it holds now (those
     /// [`QueuePair::new`] / [`QueuePair::init`] set); from then on the host keeps its own.
     pub fn new(qp: &'a QueuePair<SQ, CQ>) -> Self {
         // Relaxed: the pair was set up before this side was handed it (see `init`).
-        Host { qp, sq_tail: qp.sq.tail.load(Ordering::Relaxed), cq_head: qp.cq.head.load(Ordering::Relaxed) }
+        HostEnd { qp, sq_tail: qp.sq.tail.load(Ordering::Relaxed), cq_head: qp.cq.head.load(Ordering::Relaxed) }
     }
 
     /// Write as many of `sqes` as the SQ has room for and publish them with one tail
@@ -40,7 +40,7 @@ impl<'a, const SQ: usize, const CQ: usize> Host<'a, SQ, CQ> {
     /// published in two parts may be run as two (an open chain at the end of what the
     /// device sees runs as submitted, as in Linux).
     ///
-    /// Errors: as [`Host::push`].
+    /// Errors: as [`HostEnd::push`].
     pub fn push_whole(&mut self, sqes: &[Sqe]) -> Result<bool, ShmError> {
         if sqes.len() > self.sq_space()? as usize {
             return Ok(false);

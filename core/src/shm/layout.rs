@@ -86,7 +86,7 @@ macro_rules! zeroed {
 /// 64), 64-byte aligned.
 ///
 /// Place it in a `static` ([`QueuePair::new`] is `const`), in a linker section, or at a
-/// fixed address ([`QueuePair::from_ptr`]); then attach a [`Host`] and/or a [`Device`].
+/// fixed address ([`QueuePair::from_ptr`]); then attach a [`HostEnd`] and/or a [`DeviceEnd`].
 #[repr(C)]
 pub struct QueuePair<const SQ: usize, const CQ: usize> {
     pub(super) sq: SqHeader,

@@ -4,8 +4,8 @@
 //! A host driver writes SQEs into a submission queue in shared memory (a PCIe BAR, a
 //! mailbox SRAM, a region two cores map) and the firmware answers with CQEs in a
 //! completion queue there — io_uring's mmap'd rings, with the device in the kernel's
-//! place. [`QueuePair`] is that memory; [`Host`] is the driver's side and [`Device`] the
-//! firmware's. [`Device::feed`] and [`Device::flush`] bridge it to a [`Ring`](crate::Ring), so a
+//! place. [`QueuePair`] is that memory; [`HostEnd`] is the driver's side and [`DeviceEnd`] the
+//! firmware's. [`DeviceEnd::feed`] and [`DeviceEnd::flush`] bridge it to a [`Ring`](crate::Ring), so a
 //! device loop is `feed; ring.submit(); flush`.
 //!
 //! # Layout
@@ -61,7 +61,7 @@
 //!   memory; every slot index is masked, so no value in shared memory can cause an
 //!   out-of-bounds access.
 //! - A side never reads back its own indices from shared memory (only
-//!   [`Host::new`]/[`Device::new`] adopt them once, at attach time).
+//!   [`HostEnd::new`]/[`DeviceEnd::new`] adopt them once, at attach time).
 //! - A consumer that finds the producer's tail more than the ring's entries ahead of its
 //!   own head (`tail − head > entries`, wrapping: this also catches a tail *behind* the
 //!   head), or a producer that finds the consumer's head more than the ring's entries
@@ -96,8 +96,8 @@ use core::mem::offset_of;
 use bitflags::bitflags;
 
 pub use bridge::{CqSource, SqSink};
-pub use device::Device;
-pub use host::Host;
+pub use device::DeviceEnd;
+pub use host::HostEnd;
 pub use layout::QueuePair;
 #[cfg(not(loom))]
 use layout::{CqHeader, SqHeader};
@@ -117,7 +117,7 @@ pub const MAX_CQ_ENTRIES: usize = 1 << 16;
 bitflags! {
     /// A ring's flags word in the queue pair (the SQ `flags` and CQ `flags` words). The
     /// peer may write anything there: a side reads the word with every bit kept
-    /// ([`Host::sq_flags`]) and never decides anything from it.
+    /// ([`HostEnd::sq_flags`]) and never decides anything from it.
     #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
     pub struct ShmFlags: u32 {
         /// `IORING_SQ_CQ_OVERFLOW` (bit 1 of the SQ flags): the device stopped taking

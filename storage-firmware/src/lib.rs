@@ -38,7 +38,7 @@
 //!
 //! ```
 //! use fwring::{BufDesc, SqeFlags};
-//! use fwring_sim_device::{FUA, cmd, dma, from_host, slot, write};
+//! use fwring_storage_firmware::{FUA, cmd, dma, from_host, slot, write};
 //!
 //! let staging = BufDesc::kfixed(0, 0, 4096); // registered buffer 0, offset 0
 //! let chain = [
