@@ -182,6 +182,49 @@ fn decide(cx: &mut IssueCx<'_>, id: u16) -> Result<(), Errno> {
 }
 
 /// The standalone injection op: op flags (low 16 bits) = rule record id.
+///
+/// ```
+/// use fwring::ops::inject::{Inject, InjectRule};
+/// use fwring::{ArgRecord, Cqe, Errno, OpVTable, Ring, Setup, SetupFlags, Sqe, SqeFlags, vtable};
+///
+/// static INJECT: OpVTable = vtable::<Inject>(6);
+///
+/// let mut ring: Ring<8, 16, 8, 2> = Ring::new();
+/// ring.setup(Setup::new(8).flags(SetupFlags::BPF_EXT)).unwrap();
+/// ring.register_op(&INJECT).unwrap();
+/// // Record 1: fail the second request with -EIO.
+/// ring.set_arg(1, ArgRecord::from_value(&InjectRule::nth(2, Errno::EIO))).unwrap();
+///
+/// ring.push(Sqe::bpf(6, 1).user_data(1)).unwrap();
+/// // At the head of a chain, an injected failure cancels the rest.
+/// ring.push(Sqe::bpf(6, 1).user_data(2).flags(SqeFlags::IO_LINK)).unwrap();
+/// ring.push(Sqe::nop().user_data(3)).unwrap();
+/// ring.push(Sqe::bpf(6, 1).user_data(4)).unwrap();
+/// // A record that does not exist: -ENOENT at prep.
+/// ring.push(Sqe::bpf(6, 9).user_data(5)).unwrap();
+/// let _ = ring.submit();
+/// let mut cqes = [None; 5];
+/// cqes.iter_mut().for_each(|c| *c = ring.pop());
+/// assert_eq!(
+///     cqes,
+///     [
+///         Some(Cqe::new(1, 0)),
+///         Some(Cqe::new(2, Errno::EIO.res())),
+///         Some(Cqe::new(4, 0)),
+///         Some(Cqe::new(5, Errno::ENOENT.res())),
+///         Some(Cqe::new(3, Errno::ECANCELED.res())),
+///     ]
+/// );
+/// // The rule's counters live in its record.
+/// let rule: &InjectRule = ring.arg(1).unwrap().view();
+/// assert_eq!((rule.seen, rule.injected), (3, 1));
+///
+/// // A record whose mode word names no mode is refused: -EINVAL.
+/// ring.set_arg(2, ArgRecord::from_value(&InjectRule { mode: 9, ..InjectRule::nth(1, Errno::EIO) })).unwrap();
+/// ring.push(Sqe::bpf(6, 2).user_data(6)).unwrap();
+/// let _ = ring.submit();
+/// assert_eq!(ring.pop(), Some(Cqe::new(6, Errno::EINVAL.res())));
+/// ```
 pub struct Inject;
 
 impl Op for Inject {
@@ -203,6 +246,33 @@ impl Op for Inject {
 }
 
 /// `T` with errors injected by the rule in extended-argument record `ID`.
+///
+/// ```
+/// use fwring::ops::inject::{Faulty, InjectRule};
+/// use fwring::ops::{buf_sqe, copy::Memcpy};
+/// use fwring::{ArgRecord, BufDesc, Cqe, Errno, OpVTable, Region, Ring, Setup, SetupFlags, vtable};
+/// use static_cell::StaticCell;
+///
+/// // A copy whose every second request fails -ENOSPC (rule in record 0).
+/// static FLAKY_COPY: OpVTable = vtable::<Faulty<Memcpy, 0>>(7);
+/// static MEM: StaticCell<[u8; 64]> = StaticCell::new();
+///
+/// let mut ring: Ring<8, 16, 8, 1> = Ring::new();
+/// ring.setup(Setup::new(8).flags(SetupFlags::BPF_EXT)).unwrap();
+/// ring.register_op(&FLAKY_COPY).unwrap();
+/// ring.set_arg(0, ArgRecord::from_value(&InjectRule::every(2, Errno::ENOSPC))).unwrap();
+/// let mem = MEM.init([7; 64]);
+/// ring.register_buffers([Region::new(mem)]).unwrap();
+///
+/// let src = BufDesc::kfixed(0, 0, 8);
+/// for (ud, at) in [(1, 16), (2, 32), (3, 48)] {
+///     ring.push(buf_sqe(7, 0, &src, Some(&BufDesc::kfixed(0, at, 8))).user_data(ud)).unwrap();
+/// }
+/// let _ = ring.submit();
+/// assert_eq!(ring.pop(), Some(Cqe::new(1, 8)));
+/// assert_eq!(ring.pop(), Some(Cqe::new(2, Errno::ENOSPC.res())));
+/// assert_eq!(ring.pop(), Some(Cqe::new(3, 8)));
+/// ```
 pub struct Faulty<T, const ID: u16>(PhantomData<T>);
 
 impl<T: Op, const ID: u16> Op for Faulty<T, ID> {
