@@ -4,7 +4,7 @@ use core::mem::offset_of;
 
 use super::*;
 use crate::abi::{CqRingOffsets, Cqe, IoUringParams, SetupFlags, SqRingOffsets, Sqe};
-use crate::sync::{AtomicU32, Ordering};
+use crate::sync::{AtomicU32, Ordering, array_of, const_fn_unless_loom};
 
 /// The SQ header: io_uring's SQ ring fields, alone on a 64-byte cache line.
 #[repr(C, align(64))]
@@ -53,30 +53,15 @@ impl CqHeader {
 }
 
 /// A zeroed atomic word, or array of them (`const` where the atomics allow it).
-#[cfg(not(loom))]
 macro_rules! zeroed {
     () => {
         AtomicU32::new(0)
     };
     ($n:expr) => {
-        [const { AtomicU32::new(0) }; $n]
+        array_of!(AtomicU32::new(0); $n)
     };
     ($n:expr, $m:expr) => {
-        [const { [const { AtomicU32::new(0) }; $m] }; $n]
-    };
-}
-
-/// loom's atomics have no `const fn new`.
-#[cfg(loom)]
-macro_rules! zeroed {
-    () => {
-        AtomicU32::new(0)
-    };
-    ($n:expr) => {
-        core::array::from_fn(|_| AtomicU32::new(0))
-    };
-    ($n:expr, $m:expr) => {
-        core::array::from_fn(|_| core::array::from_fn(|_| AtomicU32::new(0)))
+        array_of!(array_of!(AtomicU32::new(0); $m); $n)
     };
 }
 
@@ -93,34 +78,6 @@ pub struct QueuePair<const SQ: usize, const CQ: usize> {
     pub(super) cq: CqHeader,
     pub(super) sqes: [[AtomicU32; SQE_WORDS]; SQ],
     pub(super) cqes: [[AtomicU32; CQE_WORDS]; CQ],
-}
-
-/// Builds a [`QueuePair`] with zeroed indices (shared by both `new`s).
-macro_rules! empty_pair {
-    () => {
-        QueuePair {
-            sq: SqHeader {
-                head: zeroed!(),
-                tail: zeroed!(),
-                ring_mask: AtomicU32::new(SQ as u32 - 1),
-                ring_entries: AtomicU32::new(SQ as u32),
-                flags: zeroed!(),
-                dropped: zeroed!(),
-                pad: zeroed!(10),
-            },
-            cq: CqHeader {
-                head: zeroed!(),
-                tail: zeroed!(),
-                ring_mask: AtomicU32::new(CQ as u32 - 1),
-                ring_entries: AtomicU32::new(CQ as u32),
-                overflow: zeroed!(),
-                flags: zeroed!(),
-                pad: zeroed!(10),
-            },
-            sqes: zeroed!(SQ, SQE_WORDS),
-            cqes: zeroed!(CQ, CQE_WORDS),
-        }
-    };
 }
 
 impl<const SQ: usize, const CQ: usize> QueuePair<SQ, CQ> {
@@ -147,19 +104,34 @@ impl<const SQ: usize, const CQ: usize> QueuePair<SQ, CQ> {
     /// word `i` is at byte offset `4·i`.
     pub const WORDS: usize = 2 * HEADER_WORDS + SQ * SQE_WORDS + CQ * CQE_WORDS;
 
-    /// An empty queue pair: indices 0, `ring_mask` and `ring_entries` set, zeroed
-    /// entries. `const`, so it can be a `static`'s initialiser.
-    #[cfg(not(loom))]
-    pub const fn new() -> Self {
-        let () = Self::LAYOUT_OK;
-        empty_pair!()
-    }
-
-    /// An empty queue pair (loom build: loom's atomics have no `const fn new`).
-    #[cfg(loom)]
-    pub fn new() -> Self {
-        let () = Self::LAYOUT_OK;
-        empty_pair!()
+    const_fn_unless_loom! {
+        /// An empty queue pair: indices 0, `ring_mask` and `ring_entries` set, zeroed
+        /// entries. `const` (but under loom), so it can be a `static`'s initialiser.
+        pub fn new() -> Self {
+            let () = Self::LAYOUT_OK;
+            QueuePair {
+                sq: SqHeader {
+                    head: zeroed!(),
+                    tail: zeroed!(),
+                    ring_mask: AtomicU32::new(SQ as u32 - 1),
+                    ring_entries: AtomicU32::new(SQ as u32),
+                    flags: zeroed!(),
+                    dropped: zeroed!(),
+                    pad: zeroed!(10),
+                },
+                cq: CqHeader {
+                    head: zeroed!(),
+                    tail: zeroed!(),
+                    ring_mask: AtomicU32::new(CQ as u32 - 1),
+                    ring_entries: AtomicU32::new(CQ as u32),
+                    overflow: zeroed!(),
+                    flags: zeroed!(),
+                    pad: zeroed!(10),
+                },
+                sqes: zeroed!(SQ, SQE_WORDS),
+                cqes: zeroed!(CQ, CQE_WORDS),
+            }
+        }
     }
 
     /// The queue pair at `ptr`: memory a host maps (a PCIe BAR, shared SRAM) or a linker
