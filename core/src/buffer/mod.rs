@@ -43,58 +43,28 @@ pub const MAX_SEGS: usize = 8;
 /// Buffers one request may import.
 pub const MAX_IMPORTS: usize = 2;
 
-/// `IO_BPF_BUF_*`: what a descriptor describes (its [`BufDesc::ty`] byte).
-///
-/// The byte comes from an SQE or user memory and can hold anything:
-/// [`BufDesc::buf_type`] (or `TryFrom<u8>`) checks it, and a byte that names no type is
-/// -EINVAL at import (C-BUF-7).
-#[repr(u8)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum BufType {
-    /// `IO_BPF_BUF_USER`: a user range: `addr` absolute, `len` bytes, inside any
-    /// registered region.
-    User = 0,
-    /// `IO_BPF_BUF_FIXED`: a range of registered buffer `buf_index`: `addr` absolute,
-    /// `len` bytes.
-    Fixed = 1,
-    /// `IO_BPF_BUF_VEC`: `addr` → an array of `len` iovecs in user memory, each a user
-    /// range.
-    Vec = 2,
-    /// `IO_BPF_BUF_KFIXED`: a range of registered buffer `buf_index`: `addr` is an
-    /// offset into it.
-    KFixed = 3,
-    /// `IO_BPF_BUF_REG_VEC`: `addr` → an array of `len` iovecs, each inside registered
-    /// buffer `buf_index`.
-    RegVec = 4,
-}
-
-impl BufType {
-    /// The type whose wire value is `byte`, or `None` if no type has it.
-    pub const fn from_u8(byte: u8) -> Option<Self> {
-        Some(match byte {
-            0 => BufType::User,
-            1 => BufType::Fixed,
-            2 => BufType::Vec,
-            3 => BufType::KFixed,
-            4 => BufType::RegVec,
-            _ => return None,
-        })
-    }
-}
-
-impl TryFrom<u8> for BufType {
-    type Error = Errno;
-
-    /// [`BufType::from_u8`], with -EINVAL for a byte no type has.
-    fn try_from(byte: u8) -> Result<Self, Errno> {
-        BufType::from_u8(byte).ok_or(Errno::EINVAL)
-    }
-}
-
-impl From<BufType> for u8 {
-    fn from(ty: BufType) -> u8 {
-        ty as u8
+crate::bytes::wire_enum! {
+    /// `IO_BPF_BUF_*`: what a descriptor describes (its [`BufDesc::ty`] byte).
+    ///
+    /// The byte comes from an SQE or user memory and can hold anything:
+    /// [`BufDesc::buf_type`] (or `TryFrom<u8>`) checks it, and a byte that names no type
+    /// is -EINVAL at import (C-BUF-7).
+    pub enum BufType: u8 {
+        /// `IO_BPF_BUF_USER`: a user range: `addr` absolute, `len` bytes, inside any
+        /// registered region.
+        User = 0,
+        /// `IO_BPF_BUF_FIXED`: a range of registered buffer `buf_index`: `addr`
+        /// absolute, `len` bytes.
+        Fixed = 1,
+        /// `IO_BPF_BUF_VEC`: `addr` → an array of `len` iovecs in user memory, each a
+        /// user range.
+        Vec = 2,
+        /// `IO_BPF_BUF_KFIXED`: a range of registered buffer `buf_index`: `addr` is an
+        /// offset into it.
+        KFixed = 3,
+        /// `IO_BPF_BUF_REG_VEC`: `addr` → an array of `len` iovecs, each inside
+        /// registered buffer `buf_index`.
+        RegVec = 4,
     }
 }
 
@@ -158,7 +128,7 @@ impl BufDesc {
     /// assert_eq!(BufDesc { ty: 5, ..BufDesc::user(0x1000, 8) }.buf_type(), Err(Errno::EINVAL));
     /// ```
     pub const fn buf_type(&self) -> Result<BufType, Errno> {
-        match BufType::from_u8(self.ty) {
+        match BufType::from_repr(self.ty) {
             Some(t) => Ok(t),
             None => Err(Errno::EINVAL),
         }
@@ -167,7 +137,7 @@ impl BufDesc {
     /// Whether the descriptor is a list of iovecs ([`BufType::Vec`],
     /// [`BufType::RegVec`]) rather than one range.
     pub const fn is_vectored(&self) -> bool {
-        matches!(BufType::from_u8(self.ty), Some(BufType::Vec | BufType::RegVec))
+        matches!(BufType::from_repr(self.ty), Some(BufType::Vec | BufType::RegVec))
     }
 
     /// Inline descriptor A of an SQE: bytes 8..24 (`off`, `addr`).

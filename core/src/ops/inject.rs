@@ -20,63 +20,34 @@ use crate::abi::Sqe;
 use crate::abi::errno::Errno;
 use crate::slot::{Issue, IssueCx, Op, PrepCx, ReqInfo};
 
-/// How an [`InjectRule`] picks requests: the rule's `mode` word.
-///
-/// The record is written by whoever sets the rule up (a host, a test script), so the
-/// word can hold any value: [`InjectMode::from_u32`] (or `TryFrom<u32>`) checks it, and
-/// a rule whose word names no mode fails the request with -EINVAL.
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum InjectMode {
-    /// Never inject.
-    Never = 0,
-    /// Inject into the `n`-th request (1-based) only.
-    Nth = 1,
-    /// Inject into every `n`-th request (the n-th, 2n-th, ...).
-    Every = 2,
-    /// Inject into requests with `user_data & mask == value`.
-    Match = 3,
-    /// Inject into a request with probability `n`% (xorshift from `seed`).
-    Random = 4,
-    /// Inject into every request.
-    Always = 5,
-}
-
-impl InjectMode {
-    /// The mode whose wire value is `word`, or `None` if no mode has it.
+crate::bytes::wire_enum! {
+    /// How an [`InjectRule`] picks requests: the rule's `mode` word.
+    ///
+    /// The record is written by whoever sets the rule up (a host, a test script), so the
+    /// word can hold any value: [`InjectMode::from_repr`] (or `TryFrom<u32>`) checks it,
+    /// and a rule whose word names no mode fails the request with -EINVAL.
     ///
     /// ```
+    /// use fwring::Errno;
     /// use fwring::ops::inject::InjectMode;
-    /// assert_eq!(InjectMode::from_u32(2), Some(InjectMode::Every));
-    /// assert_eq!(InjectMode::from_u32(6), None);
-    /// assert_eq!(InjectMode::Random as u32, 4);
+    /// assert_eq!(InjectMode::from_repr(2), Some(InjectMode::Every));
+    /// assert_eq!(InjectMode::from_repr(6), None);
+    /// assert_eq!(InjectMode::try_from(6), Err(Errno::EINVAL));
+    /// assert_eq!(u32::from(InjectMode::Random), 4);
     /// ```
-    pub const fn from_u32(word: u32) -> Option<Self> {
-        Some(match word {
-            0 => InjectMode::Never,
-            1 => InjectMode::Nth,
-            2 => InjectMode::Every,
-            3 => InjectMode::Match,
-            4 => InjectMode::Random,
-            5 => InjectMode::Always,
-            _ => return None,
-        })
-    }
-}
-
-impl TryFrom<u32> for InjectMode {
-    type Error = Errno;
-
-    /// [`InjectMode::from_u32`], with -EINVAL for a value no mode has.
-    fn try_from(word: u32) -> Result<Self, Errno> {
-        InjectMode::from_u32(word).ok_or(Errno::EINVAL)
-    }
-}
-
-impl From<InjectMode> for u32 {
-    fn from(mode: InjectMode) -> u32 {
-        mode as u32
+    pub enum InjectMode: u32 {
+        /// Never inject.
+        Never = 0,
+        /// Inject into the `n`-th request (1-based) only.
+        Nth = 1,
+        /// Inject into every `n`-th request (the n-th, 2n-th, ...).
+        Every = 2,
+        /// Inject into requests with `user_data & mask == value`.
+        Match = 3,
+        /// Inject into a request with probability `n`% (xorshift from `seed`).
+        Random = 4,
+        /// Inject into every request.
+        Always = 5,
     }
 }
 
@@ -134,7 +105,7 @@ impl InjectRule {
 
     /// The rule's mode; -EINVAL if its `mode` word names none.
     pub const fn mode(&self) -> Result<InjectMode, Errno> {
-        match InjectMode::from_u32(self.mode) {
+        match InjectMode::from_repr(self.mode) {
             Some(m) => Ok(m),
             None => Err(Errno::EINVAL),
         }
