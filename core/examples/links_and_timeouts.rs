@@ -2,7 +2,7 @@
 //!
 //! `cargo run -p fwring --example links_and_timeouts`
 
-use fwring::{Cqe, Errno, Ring, Sqe, SqeFlags, Stop};
+use fwring::{Cqe, Errno, Ring, Sqe, SqeFlags, Stop, TimeoutFlags};
 
 fn main() {
     let mut ring: Ring<8, 16, 8> = Ring::new();
@@ -20,8 +20,8 @@ fn main() {
     }
 
     // A 1 ms timeout, and a counting timeout that completes after 2 other CQEs.
-    ring.push(Sqe::timeout(1_000_000, 0).user_data(10)).unwrap();
-    ring.push(Sqe::timeout(u64::MAX / 2, 2).user_data(11)).unwrap();
+    ring.push(Sqe::timeout(1_000_000, 0, TimeoutFlags::empty()).user_data(10)).unwrap();
+    ring.push(Sqe::timeout(u64::MAX / 2, 2, TimeoutFlags::empty()).user_data(11)).unwrap();
     let _ = ring.submit();
     println!("next deadline: {:?} ns", ring.next_deadline());
     ring.push(Sqe::nop().user_data(12)).unwrap();

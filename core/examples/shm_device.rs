@@ -3,15 +3,15 @@
 //!
 //! `cargo run -p fwring --example shm_device`
 
-use fwring::shm::{Device, Host, QueuePair};
+use fwring::shm::{DeviceEnd, HostEnd, QueuePair};
 use fwring::{Cqe, Ring, Setup, SetupFlags, Sqe, SqeFlags};
 
 /// The shared block (on hardware: `QueuePair::from_ptr` over a BAR or a mailbox SRAM).
 static QP: QueuePair<8, 16> = QueuePair::new();
 
 fn main() {
-    let mut host = Host::new(&QP);
-    let mut device = Device::new(&QP);
+    let mut host = HostEnd::new(&QP);
+    let mut device = DeviceEnd::new(&QP);
     let mut ring: Ring<8, 16, 8> = Ring::new();
     ring.setup(Setup::new(8).flags(SetupFlags::SUBMIT_ALL)).unwrap();
 

@@ -1,5 +1,6 @@
 //! Fixed-size, 8-byte-aligned byte records with typed zerocopy views: the op's pdu and
-//! extended-argument records.
+//! extended-argument records; and enums whose value arrives as a number in bytes someone
+//! else wrote (`wire_enum!`).
 
 /// Defines an aligned byte record type with `view`/`view_mut` typed access.
 macro_rules! aligned_bytes {
@@ -65,6 +66,54 @@ macro_rules! aligned_bytes {
 }
 
 pub(crate) use aligned_bytes;
+
+/// Defines a `#[repr($repr)]` enum whose value arrives as a `$repr` in bytes someone else
+/// wrote (an SQE, a record in memory): `from_repr` checks the number (`None` for one no
+/// variant has), `TryFrom<$repr>` makes that -EINVAL, `From<enum> for $repr` gives the
+/// number back. The struct that carries it keeps the raw number (every bit pattern must
+/// stay valid for zerocopy) and reads it through these.
+macro_rules! wire_enum {
+    (
+        $(#[$doc:meta])*
+        pub enum $name:ident: $repr:ty {
+            $($(#[$vdoc:meta])* $variant:ident = $value:literal,)+
+        }
+    ) => {
+        $(#[$doc])*
+        #[repr($repr)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+        pub enum $name {
+            $($(#[$vdoc])* $variant = $value,)+
+        }
+
+        impl $name {
+            /// The variant whose number is `value`, or `None` if none has it.
+            pub const fn from_repr(value: $repr) -> Option<Self> {
+                match value {
+                    $($value => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl TryFrom<$repr> for $name {
+            type Error = $crate::abi::errno::Errno;
+
+            /// [`Self::from_repr`], with -EINVAL for a number no variant has.
+            fn try_from(value: $repr) -> Result<Self, Self::Error> {
+                $name::from_repr(value).ok_or($crate::abi::errno::Errno::EINVAL)
+            }
+        }
+
+        impl From<$name> for $repr {
+            fn from(value: $name) -> $repr {
+                value as $repr
+            }
+        }
+    };
+}
+pub(crate) use wire_enum;
 
 /// Compile-time check that `T` fits a `SIZE`-byte record: used as `let () =
 /// Fits::<T, SIZE>::OK;`, a type that does not fit fails the build at the line that

@@ -84,15 +84,15 @@ pub(crate) const TIMEOUTS: bool = cfg!(feature = "timeouts");
 pub use abi::errno::Errno;
 pub use abi::setup::{self, Params, Probe, Setup};
 pub use abi::{
-    Cqe, CqeFlags, Features, MAX_OP_SLOTS, NopFlags, SetupFlags, SqRingFlags, Sqe, SqeFlags, bpf_op_flags,
-    bpf_op_private, bpf_op_slot, opcode,
+    CancelFlags, Cqe, CqeFlags, Features, MAX_OP_SLOTS, NopFlags, SetupFlags, SqRingFlags, Sqe, SqeFlags, TimeoutFlags,
+    bpf_op_flags, bpf_op_private, bpf_op_slot, opcode,
 };
 #[cfg(feature = "dma-cache")]
 pub use buffer::cache;
 pub use buffer::provided::{BufGroup, BufRing, Fill, IoUringBuf, NoFill, Stream};
 pub use buffer::region::{REGION_MAX_LEN, Region};
 pub use buffer::view::{PendingIo, Refused};
-pub use buffer::{BufDesc, BufTable, Dir, Io, IoBuf, IoVec, Rejected, Segs, SegsMut, buf_type};
+pub use buffer::{BufDesc, BufTable, BufType, Dir, Io, IoBuf, IoVec, Rejected, Segs, SegsMut};
 pub use builtin::{cancel, timeout};
 pub use engine::completion::{CompleteError, Completer, Token};
 pub use engine::ring::{Reaper, Ring, Stop, Submitted, Submitter};

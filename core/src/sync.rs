@@ -32,3 +32,20 @@ macro_rules! const_fn_unless_loom {
     };
 }
 pub(crate) use const_fn_unless_loom;
+
+/// `[value; N]` for a `value` that is not `Copy` (atomics, cells of them): the value
+/// repeated as a `const` block, so the array builds inside a `const fn` — or, under loom,
+/// whose atomics have no `const fn new`, one fresh value per element.
+#[cfg(not(loom))]
+macro_rules! array_of {
+    ($value:expr; $n:expr) => {
+        [const { $value }; $n]
+    };
+}
+#[cfg(loom)]
+macro_rules! array_of {
+    ($value:expr; $n:expr) => {
+        core::array::from_fn(|_| $value)
+    };
+}
+pub(crate) use array_of;

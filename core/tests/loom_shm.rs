@@ -13,7 +13,7 @@
 //! protocol rests on the C++ memory model argument in `shm.rs`, not on these models.
 #![cfg(loom)]
 
-use fwring::shm::{Device, Host, QueuePair};
+use fwring::shm::{DeviceEnd, HostEnd, QueuePair};
 use fwring::{Cqe, Sqe};
 use loom::sync::Arc;
 use loom::thread;
@@ -57,7 +57,7 @@ fn sq_items_arrive_exactly_once_in_order_and_whole() {
         let qp: Arc<QueuePair<2, 2>> = Arc::new(QueuePair::new());
         let host_qp = qp.clone();
         let host = thread::spawn(move || {
-            let mut host = Host::new(&host_qp);
+            let mut host = HostEnd::new(&host_qp);
             let items: [Sqe; ITEMS] = core::array::from_fn(|i| sqe(i as u32));
             let mut sent = 0;
             while sent < ITEMS {
@@ -68,7 +68,7 @@ fn sq_items_arrive_exactly_once_in_order_and_whole() {
                 }
             }
         });
-        let mut dev = Device::new(&qp);
+        let mut dev = DeviceEnd::new(&qp);
         let mut got = Vec::new();
         while got.len() < ITEMS {
             // Batches of 1 and 2 alternate on the consumer side too.
@@ -95,7 +95,7 @@ fn cq_items_arrive_exactly_once_in_order_and_whole() {
         let qp: Arc<QueuePair<2, 2>> = Arc::new(QueuePair::new());
         let dev_qp = qp.clone();
         let device = thread::spawn(move || {
-            let mut dev = Device::new(&dev_qp);
+            let mut dev = DeviceEnd::new(&dev_qp);
             let items: [Cqe; ITEMS] = core::array::from_fn(|i| cqe(i as u32));
             let mut sent = 0;
             while sent < ITEMS {
@@ -106,7 +106,7 @@ fn cq_items_arrive_exactly_once_in_order_and_whole() {
                 }
             }
         });
-        let mut host = Host::new(&qp);
+        let mut host = HostEnd::new(&qp);
         let mut got = Vec::new();
         while got.len() < ITEMS {
             let mut out = [Cqe::default(); 2];

@@ -5,8 +5,8 @@
 
 use fwring::buffer::provided::{BufRing, MAX_GROUPS};
 use fwring::{
-    BufDesc, BufGroup, CompleteError, Cqe, CqeFlags, Dir, Errno, Fill, IoUringBuf, Issue, IssueCx, NoFill, Op,
-    OpVTable, PrepCx, Region, Ring, Setup, SetupFlags, Sqe, SqeFlags, Stream, vtable,
+    BufDesc, BufGroup, CancelFlags, CompleteError, Cqe, CqeFlags, Dir, Errno, Fill, IoUringBuf, Issue, IssueCx, NoFill,
+    Op, OpVTable, PrepCx, Region, Ring, Setup, SetupFlags, Sqe, SqeFlags, Stream, vtable,
 };
 use std::sync::Mutex;
 
@@ -344,7 +344,7 @@ fn cancel_ends_a_multishot_request_after_its_fills_even_one_in_progress() {
     fill(&s, 7, 3);
     let mut in_progress: Fill = s.fill().unwrap();
     in_progress.buf()[0] = 0x55;
-    r.push(Sqe::cancel(1).user_data(2)).unwrap();
+    r.push(Sqe::cancel(1, CancelFlags::empty()).user_data(2)).unwrap();
     let _ = r.submit();
     // The cancel finds it; the committed fill posts; the final waits for the fill in
     // progress (whose view stays valid across all of this).

@@ -384,9 +384,7 @@ fn reading_an_iovec_array_never_touches_a_lent_range() {
 #[test]
 fn a_chain_blocked_by_requests_in_flight_says_so_and_runs_after_them() {
     let mut ring: Ring<8, 16, 4> = Ring::new();
-    let mut t = Sqe::new(fwring::opcode::TIMEOUT).user_data(800).addr(1_000_000_000).len(1);
-    t.op_flags = fwring::timeout::flags::IMMEDIATE_ARG;
-    submit_one(&mut ring, t);
+    submit_one(&mut ring, Sqe::timeout(1_000_000_000, 0, fwring::TimeoutFlags::empty()).user_data(800));
     for i in 0..4 {
         let f = if i < 3 { SqeFlags::IO_LINK } else { SqeFlags::empty() };
         ring.push(Sqe::nop().user_data(801 + i).flags(f)).unwrap();

@@ -13,7 +13,7 @@
 //! fresh ring or read the buffers back byte by byte come first.
 
 use fwring::ops::crc32c::VERIFY;
-use fwring::ops::inject::{InjectRule, mode};
+use fwring::ops::inject::InjectRule;
 use fwring::ops::{CHAIN_LEN, buf_sqe};
 use fwring::{
     ArgRecord, BufDesc, BufGroup, CompleteError, Cqe, CqeFlags, Errno, Region, SqRingFlags, Sqe, SqeFlags, Stop,
@@ -388,7 +388,7 @@ fn op_slot_errors_complete_with_errno(r: &mut FwRing) -> Outcome {
 /// decompress → verify chains, the second fails at its head and its verify is
 /// cancelled; the rule's counters say so.
 fn faulty_lz4_fails_second_request_and_its_chain(r: &mut FwRing) -> Outcome {
-    let rule = InjectRule::new(mode::NTH, 2, Errno::EIO);
+    let rule = InjectRule::nth(2, Errno::EIO);
     r.set_arg(RULE_FAULTY, ArgRecord::from_value(&rule)).map_err(|_| Failure::here())?;
     let block = at(buf::BLOCK, 0, BLOCK_LEN);
     let plain = at(buf::PLAIN, 0, PLAIN_CAP);
@@ -413,7 +413,7 @@ fn faulty_lz4_fails_second_request_and_its_chain(r: &mut FwRing) -> Outcome {
 /// `Inject` at the head of four chains with "fail every 2nd": heads 2 and 4 fail, their
 /// successors are cancelled; heads complete in pass 0, successors in pass 1.
 fn inject_at_chain_head_fails_every_second_chain(r: &mut FwRing) -> Outcome {
-    let rule = InjectRule::new(mode::EVERY, 2, Errno::EIO);
+    let rule = InjectRule::every(2, Errno::EIO);
     r.set_arg(RULE_INJECT, ArgRecord::from_value(&rule)).map_err(|_| Failure::here())?;
     for k in 1..=4u64 {
         let head = Sqe::bpf(slot::INJECT, RULE_INJECT as u32).user_data(10 * k + 1).flags(LINK);

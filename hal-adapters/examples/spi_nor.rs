@@ -11,12 +11,12 @@ use fwring_hal::blk::{self, Block, BlockDev};
 use fwring_hal::nor::{self, Nor};
 use fwring_hal::sim::{NoDelay, SpiNorChip};
 use fwring_hal::spinor::SpiNor;
-use fwring_hal::{Device, SqeExt};
+use fwring_hal::{SqeExt, StaticDriver};
 
 type Flash = SpiNor<SpiNorChip, NoDelay>;
 
 // --- Registering the flash: these lines are all it takes. ---------------------------
-fwring_hal::device! {
+fwring_hal::static_driver! {
     /// The board's SPI NOR flash, as a block device (which is also a `NorFlash`).
     Disk: BlockDev<Flash>;
 }

@@ -48,7 +48,7 @@ use core::marker::PhantomData;
 use embedded_storage::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
 use fwring::{BufDesc, Errno, Issue, IssueCx, Op, PrepCx, Sqe};
 
-use crate::device::Device;
+use crate::driver::StaticDriver;
 use crate::errno;
 use crate::io::{self, Done, Views};
 use crate::nor::check_range;
@@ -469,7 +469,7 @@ struct Geometry {
 
 impl<D, F> Op for Block<D>
 where
-    D: Device<Hal = BlockDev<F>>,
+    D: StaticDriver<Hal = BlockDev<F>>,
     F: NorFlash + 'static,
 {
     type Pdu = Args;

@@ -17,7 +17,7 @@ use core::marker::PhantomData;
 use embedded_hal::delay::DelayNs;
 use fwring::{Errno, Issue, IssueCx, Op, PrepCx, Sqe};
 
-use crate::device::Device;
+use crate::driver::StaticDriver;
 use crate::io;
 use crate::sqe::{self, Args, Use};
 
@@ -46,7 +46,7 @@ pub(crate) fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<Args, Errno> {
 
 impl<D> Op for Delay<D>
 where
-    D: Device,
+    D: StaticDriver,
     D::Hal: DelayNs,
 {
     type Pdu = Args;

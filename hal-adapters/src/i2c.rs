@@ -24,7 +24,7 @@ use core::marker::PhantomData;
 use embedded_hal::i2c::{I2c as HalI2c, Operation};
 use fwring::{BufDesc, Errno, Issue, IssueCx, Op, PrepCx, Sqe};
 
-use crate::device::Device;
+use crate::driver::StaticDriver;
 use crate::errno;
 use crate::io::{self, Done, Views};
 use crate::sqe::{self, Args, CHAIN_LEN, Use};
@@ -49,7 +49,7 @@ op_debug!(I2c);
 
 impl<D> Op for I2c<D>
 where
-    D: Device,
+    D: StaticDriver,
     D::Hal: HalI2c,
 {
     type Pdu = Args;

@@ -6,15 +6,15 @@
 //! as pending requests. `no_std`, no alloc, no `unsafe` (`#![forbid(unsafe_code)]`):
 //! the async worker reaches a pending request's buffers through fwring's `PendingIo`.
 //!
-//! A device becomes ring ops in three steps: name it with [`device!`], put its driver in
+//! A device becomes ring ops in three steps: name it with [`static_driver!`], put its driver in
 //! at start-up, register the op in a slot.
 //!
 //! ```
 //! use fwring::{BufDesc, Cqe, OpVTable, Region, Ring, Setup, SetupFlags, vtable};
 //! use fwring_hal::sim::MemFlash;
-//! use fwring_hal::{Device, nor};
+//! use fwring_hal::{StaticDriver, nor};
 //!
-//! fwring_hal::device! {
+//! fwring_hal::static_driver! {
 //!     /// The board's NOR flash (here an in-memory one: 4-byte words, 4 KiB erase blocks).
 //!     Flash: MemFlash<4, 4096>;
 //! }
@@ -83,7 +83,7 @@ extern crate std;
 pub mod asynch;
 pub mod blk;
 pub mod delay;
-mod device;
+mod driver;
 pub mod errno;
 pub mod ftl;
 pub mod i2c;
@@ -96,5 +96,5 @@ pub mod spinor;
 pub mod sqe;
 pub mod uart;
 
-pub use device::{Device, DeviceCell};
+pub use driver::{DriverCell, StaticDriver};
 pub use sqe::SqeExt;

@@ -27,7 +27,7 @@ use core::marker::PhantomData;
 use embedded_storage::nor_flash::{NorFlash, ReadNorFlash};
 use fwring::{BufDesc, Errno, Issue, IssueCx, Op, PrepCx, Sqe};
 
-use crate::device::Device;
+use crate::driver::StaticDriver;
 use crate::errno;
 use crate::io::{self, Done, Views};
 use crate::sqe::{self, Args, CHAIN_LEN, Use};
@@ -66,7 +66,7 @@ fn check_align(value: u64, align: usize) -> Result<(), Errno> {
 
 /// Prep of every NOR command; `align(cmd)` gives the command's alignment, `None` for a
 /// command the op does not take.
-fn prep<D: Device>(
+fn prep<D: StaticDriver>(
     cx: &mut PrepCx<'_>,
     sqe: &Sqe,
     capacity: impl FnOnce(&mut D::Hal) -> usize,
@@ -144,7 +144,7 @@ fn cap_done(cap: usize) -> Result<Done, Errno> {
 
 impl<D> Op for NorRead<D>
 where
-    D: Device,
+    D: StaticDriver,
     D::Hal: ReadNorFlash,
 {
     type Pdu = Args;
@@ -175,7 +175,7 @@ where
 
 impl<D> Op for Nor<D>
 where
-    D: Device,
+    D: StaticDriver,
     D::Hal: NorFlash,
 {
     type Pdu = Args;

@@ -16,7 +16,7 @@ use core::marker::PhantomData;
 use embedded_hal::digital::{OutputPin, StatefulOutputPin};
 use fwring::{Errno, Issue, IssueCx, Op, PrepCx, Sqe};
 
-use crate::device::Device;
+use crate::driver::StaticDriver;
 use crate::errno;
 use crate::io;
 use crate::sqe::{self, Args, Use};
@@ -50,7 +50,7 @@ fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe, last: u8) -> Result<Args, Errno> {
 
 impl<D> Op for Pin<D>
 where
-    D: Device,
+    D: StaticDriver,
     D::Hal: OutputPin,
 {
     type Pdu = Args;
@@ -70,7 +70,7 @@ where
 
 impl<D> Op for StatefulPin<D>
 where
-    D: Device,
+    D: StaticDriver,
     D::Hal: StatefulOutputPin,
 {
     type Pdu = Args;

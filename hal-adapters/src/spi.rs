@@ -2,7 +2,7 @@
 //! command transactions, straight between registered buffers and the bus.
 //!
 //! One slot serves one SPI device: `static SPI: OpVTable = vtable::<Spi<Flash>>(2);` with
-//! `Flash` a [`device!`](crate::device!) marker. The command is in the op flags (see
+//! `Flash` a [`static_driver!`](crate::static_driver!) marker. The command is in the op flags (see
 //! [`crate::sqe`]); every command is **one** `SpiDevice::transaction` — chip select held
 //! from the first byte to the last — whose operations are the imported segments
 //! themselves: no byte is copied.
@@ -34,7 +34,7 @@ use embedded_hal::spi::{Operation, SpiDevice};
 use fwring::buffer::MAX_SEGS;
 use fwring::{BufDesc, Errno, Issue, IssueCx, Op, PrepCx, Sqe};
 
-use crate::device::Device;
+use crate::driver::StaticDriver;
 use crate::errno;
 use crate::io::{self, Done, Views};
 use crate::sqe::{self, Args, CHAIN_LEN, Use};
@@ -67,7 +67,7 @@ op_debug!(Spi);
 
 impl<D> Op for Spi<D>
 where
-    D: Device,
+    D: StaticDriver,
     D::Hal: SpiDevice<u8>,
 {
     type Pdu = Args;

@@ -17,7 +17,7 @@
 //! present: -EINVAL otherwise. Descriptors are imported at prep (`PrepCx::import`:
 //! -EINVAL, -EFAULT, -EBUSY as fwring documents) and worked on in place at issue.
 
-use fwring::{BufDesc, Dir, Errno, IoVec, PrepCx, ReqInfo, Sqe, buf_type};
+use fwring::{BufDesc, Dir, Errno, IoVec, PrepCx, ReqInfo, Sqe};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Flag bit 0: limit the source (descriptor A) to the `len` the previous op of the link
@@ -201,23 +201,20 @@ pub(crate) fn for_each_seg(
     mut f: impl FnMut(u64) -> Result<(), Errno>,
 ) -> Result<u64, Errno> {
     let mut total = 0u64;
-    match desc.ty {
-        buf_type::VEC | buf_type::REG_VEC => {
-            for k in 0..u64::from(desc.len) {
-                let at = desc.addr.checked_add(k * 16).ok_or(Errno::EFAULT)?;
-                // An iovec is 16 bytes, like a descriptor: read it through the same door.
-                let raw = cx.read_desc(at)?;
-                let iov = IoVec::read_from_bytes(raw.as_bytes()).map_err(|_| Errno::EFAULT)?;
-                if iov.len != 0 {
-                    f(iov.len)?;
-                    total += iov.len;
-                }
+    if desc.is_vectored() {
+        for k in 0..u64::from(desc.len) {
+            let at = desc.addr.checked_add(k * 16).ok_or(Errno::EFAULT)?;
+            // An iovec is 16 bytes, like a descriptor: read it through the same door.
+            let raw = cx.read_desc(at)?;
+            let iov = IoVec::read_from_bytes(raw.as_bytes()).map_err(|_| Errno::EFAULT)?;
+            if iov.len != 0 {
+                f(iov.len)?;
+                total += iov.len;
             }
         }
-        _ => {
-            f(u64::from(desc.len))?;
-            total = u64::from(desc.len);
-        }
+    } else {
+        f(u64::from(desc.len))?;
+        total = u64::from(desc.len);
     }
     Ok(total)
 }

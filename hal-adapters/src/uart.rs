@@ -16,9 +16,9 @@
 //! ```
 //! use fwring::{BufGroup, BufRing, CqeFlags, OpVTable, Region, Ring, Setup, SetupFlags, vtable};
 //! use fwring_hal::sim::Loopback;
-//! use fwring_hal::{Device, uart};
+//! use fwring_hal::{StaticDriver, uart};
 //!
-//! fwring_hal::device! { Uart0: Loopback; }
+//! fwring_hal::static_driver! { Uart0: Loopback; }
 //! fwring_hal::stream_slot!(Uart0);
 //! static READ: OpVTable = vtable::<uart::ReadMultishot<Uart0>>(0);
 //! static RX: BufRing<4> = BufRing::new();
@@ -49,7 +49,7 @@ use critical_section::Mutex;
 use embedded_io::{Read, ReadReady};
 use fwring::{Completer, Errno, Issue, IssueCx, NoFill, Op, PrepCx, Sqe, SqeFlags, Stream};
 
-use crate::device::Device;
+use crate::driver::StaticDriver;
 
 /// Where a UART's multishot stream waits for its receive interrupt: one per device, in a
 /// `static` ([`stream_slot!`](crate::stream_slot!) writes it).
@@ -92,12 +92,12 @@ impl Default for StreamSlot {
 }
 
 /// A device whose receive path streams into provided buffers.
-pub trait StreamDevice: Device {
+pub trait StreamDevice: StaticDriver {
     /// The device's stream slot.
     fn stream_slot() -> &'static StreamSlot;
 }
 
-/// Give device marker `$dev` (from [`device!`](crate::device!)) a [`StreamSlot`].
+/// Give device marker `$dev` (from [`static_driver!`](crate::static_driver!)) a [`StreamSlot`].
 #[macro_export]
 macro_rules! stream_slot {
     ($dev:ty) => {

@@ -9,7 +9,7 @@ use fwring::{BufDesc, Errno, OpVTable, vtable};
 use fwring_hal::blk::{self, Block, BlockDev};
 use fwring_hal::nor::{self, Nor};
 use fwring_hal::sim::{FaultyFlash, FlashFault, FlashStats, MemFlash};
-use fwring_hal::{Device, SqeExt};
+use fwring_hal::{SqeExt, StaticDriver};
 
 /// 4-byte words, 1 KiB erase blocks, 8 KiB: 16 blocks of 512 bytes, 2 per erase block.
 type Chip = FaultyFlash<MemFlash<4, 1024>>;
@@ -27,11 +27,11 @@ fn cached() -> Disk {
     BlockDev::with_cache(chip(), BS as u32, leak(1024)).unwrap()
 }
 
-fn stats<D: Device<Hal = Disk>>() -> FlashStats {
+fn stats<D: StaticDriver<Hal = Disk>>() -> FlashStats {
     D::with(|d| d.flash().inner().stats()).unwrap()
 }
 
-fn on_flash<D: Device<Hal = Disk>>(off: usize, len: usize) -> Vec<u8> {
+fn on_flash<D: StaticDriver<Hal = Disk>>(off: usize, len: usize) -> Vec<u8> {
     D::with(|d| d.flash().inner().as_bytes()[off..off + len].to_vec()).unwrap()
 }
 
@@ -53,7 +53,7 @@ fn geometry_is_checked_when_the_device_is_made() {
 
 #[test]
 fn writes_stay_in_the_cache_until_flush() {
-    fwring_hal::device! { Dev: Disk; }
+    fwring_hal::static_driver! { Dev: Disk; }
     static OP: OpVTable = vtable::<Block<Dev>>(6);
     Dev::init(cached()).unwrap();
     let mut ring = ring(&[&OP]);
@@ -68,7 +68,7 @@ fn writes_stay_in_the_cache_until_flush() {
 
 #[test]
 fn filling_a_fresh_flash_sequentially_never_erases() {
-    fwring_hal::device! { Dev: Disk; }
+    fwring_hal::static_driver! { Dev: Disk; }
     static OP: OpVTable = vtable::<Block<Dev>>(0);
     Dev::init(cached()).unwrap();
     let mut ring = ring(&[&OP]);
@@ -86,7 +86,7 @@ fn filling_a_fresh_flash_sequentially_never_erases() {
 
 #[test]
 fn a_partial_rewrite_erases_once_and_keeps_the_neighbouring_block() {
-    fwring_hal::device! { Dev: Disk; }
+    fwring_hal::static_driver! { Dev: Disk; }
     static OP: OpVTable = vtable::<Block<Dev>>(0);
     Dev::init(cached()).unwrap();
     let mut ring = ring(&[&OP]);
@@ -105,7 +105,7 @@ fn a_partial_rewrite_erases_once_and_keeps_the_neighbouring_block() {
 
 #[test]
 fn eight_writes_into_one_erase_block_cost_one_erase() {
-    fwring_hal::device! { Dev: Disk; }
+    fwring_hal::static_driver! { Dev: Disk; }
     static OP: OpVTable = vtable::<Block<Dev>>(0);
     Dev::init(cached()).unwrap();
     let mut ring = ring(&[&OP]);
@@ -128,7 +128,7 @@ fn eight_writes_into_one_erase_block_cost_one_erase() {
 
 #[test]
 fn fua_writes_back_before_the_cqe() {
-    fwring_hal::device! { Dev: Disk; }
+    fwring_hal::static_driver! { Dev: Disk; }
     static OP: OpVTable = vtable::<Block<Dev>>(0);
     Dev::init(cached()).unwrap();
     let mut ring = ring(&[&OP]);
@@ -139,7 +139,7 @@ fn fua_writes_back_before_the_cqe() {
 
 #[test]
 fn a_read_across_erase_blocks_merges_cache_and_flash() {
-    fwring_hal::device! { Dev: Disk; }
+    fwring_hal::static_driver! { Dev: Disk; }
     static OP: OpVTable = vtable::<Block<Dev>>(0);
     Dev::init(cached()).unwrap();
     let mut ring = ring(&[&OP]);
@@ -156,7 +156,7 @@ fn a_read_across_erase_blocks_merges_cache_and_flash() {
 
 #[test]
 fn discard_erases_whole_erase_blocks_only() {
-    fwring_hal::device! { Dev: Disk; }
+    fwring_hal::static_driver! { Dev: Disk; }
     static OP: OpVTable = vtable::<Block<Dev>>(0);
     Dev::init(cached()).unwrap();
     let mut ring = ring(&[&OP]);
@@ -172,7 +172,7 @@ fn discard_erases_whole_erase_blocks_only() {
 
 #[test]
 fn write_through_takes_its_scratch_from_registered_memory() {
-    fwring_hal::device! { Dev: Disk; }
+    fwring_hal::static_driver! { Dev: Disk; }
     static OP: OpVTable = vtable::<Block<Dev>>(0);
     Dev::init(BlockDev::new(chip(), BS as u32).unwrap()).unwrap();
     let mut ring = ring(&[&OP]);
@@ -190,7 +190,7 @@ fn write_through_takes_its_scratch_from_registered_memory() {
 
 #[test]
 fn lengths_are_whole_blocks_and_lbas_inside_the_device() {
-    fwring_hal::device! { Dev: Disk; }
+    fwring_hal::static_driver! { Dev: Disk; }
     static OP: OpVTable = vtable::<Block<Dev>>(0);
     Dev::init(cached()).unwrap();
     let mut ring = ring(&[&OP]);
@@ -215,7 +215,7 @@ fn lengths_are_whole_blocks_and_lbas_inside_the_device() {
 
 #[test]
 fn a_failed_write_back_keeps_the_block_dirty_and_flush_retries_it() {
-    fwring_hal::device! { Dev: Disk; }
+    fwring_hal::static_driver! { Dev: Disk; }
     static OP: OpVTable = vtable::<Block<Dev>>(0);
     Dev::init(cached()).unwrap();
     let mut ring = ring(&[&OP]);
@@ -234,7 +234,7 @@ fn a_failed_write_back_keeps_the_block_dirty_and_flush_retries_it() {
 
 #[test]
 fn an_erase_failure_during_write_back_is_eio() {
-    fwring_hal::device! { Dev: Disk; }
+    fwring_hal::static_driver! { Dev: Disk; }
     static OP: OpVTable = vtable::<Block<Dev>>(0);
     Dev::init(cached()).unwrap();
     let mut ring = ring(&[&OP]);
@@ -246,7 +246,7 @@ fn an_erase_failure_during_write_back_is_eio() {
 
 #[test]
 fn nor_ops_on_the_same_chip_see_the_cached_data() {
-    fwring_hal::device! { Dev: Disk; }
+    fwring_hal::static_driver! { Dev: Disk; }
     static BLK: OpVTable = vtable::<Block<Dev>>(0);
     static NOR: OpVTable = vtable::<Nor<Dev>>(1);
     Dev::init(cached()).unwrap();
@@ -262,7 +262,7 @@ fn nor_ops_on_the_same_chip_see_the_cached_data() {
 
 #[test]
 fn chain_len_writes_the_blocks_a_read_produced() {
-    fwring_hal::device! { Dev: Disk; }
+    fwring_hal::static_driver! { Dev: Disk; }
     static OP: OpVTable = vtable::<Block<Dev>>(0);
     Dev::init(cached()).unwrap();
     let mut ring = ring(&[&OP]);

@@ -1,4 +1,4 @@
-//! Every public op and driver type is `Debug` — so `DeviceCell::init(..).unwrap()` and
+//! Every public op and driver type is `Debug` — so `DriverCell::init(..).unwrap()` and
 //! `.unwrap()` on a driver's `Result` compile — without asking the devices, buses or
 //! flashes inside them to be `Debug`, and without dumping a flash's bytes.
 

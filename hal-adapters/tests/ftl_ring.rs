@@ -11,7 +11,7 @@ use fwring::{Errno, OpVTable, vtable};
 use fwring_hal::blk;
 use fwring_hal::ftl::{Blocking, Ftl, FtlBlock, FtlConfig, FtlPending, FtlPort, block_on};
 use fwring_hal::sim::MemFlash;
-use fwring_hal::{Device, SqeExt};
+use fwring_hal::{SqeExt, StaticDriver};
 
 type Flash = MemFlash<4, 4096>;
 type Disk = Ftl<Blocking<Flash>>;
@@ -24,7 +24,7 @@ fn disk() -> Disk {
 
 #[test]
 fn block_commands_through_the_ring_with_the_blk_encoding() {
-    fwring_hal::device! { Dev: Disk; }
+    fwring_hal::static_driver! { Dev: Disk; }
     static OP: OpVTable = vtable::<FtlBlock<Dev>>(4);
     Dev::init(disk()).ok().unwrap();
     let blocks = Dev::with(|d| d.blocks()).unwrap();
@@ -59,7 +59,7 @@ fn block_commands_through_the_ring_with_the_blk_encoding() {
 
 #[test]
 fn bad_sqes_complete_with_linux_errnos_and_touch_nothing() {
-    fwring_hal::device! { Dev: Disk; }
+    fwring_hal::static_driver! { Dev: Disk; }
     static OP: OpVTable = vtable::<FtlBlock<Dev>>(4);
     Dev::init(disk()).ok().unwrap();
     let blocks = Dev::with(|d| d.blocks()).unwrap();

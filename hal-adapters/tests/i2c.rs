@@ -6,14 +6,14 @@ use common::*;
 use embedded_hal::i2c::{ErrorKind, NoAcknowledgeSource};
 use embedded_hal_mock::eh1::i2c::{Mock, Transaction as T};
 use fwring::{Errno, OpVTable, vtable};
-use fwring_hal::Device;
+use fwring_hal::StaticDriver;
 use fwring_hal::i2c::{self, I2c};
 
 const ADDR: u8 = 0x48;
 
 #[test]
 fn write_read_reads_a_register() {
-    fwring_hal::device! { Bus: Mock; }
+    fwring_hal::static_driver! { Bus: Mock; }
     static OP: OpVTable = vtable::<I2c<Bus>>(2);
     let mut bus = Mock::new(&[T::write_read(ADDR, pattern(0, 1), vec![0x12, 0x34])]);
     Bus::init(bus.clone()).unwrap();
@@ -25,7 +25,7 @@ fn write_read_reads_a_register() {
 
 #[test]
 fn write_and_read_reach_the_addressed_device() {
-    fwring_hal::device! { Bus: Mock; }
+    fwring_hal::static_driver! { Bus: Mock; }
     static OP: OpVTable = vtable::<I2c<Bus>>(0);
     let mut bus = Mock::new(&[T::write(ADDR, pattern(10, 3)), T::read(0x50, vec![1, 2, 3, 4])]);
     Bus::init(bus.clone()).unwrap();
@@ -38,7 +38,7 @@ fn write_and_read_reach_the_addressed_device() {
 
 #[test]
 fn a_nack_on_the_address_is_enxio_and_cancels_the_chain() {
-    fwring_hal::device! { Bus: Mock; }
+    fwring_hal::static_driver! { Bus: Mock; }
     static OP: OpVTable = vtable::<I2c<Bus>>(0);
     let nack = ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address);
     let mut bus = Mock::new(&[T::write(ADDR, pattern(0, 2)), T::write(ADDR, pattern(0, 2)).with_error(nack)]);
@@ -52,7 +52,7 @@ fn a_nack_on_the_address_is_enxio_and_cancels_the_chain() {
 
 #[test]
 fn a_data_nack_is_eremoteio_and_bus_errors_are_eio() {
-    fwring_hal::device! { Bus: Mock; }
+    fwring_hal::static_driver! { Bus: Mock; }
     static OP: OpVTable = vtable::<I2c<Bus>>(0);
     let data_nack = ErrorKind::NoAcknowledge(NoAcknowledgeSource::Data);
     let mut bus = Mock::new(&[
@@ -72,7 +72,7 @@ fn a_data_nack_is_eremoteio_and_bus_errors_are_eio() {
 fn arbitration_loss_is_eagain_and_retried_once() {
     // fwring retries an -EAGAIN issue once, one pass later: the second attempt goes
     // through, as a multi-master I²C driver would retry.
-    fwring_hal::device! { Bus: Mock; }
+    fwring_hal::static_driver! { Bus: Mock; }
     static OP: OpVTable = vtable::<I2c<Bus>>(0);
     let mut bus = Mock::new(&[
         T::write(ADDR, pattern(0, 2)).with_error(ErrorKind::ArbitrationLoss),
@@ -89,7 +89,7 @@ fn arbitration_loss_is_eagain_and_retried_once() {
 
 #[test]
 fn multi_segment_buffers_are_one_transaction() {
-    fwring_hal::device! { Bus: Mock; }
+    fwring_hal::static_driver! { Bus: Mock; }
     static OP: OpVTable = vtable::<I2c<Bus>>(0);
     let mut bus = Mock::new(&[
         T::transaction_start(ADDR),
@@ -114,7 +114,7 @@ fn multi_segment_buffers_are_one_transaction() {
 
 #[test]
 fn bad_addresses_and_descriptors_fail_at_prep() {
-    fwring_hal::device! { Bus: Mock; }
+    fwring_hal::static_driver! { Bus: Mock; }
     static OP: OpVTable = vtable::<I2c<Bus>>(0);
     let mut bus = Mock::new(&[]);
     Bus::init(bus.clone()).unwrap();

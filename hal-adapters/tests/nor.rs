@@ -9,7 +9,7 @@ use fwring::ops::crc32c::{Crc32c, crc32c};
 use fwring::{BufDesc, Errno, OpVTable, vtable};
 use fwring_hal::nor::{self, Nor, NorRead};
 use fwring_hal::sim::{FaultyFlash, FlashFault, FlashStats, MemFlash};
-use fwring_hal::{Device, SqeExt};
+use fwring_hal::{SqeExt, StaticDriver};
 
 /// 4-byte program words, 256-byte erase blocks, 4 KiB.
 type Chip = FaultyFlash<MemFlash<4, 256>>;
@@ -20,17 +20,17 @@ fn chip() -> Chip {
     FaultyFlash::new(f)
 }
 
-fn stats<D: Device<Hal = Chip>>() -> FlashStats {
+fn stats<D: StaticDriver<Hal = Chip>>() -> FlashStats {
     D::with(|f| f.inner().stats()).unwrap()
 }
 
-fn flash_bytes<D: Device<Hal = Chip>>(off: usize, len: usize) -> Vec<u8> {
+fn flash_bytes<D: StaticDriver<Hal = Chip>>(off: usize, len: usize) -> Vec<u8> {
     D::with(|f| f.inner().as_bytes()[off..off + len].to_vec()).unwrap()
 }
 
 #[test]
 fn erase_program_read_round_trip() {
-    fwring_hal::device! { Flash: Chip; }
+    fwring_hal::static_driver! { Flash: Chip; }
     static OP: OpVTable = vtable::<Nor<Flash>>(1);
     Flash::init(chip()).unwrap();
     let mut ring = ring(&[&OP]);
@@ -45,7 +45,7 @@ fn erase_program_read_round_trip() {
 
 #[test]
 fn programming_without_erase_can_only_clear_bits() {
-    fwring_hal::device! { Flash: Chip; }
+    fwring_hal::static_driver! { Flash: Chip; }
     static OP: OpVTable = vtable::<Nor<Flash>>(0);
     Flash::init(chip()).unwrap();
     let mut ring = ring(&[&OP]);
@@ -59,7 +59,7 @@ fn programming_without_erase_can_only_clear_bits() {
 
 #[test]
 fn misalignment_is_einval_at_prep_and_the_flash_is_untouched() {
-    fwring_hal::device! { Flash: Chip; }
+    fwring_hal::static_driver! { Flash: Chip; }
     static OP: OpVTable = vtable::<Nor<Flash>>(0);
     Flash::init(chip()).unwrap();
     let mut ring = ring(&[&OP]);
@@ -83,7 +83,7 @@ fn misalignment_is_einval_at_prep_and_the_flash_is_untouched() {
 
 #[test]
 fn a_range_past_the_end_is_efault_at_prep() {
-    fwring_hal::device! { Flash: Chip; }
+    fwring_hal::static_driver! { Flash: Chip; }
     static OP: OpVTable = vtable::<Nor<Flash>>(0);
     Flash::init(chip()).unwrap();
     let mut ring = ring(&[&OP]);
@@ -100,7 +100,7 @@ fn a_range_past_the_end_is_efault_at_prep() {
 
 #[test]
 fn a_partial_program_is_eio_keeps_what_was_stored_and_cancels_the_chain() {
-    fwring_hal::device! { Flash: Chip; }
+    fwring_hal::static_driver! { Flash: Chip; }
     static OP: OpVTable = vtable::<Nor<Flash>>(0);
     Flash::init(chip()).unwrap();
     Flash::with(|f| f.arm(FlashFault::PartialProgram { keep: 6 })).unwrap();
@@ -115,7 +115,7 @@ fn a_partial_program_is_eio_keeps_what_was_stored_and_cancels_the_chain() {
 
 #[test]
 fn an_erase_failure_is_eio_part_way() {
-    fwring_hal::device! { Flash: Chip; }
+    fwring_hal::static_driver! { Flash: Chip; }
     static OP: OpVTable = vtable::<Nor<Flash>>(0);
     Flash::init(chip()).unwrap();
     let mut ring = ring(&[&OP]);
@@ -129,7 +129,7 @@ fn an_erase_failure_is_eio_part_way() {
 
 #[test]
 fn a_read_bus_error_is_eio() {
-    fwring_hal::device! { Flash: Chip; }
+    fwring_hal::static_driver! { Flash: Chip; }
     static OP: OpVTable = vtable::<NorRead<Flash>>(0);
     Flash::init(chip()).unwrap();
     Flash::with(|f| f.arm_after(FlashFault::Read, 1)).unwrap();
@@ -140,7 +140,7 @@ fn a_read_bus_error_is_eio() {
 
 #[test]
 fn the_read_only_op_reads_and_reports_capacity_only() {
-    fwring_hal::device! { Flash: Chip; }
+    fwring_hal::static_driver! { Flash: Chip; }
     static OP: OpVTable = vtable::<NorRead<Flash>>(0);
     Flash::init(chip()).unwrap();
     let mut ring = ring(&[&OP]);
@@ -154,7 +154,7 @@ fn the_read_only_op_reads_and_reports_capacity_only() {
 fn a_flash_read_feeds_a_checksum_of_exactly_its_bytes() {
     // nor READ 24 bytes → crc32c (CHAIN_LEN) over a 64-byte window of the same buffer:
     // the checksum covers exactly the bytes that came off the flash.
-    fwring_hal::device! { Flash: Chip; }
+    fwring_hal::static_driver! { Flash: Chip; }
     static OP: OpVTable = vtable::<Nor<Flash>>(0);
     static CRC: OpVTable = vtable::<Crc32c>(1);
     Flash::init(chip()).unwrap();
@@ -167,7 +167,7 @@ fn a_flash_read_feeds_a_checksum_of_exactly_its_bytes() {
 
 #[test]
 fn chain_len_programs_what_the_previous_op_produced_and_checks_it_at_issue() {
-    fwring_hal::device! { Flash: Chip; }
+    fwring_hal::static_driver! { Flash: Chip; }
     static OP: OpVTable = vtable::<Nor<Flash>>(0);
     Flash::init(chip()).unwrap();
     let mut ring = ring(&[&OP]);

@@ -9,11 +9,11 @@ use embedded_hal_mock::eh1::digital::{Mock, State, Transaction as P};
 use fwring::{Errno, OpVTable, vtable};
 use fwring_hal::delay::{self, Delay};
 use fwring_hal::pin::{self, Pin, StatefulPin};
-use fwring_hal::{Device, SqeExt};
+use fwring_hal::{SqeExt, StaticDriver};
 
 #[test]
 fn reset_pulse_is_one_chain_low_wait_high_wait() {
-    fwring_hal::device! { Reset: Mock; Clock: CheckedDelay; }
+    fwring_hal::static_driver! { Reset: Mock; Clock: CheckedDelay; }
     static PIN: OpVTable = vtable::<Pin<Reset>>(4);
     static WAIT: OpVTable = vtable::<Delay<Clock>>(5);
     let mut p = Mock::new(&[P::set(State::Low), P::set(State::High)]);
@@ -29,7 +29,7 @@ fn reset_pulse_is_one_chain_low_wait_high_wait() {
 
 #[test]
 fn stateful_pin_toggles_and_reports_its_state() {
-    fwring_hal::device! { Led: Mock; }
+    fwring_hal::static_driver! { Led: Mock; }
     static OP: OpVTable = vtable::<StatefulPin<Led>>(0);
     let mut p = Mock::new(&[P::toggle(), P::get_state(State::High), P::set(State::Low), P::get_state(State::Low)]);
     Led::init(p.clone()).unwrap();
@@ -41,7 +41,7 @@ fn stateful_pin_toggles_and_reports_its_state() {
 
 #[test]
 fn a_pin_error_is_eio_and_cancels_the_chain() {
-    fwring_hal::device! { Cs: Mock; }
+    fwring_hal::static_driver! { Cs: Mock; }
     static OP: OpVTable = vtable::<Pin<Cs>>(0);
     let err = MockError::Io(std::io::ErrorKind::Other);
     let mut p = Mock::new(&[P::set(State::Low).with_error(err)]);
@@ -53,7 +53,7 @@ fn a_pin_error_is_eio_and_cancels_the_chain() {
 
 #[test]
 fn pin_and_delay_sqes_are_checked_at_prep() {
-    fwring_hal::device! { Out: Mock; Clock: CheckedDelay; }
+    fwring_hal::static_driver! { Out: Mock; Clock: CheckedDelay; }
     static PIN: OpVTable = vtable::<Pin<Out>>(0);
     static WAIT: OpVTable = vtable::<Delay<Clock>>(1);
     let mut p = Mock::new(&[]);

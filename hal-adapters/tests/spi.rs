@@ -9,7 +9,7 @@ use embedded_hal_mock::eh1::spi::{Mock, Transaction as T};
 use fwring::{BufDesc, Errno, OpVTable, vtable};
 use fwring_hal::sim::FaultySpi;
 use fwring_hal::spi::{self, Spi};
-use fwring_hal::{Device, SqeExt};
+use fwring_hal::{SqeExt, StaticDriver};
 
 type Bus = Mock<u8>;
 
@@ -23,7 +23,7 @@ fn txn(ops: impl IntoIterator<Item = T<u8>>) -> Vec<T<u8>> {
 
 #[test]
 fn read_fills_the_destination_in_place() {
-    fwring_hal::device! { Dev: Bus; }
+    fwring_hal::static_driver! { Dev: Bus; }
     static OP: OpVTable = vtable::<Spi<Dev>>(3);
     let mut bus = Mock::new(&txn([T::read_vec(vec![0xde, 0xad, 0xbe, 0xef])]));
     Dev::init(bus.clone()).unwrap();
@@ -35,7 +35,7 @@ fn read_fills_the_destination_in_place() {
 
 #[test]
 fn write_sends_the_source_bytes() {
-    fwring_hal::device! { Dev: Bus; }
+    fwring_hal::static_driver! { Dev: Bus; }
     static OP: OpVTable = vtable::<Spi<Dev>>(0);
     let mut bus = Mock::new(&txn([T::write_vec(pattern(100, 5))]));
     Dev::init(bus.clone()).unwrap();
@@ -46,7 +46,7 @@ fn write_sends_the_source_bytes() {
 
 #[test]
 fn transfer_is_full_duplex_and_returns_bytes_clocked() {
-    fwring_hal::device! { Dev: Bus; }
+    fwring_hal::static_driver! { Dev: Bus; }
     static OP: OpVTable = vtable::<Spi<Dev>>(0);
     let mut bus = Mock::new(&txn([T::transfer(pattern(0, 4), vec![9, 8, 7, 6])]));
     Dev::init(bus.clone()).unwrap();
@@ -60,7 +60,7 @@ fn transfer_is_full_duplex_and_returns_bytes_clocked() {
 fn transaction_sends_the_inline_header_then_reads_under_one_chip_select() {
     // A SPI NOR "READ DATA" (0x03 + 24-bit address) of 6 bytes: no command buffer in
     // registered memory, one transaction.
-    fwring_hal::device! { Dev: Bus; }
+    fwring_hal::static_driver! { Dev: Bus; }
     static OP: OpVTable = vtable::<Spi<Dev>>(0);
     let data = vec![1, 2, 3, 4, 5, 6];
     let mut bus = Mock::new(&txn([T::write_vec(vec![0x03, 0x01, 0x02, 0x03]), T::read_vec(data.clone())]));
@@ -75,7 +75,7 @@ fn transaction_sends_the_inline_header_then_reads_under_one_chip_select() {
 #[test]
 fn transaction_header_write_and_read_in_order() {
     // Header, then A, then B; a header-only transaction (write enable) too.
-    fwring_hal::device! { Dev: Bus; }
+    fwring_hal::static_driver! { Dev: Bus; }
     static OP: OpVTable = vtable::<Spi<Dev>>(0);
     let mut expected = txn([T::write_vec(vec![0x06])]);
     expected.extend(txn([T::write_vec(vec![0x02, 0, 0x10, 0]), T::write_vec(pattern(0, 3)), T::read_vec(vec![7])]));
@@ -90,7 +90,7 @@ fn transaction_header_write_and_read_in_order() {
 
 #[test]
 fn a_vectored_descriptor_becomes_one_operation_per_segment() {
-    fwring_hal::device! { Dev: Bus; }
+    fwring_hal::static_driver! { Dev: Bus; }
     static OP: OpVTable = vtable::<Spi<Dev>>(0);
     let mut bus = Mock::new(&txn([T::read_vec(vec![1, 2, 3]), T::read_vec(vec![4, 5])]));
     Dev::init(bus.clone()).unwrap();
@@ -109,7 +109,7 @@ fn a_vectored_descriptor_becomes_one_operation_per_segment() {
 #[test]
 fn chain_len_writes_exactly_the_bytes_the_previous_read_produced() {
     // READ 4 bytes into X, then WRITE X (16 bytes described) with CHAIN_LEN: 4 go out.
-    fwring_hal::device! { Dev: Bus; }
+    fwring_hal::static_driver! { Dev: Bus; }
     static OP: OpVTable = vtable::<Spi<Dev>>(0);
     let mut expected = txn([T::read_vec(vec![0xa, 0xb, 0xc, 0xd])]);
     expected.extend(txn([T::write_vec(vec![0xa, 0xb, 0xc, 0xd])]));
@@ -124,7 +124,7 @@ fn chain_len_writes_exactly_the_bytes_the_previous_read_produced() {
 
 #[test]
 fn a_bus_error_in_the_middle_of_a_chain_cancels_the_rest() {
-    fwring_hal::device! { Dev: FaultySpi<Bus>; }
+    fwring_hal::static_driver! { Dev: FaultySpi<Bus>; }
     static OP: OpVTable = vtable::<Spi<Dev>>(0);
     let mut bus = Mock::new(&txn([T::write_vec(pattern(0, 2))]));
     let mut dev = FaultySpi::new(bus.clone());
@@ -139,7 +139,7 @@ fn a_bus_error_in_the_middle_of_a_chain_cancels_the_rest() {
 
 #[test]
 fn every_spi_error_kind_gives_its_errno() {
-    fwring_hal::device! { Dev: FaultySpi<Bus>; }
+    fwring_hal::static_driver! { Dev: FaultySpi<Bus>; }
     static OP: OpVTable = vtable::<Spi<Dev>>(0);
     let mut bus = Mock::new(&[]);
     Dev::init(FaultySpi::new(bus.clone())).unwrap();
@@ -159,7 +159,7 @@ fn every_spi_error_kind_gives_its_errno() {
 
 #[test]
 fn prep_rejects_what_the_command_does_not_take() {
-    fwring_hal::device! { Dev: Bus; }
+    fwring_hal::static_driver! { Dev: Bus; }
     static OP: OpVTable = vtable::<Spi<Dev>>(0);
     let mut bus = Mock::new(&[]);
     Dev::init(bus.clone()).unwrap();
@@ -202,7 +202,7 @@ fn prep_rejects_what_the_command_does_not_take() {
 
 #[test]
 fn an_uninitialised_device_fails_with_enodev() {
-    fwring_hal::device! { Dev: Bus; }
+    fwring_hal::static_driver! { Dev: Bus; }
     static OP: OpVTable = vtable::<Spi<Dev>>(0);
     let mut ring = ring(&[&OP]);
     assert_eq!(run(&mut ring, &[spi::read(0, &dst(0, 4))]), cqes(&[Errno::ENODEV.res()]));
@@ -233,7 +233,7 @@ impl SpiDevice<u8> for Recorder {
 
 #[test]
 fn the_hal_gets_the_registered_memory_itself() {
-    fwring_hal::device! { Dev: Recorder; }
+    fwring_hal::static_driver! { Dev: Recorder; }
     static OP: OpVTable = vtable::<Spi<Dev>>(0);
     Dev::init(Recorder::default()).unwrap();
     let mut ring = ring(&[&OP]);

@@ -9,7 +9,7 @@ use embedded_hal_mock::eh1::delay::{CheckedDelay, Transaction as D};
 use embedded_hal_mock::eh1::spi::{Mock, Transaction as T};
 use embedded_storage::nor_flash::ReadNorFlash;
 use fwring::{Errno, OpVTable, vtable};
-use fwring_hal::Device;
+use fwring_hal::StaticDriver;
 use fwring_hal::blk::{self, Block, BlockDev};
 use fwring_hal::nor::{self, Nor};
 use fwring_hal::sim::{NoDelay, SpiNorChip};
@@ -30,7 +30,7 @@ fn status(byte: u8) -> Vec<T<u8>> {
 
 #[test]
 fn a_read_is_one_transaction_straight_into_the_registered_buffer() {
-    fwring_hal::device! { Flash: MockNor; }
+    fwring_hal::static_driver! { Flash: MockNor; }
     static OP: OpVTable = vtable::<Nor<Flash>>(0);
     let data = vec![0x10, 0x20, 0x30, 0x40, 0x50, 0x60];
     let mut spi = Mock::new(&txn([T::write_vec(vec![0x03, 0x01, 0x23, 0x45]), T::read_vec(data.clone())]));
@@ -45,7 +45,7 @@ fn a_read_is_one_transaction_straight_into_the_registered_buffer() {
 
 #[test]
 fn a_program_splits_at_page_boundaries_and_polls_until_idle() {
-    fwring_hal::device! { Flash: MockNor; }
+    fwring_hal::static_driver! { Flash: MockNor; }
     static OP: OpVTable = vtable::<Nor<Flash>>(0);
     let mut expected = Vec::new();
     expected.extend(txn([T::write_vec(vec![0x06])]));
@@ -66,7 +66,7 @@ fn a_program_splits_at_page_boundaries_and_polls_until_idle() {
 
 #[test]
 fn an_erase_is_write_enable_sector_erase_and_status_polls() {
-    fwring_hal::device! { Flash: MockNor; }
+    fwring_hal::static_driver! { Flash: MockNor; }
     static OP: OpVTable = vtable::<Nor<Flash>>(0);
     let mut expected = Vec::new();
     for sector in [0x01u8, 0x02] {
@@ -89,7 +89,7 @@ fn an_erase_is_write_enable_sector_erase_and_status_polls() {
 #[test]
 fn a_hung_chip_misses_its_deadline_and_fails_the_chain() {
     type Chip = SpiNor<SpiNorChip, NoDelay>;
-    fwring_hal::device! { Flash: Chip; }
+    fwring_hal::static_driver! { Flash: Chip; }
     static OP: OpVTable = vtable::<Nor<Flash>>(0);
     let mut chip = SpiNorChip::new(leak(64 * 1024));
     chip.flash_mut().erase_all();
@@ -104,7 +104,7 @@ fn a_hung_chip_misses_its_deadline_and_fails_the_chain() {
 #[test]
 fn a_block_device_on_the_simulated_spi_nor_chip() {
     type Disk = BlockDev<SpiNor<SpiNorChip, NoDelay>>;
-    fwring_hal::device! { Dev: Disk; }
+    fwring_hal::static_driver! { Dev: Disk; }
     static BLK: OpVTable = vtable::<Block<Dev>>(0);
     let mut chip = SpiNorChip::new(leak(64 * 1024)).busy_polls(3);
     chip.flash_mut().erase_all();

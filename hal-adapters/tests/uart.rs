@@ -4,9 +4,9 @@
 
 use fwring::{BufGroup, BufRing, Cqe, CqeFlags, Errno, OpVTable, Region, Ring, Setup, SetupFlags, vtable};
 use fwring_hal::sim::Loopback;
-use fwring_hal::{Device, uart};
+use fwring_hal::{StaticDriver, uart};
 
-fwring_hal::device! { Uart1: Loopback; }
+fwring_hal::static_driver! { Uart1: Loopback; }
 fwring_hal::stream_slot!(Uart1);
 static READ: OpVTable = vtable::<uart::ReadMultishot<Uart1>>(2);
 

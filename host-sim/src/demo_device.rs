@@ -8,11 +8,10 @@ use std::sync::mpsc;
 
 use fwring::ops::CHAIN_LEN;
 use fwring::ops::crc32c::crc32c;
-use fwring::shm::{Device, Host, QueuePair, ShmError};
-use fwring::timeout::flags::IMMEDIATE_ARG;
+use fwring::shm::{DeviceEnd, HostEnd, QueuePair, ShmError};
 use fwring::{
-    BufDesc, Cqe, Dir, Errno, Issue, IssueCx, Op, OpVTable, PendingIo, PrepCx, Ring, Setup, SetupFlags, Sqe, opcode,
-    vtable,
+    BufDesc, CancelFlags, Cqe, Dir, Errno, Issue, IssueCx, Op, OpVTable, PendingIo, PrepCx, Ring, Setup, SetupFlags,
+    Sqe, TimeoutFlags, vtable,
 };
 
 use crate::narrate::{Demo, L};
@@ -69,11 +68,6 @@ impl Op for Wait {
 static DEVICE_OPS: [OpVTable; 2] = [vtable::<Dma>(DMA), vtable::<Wait>(WAIT)];
 
 type DemoRing = Ring<32, 64, 32, 8>;
-
-/// TIMEOUT or LINK_TIMEOUT of `ns` (relative, the time as an immediate argument).
-fn timeout(op: u8, ns: u64) -> Sqe {
-    Sqe { op_flags: IMMEDIATE_ARG, addr: ns, len: 1, ..Sqe::new(op) }
-}
 
 /// A DMA transfer into the start of buffer 1, then a checksum of what it wrote, with the
 /// ring split: the DMA engine is a thread that completes through the `Completer`.
@@ -141,11 +135,11 @@ pub fn timeouts(d: &mut Demo<'_>, ring: &mut DemoRing) -> io::Result<()> {
          2 ms LINK_TIMEOUT; another waiting op and an ASYNC_CANCEL for it.",
     )?;
     let sqes = [
-        (timeout(opcode::TIMEOUT, 1_000_000).user_data(51), "TIMEOUT 1 ms"),
+        (Sqe::timeout(1_000_000, 0, TimeoutFlags::empty()).user_data(51), "TIMEOUT 1 ms"),
         (Sqe::bpf(WAIT, 0).user_data(52).flags(L), "wait              LINK"),
-        (timeout(opcode::LINK_TIMEOUT, 2_000_000).user_data(53), "LINK_TIMEOUT 2 ms"),
+        (Sqe::link_timeout(2_000_000, TimeoutFlags::empty()).user_data(53), "LINK_TIMEOUT 2 ms"),
         (Sqe::bpf(WAIT, 0).user_data(54), "wait"),
-        (Sqe { addr: 54, ..Sqe::new(opcode::ASYNC_CANCEL) }.user_data(55), "ASYNC_CANCEL user_data 54"),
+        (Sqe::cancel(54, CancelFlags::empty()).user_data(55), "ASYNC_CANCEL user_data 54"),
     ];
     ring.tick(0);
     d.submit(ring, &sqes)?;
@@ -178,10 +172,10 @@ pub fn shared_memory(d: &mut Demo<'_>) -> io::Result<()> {
     let mut ring: Box<Ring<16, 32, 16>> = Box::default();
     ring.setup(Setup::new(16).flags(SetupFlags::BPF_EXT)).map_err(io::Error::other)?;
     ring.register_op(&ops::TABLES[1]).map_err(io::Error::other)?; // echo, slot 1
-    let mut dev = Device::new(&qp);
+    let mut dev = DeviceEnd::new(&qp);
     let (sum, reaped) = std::thread::scope(|sc| {
         let host = sc.spawn(|| {
-            let mut host = Host::new(&qp);
+            let mut host = HostEnd::new(&qp);
             let (mut next, mut reaped, mut sum) = (0u64, 0u64, 0i64);
             let mut out = [Cqe::default(); 32];
             while reaped < TOTAL {

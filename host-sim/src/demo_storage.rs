@@ -4,7 +4,7 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use crate::driver::{DeviceConfig, Driver, Kind};
+use crate::driver::{DeviceProcessConfig, Driver, Kind};
 use crate::flash::{self, Faults, Geometry, Latency, Layer};
 use crate::narrate::Demo;
 
@@ -13,7 +13,7 @@ pub(crate) fn storage(d: &mut Demo<'_>) -> io::Result<()> {
     d.step(
         "A storage device: firmware in one process, the host driver in another",
         "fwring-sim starts a device process: its ring runs feed -> submit -> flush on a shared-memory\n\
-         queue pair, with the device's op table (fwring-sim-device, which also builds for Cortex-M):\n\
+         queue pair, with the device's op table (fwring-storage-firmware, which also builds for Cortex-M):\n\
          a block op whose requests go as PendingIo to a flash-controller thread that completes them\n\
          through the Completer, and a DMA op between the host's data window and device RAM. The block\n\
          layer is fwring-hal's power-safe flash translation layer over a NOR flash image file.",
@@ -28,7 +28,7 @@ pub(crate) fn storage(d: &mut Demo<'_>) -> io::Result<()> {
 }
 
 fn run(d: &mut Demo<'_>, path: &std::path::Path) -> io::Result<()> {
-    let cfg = DeviceConfig {
+    let cfg = DeviceProcessConfig {
         flash: path.to_path_buf(),
         latency: Latency::ZERO,
         faults: Faults::default(),

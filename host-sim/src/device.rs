@@ -1,7 +1,7 @@
 //! The device process: the firmware's code path on this machine. It maps the flash
-//! image and the shared memory, runs the device loop (`Device::feed` → `submit` →
-//! `Device::flush`) over a ring with the device's op table
-//! ([`fwring_sim_device::OpTable`]), and a flash-controller thread — the DMA engine —
+//! image and the shared memory, runs the device loop (`DeviceEnd::feed` → `submit` →
+//! `DeviceEnd::flush`) over a ring with the device's op table
+//! ([`fwring_storage_firmware::OpTable`]), and a flash-controller thread — the DMA engine —
 //! that runs each block job after the latency model and completes it through its
 //! `PendingIo` and the ring's `Completer`, as an interrupt handler would.
 
@@ -13,17 +13,18 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use embedded_storage::nor_flash::ReadNorFlash;
-use fwring::shm::Device;
+use fwring::shm::DeviceEnd;
 use fwring::{Errno, Region, Ring, Setup, SetupFlags};
 use fwring_hal::ftl::{self, Blocking, Ftl, FtlConfig, block_on};
-use fwring_sim_device::{BlockDev, BlockLayer, FlashPort, Geometry, HostMemory, Job, OpTable, execute};
+use fwring_storage_firmware::{BlockDev, BlockLayer, FlashPort, Geometry, HostMemory, Job, OpTable, execute};
 
 use crate::flash::{self, Faults, Latency, Layer, SimError, SimFlash};
 use crate::shmem::{self, CQ, INFLIGHT, SQ, Shared, Window};
 
-/// What the device process is started with.
+/// What the device process is started with: the arguments of the hidden `device`
+/// subcommand, which the driver's [`DeviceProcessConfig`](crate::driver::DeviceProcessConfig) becomes.
 #[derive(Clone, Debug)]
-pub struct DeviceOpts {
+pub struct DeviceProcessArgs {
     /// The flash image.
     pub flash: PathBuf,
     /// The shared memory's descriptor.
@@ -73,7 +74,7 @@ static BLOCK_OP: fwring::OpVTable = OpTable::<Controller, HostWindow>::BLOCK;
 static DMA_OP: fwring::OpVTable = OpTable::<Controller, HostWindow>::DMA;
 
 /// Run the device until the host goes away (this process is killed with its parent).
-pub fn run(opts: DeviceOpts) -> Result<(), String> {
+pub fn run(opts: DeviceProcessArgs) -> Result<(), String> {
     // Die with the host: the device has no life of its own.
     // SAFETY: prctl with integer arguments; the result is checked.
     if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
@@ -89,7 +90,7 @@ pub fn run(opts: DeviceOpts) -> Result<(), String> {
     }
 }
 
-fn serve<const E: usize>(opts: DeviceOpts, g: flash::Geometry, mem: &'static mut [u8]) -> Result<(), String> {
+fn serve<const E: usize>(opts: DeviceProcessArgs, g: flash::Geometry, mem: &'static mut [u8]) -> Result<(), String> {
     let clock = Arc::new(AtomicU64::new(0));
     let sim = SimFlash::<E>::new(mem, opts.latency, opts.faults, opts.seed, clock.clone());
     let name = opts.flash.display().to_string();
@@ -124,7 +125,7 @@ fn serve<const E: usize>(opts: DeviceOpts, g: flash::Geometry, mem: &'static mut
     }
 }
 
-fn run_ring<B: BlockLayer + Send>(opts: DeviceOpts, mut dev: B, clock: Arc<AtomicU64>) -> Result<(), String> {
+fn run_ring<B: BlockLayer + Send>(opts: DeviceProcessArgs, mut dev: B, clock: Arc<AtomicU64>) -> Result<(), String> {
     let _ = GEOMETRY.set(Geometry { block_size: dev.block_size(), blocks: dev.blocks() });
 
     let shared: &'static Shared =
@@ -164,7 +165,7 @@ fn run_ring<B: BlockLayer + Send>(opts: DeviceOpts, mut dev: B, clock: Arc<Atomi
                 bell.ring();
             }
         });
-        let mut qp_dev = Device::new(shared.qp());
+        let mut qp_dev = DeviceEnd::new(shared.qp());
         let mut idle = 0u32;
         let mut seen = bell.value();
         loop {

@@ -21,9 +21,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use fwring::shm::Host;
+use fwring::shm::HostEnd;
 use fwring::{BufDesc, Cqe, Errno, Sqe, SqeFlags};
-use fwring_sim_device as dev;
+use fwring_storage_firmware as dev;
 
 use crate::device::SPINS;
 use crate::flash::{Faults, Latency};
@@ -67,9 +67,10 @@ pub struct Request {
     pub done: Box<dyn FnOnce(Outcome) + Send>,
 }
 
-/// How to start the device process.
+/// How the driver starts (and restarts) the device process; it passes the device's part
+/// on as [`DeviceProcessArgs`](crate::device::DeviceProcessArgs).
 #[derive(Clone, Debug)]
-pub struct DeviceConfig {
+pub struct DeviceProcessConfig {
     /// The flash image.
     pub flash: PathBuf,
     /// Flash timings.
@@ -146,13 +147,13 @@ const SINGLE: u64 = 1 << 63;
 
 impl Driver {
     /// Start the device process and the driver thread; waits until the device answers.
-    pub fn start(cfg: DeviceConfig) -> Result<Driver, String> {
+    pub fn start(cfg: DeviceProcessConfig) -> Result<Driver, String> {
         // The mapping lives as long as the process (the driver thread never ends early).
         let shared: &'static Shared = Box::leak(Box::new(Shared::create().map_err(|e| format!("shared memory: {e}"))?));
         let mut child = spawn(&cfg, shared)?;
         let pid = Arc::new(AtomicU32::new(child.id()));
         // Probe: BLOCKS, answered once the device is up.
-        let mut host = Host::new(shared.qp());
+        let mut host = HostEnd::new(shared.qp());
         let probe = dev::blocks().user_data(SINGLE);
         host.push(&[probe]).map_err(|e| e.to_string())?;
         let t0 = Instant::now();
@@ -225,7 +226,7 @@ impl Driver {
     }
 }
 
-fn spawn(cfg: &DeviceConfig, shared: &Shared) -> Result<Child, String> {
+fn spawn(cfg: &DeviceProcessConfig, shared: &Shared) -> Result<Child, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
     let l = cfg.latency;
     let f = cfg.faults;
@@ -248,9 +249,9 @@ fn spawn(cfg: &DeviceConfig, shared: &Shared) -> Result<Child, String> {
 }
 
 struct Worker<'s> {
-    host: Host<'s, { crate::shmem::SQ }, { crate::shmem::CQ }>,
+    host: HostEnd<'s, { crate::shmem::SQ }, { crate::shmem::CQ }>,
     shared: &'s Shared,
-    cfg: DeviceConfig,
+    cfg: DeviceProcessConfig,
     child: Child,
     pid: Arc<AtomicU32>,
     rx: mpsc::Receiver<Request>,
@@ -516,7 +517,7 @@ impl Worker<'_> {
             self.finish(id, Some(Errno::EIO), None);
         }
         self.shared.qp().init(0);
-        self.host = Host::new(self.shared.qp());
+        self.host = HostEnd::new(self.shared.qp());
         loop {
             match spawn(&self.cfg, self.shared) {
                 Ok(c) => {

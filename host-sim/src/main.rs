@@ -176,7 +176,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Device { shm_fd, flash, latency_ns: l, faults: f, seed } => {
-            let opts = fwring_sim::device::DeviceOpts {
+            let opts = fwring_sim::device::DeviceProcessArgs {
                 flash,
                 shm_fd,
                 latency: fwring_sim::flash::Latency { read_ns: l.0, program_ns: l.1, erase_ns: l.2, jitter_pct: l.3 },

@@ -21,7 +21,7 @@
 use fwring::ops::copy::Memcpy;
 use fwring::ops::crc32c::Crc32c;
 use fwring::ops::decompress::Lz4;
-use fwring::ops::inject::{Faulty, Inject, InjectRule, mode};
+use fwring::ops::inject::{Faulty, Inject, InjectRule};
 use fwring::{ArgRecord, Errno, Issue, IssueCx, Op, OpVTable, PrepCx, Region, Ring, Sqe, vtable};
 
 /// Completes with 42.
@@ -138,7 +138,7 @@ pub fn register<const SQ: usize, const CQ: usize, const N: usize, const ARGS: us
         Region::new(leak(vec![0; REGIONS[3].1])).at(REGIONS[3].0),
     ];
     ring.register_buffers(regions).map_err(|e| e.errno)?;
-    ring.set_arg(0, ArgRecord::from_value(&InjectRule::new(mode::EVERY, 2, Errno::EIO)))?;
-    ring.set_arg(1, ArgRecord::from_value(&InjectRule::new(mode::NTH, 2, Errno::EIO)))?;
+    ring.set_arg(0, ArgRecord::from_value(&InjectRule::every(2, Errno::EIO)))?;
+    ring.set_arg(1, ArgRecord::from_value(&InjectRule::nth(2, Errno::EIO)))?;
     Ok(())
 }

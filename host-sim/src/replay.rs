@@ -345,9 +345,7 @@ mod tests {
 
     /// A one-second TIMEOUT by immediate argument.
     fn timeout_1s(user_data: u64) -> Sqe {
-        let mut sqe = Sqe::new(fwring::opcode::TIMEOUT).user_data(user_data).addr(1_000_000_000).len(1);
-        sqe.op_flags = fwring::timeout::flags::IMMEDIATE_ARG;
-        sqe
+        Sqe::timeout(1_000_000_000, 0, fwring::TimeoutFlags::empty()).user_data(user_data)
     }
 
     #[test]

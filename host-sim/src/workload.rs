@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::driver::{Driver, Kind, Request, TraceEvent};
 
-use crate::driver::DeviceConfig;
+use crate::driver::DeviceProcessConfig;
 use crate::flash::{self, Faults, Geometry, Latency, Rng};
 /// Device options shared by `serve` and `run`.
 #[derive(Args, Clone, Debug)]
@@ -86,7 +86,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 
 impl DevArgs {
     /// Open or create the image and say how to start the device.
-    pub fn open(&self) -> Result<DeviceConfig, String> {
+    pub fn open(&self) -> Result<DeviceProcessConfig, String> {
         if self.flash.exists() {
             let g = flash::inspect(&self.flash)?;
             if let Some(size) = self.size
@@ -131,7 +131,14 @@ impl DevArgs {
             bit_flip: self.bit_flip_every,
             stuck_busy: self.stuck_busy_every,
         };
-        Ok(DeviceConfig { flash: self.flash.clone(), latency, faults, seed: self.seed, verbose: true, trace: None })
+        Ok(DeviceProcessConfig {
+            flash: self.flash.clone(),
+            latency,
+            faults,
+            seed: self.seed,
+            verbose: true,
+            trace: None,
+        })
     }
 }
 

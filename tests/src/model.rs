@@ -23,7 +23,8 @@ use fwring::{
 ///
 /// - bits 0..1 — prep: 1 → `Err(E2BIG)`, else Ok.
 /// - bits 2..3 — issue: 0 → `Done` with result `sqe.len as i32` (negative fails the
-///   request); 1 → `Err(EIO)`; 2 → `SkipComplete` (-EINVAL); 3 → `Done` with 0.
+///   request); 1 → `Err(EIO)`; 2 → `Pending` without a token (-EINVAL, C-BPF-9); 3 →
+///   `Done` with 0.
 pub struct ScriptOp;
 
 /// Slots [`ScriptOp`] is registered in by [`script_tables`]; the others stay empty.
@@ -45,7 +46,7 @@ impl Op for ScriptOp {
                 Issue::Done
             }
             1 => Issue::Err(Errno::EIO),
-            2 => Issue::SkipComplete,
+            2 => Issue::Pending,
             _ => Issue::Done,
         }
     }

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 use fwring::{
     BufDesc, Cqe, Dir, Errno, Issue, IssueCx, Op, OpVTable, PendingIo, PrepCx, Region, Ring, Setup, SetupFlags, Sqe,
-    SqeFlags, Stop, Token, buf_type, opcode, vtable,
+    SqeFlags, Stop, Token, opcode, vtable,
 };
 
 thread_local! {
@@ -306,11 +306,7 @@ fn make_sqe(bytes: &mut Bytes<'_>, ud: u64, base: &[u64; 2]) -> Sqe {
     };
     let mut sqe = match kind % 10 {
         0 => Sqe::nop(),
-        1 => {
-            let mut s = Sqe::new(opcode::TIMEOUT).addr(u64::from(bytes.u8()) * 1_000).len(1);
-            s.op_flags = fwring::timeout::flags::IMMEDIATE_ARG;
-            s
-        }
+        1 => Sqe::timeout(u64::from(bytes.u8()) * 1_000, 0, fwring::TimeoutFlags::empty()),
         2 => {
             let mut s = Sqe::new(opcode::ASYNC_CANCEL);
             s.addr = ud.saturating_sub(u64::from(bytes.u8() % 8));
@@ -337,7 +333,7 @@ fn desc(bytes: &mut Bytes<'_>, base: &[u64; 2]) -> BufDesc {
         2 => BufDesc::fixed(r as u16, base[r] + off, len),
         3 => BufDesc::kfixed(r as u16, off, len),
         4 => BufDesc::vec(base[1] + 16 * u64::from(bytes.u8() % 4), 1 + u32::from(bytes.u8() % 3)),
-        _ => BufDesc { ty: buf_type::REG_VEC, ..BufDesc::reg_vec(r as u16, base[1], 1) },
+        _ => BufDesc::reg_vec(r as u16, base[1], 1),
     };
     if bytes.u8() == 0xff {
         d.reserved = 1;

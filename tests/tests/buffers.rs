@@ -5,7 +5,7 @@
 use fwring::ops::copy::Memcpy;
 use fwring::ops::crc32c::{Crc32c, VERIFY, crc32c};
 use fwring::ops::decompress::Lz4;
-use fwring::ops::inject::{Faulty, Inject, InjectRule, mode};
+use fwring::ops::inject::{Faulty, Inject, InjectRule};
 use fwring::ops::{CHAIN_LEN, buf_sqe};
 use fwring::{
     ArgRecord, BufDesc, ChainData, Cqe, Dir, Errno, IoVec, Issue, IssueCx, NopFlags, Op, OpVTable, PrepCx, Region,
@@ -437,7 +437,7 @@ fn decompress_checksum_copy_chain_with_and_without_injection() {
     let (ca, wa, oa) = (addr(comp), addr(work), addr(out));
     let cl = comp.len() as u32;
     r.register_buffers([Region::new(comp), Region::new(work), Region::new(out)]).unwrap();
-    r.set_arg(1, ArgRecord::from_value(&InjectRule::new(mode::NTH, 2, Errno::EIO))).unwrap();
+    r.set_arg(1, ArgRecord::from_value(&InjectRule::nth(2, Errno::EIO))).unwrap();
     let u = BufDesc::user;
     let chain = |base: u64, lz4_slot: u8| {
         [
@@ -464,7 +464,7 @@ const EIO: i32 = Errno::EIO.res();
 #[test]
 fn inject_op_fails_its_chain_and_needs_its_record() {
     let mut r = ring_with_ops();
-    r.set_arg(7, ArgRecord::from_value(&InjectRule::new(mode::EVERY, 2, Errno::ENOSPC))).unwrap();
+    r.set_arg(7, ArgRecord::from_value(&InjectRule::every(2, Errno::ENOSPC))).unwrap();
     let inj = |ud, id: u32| Sqe::bpf(INJECT, id).user_data(ud);
     let sqes = [inj(1, 7).flags(L), nop(2, NONE), inj(3, 7).flags(L), nop(4, NONE), inj(5, 9)];
     assert_eq!(

@@ -609,7 +609,9 @@ mod scripted {
     }
 
     /// op flags: 1 = prep fails -E2BIG; 2 = set_result(-5); 3 = issue Err(EIO);
-    /// 4 = SkipComplete; 5 = complete with the low 8 bits of off.
+    /// 4 = "complete later" without going pending (`Pending`, no token taken: the one
+    /// way left to say it, `IOU_ISSUE_SKIP_COMPLETE` has no variant); 5 = complete
+    /// with the low 8 bits of off.
     pub struct Scripted;
     impl Op for Scripted {
         type Pdu = [u64; 2];
@@ -626,7 +628,7 @@ mod scripted {
                     Issue::Done
                 }
                 3 => Issue::Err(Errno::EIO),
-                4 => Issue::SkipComplete,
+                4 => Issue::Pending,
                 _ => {
                     cx.set_result((pdu[1] & 0xff) as i32);
                     Issue::Done
@@ -708,13 +710,13 @@ fn scripted_op_results_c_bpf_5_8_9_10_12() {
         bpf(2, 5, 2).flags(L), // set_result(-5): fails, chain cancelled, no fail hook
         nop(3, NONE),
         bpf(4, 5, 3),           // issue Err(EIO): fail hook
-        bpf(5, 5, 4),           // SkipComplete: -EINVAL
+        bpf(5, 5, 4),           // Pending without a token: -EINVAL (C-BPF-9)
         bpf(6, 5, 5).off(0x2a), // completes 42
     ];
     let c = run(&mut r, &sqes).1;
     assert_eq!(c, [(1, -7), (2, -5), (4, -5), (5, EINVAL), (6, 42), (3, ECANCELED)]);
     let after = counts();
-    assert_eq!(after.0 - before.0, 3, "fail hook: prep error, issue error, skip-complete");
+    assert_eq!(after.0 - before.0, 3, "fail hook: prep error, issue error, pending without a token");
     assert_eq!(after.1 - before.1, 4, "cleanup once per successful prep (C-BPF-12)");
     assert_eq!(r.in_flight(), 0);
 }

@@ -7,11 +7,11 @@
 
 use std::cell::RefCell;
 
-use fwring::timeout::flags::{ABS, ETIME_SUCCESS, IMMEDIATE_ARG};
 use fwring::{
     ArgRecord, BufDesc, CompleteError, Dir, Errno, Issue, IssueCx, Op, OpVTable, PrepCx, Region, Ring, Setup,
     SetupFlags, SlotState, Sqe, Token, Unregistered, opcode, vtable,
 };
+use fwring::{CancelFlags, TimeoutFlags};
 use fwring_tests::res::*;
 use fwring_tests::*;
 
@@ -88,16 +88,16 @@ fn wait_hw(ud: u64, f: fwring::SqeFlags) -> Sqe {
 }
 
 /// TIMEOUT of `ns` (relative, immediate argument), counting `count` completions.
-fn timeout(ud: u64, ns: u64, count: u64, f: fwring::SqeFlags) -> Sqe {
-    Sqe { op_flags: IMMEDIATE_ARG, addr: ns, len: 1, off: count, ..Sqe::new(opcode::TIMEOUT).user_data(ud).flags(f) }
+fn timeout(ud: u64, ns: u64, count: u32, f: fwring::SqeFlags) -> Sqe {
+    Sqe::timeout(ns, count, TimeoutFlags::empty()).user_data(ud).flags(f)
 }
 
 fn link_timeout(ud: u64, ns: u64, f: fwring::SqeFlags) -> Sqe {
-    Sqe { op_flags: IMMEDIATE_ARG, addr: ns, len: 1, ..Sqe::new(opcode::LINK_TIMEOUT).user_data(ud).flags(f) }
+    Sqe::link_timeout(ns, TimeoutFlags::empty()).user_data(ud).flags(f)
 }
 
-fn cancel(ud: u64, target: u64, flags: u32) -> Sqe {
-    Sqe { op_flags: flags, addr: target, ..Sqe::new(opcode::ASYNC_CANCEL).user_data(ud) }
+fn cancel(ud: u64, target: u64, flags: CancelFlags) -> Sqe {
+    Sqe::cancel(target, flags).user_data(ud)
 }
 
 fn tick(r: &mut R, now: u64) -> Vec<(u64, i32)> {
@@ -372,8 +372,8 @@ fn link_timeout_without_a_linked_request_is_einval_c_time_6() {
 fn timeout_variants_abs_etime_success_timespec_and_bad_input() {
     let mut r = ring();
     r.tick(500);
-    let abs = Sqe { op_flags: IMMEDIATE_ARG | ABS, ..timeout(1, 700, 0, NONE) };
-    let soft = Sqe { op_flags: IMMEDIATE_ARG | ETIME_SUCCESS, ..timeout(2, 100, 0, L) };
+    let abs = Sqe::timeout(700, 0, TimeoutFlags::ABS).user_data(1);
+    let soft = Sqe::timeout(100, 0, TimeoutFlags::ETIME_SUCCESS).user_data(2).flags(L);
     assert_eq!(run(&mut r, &[abs, soft, nop(3, NONE)]).1, []);
     assert_eq!(tick(&mut r, 650), [(2, ETIME), (3, 0)], "ETIME_SUCCESS: the chain goes on");
     assert_eq!(tick(&mut r, 700), [(1, ETIME)]);
@@ -383,14 +383,14 @@ fn timeout_variants_abs_etime_success_timespec_and_bad_input() {
     m[8..].copy_from_slice(&5i64.to_ne_bytes());
     let a = m.as_ptr() as u64;
     r.register_buffers([Region::new(m)]).unwrap();
-    let ts = Sqe { op_flags: 0, addr: a, len: 1, ..Sqe::new(opcode::TIMEOUT).user_data(4) };
+    let ts = Sqe::timeout_at(a, 0, TimeoutFlags::empty()).user_data(4);
     assert_eq!(run(&mut r, &[ts]).1, []);
     assert_eq!(tick(&mut r, 700 + 1_000_000_004), []);
     assert_eq!(tick(&mut r, 700 + 1_000_000_005), [(4, ETIME)]);
     let bad = [
         Sqe { len: 2, ..timeout(5, 1, 0, NONE) },
-        Sqe { op_flags: IMMEDIATE_ARG | 1 << 6, ..timeout(6, 1, 0, NONE) }, // MULTISHOT
-        Sqe { op_flags: 0, addr: 0xdead_0000, len: 1, ..Sqe::new(opcode::TIMEOUT).user_data(7) },
+        Sqe::timeout(1, 0, TimeoutFlags::MULTISHOT).user_data(6),
+        Sqe::timeout_at(0xdead_0000, 0, TimeoutFlags::empty()).user_data(7),
     ];
     assert_eq!(run(&mut r, &bad).1, [(5, EINVAL), (6, EINVAL), (7, EFAULT)]);
 }
@@ -399,10 +399,9 @@ fn timeout_variants_abs_etime_success_timespec_and_bad_input() {
 fn timeout_remove_and_update() {
     let mut r = ring();
     assert_eq!(run(&mut r, &[timeout(1, 100, 0, NONE), timeout(2, 100, 0, NONE)]).1, []);
-    let remove = Sqe { addr: 1, ..Sqe::new(opcode::TIMEOUT_REMOVE).user_data(10) };
-    let update =
-        Sqe { addr: 2, off: 500, op_flags: 1 << 1 | IMMEDIATE_ARG, ..Sqe::new(opcode::TIMEOUT_REMOVE).user_data(11) };
-    let missing = Sqe { addr: 99, ..Sqe::new(opcode::TIMEOUT_REMOVE).user_data(12) };
+    let remove = Sqe::timeout_remove(1).user_data(10);
+    let update = Sqe::timeout_update(2, 500, TimeoutFlags::empty()).user_data(11);
+    let missing = Sqe::timeout_remove(99).user_data(12);
     assert_eq!(run(&mut r, &[remove, update, missing]).1, [(10, 0), (11, 0), (12, ENOENT), (1, ECANCELED)]);
     assert_eq!(tick(&mut r, 100), []);
     assert_eq!(tick(&mut r, 500), [(2, ETIME)]);
@@ -414,21 +413,21 @@ fn timeout_remove_and_update() {
 fn cancel_pending_request_c_cancel_1() {
     let mut r = ring();
     assert_eq!(run(&mut r, &[wait(1, NONE)]).1, []);
-    assert_eq!(run(&mut r, &[cancel(9, 1, 0)]).1, [(9, 0), (1, ECANCELED)]);
+    assert_eq!(run(&mut r, &[cancel(9, 1, CancelFlags::empty())]).1, [(9, 0), (1, ECANCELED)]);
     assert_eq!(r.complete(token(1), 0), Err(CompleteError::Stale));
 }
 
 #[test]
 fn cancel_nothing_is_enoent_c_cancel_2() {
     let mut r = ring();
-    assert_eq!(run(&mut r, &[cancel(9, 1234, 0)]).1, [(9, ENOENT)]);
+    assert_eq!(run(&mut r, &[cancel(9, 1234, CancelFlags::empty())]).1, [(9, ENOENT)]);
 }
 
 #[test]
 fn cancel_running_hardware_request_is_ealready_c_cancel_3() {
     let mut r = ring();
     assert_eq!(run(&mut r, &[wait_hw(1, NONE)]).1, []);
-    assert_eq!(run(&mut r, &[cancel(9, 1, 0)]).1, [(9, EALREADY)]);
+    assert_eq!(run(&mut r, &[cancel(9, 1, CancelFlags::empty())]).1, [(9, EALREADY)]);
     r.complete(token(1), 4).unwrap();
     r.poll();
     assert_eq!(reap(&mut r), [(1, 4)]);
@@ -438,7 +437,7 @@ fn cancel_running_hardware_request_is_ealready_c_cancel_3() {
 fn cancel_all_counts_c_cancel_4() {
     let mut r = ring();
     assert_eq!(run(&mut r, &[wait(20, NONE), wait(20, NONE)]).1, []);
-    let all = fwring::cancel::flags::ALL;
+    let all = CancelFlags::ALL;
     assert_eq!(run(&mut r, &[cancel(21, 20, all)]).1, [(21, 2), (20, ECANCELED), (20, ECANCELED)]);
     assert_eq!(run(&mut r, &[cancel(22, 20, all)]).1, [(22, 0)]);
 }
@@ -447,23 +446,26 @@ fn cancel_all_counts_c_cancel_4() {
 fn cancel_head_cancels_its_chain_c_cancel_5() {
     let mut r = ring();
     assert_eq!(run(&mut r, &[wait(30, L), nop(31, NONE)]).1, []);
-    assert_eq!(run(&mut r, &[cancel(32, 30, 0)]).1, [(32, 0), (30, ECANCELED), (31, ECANCELED)]);
+    assert_eq!(run(&mut r, &[cancel(32, 30, CancelFlags::empty())]).1, [(32, 0), (30, ECANCELED), (31, ECANCELED)]);
 }
 
 #[test]
 fn cancel_timeout_c_cancel_6() {
     let mut r = ring();
     assert_eq!(run(&mut r, &[timeout(11, 1_000, 0, NONE)]).1, []);
-    assert_eq!(run(&mut r, &[cancel(12, 11, 0)]).1, [(12, 0), (11, ECANCELED)]);
+    assert_eq!(run(&mut r, &[cancel(12, 11, CancelFlags::empty())]).1, [(12, 0), (11, ECANCELED)]);
     assert_eq!(r.next_deadline(), None);
 }
 
 #[test]
 fn cancel_bad_flags_are_einval() {
     let mut r = ring();
-    let fd = fwring::cancel::flags::FD;
+    let fd = CancelFlags::FD;
+    // Bit 9 is no cancel flag: kept as it is (`from_bits_retain`), refused as Linux does.
+    let undefined = CancelFlags::from_bits_retain(1 << 9);
+    let none = CancelFlags::empty();
     assert_eq!(
-        run(&mut r, &[cancel(1, 0, fd), cancel(2, 0, 1 << 9), Sqe { off: 1, ..cancel(3, 0, 0) }]).1,
+        run(&mut r, &[cancel(1, 0, fd), cancel(2, 0, undefined), Sqe { off: 1, ..cancel(3, 0, none) }]).1,
         [(1, EINVAL), (2, EINVAL), (3, EINVAL)]
     );
 }

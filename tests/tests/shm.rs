@@ -17,7 +17,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use fwring::shm::{CORRUPT, CQE_WORDS, Device, Host, QueuePair, SQE_WORDS, ShmError};
+use fwring::shm::{CQE_WORDS, DeviceEnd, HostEnd, QueuePair, SQE_WORDS, ShmError, ShmFlags};
 use fwring::{Cqe, Ring, Setup, SetupFlags, Sqe, SqeFlags};
 use proptest::prelude::*;
 
@@ -72,7 +72,7 @@ fn sqe_in<const SQ: usize, const CQ: usize>(qp: &QueuePair<SQ, CQ>, i: u32) -> S
     zerocopy::transmute!(words)
 }
 
-/// How many SQEs `Device::feed` takes: whole link chains up to the room in the ring's SQ
+/// How many SQEs `DeviceEnd::feed` takes: whole link chains up to the room in the ring's SQ
 /// (judged by the flag bytes in shared memory right now); a chain open at the end of
 /// what was published, or longer than the ring's whole SQ, only into an empty ring.
 fn chain_aware_count<const SQ: usize, const CQ: usize>(
@@ -107,8 +107,8 @@ fn cqe_in<const SQ: usize, const CQ: usize>(qp: &QueuePair<SQ, CQ>, i: u32) -> C
 fn hostile_run<const SQ: usize, const CQ: usize>(start: u32, steps: &[Step]) -> Result<usize, String> {
     let qp: Box<QueuePair<SQ, CQ>> = Box::new(QueuePair::new());
     qp.init(start);
-    let mut host = Host::new(&qp);
-    let mut dev = Device::new(&qp);
+    let mut host = HostEnd::new(&qp);
+    let mut dev = DeviceEnd::new(&qp);
     let mut ring: Ring<SQ, CQ, 4> = Ring::new();
     ring.setup(Setup::new(SQ as u32).cq_entries(CQ as u32).flags(SetupFlags::SUBMIT_ALL))
         .map_err(|e| format!("setup: {e}"))?;
@@ -133,7 +133,7 @@ fn hostile_run<const SQ: usize, const CQ: usize>(start: u32, steps: &[Step]) -> 
                     if got != Err(ShmError::SqCorrupt { head, tail }) || host.sq_tail() != tail {
                         return Err(at(format!("want SqCorrupt {{ {head}, {tail} }}, got {got:?}")));
                     }
-                    if word(&qp, SQ_FLAGS) & CORRUPT == 0 {
+                    if word(&qp, SQ_FLAGS) & ShmFlags::CORRUPT.bits() == 0 {
                         return Err(at("CORRUPT not raised".into()));
                     }
                 } else {
@@ -167,7 +167,7 @@ fn hostile_run<const SQ: usize, const CQ: usize>(start: u32, steps: &[Step]) -> 
                     if dev.dropped() != dropped.wrapping_add(1) || word(&qp, SQ_DROPPED) != dev.dropped() {
                         return Err(at("dropped not bumped".into()));
                     }
-                    if word(&qp, SQ_FLAGS) & CORRUPT == 0 {
+                    if word(&qp, SQ_FLAGS) & ShmFlags::CORRUPT.bits() == 0 {
                         return Err(at("CORRUPT not raised".into()));
                     }
                 } else {
@@ -199,7 +199,7 @@ fn hostile_run<const SQ: usize, const CQ: usize>(start: u32, steps: &[Step]) -> 
                     if got != Err(ShmError::CqCorrupt { head, tail }) || dev.cq_tail() != tail {
                         return Err(at(format!("want CqCorrupt {{ {head}, {tail} }}, got {got:?}")));
                     }
-                    if word(&qp, CQ_FLAGS) & CORRUPT == 0 {
+                    if word(&qp, CQ_FLAGS) & ShmFlags::CORRUPT.bits() == 0 {
                         return Err(at("CORRUPT not raised".into()));
                     }
                 } else {
@@ -226,7 +226,7 @@ fn hostile_run<const SQ: usize, const CQ: usize>(start: u32, steps: &[Step]) -> 
                     if got != Err(ShmError::CqCorrupt { head, tail }) || host.cq_head() != head {
                         return Err(at(format!("want CqCorrupt {{ {head}, {tail} }}, got {got:?}")));
                     }
-                    if word(&qp, CQ_FLAGS) & CORRUPT == 0 {
+                    if word(&qp, CQ_FLAGS) & ShmFlags::CORRUPT.bits() == 0 {
                         return Err(at("CORRUPT not raised".into()));
                     }
                 } else {
@@ -465,7 +465,7 @@ fn two_threads_every_request_completes_once_as_a_single_threaded_ring_says() {
 
     let (got, device_stats) = std::thread::scope(|s| {
         let device = s.spawn(|| {
-            let mut dev = Device::new(&qp);
+            let mut dev = DeviceEnd::new(&qp);
             let mut ring: Box<Ring<32, 64, 32>> = Box::default();
             ring.setup(Setup::new(32).flags(SetupFlags::SUBMIT_ALL)).unwrap();
             let (mut loops, mut idle) = (0u64, 0u64);
@@ -483,7 +483,7 @@ fn two_threads_every_request_completes_once_as_a_single_threaded_ring_says() {
             (loops, idle, dev.dropped())
         });
         let host = s.spawn(|| {
-            let mut host = Host::new(&qp);
+            let mut host = HostEnd::new(&qp);
             let mut got: Vec<Option<Cqe>> = vec![None; sqes.len()];
             let mut next_in_chain: std::collections::HashMap<u64, u64> = Default::default();
             let (mut pushed, mut reaped) = (0usize, 0usize);
@@ -530,7 +530,7 @@ fn two_threads_every_request_completes_once_as_a_single_threaded_ring_says() {
 #[test]
 fn feed_keeps_link_chains_whole() {
     let qp: QueuePair<16, 32> = QueuePair::new();
-    let (mut host, mut dev) = (Host::new(&qp), Device::new(&qp));
+    let (mut host, mut dev) = (HostEnd::new(&qp), DeviceEnd::new(&qp));
     let mut ring: Ring<4, 8, 8> = Ring::new();
     let l = SqeFlags::IO_LINK;
     let sqes = [

@@ -7,8 +7,8 @@
 use std::sync::Mutex;
 
 use fwring::{
-    BufGroup, BufRing, Cqe, CqeFlags, Errno, Issue, IssueCx, NoFill, Op, OpVTable, PrepCx, Region, Ring, Setup,
-    SetupFlags, Sqe, SqeFlags, Stream, vtable,
+    BufGroup, BufRing, CancelFlags, Cqe, CqeFlags, Errno, Issue, IssueCx, NoFill, Op, OpVTable, PrepCx, Region, Ring,
+    Setup, SetupFlags, Sqe, SqeFlags, Stream, vtable,
 };
 
 /// Streams by the submitting thread (the two tests run in parallel).
@@ -140,7 +140,7 @@ fn a_stale_stream_never_fills_after_its_group_is_gone() {
                 fills
             });
             // End it by cancel, reap everything, unregister once no fill is in flight.
-            ring.push(Sqe::cancel(round).user_data(1000 + round)).unwrap();
+            ring.push(Sqe::cancel(round, CancelFlags::empty()).user_data(1000 + round)).unwrap();
             let _ = ring.submit();
             let mut done = false;
             while !done {

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_queue::ArrayQueue;
-use fwring::shm::{Device, Host, QueuePair};
+use fwring::shm::{DeviceEnd, HostEnd, QueuePair};
 use fwring::{Cqe, Errno, Issue, IssueCx, Op, OpVTable, PrepCx, Ring, Setup, SetupFlags, Sqe, SqeFlags, Token, vtable};
 use fwring_tests::random::Rng;
 
@@ -84,7 +84,7 @@ fn host_device_and_interrupt_threads() {
     let results: Vec<Cqe> = std::thread::scope(|s| {
         // The device: move SQEs in, run the ring, move CQEs out.
         s.spawn(move || {
-            let mut dev = Device::new(qp);
+            let mut dev = DeviceEnd::new(qp);
             while !done.load(Ordering::Acquire) {
                 dev.feed(&mut sub).unwrap();
                 let _ = sub.submit();
@@ -114,7 +114,7 @@ fn host_device_and_interrupt_threads() {
             }
         });
         // The host driver: push, reap, until every request has its CQE.
-        let mut host = Host::new(qp);
+        let mut host = HostEnd::new(qp);
         let mut got = Vec::with_capacity(total as usize);
         let mut next = 0u64;
         let mut buf = [Cqe::default(); 64];

@@ -215,8 +215,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
             // for a board (thumbv7em has the atomics its Completer needs).
             if t.starts_with("thumbv7em") {
                 check(
-                    &format!("build fwring-sim-device {t}"),
-                    exec(cargo().args(["build", "-p", "fwring-sim-device", "--target", t])),
+                    &format!("build fwring-storage-firmware {t}"),
+                    exec(cargo().args(["build", "-p", "fwring-storage-firmware", "--target", t])),
                 );
             }
         } else {

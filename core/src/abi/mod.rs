@@ -104,87 +104,140 @@ impl Sqe {
     }
 
     /// `IORING_OP_TIMEOUT` of `ns` nanoseconds, the time given in the SQE itself
-    /// (`IORING_TIMEOUT_IMMEDIATE_ARG`; for a `__kernel_timespec` in registered memory,
-    /// set `addr` to it and clear that flag with [`Sqe::op_flags`]). Completes with
-    /// -ETIME when it expires, or with 0 once `count` other CQEs were posted since it was
-    /// armed (`count` 0: time only). `len` is 1, as Linux requires (else -EINVAL).
+    /// ([`TimeoutFlags::IMMEDIATE_ARG`] is always added; for a `__kernel_timespec` in
+    /// registered memory use [`Sqe::timeout_at`]). Completes with -ETIME when it expires,
+    /// or with 0 once `count` other CQEs were posted since it was armed (`count` 0: time
+    /// only). `flags`: [`TimeoutFlags::ABS`] (`ns` is a deadline in the caller's time base),
+    /// [`TimeoutFlags::ETIME_SUCCESS`] (an expiry does not fail the link chain), one clock
+    /// flag; `MULTISHOT`, `UPDATE` or two clocks are -EINVAL. `len` is 1, as Linux
+    /// requires (else -EINVAL).
     ///
     /// ```
-    /// use fwring::{Cqe, Errno, Ring, Sqe};
+    /// use fwring::{Cqe, Errno, Ring, Sqe, TimeoutFlags};
     /// let mut ring: Ring<4, 8, 4> = Ring::new();
-    /// ring.push(Sqe::timeout(1_000, 0).user_data(1)).unwrap();
+    /// ring.push(Sqe::timeout(1_000, 0, TimeoutFlags::empty()).user_data(1)).unwrap();
+    /// // An absolute deadline at t = 500 ns.
+    /// ring.push(Sqe::timeout(500, 0, TimeoutFlags::ABS).user_data(2)).unwrap();
     /// let _ = ring.submit();
     /// ring.tick(1_000);
+    /// assert_eq!(ring.pop(), Some(Cqe::new(2, Errno::ETIME.res())));
     /// assert_eq!(ring.pop(), Some(Cqe::new(1, Errno::ETIME.res())));
     /// ```
-    pub const fn timeout(ns: u64, count: u32) -> Self {
+    pub const fn timeout(ns: u64, count: u32, flags: TimeoutFlags) -> Self {
+        Sqe::timeout_at(ns, count, flags.union(TimeoutFlags::IMMEDIATE_ARG))
+    }
+
+    /// `IORING_OP_TIMEOUT` with its time in a `struct __kernel_timespec` (16 bytes:
+    /// seconds, nanoseconds, both `i64`, non-negative) at `addr` in registered memory —
+    /// Linux's form. An address outside every registered region is -EFAULT. Otherwise as
+    /// [`Sqe::timeout`] (with [`TimeoutFlags::IMMEDIATE_ARG`] in `flags`, `addr` is the
+    /// time in nanoseconds).
+    pub const fn timeout_at(addr: u64, count: u32, flags: TimeoutFlags) -> Self {
         let mut sqe = Sqe::new(opcode::TIMEOUT);
-        sqe.addr = ns;
+        sqe.addr = addr;
         sqe.len = 1;
         sqe.off = count as u64;
-        sqe.op_flags = crate::builtin::timeout::flags::IMMEDIATE_ARG;
+        sqe.op_flags = flags.bits();
         sqe
     }
 
     /// `IORING_OP_LINK_TIMEOUT` of `ns` nanoseconds (immediate argument, as
-    /// [`Sqe::timeout`]): push it right after a request with `IO_LINK`; if that request
-    /// has not completed when it fires, it is cancelled (-ECANCELED) and the timeout
-    /// completes with -ETIME — or -EALREADY when it cannot be cancelled.
+    /// [`Sqe::timeout`]; `flags` as there, but a link timeout has no count): push it
+    /// right after a request with `IO_LINK`; if that request has not completed when it
+    /// fires, it is cancelled (-ECANCELED) and the timeout completes with -ETIME — or
+    /// -EALREADY when it cannot be cancelled. Without a linked request before it,
+    /// -EINVAL.
     ///
     /// ```
-    /// use fwring::{Cqe, Errno, Ring, Sqe, SqeFlags};
+    /// use fwring::{Cqe, Errno, Ring, Sqe, SqeFlags, TimeoutFlags};
     /// let mut ring: Ring<4, 8, 4> = Ring::new();
     /// ring.push(Sqe::nop().user_data(1).flags(SqeFlags::IO_LINK)).unwrap();
-    /// ring.push(Sqe::link_timeout(1_000).user_data(2)).unwrap();
+    /// ring.push(Sqe::link_timeout(1_000, TimeoutFlags::empty()).user_data(2)).unwrap();
     /// let _ = ring.submit();
     /// // The NOP finished first: its timeout is cancelled.
     /// assert_eq!(ring.pop(), Some(Cqe::new(1, 0)));
     /// assert_eq!(ring.pop(), Some(Cqe::new(2, Errno::ECANCELED.res())));
     /// ```
-    pub const fn link_timeout(ns: u64) -> Self {
+    pub const fn link_timeout(ns: u64, flags: TimeoutFlags) -> Self {
         let mut sqe = Sqe::new(opcode::LINK_TIMEOUT);
         sqe.addr = ns;
         sqe.len = 1;
-        sqe.op_flags = crate::builtin::timeout::flags::IMMEDIATE_ARG;
+        sqe.op_flags = flags.union(TimeoutFlags::IMMEDIATE_ARG).bits();
         sqe
     }
 
     /// `IORING_OP_TIMEOUT_REMOVE` of the armed TIMEOUT whose user_data is `target`: 0
-    /// and the timeout completes with -ECANCELED, or -ENOENT if there is none. `len` and
-    /// `off` stay 0 (else -EINVAL).
+    /// and the timeout completes with -ECANCELED, or -ENOENT if there is none. Its
+    /// `timeout_flags`, `len` and `off` stay 0: a removal takes no flags (any is -EINVAL;
+    /// to change a timeout use [`Sqe::timeout_update`]).
+    ///
+    /// ```
+    /// use fwring::{Cqe, Errno, Ring, Sqe, TimeoutFlags};
+    /// let mut ring: Ring<4, 8, 4> = Ring::new();
+    /// ring.push(Sqe::timeout(1_000, 0, TimeoutFlags::empty()).user_data(1)).unwrap();
+    /// ring.push(Sqe::timeout_remove(1).user_data(2)).unwrap();
+    /// ring.push(Sqe::timeout_remove(9).user_data(3)).unwrap();
+    /// let _ = ring.submit();
+    /// let mut cqes = [ring.pop(), ring.pop(), ring.pop()];
+    /// cqes.sort_by_key(|c| c.map(|c| c.user_data));
+    /// assert_eq!(
+    ///     cqes,
+    ///     [Some(Cqe::new(1, Errno::ECANCELED.res())), Some(Cqe::new(2, 0)), Some(Cqe::new(3, Errno::ENOENT.res()))]
+    /// );
+    /// ```
     pub const fn timeout_remove(target: u64) -> Self {
         let mut sqe = Sqe::new(opcode::TIMEOUT_REMOVE);
         sqe.addr = target;
         sqe
     }
 
-    /// `IORING_OP_TIMEOUT_REMOVE` with `IORING_TIMEOUT_UPDATE`: re-arm the TIMEOUT whose
-    /// user_data is `target` to `ns` nanoseconds from now (immediate argument).
-    pub const fn timeout_update(target: u64, ns: u64) -> Self {
+    /// `IORING_OP_TIMEOUT_REMOVE` with [`TimeoutFlags::UPDATE`]: re-arm the TIMEOUT whose
+    /// user_data is `target` to `ns` nanoseconds from now — or, with
+    /// [`TimeoutFlags::ABS`] in `flags`, to the deadline `ns`. `UPDATE` and
+    /// `IMMEDIATE_ARG` are always added; `ETIME_SUCCESS`, `MULTISHOT` and
+    /// `LINK_TIMEOUT_UPDATE` are -EINVAL here. 0 when updated, -ENOENT when there is no
+    /// such timeout.
+    ///
+    /// ```
+    /// use fwring::{Cqe, Errno, Ring, Sqe, TimeoutFlags};
+    /// let mut ring: Ring<4, 8, 4> = Ring::new();
+    /// ring.push(Sqe::timeout(1_000, 0, TimeoutFlags::empty()).user_data(1)).unwrap();
+    /// ring.push(Sqe::timeout_update(1, 5_000, TimeoutFlags::ABS).user_data(2)).unwrap();
+    /// let _ = ring.submit();
+    /// assert_eq!(ring.pop(), Some(Cqe::new(2, 0)));
+    /// ring.tick(1_000);
+    /// assert_eq!(ring.pop(), None); // moved to t = 5000
+    /// ring.tick(5_000);
+    /// assert_eq!(ring.pop(), Some(Cqe::new(1, Errno::ETIME.res())));
+    /// ```
+    pub const fn timeout_update(target: u64, ns: u64, flags: TimeoutFlags) -> Self {
         let mut sqe = Sqe::new(opcode::TIMEOUT_REMOVE);
         sqe.addr = target;
         sqe.off = ns;
-        sqe.op_flags = crate::builtin::timeout::flags::UPDATE | crate::builtin::timeout::flags::IMMEDIATE_ARG;
+        sqe.op_flags = flags.union(TimeoutFlags::UPDATE).union(TimeoutFlags::IMMEDIATE_ARG).bits();
         sqe
     }
 
-    /// `IORING_OP_ASYNC_CANCEL` of the request whose user_data is `target` (add
-    /// `cancel::flags` with [`Sqe::op_flags`]: `ALL`, `ANY`, `OP` with the opcode in
-    /// `len`). 0 when cancelled, -EALREADY when found but not cancellable (pending in
-    /// hardware), -ENOENT when not found.
+    /// `IORING_OP_ASYNC_CANCEL` of the request whose user_data is `target`, matched as
+    /// `flags` say: [`CancelFlags::empty()`] (by user_data), [`CancelFlags::ALL`] (every
+    /// match; the result is how many were cancelled), [`CancelFlags::ANY`] (every
+    /// request), [`CancelFlags::OP`] (by opcode, in `len`: use [`Sqe::len`]). 0 when
+    /// cancelled, -EALREADY when found but not cancellable (pending in hardware), -ENOENT
+    /// when not found; `FD` / `FD_FIXED` are -EINVAL (fwring has no files).
     ///
     /// ```
-    /// use fwring::{Cqe, Errno, Ring, Sqe};
+    /// use fwring::{CancelFlags, Cqe, Errno, Ring, Sqe, TimeoutFlags};
     /// let mut ring: Ring<4, 8, 4> = Ring::new();
-    /// ring.push(Sqe::timeout(1_000_000, 0).user_data(1)).unwrap();
-    /// ring.push(Sqe::cancel(1).user_data(2)).unwrap();
+    /// ring.push(Sqe::timeout(1_000_000, 0, TimeoutFlags::empty()).user_data(1)).unwrap();
+    /// ring.push(Sqe::cancel(1, CancelFlags::empty()).user_data(2)).unwrap();
     /// let _ = ring.submit();
     /// assert_eq!(ring.pop(), Some(Cqe::new(2, 0)));
     /// assert_eq!(ring.pop(), Some(Cqe::new(1, Errno::ECANCELED.res())));
     /// ```
-    pub const fn cancel(target: u64) -> Self {
+    pub const fn cancel(target: u64, flags: CancelFlags) -> Self {
         let mut sqe = Sqe::new(opcode::ASYNC_CANCEL);
         sqe.addr = target;
+        sqe.op_flags = flags.bits();
         sqe
     }
 
@@ -251,9 +304,9 @@ impl Sqe {
         SqeFlags::from_bits_truncate(self.flags)
     }
 
-    /// `nop_flags` (offset 28).
-    pub const fn nop_flags(&self) -> u32 {
-        self.op_flags
+    /// `nop_flags` (offset 28), undefined bits kept (a NOP with any is -EINVAL).
+    pub const fn nop_flags(&self) -> NopFlags {
+        NopFlags::from_bits_retain(self.op_flags)
     }
 
     /// `bpf_op_flags` (offset 28): slot in bits 31..24, op flags in bits 23..0.
@@ -261,14 +314,14 @@ impl Sqe {
         self.op_flags
     }
 
-    /// `timeout_flags` (offset 28).
-    pub const fn timeout_flags(&self) -> u32 {
-        self.op_flags
+    /// `timeout_flags` (offset 28), undefined bits kept (they are -EINVAL at prep).
+    pub const fn timeout_flags(&self) -> TimeoutFlags {
+        TimeoutFlags::from_bits_retain(self.op_flags)
     }
 
-    /// `cancel_flags` (offset 28).
-    pub const fn cancel_flags(&self) -> u32 {
-        self.op_flags
+    /// `cancel_flags` (offset 28), undefined bits kept (they are -EINVAL at prep).
+    pub const fn cancel_flags(&self) -> CancelFlags {
+        CancelFlags::from_bits_retain(self.op_flags)
     }
 
     /// `rw_flags` (offset 28).
@@ -533,6 +586,59 @@ bitflags! {
 }
 
 bitflags! {
+    /// `IORING_TIMEOUT_*`: the `timeout_flags` word of TIMEOUT, LINK_TIMEOUT and
+    /// TIMEOUT_REMOVE SQEs ([`Sqe::timeout`], [`Sqe::link_timeout`],
+    /// [`Sqe::timeout_update`]). What each does, and which combinations are -EINVAL, is in
+    /// [`timeout`](crate::timeout).
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+    pub struct TimeoutFlags: u32 {
+        /// The time is absolute (the caller's time base, as passed to
+        /// [`Ring::tick`](crate::Ring::tick)).
+        const ABS = 1 << 0;
+        /// TIMEOUT_REMOVE: update the timeout instead of removing it.
+        const UPDATE = 1 << 1;
+        /// CLOCK_BOOTTIME (fwring has one time base: accepted, same clock).
+        const BOOTTIME = 1 << 2;
+        /// CLOCK_REALTIME (same clock).
+        const REALTIME = 1 << 3;
+        /// TIMEOUT_REMOVE with UPDATE: the target is a link timeout (not supported:
+        /// -EINVAL).
+        const LINK_TIMEOUT_UPDATE = 1 << 4;
+        /// An expiry (-ETIME) does not fail the link chain.
+        const ETIME_SUCCESS = 1 << 5;
+        /// Repeat (not supported: -EINVAL).
+        const MULTISHOT = 1 << 6;
+        /// `sqe.addr` is the timeout in nanoseconds, not a timespec address.
+        const IMMEDIATE_ARG = 1 << 7;
+    }
+}
+
+impl TimeoutFlags {
+    /// `IORING_TIMEOUT_CLOCK_MASK`: the clock bits (at most one may be set).
+    pub const CLOCK_MASK: TimeoutFlags = TimeoutFlags::BOOTTIME.union(TimeoutFlags::REALTIME);
+}
+
+bitflags! {
+    /// `IORING_ASYNC_CANCEL_*`: the `cancel_flags` word of an ASYNC_CANCEL SQE
+    /// ([`Sqe::cancel`]). What is found and cancelled is in [`cancel`](crate::cancel).
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+    pub struct CancelFlags: u32 {
+        /// Cancel every match; the result is how many were cancelled.
+        const ALL = 1 << 0;
+        /// Match by file descriptor (no files in fwring: -EINVAL).
+        const FD = 1 << 1;
+        /// Match any request.
+        const ANY = 1 << 2;
+        /// Match by fixed file (no files in fwring: -EINVAL).
+        const FD_FIXED = 1 << 3;
+        /// Match by user_data (the default).
+        const USERDATA = 1 << 4;
+        /// Match by opcode (`sqe.len`).
+        const OP = 1 << 5;
+    }
+}
+
+bitflags! {
     /// `IORING_SQ_*`: flags in the SQ ring header.
     #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
     pub struct SqRingFlags: u32 {
@@ -566,6 +672,8 @@ defmt_bits! {
     SetupFlags => "SetupFlags({=u32:#x})",
     Features => "Features({=u32:#x})",
     NopFlags => "NopFlags({=u32:#x})",
+    TimeoutFlags => "TimeoutFlags({=u32:#x})",
+    CancelFlags => "CancelFlags({=u32:#x})",
     SqRingFlags => "SqRingFlags({=u32:#x})",
 }
 
@@ -787,6 +895,10 @@ const _: () = {
     assert!(SetupFlags::BPF_EXT.bits() == 1 << 21);
     assert!(Features::BPF.bits() == 1 << 18);
     assert!(NopFlags::all().bits() == 0x3f);
+    assert!(TimeoutFlags::all().bits() == 0xff);
+    assert!(TimeoutFlags::IMMEDIATE_ARG.bits() == 1 << 7);
+    assert!(CancelFlags::all().bits() == 0x3f);
+    assert!(CancelFlags::OP.bits() == 1 << 5);
     assert!(BPF_OP_SHIFT + BPF_OP_BITS == 32);
 };
 
@@ -822,10 +934,10 @@ mod tests {
         let sqe = Sqe { op_flags: 0x1234_5678, ..Sqe::nop() };
         let bytes = sqe.as_bytes();
         assert_eq!(&bytes[28..32], &0x1234_5678u32.to_ne_bytes());
-        assert_eq!(sqe.nop_flags(), 0x1234_5678);
+        assert_eq!(sqe.nop_flags().bits(), 0x1234_5678);
         assert_eq!(sqe.bpf_op_flags(), 0x1234_5678);
-        assert_eq!(sqe.timeout_flags(), 0x1234_5678);
-        assert_eq!(sqe.cancel_flags(), 0x1234_5678);
+        assert_eq!(sqe.timeout_flags().bits(), 0x1234_5678);
+        assert_eq!(sqe.cancel_flags().bits(), 0x1234_5678);
         assert_eq!(sqe.rw_flags(), 0x1234_5678);
     }
 

@@ -7,8 +7,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use super::{AsyncRing, Inner};
-use crate::abi::{Cqe, Sqe, opcode};
-use crate::builtin::timeout::flags::IMMEDIATE_ARG;
+use crate::abi::{Cqe, Sqe, TimeoutFlags};
 
 impl<'a, const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> AsyncRing<'a, SQ, CQ, N, ARGS> {
     /// Await `sqe` with a timeout of `ns` nanoseconds (the ring's time base, from the
@@ -17,7 +16,7 @@ impl<'a, const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> As
     /// pending in hardware cannot be cancelled and completes normally). The link
     /// timeout's own CQE is discarded.
     pub async fn call_with_timeout(&self, sqe: Sqe, ns: u64) -> Cqe {
-        let lt = Sqe { op_flags: IMMEDIATE_ARG, addr: ns, len: 1, ..Sqe::new(opcode::LINK_TIMEOUT) };
+        let lt = Sqe::link_timeout(ns, TimeoutFlags::empty());
         let [c, _] = self.chain([sqe, lt]).await;
         c
     }
@@ -49,8 +48,7 @@ impl<'a, const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> As
     /// use core::future::Future;
     /// use core::{cell::Cell, pin::pin};
     /// use fwring::asynch::AsyncRing;
-    /// use fwring::timeout::flags::IMMEDIATE_ARG;
-    /// use fwring::{Cqe, Ring, Sqe, opcode};
+    /// use fwring::{Cqe, Ring, Sqe, TimeoutFlags};
     /// use futures::future::{Either, select};
     ///
     /// /// The timer task: `now()` reads the clock (ns), `sleep(ns)` is any async delay.
@@ -82,7 +80,7 @@ impl<'a, const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> As
     ///     core::future::ready(())
     /// });
     /// // IORING_OP_TIMEOUT of 1 ms: -ETIME when it expires.
-    /// let timeout = Sqe { op_flags: IMMEDIATE_ARG, addr: 1_000_000, len: 1, ..Sqe::new(opcode::TIMEOUT) };
+    /// let timeout = Sqe::timeout(1_000_000, 0, TimeoutFlags::empty());
     /// let Either::Left((cqe, _)) = futures::executor::block_on(select(pin!(ring.call(timeout.user_data(1))), pin!(timer)))
     /// else { unreachable!("the timer task never ends") };
     /// assert_eq!((cqe, clock.get()), (Cqe::new(1, -62), 1_000_000));

@@ -43,25 +43,36 @@ pub const MAX_SEGS: usize = 8;
 /// Buffers one request may import.
 pub const MAX_IMPORTS: usize = 2;
 
-/// `IO_BPF_BUF_*`: descriptor types.
-pub mod buf_type {
-    /// A user range: `addr` absolute, `len` bytes, inside any registered region.
-    pub const USER: u8 = 0;
-    /// A range of registered buffer `buf_index`: `addr` absolute, `len` bytes.
-    pub const FIXED: u8 = 1;
-    /// `addr` → an array of `len` iovecs in user memory, each a user range.
-    pub const VEC: u8 = 2;
-    /// A range of registered buffer `buf_index`: `addr` is an offset into it.
-    pub const KFIXED: u8 = 3;
-    /// `addr` → an array of `len` iovecs, each inside registered buffer `buf_index`.
-    pub const REG_VEC: u8 = 4;
+crate::bytes::wire_enum! {
+    /// `IO_BPF_BUF_*`: what a descriptor describes (its [`BufDesc::ty`] byte).
+    ///
+    /// The byte comes from an SQE or user memory and can hold anything:
+    /// [`BufDesc::buf_type`] (or `TryFrom<u8>`) checks it, and a byte that names no type
+    /// is -EINVAL at import (C-BUF-7).
+    pub enum BufType: u8 {
+        /// `IO_BPF_BUF_USER`: a user range: `addr` absolute, `len` bytes, inside any
+        /// registered region.
+        User = 0,
+        /// `IO_BPF_BUF_FIXED`: a range of registered buffer `buf_index`: `addr`
+        /// absolute, `len` bytes.
+        Fixed = 1,
+        /// `IO_BPF_BUF_VEC`: `addr` → an array of `len` iovecs in user memory, each a
+        /// user range.
+        Vec = 2,
+        /// `IO_BPF_BUF_KFIXED`: a range of registered buffer `buf_index`: `addr` is an
+        /// offset into it.
+        KFixed = 3,
+        /// `IO_BPF_BUF_REG_VEC`: `addr` → an array of `len` iovecs, each inside
+        /// registered buffer `buf_index`.
+        RegVec = 4,
+    }
 }
 
 /// `struct io_bpf_buf_desc` (C-ABI-10): 16 bytes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
 pub struct BufDesc {
-    /// One of [`buf_type`].
+    /// A [`BufType`] as its wire byte (read it with [`BufDesc::buf_type`]).
     pub ty: u8,
     /// Must be 0.
     pub reserved: u8,
@@ -86,27 +97,47 @@ const _: () = {
 impl BufDesc {
     /// A user range.
     pub const fn user(addr: u64, len: u32) -> Self {
-        BufDesc { ty: buf_type::USER, reserved: 0, buf_index: 0, len, addr }
+        BufDesc { ty: BufType::User as u8, reserved: 0, buf_index: 0, len, addr }
     }
 
     /// A range of registered buffer `index`, by absolute address.
     pub const fn fixed(index: u16, addr: u64, len: u32) -> Self {
-        BufDesc { ty: buf_type::FIXED, reserved: 0, buf_index: index, len, addr }
+        BufDesc { ty: BufType::Fixed as u8, reserved: 0, buf_index: index, len, addr }
     }
 
     /// A range of registered buffer `index`, by offset.
     pub const fn kfixed(index: u16, offset: u64, len: u32) -> Self {
-        BufDesc { ty: buf_type::KFIXED, reserved: 0, buf_index: index, len, addr: offset }
+        BufDesc { ty: BufType::KFixed as u8, reserved: 0, buf_index: index, len, addr: offset }
     }
 
     /// `count` iovecs at `addr`, each a user range.
     pub const fn vec(addr: u64, count: u32) -> Self {
-        BufDesc { ty: buf_type::VEC, reserved: 0, buf_index: 0, len: count, addr }
+        BufDesc { ty: BufType::Vec as u8, reserved: 0, buf_index: 0, len: count, addr }
     }
 
     /// `count` iovecs at `addr`, each inside registered buffer `index`.
     pub const fn reg_vec(index: u16, addr: u64, count: u32) -> Self {
-        BufDesc { ty: buf_type::REG_VEC, reserved: 0, buf_index: index, len: count, addr }
+        BufDesc { ty: BufType::RegVec as u8, reserved: 0, buf_index: index, len: count, addr }
+    }
+
+    /// The descriptor's type; -EINVAL if its `ty` byte names none.
+    ///
+    /// ```
+    /// use fwring::{BufDesc, BufType, Errno};
+    /// assert_eq!(BufDesc::kfixed(0, 16, 8).buf_type(), Ok(BufType::KFixed));
+    /// assert_eq!(BufDesc { ty: 5, ..BufDesc::user(0x1000, 8) }.buf_type(), Err(Errno::EINVAL));
+    /// ```
+    pub const fn buf_type(&self) -> Result<BufType, Errno> {
+        match BufType::from_repr(self.ty) {
+            Some(t) => Ok(t),
+            None => Err(Errno::EINVAL),
+        }
+    }
+
+    /// Whether the descriptor is a list of iovecs ([`BufType::Vec`],
+    /// [`BufType::RegVec`]) rather than one range.
+    pub const fn is_vectored(&self) -> bool {
+        matches!(BufType::from_repr(self.ty), Some(BufType::Vec | BufType::RegVec))
     }
 
     /// Inline descriptor A of an SQE: bytes 8..24 (`off`, `addr`).
@@ -427,14 +458,15 @@ impl BufTable {
             return Err(Errno::EINVAL);
         }
         let mut imp = Import { dir: Some(dir), ..Import::EMPTY };
-        match desc.ty {
-            buf_type::USER => {
+        let ty = desc.buf_type()?;
+        match ty {
+            BufType::User => {
                 let (i, off) = self.find(desc.addr, desc.len as u64)?;
                 self.push_checked(&mut imp, i, off, desc.len as usize, dir)?;
             }
-            buf_type::FIXED | buf_type::KFIXED => {
+            BufType::Fixed | BufType::KFixed => {
                 let r = self.registered(desc.buf_index, dir)?;
-                let addr = if desc.ty == buf_type::KFIXED {
+                let addr = if ty == BufType::KFixed {
                     r.addr().checked_add(desc.addr).ok_or(Errno::EFAULT)?
                 } else {
                     desc.addr
@@ -442,11 +474,11 @@ impl BufTable {
                 let off = r.offset_of(addr, desc.len as u64).ok_or(Errno::EFAULT)?;
                 imp.push(desc.buf_index as usize, off, desc.len as usize)?;
             }
-            buf_type::VEC | buf_type::REG_VEC => {
+            BufType::Vec | BufType::RegVec => {
                 if desc.len == 0 || desc.len as usize > MAX_SEGS {
                     return Err(Errno::EINVAL);
                 }
-                if desc.ty == buf_type::REG_VEC {
+                if ty == BufType::RegVec {
                     self.registered(desc.buf_index, dir)?;
                 }
                 for k in 0..desc.len as u64 {
@@ -456,7 +488,7 @@ impl BufTable {
                         continue;
                     }
                     let len = u32::try_from(iov.len).map_err(|_| Errno::EFAULT)? as usize;
-                    if desc.ty == buf_type::VEC {
+                    if ty == BufType::Vec {
                         let (i, off) = self.find(iov.base, iov.len)?;
                         self.push_checked(&mut imp, i, off, len, dir)?;
                     } else {
@@ -466,7 +498,6 @@ impl BufTable {
                     }
                 }
             }
-            _ => return Err(Errno::EINVAL),
         }
         // Zero bytes, or more than a CQE result can count (Linux caps a transfer at
         // MAX_RW_COUNT, about i32::MAX, too).

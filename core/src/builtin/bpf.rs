@@ -135,7 +135,8 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
                 Outcome::Complete
             }
             Issue::Err(e) => Outcome::Failed(e),
-            Issue::SkipComplete | Issue::Pending => Outcome::Failed(Errno::EINVAL),
+            // "Complete later" with no token out (C-BPF-9).
+            Issue::Pending => Outcome::Failed(Errno::EINVAL),
         }
     }
 

@@ -10,34 +10,23 @@
 //! - Found but pending in hardware ([`IssueCx::pending`](crate::IssueCx::pending)):
 //!   -EALREADY; the target runs on.
 //! - Nothing found: -ENOENT.
-//! - `IORING_ASYNC_CANCEL_ALL`: every match; the result is how many were cancelled (0 if
+//! - [`CancelFlags::ALL`]: every match; the result is how many were cancelled (0 if
 //!   none). `ANY`: match every request; `OP`: match `sqe.len` as the opcode;
-//!   `USERDATA`: the default. `FD` / `FD_FIXED`: fwring has no files: -EINVAL.
+//!   `USERDATA`: the default. `FD` / `FD_FIXED`: fwring has no files: -EINVAL, as is any
+//!   bit Linux does not define (kept by [`Sqe::cancel_flags`] so that it fails).
+//!
+//! The builder is [`Sqe::cancel`].
 
 #[cfg(feature = "timeouts")]
 use crate::abi::errno::Errno;
 #[cfg(feature = "timeouts")]
-use crate::abi::{Sqe, opcode};
+use crate::abi::opcode;
+#[cfg(any(feature = "timeouts", doc))]
+use crate::abi::{CancelFlags, Sqe};
 #[cfg(feature = "timeouts")]
 use crate::engine::ring::Exec;
 #[cfg(feature = "timeouts")]
 use crate::engine::table::{Idx, OpState, ReqFlags, Work};
-
-/// `IORING_ASYNC_CANCEL_*` flags.
-pub mod flags {
-    /// Cancel every match.
-    pub const ALL: u32 = 1 << 0;
-    /// Match by file descriptor (no files in fwring: -EINVAL).
-    pub const FD: u32 = 1 << 1;
-    /// Match any request.
-    pub const ANY: u32 = 1 << 2;
-    /// Match by fixed file (no files in fwring: -EINVAL).
-    pub const FD_FIXED: u32 = 1 << 3;
-    /// Match by user_data (the default).
-    pub const USERDATA: u32 = 1 << 4;
-    /// Match by opcode (`sqe.len`).
-    pub const OP: u32 = 1 << 5;
-}
 
 #[cfg(feature = "timeouts")]
 impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
@@ -47,13 +36,14 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         if sqe.off != 0 || sqe.file_index != 0 || sqe.buf_index != 0 {
             return Err(Errno::EINVAL);
         }
-        if f & !(flags::ALL | flags::FD | flags::ANY | flags::FD_FIXED | flags::USERDATA | flags::OP) != 0 {
+        // Unknown bits are kept (`cancel_flags` retains them) so they fail here.
+        if !CancelFlags::all().contains(f) {
             return Err(Errno::EINVAL);
         }
-        if f & (flags::FD | flags::FD_FIXED) != 0 {
+        if f.intersects(CancelFlags::FD.union(CancelFlags::FD_FIXED)) {
             return Err(Errno::EINVAL);
         }
-        if f & flags::OP == 0 && sqe.len != 0 {
+        if !f.contains(CancelFlags::OP) && sqe.len != 0 {
             return Err(Errno::EINVAL);
         }
         self.e.t[idx].state = OpState::Cancel { flags: f, target: sqe.addr, opcode: sqe.len };
@@ -98,10 +88,10 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             let r = &self.e.t[i];
             let findable = r.flags.contains(ReqFlags::PENDING)
                 || (r.flags.contains(ReqFlags::TIMER) && r.opcode == opcode::TIMEOUT);
-            let matches = if f & flags::ANY != 0 {
+            let matches = if f.contains(CancelFlags::ANY) {
                 true
-            } else if f & flags::OP != 0 {
-                r.opcode as u32 == op && (f & flags::USERDATA == 0 || r.user_data() == ud)
+            } else if f.contains(CancelFlags::OP) {
+                r.opcode as u32 == op && (!f.contains(CancelFlags::USERDATA) || r.user_data() == ud)
             } else {
                 r.user_data() == ud
             };
@@ -117,11 +107,11 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             } else {
                 busy = true;
             }
-            if f & (flags::ALL | flags::ANY) == 0 {
+            if !f.intersects(CancelFlags::ALL.union(CancelFlags::ANY)) {
                 break;
             }
         }
-        if f & (flags::ALL | flags::ANY) != 0 {
+        if f.intersects(CancelFlags::ALL.union(CancelFlags::ANY)) {
             cancelled
         } else if cancelled > 0 {
             0

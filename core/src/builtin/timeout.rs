@@ -5,8 +5,10 @@
 //! period). Relative timeouts are armed against the last time given; `ABS` ones use the
 //! caller's time base directly. A timer fires in the first `tick` (or `submit`) whose
 //! time has reached its deadline. The timeout value is a `struct __kernel_timespec` at
-//! `sqe.addr` in registered memory (Linux's convention), or, with
-//! `IORING_TIMEOUT_IMMEDIATE_ARG`, `sqe.addr` itself in nanoseconds.
+//! `sqe.addr` in registered memory (Linux's convention, [`Sqe::timeout_at`]), or, with
+//! [`TimeoutFlags::IMMEDIATE_ARG`], `sqe.addr` itself in nanoseconds ([`Sqe::timeout`]).
+//! The flag word is [`TimeoutFlags`]; the builders are [`Sqe::timeout`],
+//! [`Sqe::link_timeout`], [`Sqe::timeout_remove`] and [`Sqe::timeout_update`].
 //!
 //! Semantics are Linux's (C-TIME-1..7):
 //! - TIMEOUT completes with -ETIME when it expires — or with 0 once `sqe.off` other CQEs
@@ -19,43 +21,35 @@
 //!   cannot be cancelled (pending in hardware), the timeout completes with -EALREADY and
 //!   the request runs on.
 //! - TIMEOUT_REMOVE finds an armed TIMEOUT by user_data (`sqe.addr`): 0 and the timeout
-//!   completes with -ECANCELED; -ENOENT if none. With `IORING_TIMEOUT_UPDATE` it re-arms
+//!   completes with -ECANCELED; -ENOENT if none. With [`TimeoutFlags::UPDATE`] it re-arms
 //!   it instead with the timespec at `sqe.off` (`addr2`).
 //!
 //! Not supported, -EINVAL: `MULTISHOT` (one SQE, one CQE is what backpressure counts on),
-//! and more than one clock flag.
+//! `LINK_TIMEOUT_UPDATE`, more than one clock flag, and any bit Linux does not define
+//! (kept by [`Sqe::timeout_flags`] so that it fails).
 
 #[cfg(feature = "timeouts")]
 use crate::abi::errno::Errno;
 #[cfg(feature = "timeouts")]
-use crate::abi::{Sqe, opcode};
+use crate::abi::opcode;
+#[cfg(any(feature = "timeouts", doc))]
+use crate::abi::{Sqe, TimeoutFlags};
 #[cfg(feature = "timeouts")]
 use crate::engine::ring::Exec;
 #[cfg(feature = "timeouts")]
 use crate::engine::table::{Idx, NIL, OpState, ReqFlags, Timer, Work};
 
-/// `IORING_TIMEOUT_*` flags.
-pub mod flags {
-    /// The time is absolute (caller's time base).
-    pub const ABS: u32 = 1 << 0;
-    /// TIMEOUT_REMOVE: update the timeout instead of removing it.
-    pub const UPDATE: u32 = 1 << 1;
-    /// CLOCK_BOOTTIME (fwring has one time base: accepted, same clock).
-    pub const BOOTTIME: u32 = 1 << 2;
-    /// CLOCK_REALTIME (same clock).
-    pub const REALTIME: u32 = 1 << 3;
-    /// TIMEOUT_REMOVE with UPDATE: the target is a link timeout.
-    pub const LINK_TIMEOUT_UPDATE: u32 = 1 << 4;
-    /// An expiry (-ETIME) does not fail the link chain.
-    pub const ETIME_SUCCESS: u32 = 1 << 5;
-    /// Repeat (not supported: -EINVAL).
-    pub const MULTISHOT: u32 = 1 << 6;
-    /// `sqe.addr` is the timeout in nanoseconds, not a timespec address.
-    pub const IMMEDIATE_ARG: u32 = 1 << 7;
-}
-
+/// The flags a TIMEOUT or LINK_TIMEOUT takes; anything else is -EINVAL.
 #[cfg(feature = "timeouts")]
-const KNOWN: u32 = flags::ABS | flags::BOOTTIME | flags::REALTIME | flags::ETIME_SUCCESS | flags::IMMEDIATE_ARG;
+const KNOWN: TimeoutFlags = TimeoutFlags::ABS
+    .union(TimeoutFlags::CLOCK_MASK)
+    .union(TimeoutFlags::ETIME_SUCCESS)
+    .union(TimeoutFlags::IMMEDIATE_ARG);
+
+/// The flags a TIMEOUT_REMOVE with `UPDATE` takes; anything else is -EINVAL.
+#[cfg(feature = "timeouts")]
+const UPDATE_KNOWN: TimeoutFlags =
+    TimeoutFlags::UPDATE.union(TimeoutFlags::ABS).union(TimeoutFlags::IMMEDIATE_ARG).union(TimeoutFlags::CLOCK_MASK);
 
 /// `struct __kernel_timespec`.
 #[cfg(feature = "timeouts")]
@@ -69,8 +63,8 @@ struct Timespec {
 #[cfg(feature = "timeouts")]
 impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// The timeout value of an SQE: a timespec at `at`, or `at` itself (IMMEDIATE_ARG).
-    fn read_time(&self, at: u64, tflags: u32) -> Result<u64, Errno> {
-        if tflags & flags::IMMEDIATE_ARG != 0 {
+    fn read_time(&self, at: u64, tflags: TimeoutFlags) -> Result<u64, Errno> {
+        if tflags.contains(TimeoutFlags::IMMEDIATE_ARG) {
             return Ok(at);
         }
         let ts: Timespec = crate::buffer::view::read_user(&self.e.bufs, &self.owners(), at)?;
@@ -89,7 +83,8 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             return Err(Errno::EINVAL);
         }
         let tflags = sqe.timeout_flags();
-        if tflags & !KNOWN != 0 || (tflags & (flags::BOOTTIME | flags::REALTIME)).count_ones() > 1 {
+        // Unknown bits are kept (`timeout_flags` retains them) so they fail here.
+        if !KNOWN.contains(tflags) || tflags.intersection(TimeoutFlags::CLOCK_MASK).bits().count_ones() > 1 {
             return Err(Errno::EINVAL);
         }
         if link {
@@ -117,12 +112,12 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         }
         let tflags = sqe.timeout_flags();
         let mut time = 0;
-        if tflags & flags::UPDATE != 0 {
-            if tflags & !(flags::UPDATE | flags::ABS | flags::IMMEDIATE_ARG | flags::BOOTTIME | flags::REALTIME) != 0 {
+        if tflags.contains(TimeoutFlags::UPDATE) {
+            if !UPDATE_KNOWN.contains(tflags) {
                 return Err(Errno::EINVAL);
             }
             time = self.read_time(sqe.off, tflags)?;
-        } else if tflags != 0 || sqe.off != 0 {
+        } else if !tflags.is_empty() || sqe.off != 0 {
             return Err(Errno::EINVAL);
         }
         self.e.t[idx].state = OpState::Remove { flags: tflags, target: sqe.addr, time };
@@ -131,7 +126,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
 
     fn deadline_of(&self, idx: Idx) -> u64 {
         let t = self.e.t[idx].timer().copied().unwrap_or_default();
-        if t.flags & flags::ABS != 0 { t.time } else { self.e.now.saturating_add(t.time) }
+        if t.flags.contains(TimeoutFlags::ABS) { t.time } else { self.e.now.saturating_add(t.time) }
     }
 
     /// Arm a TIMEOUT (its issue).
@@ -228,8 +223,8 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             r.flags.contains(ReqFlags::TIMER) && r.opcode == opcode::TIMEOUT && r.user_data() == ud
         });
         let Some(t) = found else { return Err(Errno::ENOENT) };
-        if tflags & flags::UPDATE != 0 {
-            let deadline = if tflags & flags::ABS != 0 { new } else { self.e.now.saturating_add(new) };
+        if tflags.contains(TimeoutFlags::UPDATE) {
+            let deadline = if tflags.contains(TimeoutFlags::ABS) { new } else { self.e.now.saturating_add(new) };
             if let Some(timer) = self.e.t[t].timer_mut() {
                 timer.deadline = deadline;
             }
@@ -276,7 +271,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             if self.e.t[i].opcode == opcode::LINK_TIMEOUT {
                 self.fire_link_timeout(i);
             } else {
-                let fail = self.e.t[i].timer().is_none_or(|t| t.flags & flags::ETIME_SUCCESS == 0);
+                let fail = self.e.t[i].timer().is_none_or(|t| !t.flags.contains(TimeoutFlags::ETIME_SUCCESS));
                 self.finish_timer(i, Errno::ETIME.res(), fail);
             }
         }

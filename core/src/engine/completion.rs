@@ -34,7 +34,7 @@
 //! On targets without compare-and-swap (thumbv6m) the atomics come from portable-atomic
 //! with a `critical-section` implementation (feature `critical-section`).
 
-use crate::sync::{AtomicI32, AtomicU16, AtomicU32, Ordering};
+use crate::sync::{AtomicI32, AtomicU16, AtomicU32, Ordering, array_of, const_fn_unless_loom};
 
 /// The phase of a slot's state word (its low [`PHASE_BITS`] bits).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,25 +161,16 @@ pub(crate) struct MailSlot {
 }
 
 impl MailSlot {
-    #[cfg(loom)]
-    fn new() -> Self {
-        MailSlot {
-            state: AtomicU32::new(0),
-            high: AtomicU32::new(0),
-            result: AtomicI32::new(0),
-            next: AtomicU16::new(0),
+    const_fn_unless_loom! {
+        fn new() -> Self {
+            MailSlot {
+                state: AtomicU32::new(0),
+                high: AtomicU32::new(0),
+                result: AtomicI32::new(0),
+                next: AtomicU16::new(0),
+            }
         }
     }
-
-    // Only ever used to initialise arrays (each use is a fresh value).
-    #[cfg(not(loom))]
-    #[allow(clippy::declare_interior_mutable_const)]
-    const EMPTY: MailSlot = MailSlot {
-        state: AtomicU32::new(0),
-        high: AtomicU32::new(0),
-        result: AtomicI32::new(0),
-        next: AtomicU16::new(0),
-    };
 
     /// Claim the slot for a completion of `token`, from one of `phases`. The claim is
     /// exact: the state word's compare-and-swap checks the low generation bits, and the
@@ -230,29 +221,17 @@ pub(crate) struct Mailbox<const N: usize> {
 }
 
 impl<const N: usize> Mailbox<N> {
-    #[cfg(not(loom))]
-    pub(crate) const fn new() -> Self {
-        Mailbox {
-            slots: [MailSlot::EMPTY; N],
-            head: MailHead {
-                ready: AtomicU32::new(NIL),
-                id: AtomicU32::new(0),
-                #[cfg(feature = "async")]
-                waker: crate::asynch::IrqWaker::new(),
-            },
-        }
-    }
-
-    #[cfg(loom)]
-    pub(crate) fn new() -> Self {
-        Mailbox {
-            slots: core::array::from_fn(|_| MailSlot::new()),
-            head: MailHead {
-                ready: AtomicU32::new(NIL),
-                id: AtomicU32::new(0),
-                #[cfg(feature = "async")]
-                waker: crate::asynch::IrqWaker::new(),
-            },
+    const_fn_unless_loom! {
+        pub(crate) fn new() -> Self {
+            Mailbox {
+                slots: array_of!(MailSlot::new(); N),
+                head: MailHead {
+                    ready: AtomicU32::new(NIL),
+                    id: AtomicU32::new(0),
+                    #[cfg(feature = "async")]
+                    waker: crate::asynch::IrqWaker::new(),
+                },
+            }
         }
     }
 

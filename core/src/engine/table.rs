@@ -9,6 +9,8 @@
 use bitflags::bitflags;
 
 use crate::abi::NopFlags;
+#[cfg(feature = "timeouts")]
+use crate::abi::{CancelFlags, TimeoutFlags};
 
 use crate::buffer::{Import, Imports, MAX_IMPORTS};
 use crate::slot::chain::ChainData;
@@ -148,10 +150,10 @@ pub(crate) enum OpState {
     Timer(Timer),
     /// TIMEOUT_REMOVE: the target's user_data; with `UPDATE`, its new time.
     #[cfg(feature = "timeouts")]
-    Remove { flags: u32, target: u64, time: u64 },
+    Remove { flags: TimeoutFlags, target: u64, time: u64 },
     /// ASYNC_CANCEL: what to match.
     #[cfg(feature = "timeouts")]
-    Cancel { flags: u32, target: u64, opcode: u32 },
+    Cancel { flags: CancelFlags, target: u64, opcode: u32 },
 }
 
 /// A TIMEOUT's or LINK_TIMEOUT's state.
@@ -159,7 +161,7 @@ pub(crate) enum OpState {
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Timer {
     /// `timeout_flags`.
-    pub flags: u32,
+    pub flags: TimeoutFlags,
     /// The interval (ns), or the absolute time with `ABS`.
     pub time: u64,
     /// Once armed: when it fires (the caller's time base, ns).

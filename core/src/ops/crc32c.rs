@@ -85,6 +85,35 @@ pub struct CrcPdu {
 }
 
 /// The CRC-32C op.
+///
+/// ```
+/// use fwring::ops::crc32c::{Crc32c, VERIFY};
+/// use fwring::ops::buf_sqe;
+/// use fwring::{BufDesc, Cqe, Errno, OpVTable, Region, Ring, Setup, SetupFlags, vtable};
+/// use static_cell::StaticCell;
+///
+/// static CRC: OpVTable = vtable::<Crc32c>(4);
+/// static MEM: StaticCell<[u8; 64]> = StaticCell::new();
+///
+/// let mut ring: Ring<8, 16, 8> = Ring::new();
+/// ring.setup(Setup::new(8).flags(SetupFlags::BPF_EXT)).unwrap();
+/// ring.register_op(&CRC).unwrap();
+/// let mem = MEM.init([0; 64]);
+/// mem[..9].copy_from_slice(b"123456789");
+/// ring.register_buffers([Region::new(mem)]).unwrap();
+///
+/// let data = BufDesc::kfixed(0, 0, 9);
+/// // The CRC of bytes 0..9, written little-endian to bytes 16..20.
+/// ring.push(buf_sqe(4, 0, &data, Some(&BufDesc::kfixed(0, 16, 4))).user_data(1)).unwrap();
+/// // VERIFY: compare with `len` instead — a match is 0, a mismatch -EBADMSG.
+/// ring.push(buf_sqe(4, VERIFY, &data, None).len(0xe306_9283).user_data(2)).unwrap();
+/// ring.push(buf_sqe(4, VERIFY, &data, None).len(0xdead_beef).user_data(3)).unwrap();
+/// let _ = ring.submit();
+/// assert_eq!(ring.pop(), Some(Cqe::new(1, 9)));
+/// assert_eq!(ring.pop(), Some(Cqe::new(2, 0)));
+/// assert_eq!(ring.pop(), Some(Cqe::new(3, Errno::EBADMSG.res())));
+/// assert_eq!(ring.buffer_mut(0).unwrap()[16..20], 0xe306_9283u32.to_le_bytes());
+/// ```
 pub struct Crc32c;
 
 impl Op for Crc32c {
@@ -94,7 +123,7 @@ impl Op for Crc32c {
         cx.import(&BufDesc::sqe_a(sqe), Dir::Source)?;
         let has_out = match optional_b(sqe) {
             Some(b) => {
-                if b.len < 4 && b.ty != crate::buffer::buf_type::VEC && b.ty != crate::buffer::buf_type::REG_VEC {
+                if b.len < 4 && !b.is_vectored() {
                     return Err(Errno::EINVAL);
                 }
                 cx.import(&b, Dir::Dest)?;

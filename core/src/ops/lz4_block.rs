@@ -87,6 +87,23 @@ pub enum Lz4Error {
 /// [`Lz4Error::Truncated`] if the input ends inside a sequence (or is empty), [`Lz4Error::Corrupt`] for
 /// a bad match offset or an overflowing length, [`Lz4Error::OutputFull`] if the decompressed data does
 /// not fit in the output segments.
+///
+/// # Example
+///
+/// ```
+/// use fwring::ops::lz4_block::{Lz4Error, decompress_block};
+///
+/// // "abc", a match 3 back of 10 bytes, the final literals "12345" — split over two
+/// // input segments (inside the literals) and decompressed into three output segments.
+/// let block = [0x36, b'a', b'b', b'c', 3, 0, 0x50, b'1', b'2', b'3', b'4', b'5'];
+/// let (a, b) = block.split_at(8);
+/// let (mut x, mut y, mut z) = ([0u8; 4], [0u8; 9], [0u8; 16]);
+/// assert_eq!(decompress_block(&[a, b], &mut [&mut x, &mut y, &mut z]), Ok(18));
+/// assert_eq!((&x, &y, &z[..5]), (b"abca", b"bcabcabca", &b"12345"[..]));
+/// // Too little room, and a block that ends inside its literals.
+/// assert_eq!(decompress_block(&[&block], &mut [&mut x]), Err(Lz4Error::OutputFull));
+/// assert_eq!(decompress_block(&[&block[..9]], &mut [&mut z]), Err(Lz4Error::Truncated));
+/// ```
 pub fn decompress_block(input: &[&[u8]], output: &mut [&mut [u8]]) -> Result<usize, Lz4Error> {
     match (input, output) {
         ([src], [dst]) => decompress_flat(src, dst),

@@ -16,7 +16,7 @@
 
 use crate::abi::Cqe;
 use crate::queue::index::Indices;
-use crate::sync::{AtomicU32, Ordering};
+use crate::sync::{AtomicU32, Ordering, array_of, const_fn_unless_loom};
 
 /// One CQE slot: two 64-bit words where the target has 64-bit atomics, four 32-bit
 /// words elsewhere (`user_data`, then `res` and `flags`).
@@ -25,14 +25,10 @@ pub(crate) struct CqeCell([crate::sync::AtomicU64; 2]);
 
 #[cfg(target_has_atomic = "64")]
 impl CqeCell {
-    // Only ever used to initialise arrays (each use is a fresh value).
-    #[cfg(not(loom))]
-    #[allow(clippy::declare_interior_mutable_const)]
-    const EMPTY: CqeCell = CqeCell([const { crate::sync::AtomicU64::new(0) }; 2]);
-
-    #[cfg(loom)]
-    fn empty() -> CqeCell {
-        CqeCell(core::array::from_fn(|_| crate::sync::AtomicU64::new(0)))
+    const_fn_unless_loom! {
+        fn new() -> CqeCell {
+            CqeCell(array_of!(crate::sync::AtomicU64::new(0); 2))
+        }
     }
 
     #[inline]
@@ -56,14 +52,10 @@ pub(crate) struct CqeCell([AtomicU32; 4]);
 
 #[cfg(not(target_has_atomic = "64"))]
 impl CqeCell {
-    // Only ever used to initialise arrays (each use is a fresh value).
-    #[cfg(not(loom))]
-    #[allow(clippy::declare_interior_mutable_const)]
-    const EMPTY: CqeCell = CqeCell([const { AtomicU32::new(0) }; 4]);
-
-    #[cfg(loom)]
-    fn empty() -> CqeCell {
-        CqeCell(core::array::from_fn(|_| AtomicU32::new(0)))
+    const_fn_unless_loom! {
+        fn new() -> CqeCell {
+            CqeCell(array_of!(AtomicU32::new(0); 4))
+        }
     }
 
     #[inline]
@@ -97,22 +89,16 @@ pub struct CqShared<const N: usize> {
 impl<const N: usize> CqShared<N> {
     const CAPACITY_OK: () = assert!(N.is_power_of_two() && N <= 1 << 16, "CQ capacity must be a power of two ≤ 65536");
 
-    /// An empty queue using all `N` entries.
-    #[cfg(not(loom))]
-    pub(crate) const fn new() -> Self {
-        let () = Self::CAPACITY_OK;
-        CqShared { entries: [CqeCell::EMPTY; N], head: AtomicU32::new(0), tail: AtomicU32::new(0), mask: N as u32 - 1 }
-    }
-
-    /// An empty queue using all `N` entries.
-    #[cfg(loom)]
-    pub(crate) fn new() -> Self {
-        let () = Self::CAPACITY_OK;
-        CqShared {
-            entries: core::array::from_fn(|_| CqeCell::empty()),
-            head: AtomicU32::new(0),
-            tail: AtomicU32::new(0),
-            mask: N as u32 - 1,
+    const_fn_unless_loom! {
+        /// An empty queue using all `N` entries.
+        pub(crate) fn new() -> Self {
+            let () = Self::CAPACITY_OK;
+            CqShared {
+                entries: array_of!(CqeCell::new(); N),
+                head: AtomicU32::new(0),
+                tail: AtomicU32::new(0),
+                mask: N as u32 - 1,
+            }
         }
     }
 

@@ -4,7 +4,7 @@
 use crate::abi::{Cqe, SqRingFlags, Sqe};
 use crate::engine::ring::{Reaper, Ring, Submitter};
 
-/// Where [`Device::feed`](super::Device::feed) puts SQEs: a [`Ring`], or the [`Submitter`] of a split one.
+/// Where [`DeviceEnd::feed`](super::DeviceEnd::feed) puts SQEs: a [`Ring`], or the [`Submitter`] of a split one.
 pub trait SqSink {
     /// Free SQ slots.
     fn sq_space(&mut self) -> u32;
@@ -16,7 +16,7 @@ pub trait SqSink {
     fn backpressured(&self) -> bool;
 }
 
-/// Where [`Device::flush`](super::Device::flush) takes CQEs from: a [`Ring`], or the [`Reaper`] of a split one.
+/// Where [`DeviceEnd::flush`](super::DeviceEnd::flush) takes CQEs from: a [`Ring`], or the [`Reaper`] of a split one.
 pub trait CqSource {
     /// Reap one CQE.
     fn pop_cqe(&mut self) -> Option<Cqe>;

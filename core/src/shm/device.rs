@@ -5,20 +5,20 @@ use super::*;
 use crate::abi::{Cqe, Sqe, SqeFlags};
 use crate::sync::Ordering;
 
-/// The firmware's side: consumes SQEs, produces CQEs; [`Device::feed`] and
-/// [`Device::flush`] connect it to a [`Ring`](crate::Ring).
+/// The firmware's side: consumes SQEs, produces CQEs; [`DeviceEnd::feed`] and
+/// [`DeviceEnd::flush`] connect it to a [`Ring`](crate::Ring).
 ///
 /// Holds its SQ head and CQ tail privately; the host's indices are read once per call
 /// and checked ([`ShmError`]).
 ///
 /// ```
-/// use fwring::shm::{Device, Host, QueuePair};
+/// use fwring::shm::{DeviceEnd, HostEnd, QueuePair};
 /// use fwring::{Cqe, Errno, Ring, Setup, SetupFlags, Sqe, SqeFlags};
 ///
 /// // The shared memory (here a static; on hardware `QueuePair::from_ptr`).
 /// static QP: QueuePair<8, 16> = QueuePair::new();
-/// let mut host = Host::new(&QP);
-/// let mut device = Device::new(&QP);
+/// let mut host = HostEnd::new(&QP);
+/// let mut device = DeviceEnd::new(&QP);
 /// let mut ring: Ring<8, 16, 8> = Ring::new();
 /// ring.setup(Setup::new(8).flags(SetupFlags::SUBMIT_ALL)).unwrap();
 ///
@@ -41,7 +41,7 @@ use crate::sync::Ordering;
 /// assert_eq!(host.reap(&mut cqes), Ok(3));
 /// assert_eq!(cqes[..3], [Cqe::new(1, 0), Cqe::new(3, Errno::EINVAL.res()), Cqe::new(2, -5)]);
 /// ```
-pub struct Device<'a, const SQ: usize, const CQ: usize> {
+pub struct DeviceEnd<'a, const SQ: usize, const CQ: usize> {
     qp: &'a QueuePair<SQ, CQ>,
     sq_head: u32,
     cq_tail: u32,
@@ -49,13 +49,13 @@ pub struct Device<'a, const SQ: usize, const CQ: usize> {
     backpressure: bool,
 }
 
-impl<'a, const SQ: usize, const CQ: usize> Device<'a, SQ, CQ> {
+impl<'a, const SQ: usize, const CQ: usize> DeviceEnd<'a, SQ, CQ> {
     /// Attach to `qp`, adopting the SQ head and CQ tail it holds now (those
     /// [`QueuePair::new`] / [`QueuePair::init`] set); from then on the device keeps its
     /// own.
     pub fn new(qp: &'a QueuePair<SQ, CQ>) -> Self {
         // Relaxed: the pair was set up before this side was handed it (see `init`).
-        Device {
+        DeviceEnd {
             qp,
             sq_head: qp.sq.head.load(Ordering::Relaxed),
             cq_tail: qp.cq.tail.load(Ordering::Relaxed),
@@ -71,7 +71,7 @@ impl<'a, const SQ: usize, const CQ: usize> Device<'a, SQ, CQ> {
         self.take_chains(max, None, accept)
     }
 
-    /// [`Device::take_with`], taking only whole link chains when `whole_chains` is
+    /// [`DeviceEnd::take_with`], taking only whole link chains when `whole_chains` is
     /// `Some(room_is_everything)`: SQEs up to the last chain boundary within `max`. A
     /// chain longer than the whole room (`room_is_everything`) is cut at `max`, as a
     /// kernel cuts a chain longer than its SQ. The look-ahead reads only flag bytes; a
@@ -82,17 +82,15 @@ impl<'a, const SQ: usize, const CQ: usize> Device<'a, SQ, CQ> {
         whole_chains: Option<bool>,
         mut accept: impl FnMut(Sqe) -> bool,
     ) -> Result<(u32, u32), ShmError> {
-        // Acquire: pairs with the host's release store of the SQ tail (`Host::push`): its
+        // Acquire: pairs with the host's release store of the SQ tail (`HostEnd::push`): its
         // SQE stores are visible to the loads below.
         let tail = self.qp.sq.tail.load(Ordering::Acquire);
-        let avail = tail.wrapping_sub(self.sq_head);
-        if avail > SQ as u32 {
+        let qp = self.qp;
+        let avail = qp.sq_used(self.sq_head, tail).inspect_err(|_| {
             self.dropped = self.dropped.wrapping_add(1);
             // Relaxed: a counter for the host to read, publishes nothing.
-            self.qp.sq.dropped.store(self.dropped, Ordering::Relaxed);
-            set_flag(&self.qp.sq.flags, CORRUPT, true);
-            return Err(ShmError::SqCorrupt { head: self.sq_head, tail });
-        }
+            qp.sq.dropped.store(self.dropped, Ordering::Relaxed);
+        })?;
         let mut n = avail.min(max);
         if let Some(room_is_everything) = whole_chains {
             const LINK_BITS: u32 = (SqeFlags::LINKS.bits() as u32) << 8;
@@ -122,7 +120,7 @@ impl<'a, const SQ: usize, const CQ: usize> Device<'a, SQ, CQ> {
         }
         if taken > 0 {
             self.sq_head = self.sq_head.wrapping_add(taken);
-            // Release: pairs with the host's acquire load of the SQ head (`Host::push`):
+            // Release: pairs with the host's acquire load of the SQ head (`HostEnd::push`):
             // the loads above happen before it overwrites these slots.
             self.qp.sq.head.store(self.sq_head, Ordering::Release);
         }
@@ -132,15 +130,10 @@ impl<'a, const SQ: usize, const CQ: usize> Device<'a, SQ, CQ> {
     /// Produce CQEs from `next` while the CQ has room (`next` is called only when a slot
     /// is free, so nothing it hands over is ever lost), then publish the new tail once.
     fn post_with(&mut self, mut next: impl FnMut() -> Option<Cqe>) -> Result<u32, ShmError> {
-        // Acquire: pairs with the host's release store of the CQ head (`Host::reap`): its
+        // Acquire: pairs with the host's release store of the CQ head (`HostEnd::reap`): its
         // loads of the slots it gave back happen before the stores below reuse them.
         let head = self.qp.cq.head.load(Ordering::Acquire);
-        let used = self.cq_tail.wrapping_sub(head);
-        if used > CQ as u32 {
-            set_flag(&self.qp.cq.flags, CORRUPT, true);
-            return Err(ShmError::CqCorrupt { head, tail: self.cq_tail });
-        }
-        let space = CQ as u32 - used;
+        let space = CQ as u32 - self.qp.cq_used(head, self.cq_tail)?;
         let mut n = 0;
         while n < space {
             let Some(cqe) = next() else { break };
@@ -149,7 +142,7 @@ impl<'a, const SQ: usize, const CQ: usize> Device<'a, SQ, CQ> {
         }
         if n > 0 {
             self.cq_tail = self.cq_tail.wrapping_add(n);
-            // Release: pairs with the host's acquire load of the CQ tail (`Host::reap`):
+            // Release: pairs with the host's acquire load of the CQ tail (`HostEnd::reap`):
             // the CQE stores above are visible to it once it sees this tail.
             self.qp.cq.tail.store(self.cq_tail, Ordering::Release);
         }
@@ -160,7 +153,7 @@ impl<'a, const SQ: usize, const CQ: usize> Device<'a, SQ, CQ> {
     /// and give their slots back with one head store; returns how many.
     ///
     /// Errors: [`ShmError::SqCorrupt`] if the host's SQ tail is more than `SQ` entries
-    /// ahead of the device's head (or behind it): nothing is consumed, [`CORRUPT`] is
+    /// ahead of the device's head (or behind it): nothing is consumed, [`CORRUPT`](ShmFlags::CORRUPT) is
     /// raised in the SQ flags and `dropped` is incremented.
     pub fn take(&mut self, out: &mut [Sqe]) -> Result<usize, ShmError> {
         let max = u32::try_from(out.len()).unwrap_or(u32::MAX);
@@ -178,7 +171,7 @@ impl<'a, const SQ: usize, const CQ: usize> Device<'a, SQ, CQ> {
     /// Write as many of `cqes` as the CQ has room for and publish them with one tail
     /// store; returns how many (0 when the CQ is full).
     ///
-    /// Errors: [`ShmError::CqCorrupt`] (and [`CORRUPT`] raised in the CQ flags) if the
+    /// Errors: [`ShmError::CqCorrupt`] (and [`CORRUPT`](ShmFlags::CORRUPT) raised in the CQ flags) if the
     /// host's CQ head is more than `CQ` entries away from the device's tail; nothing is
     /// written then.
     pub fn post(&mut self, cqes: &[Cqe]) -> Result<usize, ShmError> {
@@ -191,7 +184,7 @@ impl<'a, const SQ: usize, const CQ: usize> Device<'a, SQ, CQ> {
     ///
     /// Backpressure: when SQEs are waiting that the ring cannot take because its last
     /// [`Ring::submit`](crate::Ring::submit) stopped for lack of CQ room ([`SqRingFlags::CQ_OVERFLOW`] on the
-    /// ring), [`CQ_OVERFLOW`] is raised in the shared SQ flags; it is cleared by the
+    /// ring), [`CQ_OVERFLOW`](ShmFlags::CQ_OVERFLOW) is raised in the shared SQ flags; it is cleared by the
     /// first `feed` that finds no such wait.
     ///
     /// Link chains move whole: a chain that does not fit the room left in the ring's SQ
@@ -201,7 +194,7 @@ impl<'a, const SQ: usize, const CQ: usize> Device<'a, SQ, CQ> {
     /// the end of what the host published goes in only when nothing else waits ahead of
     /// it. Works on a [`Ring`](crate::Ring) or on the [`crate::Submitter`] of a split one.
     ///
-    /// Errors: as [`Device::take`]; the ring is untouched then.
+    /// Errors: as [`DeviceEnd::take`]; the ring is untouched then.
     pub fn feed<R: SqSink>(&mut self, ring: &mut R) -> Result<u32, ShmError> {
         let (space, room_is_everything) = (ring.sq_space(), ring.sq_is_empty());
         // `push` cannot refuse (`space` bounds the count), but if it did the SQE would
@@ -216,23 +209,23 @@ impl<'a, const SQ: usize, const CQ: usize> Device<'a, SQ, CQ> {
     /// with one tail store; returns how many. A CQE is popped from the ring only once its
     /// slot is known to be free: none is ever lost.
     ///
-    /// Errors: as [`Device::post`]; the ring is untouched then.
+    /// Errors: as [`DeviceEnd::post`]; the ring is untouched then.
     pub fn flush<R: CqSource>(&mut self, ring: &mut R) -> Result<u32, ShmError> {
         self.post_with(|| ring.pop_cqe())
     }
 
-    /// Raise (`true`) or clear [`CQ_OVERFLOW`] in the shared SQ flags: the device stops
-    /// (or resumes) taking SQEs because completions have no room. [`Device::feed`] does
+    /// Raise (`true`) or clear [`CQ_OVERFLOW`](ShmFlags::CQ_OVERFLOW) in the shared SQ flags: the device stops
+    /// (or resumes) taking SQEs because completions have no room. [`DeviceEnd::feed`] does
     /// this itself; a device loop that does not use it calls this. Writes shared memory
     /// only when the state changes.
     pub fn set_backpressure(&mut self, on: bool) {
         if on != self.backpressure {
             self.backpressure = on;
-            set_flag(&self.qp.sq.flags, CQ_OVERFLOW, on);
+            set_flag(&self.qp.sq.flags, ShmFlags::CQ_OVERFLOW, on);
         }
     }
 
-    /// Whether the device has [`CQ_OVERFLOW`] raised (its private state).
+    /// Whether the device has [`CQ_OVERFLOW`](ShmFlags::CQ_OVERFLOW) raised (its private state).
     pub fn backpressure(&self) -> bool {
         self.backpressure
     }

@@ -9,24 +9,24 @@ use crate::sync::Ordering;
 ///
 /// Holds its SQ tail and CQ head privately; the device's indices are read once per call
 /// and checked ([`ShmError`]).
-pub struct Host<'a, const SQ: usize, const CQ: usize> {
+pub struct HostEnd<'a, const SQ: usize, const CQ: usize> {
     qp: &'a QueuePair<SQ, CQ>,
     sq_tail: u32,
     cq_head: u32,
 }
 
-impl<'a, const SQ: usize, const CQ: usize> Host<'a, SQ, CQ> {
+impl<'a, const SQ: usize, const CQ: usize> HostEnd<'a, SQ, CQ> {
     /// Attach to `qp`, adopting the SQ tail and CQ head it holds now (those
     /// [`QueuePair::new`] / [`QueuePair::init`] set); from then on the host keeps its own.
     pub fn new(qp: &'a QueuePair<SQ, CQ>) -> Self {
         // Relaxed: the pair was set up before this side was handed it (see `init`).
-        Host { qp, sq_tail: qp.sq.tail.load(Ordering::Relaxed), cq_head: qp.cq.head.load(Ordering::Relaxed) }
+        HostEnd { qp, sq_tail: qp.sq.tail.load(Ordering::Relaxed), cq_head: qp.cq.head.load(Ordering::Relaxed) }
     }
 
     /// Write as many of `sqes` as the SQ has room for and publish them with one tail
     /// store; returns how many (0 when the SQ is full).
     ///
-    /// Errors: [`ShmError::SqCorrupt`] (and [`CORRUPT`] raised in the SQ flags) if the
+    /// Errors: [`ShmError::SqCorrupt`] (and [`CORRUPT`](ShmFlags::CORRUPT) raised in the SQ flags) if the
     /// device's published SQ head is more than `SQ` entries away from the host's tail;
     /// nothing is written then.
     pub fn push(&mut self, sqes: &[Sqe]) -> Result<usize, ShmError> {
@@ -40,7 +40,7 @@ impl<'a, const SQ: usize, const CQ: usize> Host<'a, SQ, CQ> {
     /// published in two parts may be run as two (an open chain at the end of what the
     /// device sees runs as submitted, as in Linux).
     ///
-    /// Errors: as [`Host::push`].
+    /// Errors: as [`HostEnd::push`].
     pub fn push_whole(&mut self, sqes: &[Sqe]) -> Result<bool, ShmError> {
         if sqes.len() > self.sq_space()? as usize {
             return Ok(false);
@@ -54,12 +54,7 @@ impl<'a, const SQ: usize, const CQ: usize> Host<'a, SQ, CQ> {
         // Acquire: pairs with the device's release store of the SQ head (`take_with`):
         // its loads of the slots it gave back happen before the stores in `publish`.
         let head = self.qp.sq.head.load(Ordering::Acquire);
-        let used = self.sq_tail.wrapping_sub(head);
-        if used > SQ as u32 {
-            set_flag(&self.qp.sq.flags, CORRUPT, true);
-            return Err(ShmError::SqCorrupt { head, tail: self.sq_tail });
-        }
-        Ok(SQ as u32 - used)
+        Ok(SQ as u32 - self.qp.sq_used(head, self.sq_tail)?)
     }
 
     /// Write `sqes` (which fit) and publish them.
@@ -82,18 +77,14 @@ impl<'a, const SQ: usize, const CQ: usize> Host<'a, SQ, CQ> {
     /// Copy up to `out.len()` CQEs out of the CQ, oldest first, and give their slots back
     /// with one head store; returns how many.
     ///
-    /// Errors: [`ShmError::CqCorrupt`] (and [`CORRUPT`] raised in the CQ flags) if the
+    /// Errors: [`ShmError::CqCorrupt`] (and [`CORRUPT`](ShmFlags::CORRUPT) raised in the CQ flags) if the
     /// device's published CQ tail is more than `CQ` entries ahead of the host's head (or
     /// behind it); nothing is consumed then.
     pub fn reap(&mut self, out: &mut [Cqe]) -> Result<usize, ShmError> {
         // Acquire: pairs with the device's release store of the CQ tail (`post_with`):
         // the CQE stores before it are visible to the loads below.
         let tail = self.qp.cq.tail.load(Ordering::Acquire);
-        let avail = tail.wrapping_sub(self.cq_head);
-        if avail > CQ as u32 {
-            set_flag(&self.qp.cq.flags, CORRUPT, true);
-            return Err(ShmError::CqCorrupt { head: self.cq_head, tail });
-        }
+        let avail = self.qp.cq_used(self.cq_head, tail)?;
         let n = out.len().min(avail as usize);
         if n == 0 {
             return Ok(0);
@@ -120,17 +111,17 @@ impl<'a, const SQ: usize, const CQ: usize> Host<'a, SQ, CQ> {
         self.cq_head
     }
 
-    /// The SQ flags word as the device left it ([`CQ_OVERFLOW`], [`CORRUPT`]). Advisory:
+    /// The SQ flags word as the device left it ([`CQ_OVERFLOW`](ShmFlags::CQ_OVERFLOW), [`CORRUPT`](ShmFlags::CORRUPT)). Advisory:
     /// the device may write anything there.
-    pub fn sq_flags(&self) -> u32 {
+    pub fn sq_flags(&self) -> ShmFlags {
         // Relaxed: advisory, publishes nothing.
-        self.qp.sq.flags.load(Ordering::Relaxed)
+        ShmFlags::from_bits_retain(self.qp.sq.flags.load(Ordering::Relaxed))
     }
 
-    /// The CQ flags word ([`CORRUPT`]). Advisory.
-    pub fn cq_flags(&self) -> u32 {
+    /// The CQ flags word ([`CORRUPT`](ShmFlags::CORRUPT)). Advisory.
+    pub fn cq_flags(&self) -> ShmFlags {
         // Relaxed: advisory, publishes nothing.
-        self.qp.cq.flags.load(Ordering::Relaxed)
+        ShmFlags::from_bits_retain(self.qp.cq.flags.load(Ordering::Relaxed))
     }
 
     /// The SQ `dropped` counter as the device left it: SQ batches it refused. Advisory.

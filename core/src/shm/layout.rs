@@ -4,7 +4,7 @@ use core::mem::offset_of;
 
 use super::*;
 use crate::abi::{CqRingOffsets, Cqe, IoUringParams, SetupFlags, SqRingOffsets, Sqe};
-use crate::sync::{AtomicU32, Ordering};
+use crate::sync::{AtomicU32, Ordering, array_of, const_fn_unless_loom};
 
 /// The SQ header: io_uring's SQ ring fields, alone on a 64-byte cache line.
 #[repr(C, align(64))]
@@ -53,30 +53,15 @@ impl CqHeader {
 }
 
 /// A zeroed atomic word, or array of them (`const` where the atomics allow it).
-#[cfg(not(loom))]
 macro_rules! zeroed {
     () => {
         AtomicU32::new(0)
     };
     ($n:expr) => {
-        [const { AtomicU32::new(0) }; $n]
+        array_of!(AtomicU32::new(0); $n)
     };
     ($n:expr, $m:expr) => {
-        [const { [const { AtomicU32::new(0) }; $m] }; $n]
-    };
-}
-
-/// loom's atomics have no `const fn new`.
-#[cfg(loom)]
-macro_rules! zeroed {
-    () => {
-        AtomicU32::new(0)
-    };
-    ($n:expr) => {
-        core::array::from_fn(|_| AtomicU32::new(0))
-    };
-    ($n:expr, $m:expr) => {
-        core::array::from_fn(|_| core::array::from_fn(|_| AtomicU32::new(0)))
+        array_of!(array_of!(AtomicU32::new(0); $m); $n)
     };
 }
 
@@ -86,41 +71,13 @@ macro_rules! zeroed {
 /// 64), 64-byte aligned.
 ///
 /// Place it in a `static` ([`QueuePair::new`] is `const`), in a linker section, or at a
-/// fixed address ([`QueuePair::from_ptr`]); then attach a [`Host`] and/or a [`Device`].
+/// fixed address ([`QueuePair::from_ptr`]); then attach a [`HostEnd`] and/or a [`DeviceEnd`].
 #[repr(C)]
 pub struct QueuePair<const SQ: usize, const CQ: usize> {
     pub(super) sq: SqHeader,
     pub(super) cq: CqHeader,
     pub(super) sqes: [[AtomicU32; SQE_WORDS]; SQ],
     pub(super) cqes: [[AtomicU32; CQE_WORDS]; CQ],
-}
-
-/// Builds a [`QueuePair`] with zeroed indices (shared by both `new`s).
-macro_rules! empty_pair {
-    () => {
-        QueuePair {
-            sq: SqHeader {
-                head: zeroed!(),
-                tail: zeroed!(),
-                ring_mask: AtomicU32::new(SQ as u32 - 1),
-                ring_entries: AtomicU32::new(SQ as u32),
-                flags: zeroed!(),
-                dropped: zeroed!(),
-                pad: zeroed!(10),
-            },
-            cq: CqHeader {
-                head: zeroed!(),
-                tail: zeroed!(),
-                ring_mask: AtomicU32::new(CQ as u32 - 1),
-                ring_entries: AtomicU32::new(CQ as u32),
-                overflow: zeroed!(),
-                flags: zeroed!(),
-                pad: zeroed!(10),
-            },
-            sqes: zeroed!(SQ, SQE_WORDS),
-            cqes: zeroed!(CQ, CQE_WORDS),
-        }
-    };
 }
 
 impl<const SQ: usize, const CQ: usize> QueuePair<SQ, CQ> {
@@ -147,19 +104,34 @@ impl<const SQ: usize, const CQ: usize> QueuePair<SQ, CQ> {
     /// word `i` is at byte offset `4·i`.
     pub const WORDS: usize = 2 * HEADER_WORDS + SQ * SQE_WORDS + CQ * CQE_WORDS;
 
-    /// An empty queue pair: indices 0, `ring_mask` and `ring_entries` set, zeroed
-    /// entries. `const`, so it can be a `static`'s initialiser.
-    #[cfg(not(loom))]
-    pub const fn new() -> Self {
-        let () = Self::LAYOUT_OK;
-        empty_pair!()
-    }
-
-    /// An empty queue pair (loom build: loom's atomics have no `const fn new`).
-    #[cfg(loom)]
-    pub fn new() -> Self {
-        let () = Self::LAYOUT_OK;
-        empty_pair!()
+    const_fn_unless_loom! {
+        /// An empty queue pair: indices 0, `ring_mask` and `ring_entries` set, zeroed
+        /// entries. `const` (but under loom), so it can be a `static`'s initialiser.
+        pub fn new() -> Self {
+            let () = Self::LAYOUT_OK;
+            QueuePair {
+                sq: SqHeader {
+                    head: zeroed!(),
+                    tail: zeroed!(),
+                    ring_mask: AtomicU32::new(SQ as u32 - 1),
+                    ring_entries: AtomicU32::new(SQ as u32),
+                    flags: zeroed!(),
+                    dropped: zeroed!(),
+                    pad: zeroed!(10),
+                },
+                cq: CqHeader {
+                    head: zeroed!(),
+                    tail: zeroed!(),
+                    ring_mask: AtomicU32::new(CQ as u32 - 1),
+                    ring_entries: AtomicU32::new(CQ as u32),
+                    overflow: zeroed!(),
+                    flags: zeroed!(),
+                    pad: zeroed!(10),
+                },
+                sqes: zeroed!(SQ, SQE_WORDS),
+                cqes: zeroed!(CQ, CQE_WORDS),
+            }
+        }
     }
 
     /// The queue pair at `ptr`: memory a host maps (a PCIe BAR, shared SRAM) or a linker
@@ -298,6 +270,19 @@ impl<const SQ: usize, const CQ: usize> QueuePair<SQ, CQ> {
         self.word(index).map(|w| w.store(value, Ordering::Relaxed)).is_some()
     }
 
+    /// SQ entries between the SQ `head` and `tail` (`tail − head`, wrapping) — or, when
+    /// that is more than `SQ` (also when the tail is behind the head), the pair is
+    /// corrupt: [`CORRUPT`](ShmFlags::CORRUPT) is raised in the SQ flags and the error
+    /// names both indices. The one check of the SQ indices, for either side.
+    pub(super) fn sq_used(&self, head: u32, tail: u32) -> Result<u32, ShmError> {
+        used_entries(head, tail, SQ, &self.sq.flags).ok_or(ShmError::SqCorrupt { head, tail })
+    }
+
+    /// [`QueuePair::sq_used`] for the CQ: `ShmError::CqCorrupt`, CORRUPT in the CQ flags.
+    pub(super) fn cq_used(&self, head: u32, tail: u32) -> Result<u32, ShmError> {
+        used_entries(head, tail, CQ, &self.cq.flags).ok_or(ShmError::CqCorrupt { head, tail })
+    }
+
     /// SQ slot of free-running index `i`.
     #[inline(always)]
     pub(super) fn sqe_slot(&self, i: u32) -> &[AtomicU32; SQE_WORDS] {
@@ -344,15 +329,27 @@ const _: () = {
     assert!(size_of::<QueuePair<1, 1>>() == 256);
 };
 
-/// Set (`on`) or clear `bit` in a flags word with a load and a store, leaving every other
+/// Set (`on`) or clear `flag` in a flags word with a load and a store, leaving every other
 /// bit as it is. Relaxed: a flags word is advisory and publishes no data.
 #[inline]
-pub(super) fn set_flag(word: &AtomicU32, bit: u32, on: bool) {
+pub(super) fn set_flag(word: &AtomicU32, flag: ShmFlags, on: bool) {
     let old = word.load(Ordering::Relaxed);
-    let new = if on { old | bit } else { old & !bit };
+    let new = if on { old | flag.bits() } else { old & !flag.bits() };
     if new != old {
         word.store(new, Ordering::Relaxed);
     }
+}
+
+/// `tail − head` (wrapping) of a ring of `entries` slots, or `None` — with
+/// [`CORRUPT`](ShmFlags::CORRUPT) raised in its `flags` word — when that exceeds `entries`.
+#[inline]
+fn used_entries(head: u32, tail: u32, entries: usize, flags: &AtomicU32) -> Option<u32> {
+    let used = tail.wrapping_sub(head);
+    if used as usize > entries {
+        set_flag(flags, ShmFlags::CORRUPT, true);
+        return None;
+    }
+    Some(used)
 }
 
 /// Load an entry's words (relaxed: the acquire of the index that covers this slot came

@@ -4,8 +4,8 @@
 //! A host driver writes SQEs into a submission queue in shared memory (a PCIe BAR, a
 //! mailbox SRAM, a region two cores map) and the firmware answers with CQEs in a
 //! completion queue there — io_uring's mmap'd rings, with the device in the kernel's
-//! place. [`QueuePair`] is that memory; [`Host`] is the driver's side and [`Device`] the
-//! firmware's. [`Device::feed`] and [`Device::flush`] bridge it to a [`Ring`](crate::Ring), so a
+//! place. [`QueuePair`] is that memory; [`HostEnd`] is the driver's side and [`DeviceEnd`] the
+//! firmware's. [`DeviceEnd::feed`] and [`DeviceEnd::flush`] bridge it to a [`Ring`](crate::Ring), so a
 //! device loop is `feed; ring.submit(); flush`.
 //!
 //! # Layout
@@ -19,7 +19,7 @@
 //! | 4 | SQ `tail` | host |
 //! | 8 | SQ `ring_mask` = `SQ − 1` | [`QueuePair::init`] (never read back) |
 //! | 12 | SQ `ring_entries` = `SQ` | [`QueuePair::init`] (never read back) |
-//! | 16 | SQ `flags`: [`CQ_OVERFLOW`], [`CORRUPT`] | device (host: [`CORRUPT`] only) |
+//! | 16 | SQ `flags`: [`CQ_OVERFLOW`](ShmFlags::CQ_OVERFLOW), [`CORRUPT`](ShmFlags::CORRUPT) | device (host: [`CORRUPT`](ShmFlags::CORRUPT) only) |
 //! | 20 | SQ `dropped`: SQ batches the device refused | device |
 //! | 24..64 | padding (SQ header = one 64-byte cache line) | — |
 //! | 64 | CQ `head` | host |
@@ -27,7 +27,7 @@
 //! | 72 | CQ `ring_mask` = `CQ − 1` | [`QueuePair::init`] (never read back) |
 //! | 76 | CQ `ring_entries` = `CQ` | [`QueuePair::init`] (never read back) |
 //! | 80 | CQ `overflow`: always 0 (no CQE is ever dropped) | [`QueuePair::init`] |
-//! | 84 | CQ `flags`: [`CORRUPT`] | host (device: [`CORRUPT`] only) |
+//! | 84 | CQ `flags`: [`CORRUPT`](ShmFlags::CORRUPT) | host (device: [`CORRUPT`](ShmFlags::CORRUPT) only) |
 //! | 88..128 | padding (CQ header = one 64-byte cache line) | — |
 //! | 128 | `SQ` SQEs of 64 bytes (16 words) each | host |
 //! | 128 + 64·`SQ` | `CQ` CQEs of 16 bytes (4 words) each | device |
@@ -61,12 +61,12 @@
 //!   memory; every slot index is masked, so no value in shared memory can cause an
 //!   out-of-bounds access.
 //! - A side never reads back its own indices from shared memory (only
-//!   [`Host::new`]/[`Device::new`] adopt them once, at attach time).
+//!   [`HostEnd::new`]/[`DeviceEnd::new`] adopt them once, at attach time).
 //! - A consumer that finds the producer's tail more than the ring's entries ahead of its
 //!   own head (`tail − head > entries`, wrapping: this also catches a tail *behind* the
 //!   head), or a producer that finds the consumer's head more than the ring's entries
 //!   away from its own tail, **refuses the batch**: it consumes or produces nothing,
-//!   raises [`CORRUPT`] in that ring's flags word, the device bumps the SQ `dropped`
+//!   raises [`CORRUPT`](ShmFlags::CORRUPT) in that ring's flags word, the device bumps the SQ `dropped`
 //!   counter (for an SQ batch it refused), and the call returns
 //!   [`ShmError::SqCorrupt`] / [`ShmError::CqCorrupt`] with the `head` and `tail` it
 //!   saw. Its private state is unchanged; the next call checks afresh.
@@ -78,7 +78,7 @@
 //!
 //! A flags word is written with a load and a store (no read-modify-write), changing only
 //! the writer's bits. In honest operation only the device writes the SQ flags
-//! ([`CQ_OVERFLOW`]) and nobody writes the CQ flags, so no update is lost; [`CORRUPT`] is
+//! ([`CQ_OVERFLOW`](ShmFlags::CQ_OVERFLOW)) and nobody writes the CQ flags, so no update is lost; [`CORRUPT`](ShmFlags::CORRUPT) is
 //! written only once a peer has broken the protocol, as a diagnostic for it. The honest
 //! side never decides anything from a flags word: its guarantee is the returned error.
 
@@ -93,9 +93,11 @@ use core::fmt;
 #[cfg(not(loom))]
 use core::mem::offset_of;
 
+use bitflags::bitflags;
+
 pub use bridge::{CqSource, SqSink};
-pub use device::Device;
-pub use host::Host;
+pub use device::DeviceEnd;
+pub use host::HostEnd;
 pub use layout::QueuePair;
 #[cfg(not(loom))]
 use layout::{CqHeader, SqHeader};
@@ -112,16 +114,33 @@ pub const MAX_SQ_ENTRIES: usize = 1 << 15;
 /// `u32` and the block well under 4 GiB).
 pub const MAX_CQ_ENTRIES: usize = 1 << 16;
 
-/// `IORING_SQ_CQ_OVERFLOW` (bit 1 of the SQ flags): the device stopped taking SQEs
-/// because completions have no room (backpressure). Reap CQEs; the device clears it when
-/// it takes SQEs again.
-pub const CQ_OVERFLOW: u32 = SqRingFlags::CQ_OVERFLOW.bits();
+bitflags! {
+    /// A ring's flags word in the queue pair (the SQ `flags` and CQ `flags` words). The
+    /// peer may write anything there: a side reads the word with every bit kept
+    /// ([`HostEnd::sq_flags`]) and never decides anything from it.
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+    pub struct ShmFlags: u32 {
+        /// `IORING_SQ_CQ_OVERFLOW` (bit 1 of the SQ flags): the device stopped taking
+        /// SQEs because completions have no room (backpressure). Reap CQEs; the device
+        /// clears it when it takes SQEs again.
+        const CQ_OVERFLOW = SqRingFlags::CQ_OVERFLOW.bits();
+        /// Bit 31 (a fwring extension, clear of Linux's `IORING_SQ_*` / `IORING_CQ_*`
+        /// bits): a side found this ring's indices impossible — `tail − head` (wrapping)
+        /// greater than the ring's entries — and refused a batch. Sticky: no honest side
+        /// ever clears it.
+        const CORRUPT = 1 << 31;
+    }
+}
 
-/// Bit 31 of a ring's flags word (a fwring extension, clear of Linux's `IORING_SQ_*` /
-/// `IORING_CQ_*` bits): a side found this ring's indices impossible — `tail − head`
-/// (wrapping) greater than the ring's entries — and refused a batch. Sticky: no honest
-/// side ever clears it.
-pub const CORRUPT: u32 = 1 << 31;
+#[cfg(feature = "defmt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "defmt")))]
+impl defmt::Format for ShmFlags {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "ShmFlags({=u32:#x})", self.bits())
+    }
+}
+
+const _: () = assert!(ShmFlags::CQ_OVERFLOW.bits() == 1 << 1 && ShmFlags::CORRUPT.bits() == 1 << 31);
 
 /// One side found a ring's indices impossible and refused the batch (nothing was
 /// consumed or produced, the side's own state is unchanged).

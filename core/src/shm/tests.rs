@@ -11,6 +11,9 @@ type Qp = QueuePair<4, 8>;
 
 use super::word::*;
 
+const CORRUPT: ShmFlags = ShmFlags::CORRUPT;
+const CQ_OVERFLOW: ShmFlags = ShmFlags::CQ_OVERFLOW;
+
 fn sqe(n: u64) -> Sqe {
     Sqe::nop().user_data(n).len(n as u32).off(!n)
 }
@@ -64,7 +67,7 @@ fn layout_pins_every_offset_and_reports_them_as_io_uring_offsets() {
 #[test]
 fn sqe_and_cqe_words_are_their_abi_bytes() {
     let qp = Qp::new();
-    let mut host = Host::new(&qp);
+    let mut host = HostEnd::new(&qp);
     let s = Sqe::nop_inject(-5).user_data(0x1122_3344_5566_7788).flags(SqeFlags::IO_LINK);
     assert_eq!(host.push(&[s]), Ok(1));
     let bytes: [u8; 64] = zerocopy::transmute!(s);
@@ -72,7 +75,7 @@ fn sqe_and_cqe_words_are_their_abi_bytes() {
         let b = u32::from_ne_bytes([bytes[4 * w], bytes[4 * w + 1], bytes[4 * w + 2], bytes[4 * w + 3]]);
         assert_eq!(qp.read_word(sqe_word(0, w)), Some(b));
     }
-    let mut dev = Device::new(&qp);
+    let mut dev = DeviceEnd::new(&qp);
     assert_eq!(dev.post(&[Cqe { user_data: 0xaabb_ccdd_0011_2233, res: -22, flags: 7 }]), Ok(1));
     assert_eq!(qp.read_word(cqe_word(0, 0)), Some(0x0011_2233));
     assert_eq!(qp.read_word(cqe_word(0, 1)), Some(0xaabb_ccdd));
@@ -83,7 +86,7 @@ fn sqe_and_cqe_words_are_their_abi_bytes() {
 #[test]
 fn push_take_post_reap_round_trip() {
     let qp = Qp::new();
-    let (mut host, mut dev) = (Host::new(&qp), Device::new(&qp));
+    let (mut host, mut dev) = (HostEnd::new(&qp), DeviceEnd::new(&qp));
     assert_eq!(host.push(&[sqe(1), sqe(2), sqe(3)]), Ok(3));
     assert_eq!(qp.read_word(SQ_TAIL), Some(3));
     let mut got = [Sqe::default(); 8];
@@ -99,13 +102,13 @@ fn push_take_post_reap_round_trip() {
     assert_eq!(cqes[..2], [Cqe::new(1, 0), Cqe::new(2, -5)]);
     assert_eq!(qp.read_word(CQ_HEAD), Some(2));
     assert_eq!((host.sq_tail(), host.cq_head(), dev.sq_head(), dev.cq_tail()), (3, 2, 3, 2));
-    assert_eq!((host.sq_flags(), host.cq_flags(), host.dropped()), (0, 0, 0));
+    assert_eq!((host.sq_flags(), host.cq_flags(), host.dropped()), (ShmFlags::empty(), ShmFlags::empty(), 0));
 }
 
 #[test]
 fn full_and_empty_rings_take_nothing_and_give_nothing() {
     let qp = Qp::new();
-    let (mut host, mut dev) = (Host::new(&qp), Device::new(&qp));
+    let (mut host, mut dev) = (HostEnd::new(&qp), DeviceEnd::new(&qp));
     let mut out = [Sqe::default(); 8];
     assert_eq!(dev.take(&mut out), Ok(0));
     assert_eq!(host.reap(&mut [Cqe::default(); 8]), Ok(0));
@@ -132,7 +135,7 @@ fn full_and_empty_rings_take_nothing_and_give_nothing() {
 fn indices_wrap_across_u32_overflow() {
     let qp = Qp::new();
     qp.init(u32::MAX - 5);
-    let (mut host, mut dev) = (Host::new(&qp), Device::new(&qp));
+    let (mut host, mut dev) = (HostEnd::new(&qp), DeviceEnd::new(&qp));
     let mut next = 0u64;
     let mut want_sqe = 0u64;
     let mut want_cqe = 0u64;
@@ -168,7 +171,7 @@ fn indices_wrap_across_u32_overflow() {
 fn sq_tail_ahead_by_entries_plus_one_is_refused_and_reported() {
     let qp = Qp::new();
     qp.init(u32::MAX - 1);
-    let (mut host, mut dev) = (Host::new(&qp), Device::new(&qp));
+    let (mut host, mut dev) = (HostEnd::new(&qp), DeviceEnd::new(&qp));
     assert_eq!(host.push(&[sqe(1)]), Ok(1));
     let head = dev.sq_head();
     let bad = head.wrapping_add(4 + 1);
@@ -180,7 +183,7 @@ fn sq_tail_ahead_by_entries_plus_one_is_refused_and_reported() {
     assert_eq!(dev.sq_head(), head);
     assert_eq!(dev.dropped(), 1);
     assert_eq!(qp.read_word(SQ_DROPPED), Some(1));
-    assert_eq!(qp.read_word(SQ_FLAGS), Some(CORRUPT));
+    assert_eq!(qp.read_word(SQ_FLAGS), Some(CORRUPT.bits()));
     // Only the flags and dropped words changed.
     let after = snapshot(&qp);
     for (i, (a, b)) in before.iter().zip(&after).enumerate() {
@@ -195,13 +198,13 @@ fn sq_tail_ahead_by_entries_plus_one_is_refused_and_reported() {
     assert!(qp.write_word(SQ_TAIL, head.wrapping_add(4)));
     assert_eq!(dev.take(&mut out), Ok(4));
     assert_eq!(out[0], sqe(1));
-    assert_eq!(qp.read_word(SQ_FLAGS), Some(CORRUPT), "sticky");
+    assert_eq!(qp.read_word(SQ_FLAGS), Some(CORRUPT.bits()), "sticky");
 }
 
 #[test]
 fn sq_tail_behind_the_device_head_is_refused() {
     let qp = Qp::new();
-    let (mut host, mut dev) = (Host::new(&qp), Device::new(&qp));
+    let (mut host, mut dev) = (HostEnd::new(&qp), DeviceEnd::new(&qp));
     assert_eq!(host.push(&[sqe(1), sqe(2)]), Ok(2));
     assert_eq!(dev.take(&mut [Sqe::default(); 2]), Ok(2));
     assert!(qp.write_word(SQ_TAIL, 1));
@@ -218,7 +221,7 @@ fn sq_tail_behind_the_device_head_is_refused() {
 fn sq_head_ahead_of_tail_or_way_behind_is_refused_by_the_host() {
     let qp = Qp::new();
     qp.init(u32::MAX);
-    let mut host = Host::new(&qp);
+    let mut host = HostEnd::new(&qp);
     assert_eq!(host.push(&[sqe(1)]), Ok(1));
     let tail = host.sq_tail();
     for bad_head in [tail.wrapping_add(1), tail.wrapping_sub(5), tail.wrapping_add(1 << 31)] {
@@ -232,7 +235,7 @@ fn sq_head_ahead_of_tail_or_way_behind_is_refused_by_the_host() {
                 assert_eq!(a, b, "word {i}");
             }
         }
-        assert_eq!(host.sq_flags() & CORRUPT, CORRUPT);
+        assert!(host.sq_flags().contains(CORRUPT));
     }
     // Exactly `entries` behind: full, not corrupt.
     assert!(qp.write_word(SQ_HEAD, tail.wrapping_sub(4)));
@@ -245,7 +248,7 @@ fn sq_head_ahead_of_tail_or_way_behind_is_refused_by_the_host() {
 fn cq_indices_out_of_range_are_refused_by_both_sides() {
     let qp = Qp::new();
     qp.init(0x7fff_fffe);
-    let (mut host, mut dev) = (Host::new(&qp), Device::new(&qp));
+    let (mut host, mut dev) = (HostEnd::new(&qp), DeviceEnd::new(&qp));
     assert_eq!(dev.post(&[Cqe::new(1, 0), Cqe::new(2, 0)]), Ok(2));
     let (head, tail) = (host.cq_head(), dev.cq_tail());
     // Device (producer) sees the host's head ahead of its tail, or far behind.
@@ -254,7 +257,7 @@ fn cq_indices_out_of_range_are_refused_by_both_sides() {
         assert_eq!(dev.post(&[Cqe::new(3, 0)]), Err(ShmError::CqCorrupt { head: bad_head, tail }));
         assert_eq!(dev.cq_tail(), tail);
     }
-    assert_eq!(qp.read_word(CQ_FLAGS), Some(CORRUPT));
+    assert_eq!(qp.read_word(CQ_FLAGS), Some(CORRUPT.bits()));
     assert!(qp.write_word(CQ_FLAGS, 0));
     // Host (consumer) sees the device's tail entries + 1 ahead, or behind its head.
     for bad_tail in [head.wrapping_add(9), head.wrapping_sub(1)] {
@@ -277,7 +280,7 @@ fn cq_indices_out_of_range_are_refused_by_both_sides() {
 #[test]
 fn garbage_in_flags_mask_entries_and_padding_changes_nothing() {
     let qp = Qp::new();
-    let (mut host, mut dev) = (Host::new(&qp), Device::new(&qp));
+    let (mut host, mut dev) = (HostEnd::new(&qp), DeviceEnd::new(&qp));
     for i in [2, 3, 4, 5, 6, 15, 18, 19, 20, 21, 22, 31] {
         assert!(qp.write_word(i, 0xffff_ffff));
     }
@@ -291,15 +294,15 @@ fn garbage_in_flags_mask_entries_and_padding_changes_nothing() {
     // The device's flag writes touch only its own bit.
     assert!(qp.write_word(SQ_FLAGS, 0x0000_f0f0));
     dev.set_backpressure(true);
-    assert_eq!(host.sq_flags(), 0x0000_f0f0 | CQ_OVERFLOW);
+    assert_eq!(host.sq_flags().bits(), 0x0000_f0f0 | CQ_OVERFLOW.bits());
     dev.set_backpressure(false);
-    assert_eq!(host.sq_flags(), 0x0000_f0f0);
+    assert_eq!(host.sq_flags().bits(), 0x0000_f0f0);
 }
 
 #[test]
 fn a_peer_rewriting_our_published_index_is_ignored() {
     let qp = Qp::new();
-    let (mut host, mut dev) = (Host::new(&qp), Device::new(&qp));
+    let (mut host, mut dev) = (HostEnd::new(&qp), DeviceEnd::new(&qp));
     assert_eq!(host.push(&[sqe(1), sqe(2)]), Ok(2));
     // The host scribbles over the device's SQ head: the device never reads it back.
     assert!(qp.write_word(SQ_HEAD, 1));
@@ -321,7 +324,7 @@ fn a_peer_rewriting_our_published_index_is_ignored() {
 #[test]
 fn entries_mutated_after_publication_are_read_once() {
     let qp = Qp::new();
-    let (mut host, mut dev) = (Host::new(&qp), Device::new(&qp));
+    let (mut host, mut dev) = (HostEnd::new(&qp), DeviceEnd::new(&qp));
     assert_eq!(host.push(&[sqe(1), sqe(2)]), Ok(2));
     // Rewritten after publication, before the device reads: it sees the new value,
     // whole, in one copy.
@@ -348,7 +351,7 @@ fn entries_mutated_after_publication_are_read_once() {
 #[test]
 fn feed_and_flush_bridge_the_ring_without_losing_a_cqe() {
     let qp = Qp::new();
-    let (mut host, mut dev) = (Host::new(&qp), Device::new(&qp));
+    let (mut host, mut dev) = (HostEnd::new(&qp), DeviceEnd::new(&qp));
     // Ring CQ of 4, shared CQ of 8: 12 completions can wait before backpressure.
     let mut ring: Ring<4, 4, 4> = Ring::new();
     ring.setup(Setup::new(4).cq_entries(4).flags(SetupFlags::SUBMIT_ALL)).unwrap();
@@ -361,7 +364,7 @@ fn feed_and_flush_bridge_the_ring_without_losing_a_cqe() {
         let _ = ring.submit();
         dev.flush(&mut ring).unwrap();
         rounds += 1;
-        if host.sq_flags() & CQ_OVERFLOW != 0 {
+        if host.sq_flags().contains(CQ_OVERFLOW) {
             break;
         }
         assert!(rounds < 10, "backpressure never raised");
@@ -386,14 +389,14 @@ fn feed_and_flush_bridge_the_ring_without_losing_a_cqe() {
         dev.flush(&mut ring).unwrap();
     }
     assert!(!dev.backpressure());
-    assert_eq!(host.sq_flags() & CQ_OVERFLOW, 0);
+    assert!(!host.sq_flags().contains(CQ_OVERFLOW));
     assert_eq!(ring.pop(), None);
 }
 
 #[test]
 fn feed_and_flush_refuse_corrupt_indices_and_leave_the_ring_alone() {
     let qp = Qp::new();
-    let (mut host, mut dev) = (Host::new(&qp), Device::new(&qp));
+    let (mut host, mut dev) = (HostEnd::new(&qp), DeviceEnd::new(&qp));
     let mut ring: Ring<4, 8, 4> = Ring::new();
     assert_eq!(host.push(&[Sqe::nop().user_data(1)]), Ok(1));
     assert!(qp.write_word(SQ_TAIL, 100));
@@ -429,8 +432,8 @@ static STATIC_QP: QueuePair<2, 2> = QueuePair::new();
 
 #[test]
 fn a_queue_pair_lives_in_a_static() {
-    let mut host = Host::new(&STATIC_QP);
-    let mut dev = Device::new(&STATIC_QP);
+    let mut host = HostEnd::new(&STATIC_QP);
+    let mut dev = DeviceEnd::new(&STATIC_QP);
     assert_eq!(host.push(&[sqe(7)]), Ok(1));
     let mut out = [Sqe::default(); 1];
     assert_eq!(dev.take(&mut out), Ok(1));
@@ -445,7 +448,7 @@ fn from_ptr_reads_the_same_memory() {
     // SAFETY: `qp` outlives `same`, is aligned and initialised, and is only ever
     // accessed atomically.
     let same: &Qp = unsafe { Qp::from_ptr(ptr) };
-    let mut host = Host::new(same);
+    let mut host = HostEnd::new(same);
     assert_eq!(host.push(&[sqe(1)]), Ok(1));
     assert_eq!(qp.read_word(SQ_TAIL), Some(1));
 }

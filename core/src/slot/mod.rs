@@ -149,6 +149,17 @@ const _: () = {
 };
 
 /// What an op's issue callback answers.
+///
+/// The series' third answer, `IOU_ISSUE_SKIP_COMPLETE` ("the completion comes later"
+/// without the request having gone anywhere), is always -EINVAL for ops (C-BPF-9), so it
+/// has no variant: an op cannot say it. The one way to complete later is
+/// [`Issue::Pending`] with a token taken — and `Pending` *without* one is the same
+/// mistake, caught at run time: -EINVAL.
+///
+/// ```compile_fail
+/// // C-BPF-9: there is no way to answer IOU_ISSUE_SKIP_COMPLETE.
+/// let _ = fwring::Issue::SkipComplete;
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Issue {
@@ -158,14 +169,12 @@ pub enum Issue {
     /// The issue itself failed: the CQE carries `-errno` and the op's `fail` runs
     /// (C-BPF-10). `EAGAIN` is retried once, one pass later.
     Err(Errno),
-    /// The series' `IOU_ISSUE_SKIP_COMPLETE`: not allowed for ops; the request fails
-    /// with -EINVAL (C-BPF-9).
-    SkipComplete,
     /// The work goes on elsewhere (hardware, an interrupt, another core): the request
     /// stays in flight until someone calls [`Completer::complete`](crate::Completer::complete) with the token taken
     /// from [`IssueCx::pending`] (or [`IssueCx::pending_cancelable`]). Returning this
-    /// without having taken a token fails the request with -EINVAL. An fwring
-    /// extension: the series cannot defer completion.
+    /// without having taken a token fails the request with -EINVAL (C-BPF-9: "complete
+    /// later" with nothing to complete it). An fwring extension: the series cannot defer
+    /// completion.
     Pending,
 }
 

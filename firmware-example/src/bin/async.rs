@@ -20,8 +20,7 @@ use embassy_executor::Spawner;
 use embassy_futures::select::{Either, select};
 use embassy_futures::yield_now;
 use fwring::asynch::AsyncRing;
-use fwring::timeout::flags::IMMEDIATE_ARG;
-use fwring::{BufDesc, Cqe, Sqe, opcode};
+use fwring::{BufDesc, Cqe, Sqe, TimeoutFlags};
 use fwring_firmware::fixture::{self, ARGS, CQ, N, SQ, buf, slot};
 use fwring_firmware::{board, device, log_error, log_info, log_line};
 use static_cell::StaticCell;
@@ -142,7 +141,7 @@ async fn awaited_timeout_fires_from_the_timer_task(spawner: Spawner, ring: &'sta
     if spawner.spawn(timer(ring)).is_err() {
         return false;
     }
-    let t = Sqe { op_flags: IMMEDIATE_ARG, addr: 3_000_000, len: 1, ..Sqe::new(opcode::TIMEOUT) };
+    let t = Sqe::timeout(3_000_000, 0, TimeoutFlags::empty());
     let c = ring.call(t.user_data(6)).await;
     let elapsed = device::stats().ticks.wrapping_sub(start);
     c == Cqe::new(6, -62) && elapsed >= 3

@@ -25,7 +25,7 @@ use fwring::{Errno, Issue, IssueCx, Op, PrepCx, Sqe};
 
 pub use crate::blk::cmd;
 use crate::blk::{check_command, check_transfer};
-use crate::device::Device;
+use crate::driver::StaticDriver;
 use crate::io::{self, Done};
 use crate::nor::check_range;
 use crate::sqe::{self, Args, Use};
@@ -97,7 +97,7 @@ pub async fn serve<F: NorFlash>(
 
 impl<D, F> Op for FtlBlock<D>
 where
-    D: Device<Hal = Ftl<Blocking<F>>>,
+    D: StaticDriver<Hal = Ftl<Blocking<F>>>,
     F: BlockingNorFlash + 'static,
 {
     type Pdu = Args;

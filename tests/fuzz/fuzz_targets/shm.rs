@@ -6,7 +6,7 @@
 //! move by exactly what their calls returned, never past a ring's size.
 #![no_main]
 
-use fwring::shm::{Device, Host, QueuePair, SQE_WORDS};
+use fwring::shm::{DeviceEnd, HostEnd, QueuePair, SQE_WORDS};
 use fwring::{Cqe, Ring, Setup, SetupFlags, Sqe};
 use libfuzzer_sys::fuzz_target;
 
@@ -34,8 +34,8 @@ fuzz_target!(|data: &[u8]| {
     let Some(start) = input.u32() else { return };
     let qp: Box<Qp> = Box::new(QueuePair::new());
     qp.init(start);
-    let mut host = Host::new(&qp);
-    let mut dev = Device::new(&qp);
+    let mut host = HostEnd::new(&qp);
+    let mut dev = DeviceEnd::new(&qp);
     let mut ring: Ring<SQ, CQ, 4> = Ring::new();
     ring.setup(Setup::new(SQ as u32).cq_entries(CQ as u32).flags(SetupFlags::SUBMIT_ALL)).unwrap();
     let mut next = 0u64;

@@ -6,7 +6,7 @@
 //! the transport into the ring, `submit`, move CQEs from the ring back. Only the
 //! transport differs:
 //!
-//! - `shm`: a `QueuePair<64, 128>` — `Host::push`/`reap`, `Device::feed`/`flush`;
+//! - `shm`: a `QueuePair<64, 128>` — `HostEnd::push`/`reap`, `DeviceEnd::feed`/`flush`;
 //! - `heapless`: two `heapless::spsc` queues, 64-byte SQEs one way (63 slots), 16-byte
 //!   CQEs back (127 slots);
 //! - `crossbeam`: two `crossbeam_queue::ArrayQueue`s of 64 and 128 slots.
@@ -28,14 +28,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
-use fwring::shm::{Device, Host, QueuePair};
+use fwring::shm::{DeviceEnd, HostEnd, QueuePair};
 use fwring::{Cqe, Sqe};
 use fwring_tests::bench::{BATCH, BenchRing, nops};
 
 const NAMES: [&str; 3] = ["shm", "heapless", "crossbeam"];
 
 /// The host's end of a transport.
-trait HostEnd {
+trait HostSide {
     /// Send as many of `sqes` as fit; returns how many.
     fn push(&mut self, sqes: &[Sqe]) -> usize;
     /// Receive up to `out.len()` CQEs; returns how many.
@@ -43,7 +43,7 @@ trait HostEnd {
 }
 
 /// The device's end of a transport.
-trait DeviceEnd {
+trait DeviceSide {
     /// One device-loop turn: SQEs from the transport into `ring`, submit, CQEs back.
     /// Returns how many entries moved (0 = idle).
     fn step(&mut self, ring: &mut BenchRing) -> u32;
@@ -51,19 +51,19 @@ trait DeviceEnd {
 
 type Qp = QueuePair<64, 128>;
 
-impl HostEnd for Host<'_, 64, 128> {
+impl HostSide for HostEnd<'_, 64, 128> {
     #[inline(never)]
     fn push(&mut self, sqes: &[Sqe]) -> usize {
-        Host::push(self, sqes).expect("honest device")
+        HostEnd::push(self, sqes).expect("honest device")
     }
 
     #[inline(never)]
     fn reap(&mut self, out: &mut [Cqe]) -> usize {
-        Host::reap(self, out).expect("honest device")
+        HostEnd::reap(self, out).expect("honest device")
     }
 }
 
-impl DeviceEnd for Device<'_, 64, 128> {
+impl DeviceSide for DeviceEnd<'_, 64, 128> {
     #[inline(never)]
     fn step(&mut self, ring: &mut BenchRing) -> u32 {
         let fed = self.feed(ring).expect("honest host");
@@ -100,7 +100,7 @@ struct SpscDevice<'a> {
     cq: heapless::spsc::Producer<'a, Cqe>,
 }
 
-impl HostEnd for SpscHost<'_> {
+impl HostSide for SpscHost<'_> {
     #[inline(never)]
     fn push(&mut self, sqes: &[Sqe]) -> usize {
         push_while(sqes, |s| self.sq.enqueue(s).is_ok())
@@ -112,7 +112,7 @@ impl HostEnd for SpscHost<'_> {
     }
 }
 
-impl DeviceEnd for SpscDevice<'_> {
+impl DeviceSide for SpscDevice<'_> {
     #[inline(never)]
     fn step(&mut self, ring: &mut BenchRing) -> u32 {
         let mut moved = 0;
@@ -137,7 +137,7 @@ struct CrossbeamEnd {
     cq: Arc<ArrayQueue<Cqe>>,
 }
 
-impl HostEnd for CrossbeamEnd {
+impl HostSide for CrossbeamEnd {
     #[inline(never)]
     fn push(&mut self, sqes: &[Sqe]) -> usize {
         push_while(sqes, |s| self.sq.push(s).is_ok())
@@ -149,7 +149,7 @@ impl HostEnd for CrossbeamEnd {
     }
 }
 
-impl DeviceEnd for CrossbeamEnd {
+impl DeviceSide for CrossbeamEnd {
     #[inline(never)]
     fn step(&mut self, ring: &mut BenchRing) -> u32 {
         let mut moved = 0;
@@ -190,7 +190,7 @@ fn fold(sum: u64, c: &Cqe) -> u64 {
 }
 
 /// `batches` × 32 requests, host and device interleaved in this thread.
-fn one_thread(host: &mut impl HostEnd, dev: &mut impl DeviceEnd, batches: u64) -> u64 {
+fn one_thread(host: &mut impl HostSide, dev: &mut impl DeviceSide, batches: u64) -> u64 {
     let sqes = nops();
     let mut ring = Box::new(BenchRing::new());
     let mut out = [Cqe::default(); 2 * BATCH];
@@ -210,7 +210,7 @@ fn one_thread(host: &mut impl HostEnd, dev: &mut impl DeviceEnd, batches: u64) -
 
 /// `batches` × 32 requests with the device on its own thread; returns the checksum and
 /// the host's wall time.
-fn two_threads<H: HostEnd, D: DeviceEnd + Send>(host: &mut H, mut dev: D, batches: u64) -> (u64, Duration) {
+fn two_threads<H: HostSide, D: DeviceSide + Send>(host: &mut H, mut dev: D, batches: u64) -> (u64, Duration) {
     let sqes = nops();
     let total = batches * BATCH as u64;
     let stop = AtomicBool::new(false);
@@ -268,7 +268,7 @@ fn run(name: &str, batches: u64, threaded: bool) -> Result<(u64, Duration), Stri
     Ok(match name {
         "shm" => {
             let qp: Box<Qp> = Box::new(QueuePair::new());
-            let (mut host, mut dev) = (Host::new(&qp), Device::new(&qp));
+            let (mut host, mut dev) = (HostEnd::new(&qp), DeviceEnd::new(&qp));
             if threaded {
                 two_threads(&mut host, dev, batches)
             } else {

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use fwring::{BufDesc, Cqe, Errno, OpVTable, Region, Ring, Setup, SetupFlags, SqeFlags};
 use fwring_hal::sim::MemFlash;
-use fwring_sim_device::*;
+use fwring_storage_firmware::*;
 
 static JOBS: Mutex<Vec<Job>> = Mutex::new(Vec::new());
 static WINDOW: Mutex<Vec<u8>> = Mutex::new(Vec::new());

@@ -38,7 +38,7 @@
 //!
 //! ```
 //! use fwring::{BufDesc, SqeFlags};
-//! use fwring_sim_device::{FUA, cmd, dma, from_host, slot, write};
+//! use fwring_storage_firmware::{FUA, cmd, dma, from_host, slot, write};
 //!
 //! let staging = BufDesc::kfixed(0, 0, 4096); // registered buffer 0, offset 0
 //! let chain = [
@@ -166,7 +166,7 @@ fn import(cx: &mut PrepCx<'_>, sqe: &Sqe, want_a: bool, want_b: bool) -> Result<
     for (d, dir, idx) in [(a, Dir::Source, &mut ia), (b, Dir::Dest, &mut ib)] {
         if let Some(d) = d {
             // One segment per descriptor: vectored lists are not part of this device.
-            if matches!(d.ty, fwring::buf_type::VEC | fwring::buf_type::REG_VEC) {
+            if d.is_vectored() {
                 return Err(Errno::EINVAL);
             }
             *idx = cx.import(&d, dir)? as u8;

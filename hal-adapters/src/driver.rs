@@ -1,20 +1,21 @@
-//! Where an op finds its device: a [`DeviceCell`] in a `static`, named by a marker type.
+//! Where an op finds its device's driver: a [`DriverCell`] in a `static`, named by a
+//! marker type that implements [`StaticDriver`].
 //!
 //! Op slots are plain `fn` pointers with no data pointer, so an op cannot carry its
 //! driver. Instead each device gets a zero-sized **marker type** that implements
-//! [`Device`] and names a `static DeviceCell<Driver>`; ops are generic over the marker
+//! [`StaticDriver`] and names a `static DriverCell<Driver>`; ops are generic over the marker
 //! (`spi::Spi<Flash>`, `nor::Nor<Flash>`), so every monomorphised op knows its static at
-//! compile time. The [`device!`](crate::device!) macro writes marker, static and impl in
+//! compile time. The [`static_driver!`](crate::static_driver!) macro writes marker, static and impl in
 //! one line:
 //!
 //! ```
 //! use embedded_hal_mock::eh1::spi::Mock;
 //!
-//! fwring_hal::device! {
+//! fwring_hal::static_driver! {
 //!     /// The SPI NOR flash on SPI1.
 //!     pub Flash: Mock<u8>;
 //! }
-//! # use fwring_hal::Device;
+//! # use fwring_hal::StaticDriver;
 //! assert!(!Flash::is_ready());
 //! Flash::init(Mock::new(&[])).unwrap();
 //! assert!(Flash::is_ready());
@@ -42,15 +43,15 @@ enum Slot<D> {
 }
 
 /// A driver in a `static`, lent to one user at a time. `const fn new`, so it can be a
-/// `static` initialiser; [`DeviceCell::init`] puts the driver in at run time.
-pub struct DeviceCell<D> {
+/// `static` initialiser; [`DriverCell::init`] puts the driver in at run time.
+pub struct DriverCell<D> {
     slot: Mutex<RefCell<Slot<D>>>,
 }
 
-impl<D> DeviceCell<D> {
+impl<D> DriverCell<D> {
     /// An empty cell.
     pub const fn new() -> Self {
-        DeviceCell { slot: Mutex::new(RefCell::new(Slot::Empty)) }
+        DriverCell { slot: Mutex::new(RefCell::new(Slot::Empty)) }
     }
 
     /// Put the driver in. A cell that already holds one (or has it lent out) hands the
@@ -109,26 +110,26 @@ impl<D> DeviceCell<D> {
     }
 }
 
-impl<D> Default for DeviceCell<D> {
+impl<D> Default for DriverCell<D> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<D> core::fmt::Debug for DeviceCell<D> {
+impl<D> core::fmt::Debug for DriverCell<D> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let state = critical_section::with(|cs| match *self.slot.borrow_ref(cs) {
             Slot::Empty => "empty",
             Slot::Ready(_) => "ready",
             Slot::Lent => "lent",
         });
-        f.debug_struct("DeviceCell").field("state", &state).finish()
+        f.debug_struct("DriverCell").field("state", &state).finish()
     }
 }
 
 /// The driver while it is lent out; puts it back when dropped.
 struct Lent<'a, D> {
-    cell: &'a DeviceCell<D>,
+    cell: &'a DriverCell<D>,
     driver: Option<D>,
 }
 
@@ -140,22 +141,24 @@ impl<D> Drop for Lent<'_, D> {
     }
 }
 
-/// A marker type naming a device: the `static` [`DeviceCell`] its driver lives in.
-/// Implement it with [`device!`](crate::device!); ops take the marker as their type
+/// A marker type naming a device's driver in a `static`: the [`DriverCell`] it lives in
+/// (the name says what the marker gives an op — a driver it reaches statically, without
+/// a data pointer).
+/// Implement it with [`static_driver!`](crate::static_driver!); ops take the marker as their type
 /// parameter.
-pub trait Device: 'static {
+pub trait StaticDriver: 'static {
     /// The driver type (an embedded-hal `SpiDevice`, an `I2c`, a `NorFlash`, …).
     type Hal: 'static;
 
     /// The cell the driver lives in.
-    fn cell() -> &'static DeviceCell<Self::Hal>;
+    fn cell() -> &'static DriverCell<Self::Hal>;
 
-    /// Put the driver in (see [`DeviceCell::init`]).
+    /// Put the driver in (see [`DriverCell::init`]).
     fn init(driver: Self::Hal) -> Result<(), Self::Hal> {
         Self::cell().init(driver)
     }
 
-    /// Take the driver out (see [`DeviceCell::take`]).
+    /// Take the driver out (see [`DriverCell::take`]).
     fn take() -> Option<Self::Hal> {
         Self::cell().take()
     }
@@ -165,17 +168,18 @@ pub trait Device: 'static {
         Self::cell().is_ready()
     }
 
-    /// Lend the driver to `f` (see [`DeviceCell::with`]): -ENODEV, -EBUSY.
+    /// Lend the driver to `f` (see [`DriverCell::with`]): -ENODEV, -EBUSY.
     fn with<R>(f: impl FnOnce(&mut Self::Hal) -> R) -> Result<R, Errno> {
         Self::cell().with(f)
     }
 }
 
-/// Declare device marker types, each with its own `static` [`DeviceCell`]:
+/// Declare device marker types ([`StaticDriver`]s), each with its own `static`
+/// [`DriverCell`]:
 ///
 /// ```
 /// # use embedded_hal_mock::eh1::{i2c, digital};
-/// fwring_hal::device! {
+/// fwring_hal::static_driver! {
 ///     /// The temperature sensor on I2C0.
 ///     pub Sensor: i2c::Mock;
 ///     /// The sensor's reset line.
@@ -183,22 +187,22 @@ pub trait Device: 'static {
 /// }
 /// ```
 ///
-/// Each `NAME: Type;` becomes a unit struct `NAME` implementing [`Device`] with
+/// Each `NAME: Type;` becomes a unit struct `NAME` implementing [`StaticDriver`] with
 /// `Hal = Type`. The driver type must be `Send` (the cell is shared with interrupt
 /// handlers).
 #[macro_export]
-macro_rules! device {
+macro_rules! static_driver {
     ($($(#[$meta:meta])* $vis:vis $name:ident: $hal:ty;)+) => {
         $(
             $(#[$meta])*
             #[derive(Clone, Copy, Debug)]
             $vis struct $name;
 
-            impl $crate::Device for $name {
+            impl $crate::StaticDriver for $name {
                 type Hal = $hal;
 
-                fn cell() -> &'static $crate::DeviceCell<$hal> {
-                    static CELL: $crate::DeviceCell<$hal> = $crate::DeviceCell::new();
+                fn cell() -> &'static $crate::DriverCell<$hal> {
+                    static CELL: $crate::DriverCell<$hal> = $crate::DriverCell::new();
                     &CELL
                 }
             }
@@ -212,7 +216,7 @@ mod tests {
 
     #[test]
     fn lend_take_and_errors() {
-        static CELL: DeviceCell<u32> = DeviceCell::new();
+        static CELL: DriverCell<u32> = DriverCell::new();
         assert_eq!(CELL.with(|_| ()), Err(Errno::ENODEV));
         assert_eq!(CELL.take(), None);
         CELL.init(7).unwrap();
