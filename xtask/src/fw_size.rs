@@ -30,7 +30,40 @@ struct Row {
     builtins: u64,
     /// The largest functions of the ring core (not in the baseline).
     top: Vec<(String, u64)>,
+    /// `size-core`'s `static RING` (with and without timeouts).
+    ring: RingPlace,
+    lean_ring: RingPlace,
     images: Vec<(&'static str, Sizes)>,
+}
+
+/// Where `size-core`'s `static RING` landed: its bytes, and whether in `.bss` (all-zero
+/// initial value, no image in flash) or `.data` (an image in flash as large as the ring).
+#[derive(Clone, Copy)]
+struct RingPlace {
+    bytes: u64,
+    bss: bool,
+}
+
+impl RingPlace {
+    /// The `.data` and `.bss` bytes the ring takes.
+    fn data_bss(self) -> (u64, u64) {
+        if self.bss { (0, self.bytes) } else { (self.bytes, 0) }
+    }
+}
+
+/// The ring of a `size-core` image: it must be in `.bss` (issue 13: `Ring::new()` is all
+/// zeros, so a ring in a `static` costs no flash).
+fn ring_place(elf: &Elf, what: &str) -> Result<RingPlace, String> {
+    let (sym, section) =
+        elf.object("size_core::RING").ok_or_else(|| format!("{what}: no symbol size_core::RING in size-core"))?;
+    let place = RingPlace { bytes: u64::from(sym.size), bss: section.kind == super::elf::SHT_NOBITS };
+    if !place.bss {
+        return Err(format!(
+            "{what}: the ring ({} bytes) is in {}, not .bss: Ring::new() has non-zero bytes and costs flash",
+            place.bytes, section.name
+        ));
+    }
+    Ok(place)
 }
 
 /// compiler-builtins' memory functions (memcpy and friends, Arm's `__aeabi_mem*`).
@@ -53,6 +86,8 @@ fn measure(inst: &mut Installer, t: &'static Target, prefer: Prefer) -> Result<R
     let builtins = builtins_size(&core_fns).saturating_sub(builtins_size(&base_fns));
     let lean_elf = Elf::read(&build(&tc, t, &["size-core"], &["size-image", "--no-default-features"])?[0])?;
     let lean = lean_elf.sizes();
+    let ring = ring_place(&core_elf, t.triple)?;
+    let lean_ring = ring_place(&lean_elf, &format!("{} without timeouts", t.triple))?;
     let lean_builtins = builtins_size(&lean_elf.functions()).saturating_sub(builtins_size(&base_fns));
     let top = core_fns.into_iter().filter(|(n, _)| !base_fns.iter().any(|(b, _)| b == n)).take(12).collect();
     let mut images = vec![("size-base", base), ("size-core", core)];
@@ -63,7 +98,19 @@ fn measure(inst: &mut Installer, t: &'static Target, prefer: Prefer) -> Result<R
         }
         images.push((bin, Elf::read(&path)?.sizes()));
     }
-    Ok(Row { target: t, rustc: rustc_version(&tc), base, core, lean, lean_builtins, builtins, top, images })
+    Ok(Row {
+        target: t,
+        rustc: rustc_version(&tc),
+        base,
+        core,
+        lean,
+        lean_builtins,
+        builtins,
+        top,
+        ring,
+        lean_ring,
+        images,
+    })
 }
 
 fn kib(n: u64) -> String {
@@ -141,9 +188,19 @@ fn render(rows: &[Row]) -> String {
     }
     let _ = writeln!(
         s,
-        "\nThe ring's RAM is its `.data` + `.bss`: `Ring::new()` is `const` but not all zeros (list \
-         sentinels), so the ring lands in `.data` and its initial image also occupies flash.\n"
+        "\n### The ring in RAM\n\n`size-core`'s `static RING: ConstStaticCell<Ring<16, 32, 16>>`: \
+         `Ring::new()` is all zero bytes (every size and list end encoded so that zero is the empty \
+         state; what must be non-zero is set at the first run), so the ring is placed in `.bss` — RAM \
+         only, no initial image in flash. `cargo xtask fw-size` fails if it lands in `.data`.\n"
     );
+    let _ = writeln!(s, "| target | ring bytes | .data | .bss | without timeouts: ring bytes | .data | .bss |");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        let ((d, b), (ld, lb)) = (r.ring.data_bss(), r.lean_ring.data_bss());
+        let _ =
+            writeln!(s, "| {} | {} | {d} | {b} | {} | {ld} | {lb} |", r.target.triple, r.ring.bytes, r.lean_ring.bytes);
+    }
+    let _ = writeln!(s);
     let _ = writeln!(s, "## Whole images\n");
     let _ = writeln!(s, "| target | image | .text | .rodata | .data | .bss | .dma |");
     let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|");
@@ -187,6 +244,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
             d.data,
             d.bss
         );
+        let (rd, rb) = r.ring.data_bss();
+        println!("{}: size-core's ring: {} bytes, .data {rd}, .bss {rb}", t.triple, r.ring.bytes);
         rows.push(r);
     }
     let path = root().join("docs/size.md");

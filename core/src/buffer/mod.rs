@@ -150,14 +150,16 @@ pub struct IoVec {
     pub len: u64,
 }
 
-/// Which way an op uses a buffer (the series' numbering).
+/// Which way an op uses a buffer (the series' DEST = 0 and SOURCE = 1). The
+/// discriminants are 1 and 2, so that "no direction" (`Option::<Dir>::None`, an unused
+/// import) is 0 and an empty request table is all zero bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Dir {
     /// The op writes into the buffer (I/O "read" into memory).
-    Dest = 0,
+    Dest = 1,
     /// The op reads from the buffer.
-    Source = 1,
+    Source = 2,
 }
 
 /// One checked segment: `len` bytes at `start` of region `region`.
@@ -170,7 +172,7 @@ pub(crate) struct Seg {
 /// An imported buffer: its direction and checked segments.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Import {
-    /// 0 = unused, else `Dir as u8 + 1`.
+    /// `None` (byte 0): unused.
     pub(crate) dir: Option<Dir>,
     nsegs: u8,
     regions: [u8; MAX_SEGS],
@@ -558,7 +560,7 @@ impl BufTable {
             g,
             area,
             attached: u16::MAX,
-            inc: flags & IOU_PBUF_RING_INC != 0,
+            flags,
         };
         let reserve = Self::group_area(&group);
         if self.group_conflict(&reserve) || holders.conflict(&reserve, false) {

@@ -21,7 +21,7 @@ use crate::abi::{Sqe, opcode};
 #[cfg(feature = "timeouts")]
 use crate::engine::ring::Exec;
 #[cfg(feature = "timeouts")]
-use crate::engine::table::{Idx, OpState, ReqFlags, Work};
+use crate::engine::table::{Idx, OpState, ReqFlags, Table, Work};
 
 /// `IORING_ASYNC_CANCEL_*` flags.
 pub mod flags {
@@ -91,7 +91,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         };
         let mut cancelled = 0;
         let mut busy = false;
-        for i in 0..N as Idx {
+        for i in Table::<N>::ids() {
             if i == idx {
                 continue;
             }

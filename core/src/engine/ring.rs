@@ -72,8 +72,6 @@ pub(crate) struct Engine<const CQ: usize, const N: usize, const ARGS: usize> {
     pub tw: List,
     /// Requests completed in this pass that still have a link to resolve.
     pub done: List,
-    /// Longest link chain the ring can hold at once: min(in-flight, CQ entries).
-    pub max_chain: u32,
     /// Requests completed and freed during this pass without waiting for its end (no
     /// link to resolve). Linux frees every request at the end of the pass, and a drain
     /// barrier counts them as allocated until then, so fwring does too.
@@ -93,9 +91,11 @@ pub(crate) struct Engine<const CQ: usize, const N: usize, const ARGS: usize> {
 }
 
 impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
-    const fn new(cq_entries: u32) -> Self {
+    /// An idle engine, all zeros; its CQ has no entries until [`Local::set_up`] gives
+    /// it some.
+    const fn new() -> Self {
         Engine {
-            cq: CqProducer::new(cq_entries),
+            cq: CqProducer::new(),
             t: Table::new(),
             slots: Slots::new(),
             bufs: BufTable::new(),
@@ -109,7 +109,6 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
             nr_drained: 0,
             tw: List::EMPTY,
             done: List::EMPTY,
-            max_chain: if (N as u32) < cq_entries { N as u32 } else { cq_entries },
             freed_early: 0,
             now: 0,
             posted: 0,
@@ -137,6 +136,12 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
     /// completed during the current pass.
     pub(crate) fn nr_allocated(&self) -> u32 {
         self.t.nr_allocated() + self.freed_early
+    }
+
+    /// Longest link chain the ring can hold at once: min(in-flight, CQ entries).
+    #[inline]
+    pub(crate) fn max_chain(&self) -> u32 {
+        (N as u32).min(self.cq.capacity())
     }
 
     /// No chain is open and no drain is pending: a standalone request may run inline.
@@ -175,7 +180,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     fn admit<const SQ: usize>(&mut self, sq: &SubmissionQueue<SQ>, avail: u32) -> bool {
         let room = self.e.cq.room(&self.sh.cq).min(self.e.t.nr_free());
         if self.e.link.head == NIL {
-            let need = if room == 0 { 1 } else { sq.chain_len(avail.min(self.e.max_chain)) };
+            let need = if room == 0 { 1 } else { sq.chain_len(avail.min(self.e.max_chain())) };
             need <= room
         } else if room == 0 {
             self.end_open_chain();
@@ -190,7 +195,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// room for it, else [`Stop::InFlight`] (only requests in flight can: the in-flight
     /// table, and CQ slots promised to them).
     fn why_not<const SQ: usize>(&self, sq: &SubmissionQueue<SQ>) -> Stop {
-        let need = sq.chain_len(sq.len().min(self.e.max_chain)).max(1);
+        let need = sq.chain_len(sq.len().min(self.e.max_chain())).max(1);
         let after_reaping = self.e.cq.capacity().saturating_sub(self.e.cq.reserved()).min(self.e.t.nr_free());
         if need <= after_reaping { Stop::Backpressure } else { Stop::InFlight }
     }
@@ -204,7 +209,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         let mut n = 0;
         let sh = self.sh;
         sh.mail.take_ready(|idx, low, res| {
-            if (idx as usize) < N && self.e.t.is_pending(idx, low) {
+            if self.e.t.is_pending(idx, low) {
                 self.complete_async(idx, res);
                 n += 1;
             }
@@ -230,12 +235,67 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
 struct Local<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> {
     sq: SubmissionQueue<SQ>,
     ex: Engine<CQ, N, ARGS>,
+    /// What [`Ring::setup`] resolved; all zeros (`sq_entries` 0) until the ring is set
+    /// up, by `setup` or at its first run with [`Local::DEFAULT`].
     params: Params,
     sq_flags: SqRingFlags,
 }
 
 impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<SQ, CQ, N, ARGS> {
+    /// What `Ring::new` promises: `SQ` SQ entries, `min(2 × SQ, CQ)` CQ entries, no
+    /// setup flags.
+    const DEFAULT: Params = Params {
+        sq_entries: SQ as u32,
+        cq_entries: if 2 * SQ < CQ { 2 * SQ as u32 } else { CQ as u32 },
+        flags: SetupFlags::empty(),
+        features: setup::FEATURES,
+    };
+
+    const_fn_unless_loom! {
+        /// A ring not set up: all zeros, so a `static` ring costs no flash.
+        fn new() -> Self {
+            Local {
+                sq: SubmissionQueue::new(),
+                ex: Engine::new(),
+                params: Params { sq_entries: 0, cq_entries: 0, flags: SetupFlags::empty(), features: crate::abi::Features::empty() },
+                sq_flags: SqRingFlags::empty(),
+            }
+        }
+    }
+
+    /// The parameters in effect: [`Local::DEFAULT`] until the ring is set up.
+    const fn params(&self) -> &Params {
+        if self.params.sq_entries == 0 { &Self::DEFAULT } else { &self.params }
+    }
+
+    /// Set up the ring with `params`: an idle engine of those sizes (the generation
+    /// counter runs on), an empty SQ and CQ.
+    fn set_up(&mut self, sh: &mut Shared<CQ, N>, params: Params) {
+        // The generation counter runs on across a setup: a token from before it never
+        // names a request after it.
+        let gen_next = self.ex.gen_next;
+        self.ex = Engine::new();
+        self.ex.cq = CqProducer::with_entries(params.cq_entries);
+        self.ex.gen_next = gen_next;
+        self.ex.flags = params.flags;
+        self.sq.resize(params.sq_entries);
+        self.params = params;
+        self.sq_flags = SqRingFlags::empty();
+        sh.cq.reset();
+    }
+
+    /// A ring never set up takes `Ring::new`'s parameters at its first run. Nothing can
+    /// be queued in its CQ or in flight before (only a run consumes SQEs).
+    #[inline]
+    fn ensure_set_up(&mut self) {
+        if self.params.sq_entries == 0 {
+            self.params = Self::DEFAULT;
+            self.ex.cq = CqProducer::with_entries(Self::DEFAULT.cq_entries);
+        }
+    }
+
     fn submit(&mut self, sh: &Shared<CQ, N>) -> Submitted {
+        self.ensure_set_up();
         let submit_all = self.params.flags.contains(SetupFlags::SUBMIT_ALL);
         let mut x = Exec { e: &mut self.ex, sh };
         // Completions that arrived since the last look come first: they happened first.
@@ -280,6 +340,7 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
     }
 
     fn poll(&mut self, sh: &Shared<CQ, N>) -> u32 {
+        self.ensure_set_up();
         let mut x = Exec { e: &mut self.ex, sh };
         let n = x.take_completions();
         x.finish();
@@ -294,6 +355,7 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
     }
 
     fn next_deadline(&mut self, sh: &Shared<CQ, N>) -> Option<u64> {
+        self.ensure_set_up();
         #[cfg(feature = "timeouts")]
         return Exec { e: &mut self.ex, sh }.next_deadline();
         #[cfg(not(feature = "timeouts"))]
@@ -470,11 +532,12 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Ring<S
     const_fn_unless_loom! {
         /// A ring using all its storage: `SQ` SQ entries, `min(2 × SQ, CQ)` CQ entries,
         /// no setup flags. Call [`Ring::setup`] to choose otherwise.
+        ///
+        /// Its bytes are all zeros (every size is encoded so that zero is the empty
+        /// state, and what must be non-zero is set at the first `submit`/`poll`), so a
+        /// ring in a `static` is placed in `.bss`: RAM only, no initial image in flash.
         pub fn new() -> Self {
-            let cq_entries = if 2 * SQ < CQ { 2 * SQ } else { CQ };
-            let mut sh = Shared::new();
-            sh.cq.set_entries(cq_entries as u32);
-            Ring { local: Local::new(cq_entries as u32), sh }
+            Ring { local: Local::new(), sh: Shared::new() }
         }
     }
 
@@ -488,22 +551,13 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Ring<S
         if l.ex.t.nr_allocated() != 0 || !l.ex.bufs.is_empty() {
             return Err(Errno::EBUSY);
         }
-        l.sq.resize(params.sq_entries);
-        // The generation counter runs on across a setup: a token from before it never
-        // names a request after it.
-        let gen_next = l.ex.gen_next;
-        l.ex = Engine::new(params.cq_entries);
-        l.ex.gen_next = gen_next;
-        l.ex.flags = params.flags;
-        l.params = params;
-        l.sq_flags = SqRingFlags::empty();
-        self.sh.cq.resize(params.cq_entries);
+        l.set_up(&mut self.sh, params);
         Ok(params)
     }
 
     /// The parameters the ring runs with.
     pub const fn params(&self) -> &Params {
-        &self.local.params
+        self.local.params()
     }
 
     /// Which opcodes this ring runs (`IORING_REGISTER_PROBE`).
@@ -544,7 +598,8 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Ring<S
         self.sh.cq.peek()
     }
 
-    /// The completion queue's shared state: length, capacity, peek.
+    /// The completion queue's shared state: length, peek. (Its entries in use:
+    /// [`Params::cq_entries`].)
     pub fn cq(&self) -> &CqShared<CQ> {
         &self.sh.cq
     }
@@ -606,19 +661,6 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Ring<S
     resource_api!();
 }
 
-impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<SQ, CQ, N, ARGS> {
-    const_fn_unless_loom! {
-        fn new(cq_entries: u32) -> Self {
-            Local {
-                sq: SubmissionQueue::new(),
-                ex: Engine::new(cq_entries),
-                params: Params { sq_entries: SQ as u32, cq_entries, flags: SetupFlags::empty(), features: setup::FEATURES },
-                sq_flags: SqRingFlags::empty(),
-            }
-        }
-    }
-}
-
 /// The submitting side of a split ring: push SQEs, run the ring. `Send`; one per ring.
 pub struct Submitter<'a, const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize = 0> {
     local: &'a mut Local<SQ, CQ, N, ARGS>,
@@ -668,7 +710,7 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Submit
 
     /// [`Ring::params`].
     pub fn params(&self) -> &Params {
-        &self.local.params
+        self.local.params()
     }
 
     /// [`Ring::probe`].
