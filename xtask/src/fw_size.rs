@@ -21,8 +21,13 @@ struct Row {
     target: &'static Target,
     rustc: String,
     base: Sizes,
+    /// `size-core` with fwring's `timeouts` feature (the goal's feature set).
     core: Sizes,
-    /// `size-core` without fwring's `timeouts` feature.
+    /// `size-core` with fwring's default features: `timeouts` and `multishot`.
+    full: Sizes,
+    /// compiler-builtins' memory functions in the full core.
+    full_builtins: u64,
+    /// `size-core` with neither.
     lean: Sizes,
     /// compiler-builtins' memory functions in the lean core.
     lean_builtins: u64,
@@ -79,11 +84,15 @@ fn builtins_size(functions: &[(String, u64)]) -> u64 {
 
 fn measure(inst: &mut Installer, t: &'static Target, prefer: Prefer) -> Result<Row, String> {
     let tc = inst.toolchain(t.triple, prefer)?;
-    let pair = build(&tc, t, &["size-base", "size-core"], &["size-image"])?;
+    let pair = build(&tc, t, &["size-base", "size-core"], &["size-image", "--no-default-features", "timeouts"])?;
     let (base_elf, core_elf) = (Elf::read(&pair[0])?, Elf::read(&pair[1])?);
     let (base, core) = (base_elf.sizes(), core_elf.sizes());
     let (base_fns, core_fns) = (base_elf.functions(), core_elf.functions());
     let builtins = builtins_size(&core_fns).saturating_sub(builtins_size(&base_fns));
+    let full_elf = Elf::read(&build(&tc, t, &["size-core"], &["size-image"])?[0])?;
+    let full = full_elf.sizes();
+    ring_place(&full_elf, &format!("{} with multishot", t.triple))?;
+    let full_builtins = builtins_size(&full_elf.functions()).saturating_sub(builtins_size(&base_fns));
     let lean_elf = Elf::read(&build(&tc, t, &["size-core"], &["size-image", "--no-default-features"])?[0])?;
     let lean = lean_elf.sizes();
     let ring = ring_place(&core_elf, t.triple)?;
@@ -103,6 +112,8 @@ fn measure(inst: &mut Installer, t: &'static Target, prefer: Prefer) -> Result<R
         rustc: rustc_version(&tc),
         base,
         core,
+        full,
+        full_builtins,
         lean,
         lean_builtins,
         builtins,
@@ -139,9 +150,11 @@ fn render(rows: &[Row]) -> String {
          `BPF_EXT`, all 16 op slots registered (16 `OpVTable`s of one trivial op), and a loop that pushes \
          NOPs and op-slot SQEs, submits and reaps; `size-base` is the same runtime, board code and exit \
          without the ring. Neither logs, and both panic by exiting, so no formatting code is counted. \
-         Goal: the ring core at most 6 KiB of `.text`. Rows marked *without timeouts* are built without \
-         fwring's default `timeouts` feature (TIMEOUT, LINK_TIMEOUT, TIMEOUT_REMOVE and ASYNC_CANCEL \
-         then fail -EOPNOTSUPP), as firmware that needs no timers would ship it.\n"
+         Goal: the ring core at most 6 KiB of `.text` with the `timeouts` feature. Each target has three \
+         rows: fwring with `timeouts` only (the goal's row); with fwring's default features, `timeouts` \
+         and `multishot` (provided-buffer rings and multishot requests); and with neither (TIMEOUT, \
+         LINK_TIMEOUT, TIMEOUT_REMOVE and ASYNC_CANCEL then fail -EOPNOTSUPP, and an op-slot SQE with \
+         IOSQE_BUFFER_SELECT too), as firmware that needs no timers and streams nothing would ship it.\n"
     );
     let _ = writeln!(
         s,
@@ -149,8 +162,11 @@ fn render(rows: &[Row]) -> String {
     );
     let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---|");
     for r in rows {
-        let variants =
-            [(r.core.minus(&r.base), r.builtins, ""), (r.lean.minus(&r.base), r.lean_builtins, ", without timeouts")];
+        let variants = [
+            (r.core.minus(&r.base), r.builtins, ", timeouts"),
+            (r.full.minus(&r.base), r.full_builtins, ", timeouts + multishot"),
+            (r.lean.minus(&r.base), r.lean_builtins, ", neither"),
+        ];
         for (d, builtins, what) in variants {
             let own = d.text.saturating_sub(builtins);
             let verdict = |n: u64| {
@@ -179,7 +195,11 @@ fn render(rows: &[Row]) -> String {
          already, so the second column is the ring's own cost."
     );
     if let Some(r) = rows.first() {
-        let _ = writeln!(s, "\nLargest functions of the ring core on {} (after inlining):\n", r.target.triple);
+        let _ = writeln!(
+            s,
+            "\nLargest functions of the ring core on {} (with `timeouts`, after inlining):\n",
+            r.target.triple
+        );
         let _ = writeln!(s, "| function | bytes |");
         let _ = writeln!(s, "|---|---:|");
         for (name, size) in &r.top {
@@ -193,7 +213,7 @@ fn render(rows: &[Row]) -> String {
          state; what must be non-zero is set at the first run), so the ring is placed in `.bss` — RAM \
          only, no initial image in flash. `cargo xtask fw-size` fails if it lands in `.data`.\n"
     );
-    let _ = writeln!(s, "| target | ring bytes | .data | .bss | without timeouts: ring bytes | .data | .bss |");
+    let _ = writeln!(s, "| target | ring bytes (timeouts) | .data | .bss | ring bytes (neither) | .data | .bss |");
     let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
     for r in rows {
         let ((d, b), (ld, lb)) = (r.ring.data_bss(), r.lean_ring.data_bss());

@@ -25,6 +25,7 @@
 
 #[cfg(feature = "dma-cache")]
 pub mod cache;
+#[cfg(feature = "multishot")]
 pub mod provided;
 pub(crate) mod region;
 pub(crate) mod view;
@@ -33,6 +34,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::abi::Sqe;
 use crate::abi::errno::Errno;
+#[cfg(feature = "multishot")]
 use crate::buffer::provided::{BufGroup, BufRing, Group, IOU_PBUF_RING_INC, MAX_GROUPS};
 use crate::buffer::region::Region;
 
@@ -253,8 +255,10 @@ pub struct BufTable {
     /// Table size; 0 = no table registered.
     len: u16,
     /// Provided-buffer groups (`provided.rs`): each reserves its area of a region.
+    #[cfg(feature = "multishot")]
     pub(crate) groups: [Option<Group>; MAX_GROUPS],
     /// Groups with a multishot request attached.
+    #[cfg(feature = "multishot")]
     pub(crate) streams: u8,
 }
 
@@ -273,7 +277,9 @@ impl BufTable {
             regions: [const { None }; MAX_BUFFERS],
             users: [0; MAX_BUFFERS],
             len: 0,
+            #[cfg(feature = "multishot")]
             groups: [None; MAX_GROUPS],
+            #[cfg(feature = "multishot")]
             streams: 0,
         }
     }
@@ -501,6 +507,15 @@ impl BufTable {
     }
 }
 
+/// Without the `multishot` feature there are no groups: no area is reserved.
+#[cfg(not(feature = "multishot"))]
+impl BufTable {
+    pub(crate) fn group_conflict(&self, _new: &Import) -> bool {
+        false
+    }
+}
+
+#[cfg(feature = "multishot")]
 impl BufTable {
     /// The area of group `g` as a destination import (what it reserves).
     fn group_area(g: &Group) -> Import {

@@ -101,6 +101,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
                 let f = &mut self.e.t[idx].flags;
                 f.insert(ReqFlags::PENDING);
                 f.set(ReqFlags::CANCELABLE, matches!(pended, Pended::Cancelable | Pended::Multishot));
+                #[cfg(feature = "multishot")]
                 if pended == Pended::Multishot {
                     self.multishot_attach(idx);
                 }

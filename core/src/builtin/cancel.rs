@@ -76,6 +76,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
 
     /// A withdrawn request completes with -ECANCELED in the next pass.
     pub(crate) fn queue_cancelled(&mut self, target: Idx) {
+        #[cfg(feature = "multishot")]
         if self.e.t[target].flags.contains(ReqFlags::MULTISHOT) {
             // Its filled buffers post first, then -ECANCELED (engine/multishot.rs).
             return self.multishot_end(target, Errno::ECANCELED.res());

@@ -285,6 +285,7 @@ impl<const N: usize> Mailbox<N> {
     }
 
     /// See [`withdraw`].
+    #[cfg(any(feature = "timeouts", feature = "multishot"))]
     pub(crate) fn withdraw(&self, index: u16, generation: u64, cancelable_only: bool) -> bool {
         withdraw(&self.slots, index, generation, cancelable_only)
     }

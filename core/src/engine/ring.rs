@@ -3,6 +3,7 @@
 use crate::abi::errno::Errno;
 use crate::abi::setup::{self, Params, Probe, Setup};
 use crate::abi::{Cqe, MAX_OP_SLOTS, SetupFlags, SqRingFlags, Sqe};
+#[cfg(feature = "multishot")]
 use crate::buffer::provided::{BufGroup, BufRing};
 use crate::buffer::region::Region;
 use crate::buffer::{BufTable, MAX_BUFFERS, Rejected};
@@ -220,10 +221,12 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// End of a submit or poll: run the task-work passes (and any timer that expired
     /// meanwhile), publish the CQEs.
     pub(crate) fn finish(&mut self) {
+        #[cfg(feature = "multishot")]
         self.flush_multishot();
         self.run_passes();
         #[cfg(feature = "timeouts")]
         while self.fire_expired() {
+            #[cfg(feature = "multishot")]
             self.flush_multishot();
             self.run_passes();
         }
@@ -301,6 +304,7 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
         // Completions that arrived since the last look come first: they happened first.
         x.take_completions();
         // Filled provided buffers next, before new SQEs take CQ room (multishot.rs).
+        #[cfg(feature = "multishot")]
         x.flush_multishot();
         let mut taken = 0;
         self.sq_flags.remove(SqRingFlags::CQ_OVERFLOW);
@@ -442,7 +446,7 @@ macro_rules! resource_api {
             self.local.ex.bufs.unregister()
         }
 
-        /// `IORING_REGISTER_PBUF_RING`: register `ring` as provided-buffer group
+        /// `IORING_REGISTER_PBUF_RING` (feature `multishot`): register `ring` as provided-buffer group
         /// `group.bgid`, its `E` buffers the slots of `group.size` bytes from
         /// `group.offset` of registered buffer `group.buf_index` (reserved for the group:
         /// other requests touching it fail EBUSY). The ring starts empty (tail 0): add
@@ -451,6 +455,7 @@ macro_rules! resource_api {
         /// in flight, EFAULT for an unregistered or source-only buffer, EINVAL for a zero
         /// size or an area past its buffer, ENOMEM when all
         /// [`MAX_GROUPS`](crate::buffer::provided::MAX_GROUPS) groups are taken.
+        #[cfg(feature = "multishot")]
         pub fn register_buf_ring<const E: usize>(
             &mut self,
             ring: &'static BufRing<E>,
@@ -465,6 +470,7 @@ macro_rules! resource_api {
         /// `IORING_CQE_F_BUF_MORE` and the next fill continues in the same buffer after
         /// it. Any other flag is EINVAL (`IOU_PBUF_RING_MMAP` included: the ring is a
         /// `static`).
+        #[cfg(feature = "multishot")]
         pub fn register_buf_ring_flags<const E: usize>(
             &mut self,
             ring: &'static BufRing<E>,
@@ -477,6 +483,7 @@ macro_rules! resource_api {
 
         /// `IORING_UNREGISTER_PBUF_RING`: ENOENT for an unknown group, EBUSY while a
         /// multishot request streams from it or a device holds one of its buffers.
+        #[cfg(feature = "multishot")]
         pub fn unregister_buf_ring(&mut self, bgid: u16) -> Result<(), Errno> {
             self.local.ex.bufs.unregister_group(bgid)
         }
@@ -485,6 +492,7 @@ macro_rules! resource_api {
         /// only while the application holds it (after its CQE, until the ring takes it
         /// back from the group's ring) — else EBUSY; ENOENT for an unknown group, EINVAL
         /// for a bid past it.
+        #[cfg(feature = "multishot")]
         pub fn provided(&self, bgid: u16, bid: u16) -> Result<&[u8], Errno> {
             self.local.ex.bufs.provided(bgid, bid)
         }

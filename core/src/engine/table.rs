@@ -239,6 +239,7 @@ impl<const N: usize> Table<N> {
     }
 
     /// Whether `idx` names an entry (not NIL, not past the table).
+    #[cfg(feature = "multishot")]
     pub fn holds(idx: Idx) -> bool {
         idx != NIL && idx as usize <= N
     }
