@@ -277,10 +277,8 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
         // The generation counter runs on across a setup: a token from before it never
         // names a request after it.
         let gen_next = self.ex.gen_next;
-        self.ex = Engine::new();
-        self.ex.cq = CqProducer::with_entries(params.cq_entries);
-        self.ex.gen_next = gen_next;
-        self.ex.flags = params.flags;
+        self.ex =
+            Engine { cq: CqProducer::with_entries(params.cq_entries), flags: params.flags, gen_next, ..Engine::new() };
         self.sq.resize(params.sq_entries);
         self.params = params;
         self.sq_flags = SqRingFlags::empty();
