@@ -89,6 +89,7 @@ pub use abi::{
 };
 #[cfg(feature = "dma-cache")]
 pub use buffer::cache;
+#[cfg(feature = "multishot")]
 pub use buffer::provided::{BufGroup, BufRing, Fill, IoUringBuf, NoFill, Stream};
 pub use buffer::region::{REGION_MAX_LEN, Region};
 pub use buffer::view::{PendingIo, Refused};

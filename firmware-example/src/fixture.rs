@@ -58,6 +58,7 @@ static OPS: &[OpVTable] = &[
     vtable::<DeviceOp>(slot::DEVICE),
     #[cfg(board = "qemu_virt")]
     vtable::<crate::virtio::VirtioBlkOp>(slot::VIRTIO),
+    #[cfg(feature = "multishot")]
     vtable::<crate::sampler::SamplerOp>(slot::SAMPLER),
 ];
 

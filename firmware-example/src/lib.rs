@@ -32,6 +32,7 @@ pub mod device;
 pub mod fixture;
 pub mod payload;
 mod rt;
+#[cfg(feature = "multishot")]
 pub mod sampler;
 #[cfg(board = "qemu_virt")]
 pub mod virtio;
@@ -49,5 +50,7 @@ pub mod suite;
 #[cfg(all(board = "qemu_virt", not(feature = "size-image")))]
 pub mod suite_virtio;
 
+#[cfg(not(any(feature = "multishot", feature = "size-image")))]
+compile_error!("the on-target suite and the benchmarks stream: build with the `multishot` feature");
 #[cfg(all(feature = "defmt", feature = "size-image"))]
 compile_error!("size images are built without logging: drop the `defmt` feature");

@@ -94,6 +94,7 @@ pub mod sim;
 pub mod spi;
 pub mod spinor;
 pub mod sqe;
+#[cfg(feature = "multishot")]
 pub mod uart;
 
 pub use driver::{DriverCell, StaticDriver};

@@ -233,8 +233,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     check("cargo test fwring-hal async", cargo_test(&mut totals, &["-p", "fwring-hal", "--features", "async"]));
     check("cargo test fwring async", cargo_test(&mut totals, &["-p", "fwring", "--features", "async"]));
     check(
-        "cargo test fwring without timeouts",
-        cargo_test(&mut totals, &["-p", "fwring", "--no-default-features", "--lib", "--test", "no_timeouts"]),
+        "cargo test fwring without timeouts or multishot",
+        cargo_test(
+            &mut totals,
+            &["-p", "fwring", "--no-default-features", "--lib", "--test", "no_timeouts", "--test", "no_multishot"],
+        ),
     );
 
     step("core/examples: each runs to completion (their asserts are checks)");

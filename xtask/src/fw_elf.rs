@@ -33,6 +33,8 @@ pub struct Symbol {
     pub value: u32,
     pub size: u32,
     pub is_func: bool,
+    /// Index of its section (`st_shndx`).
+    pub section: u16,
 }
 
 /// What the size report and the benchmark need from an ELF file.
@@ -103,6 +105,7 @@ impl Elf {
                     value: u32_at(e, 4)?,
                     size: u32_at(e, 8)?,
                     is_func: e[12] & 0xf == STT_FUNC,
+                    section: u16_at(e, 14)?,
                 });
             }
         }
@@ -130,6 +133,12 @@ impl Elf {
     /// The value of the symbol called exactly `name`.
     pub fn symbol(&self, name: &str) -> Option<u32> {
         self.symbols.iter().find(|s| s.name == name).map(|s| s.value)
+    }
+
+    /// The data object whose demangled name is `name`, with its section.
+    pub fn object(&self, name: &str) -> Option<(&Symbol, &Section)> {
+        let sym = self.symbols.iter().find(|s| !s.is_func && demangle(&s.name) == name)?;
+        Some((sym, self.sections.get(usize::from(sym.section))?))
     }
 
     /// The section called `name`.

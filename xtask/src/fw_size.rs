@@ -21,8 +21,13 @@ struct Row {
     target: &'static Target,
     rustc: String,
     base: Sizes,
+    /// `size-core` with fwring's `timeouts` feature (the goal's feature set).
     core: Sizes,
-    /// `size-core` without fwring's `timeouts` feature.
+    /// `size-core` with fwring's default features: `timeouts` and `multishot`.
+    full: Sizes,
+    /// compiler-builtins' memory functions in the full core.
+    full_builtins: u64,
+    /// `size-core` with neither.
     lean: Sizes,
     /// compiler-builtins' memory functions in the lean core.
     lean_builtins: u64,
@@ -30,7 +35,40 @@ struct Row {
     builtins: u64,
     /// The largest functions of the ring core (not in the baseline).
     top: Vec<(String, u64)>,
+    /// `size-core`'s `static RING` (with and without timeouts).
+    ring: RingPlace,
+    lean_ring: RingPlace,
     images: Vec<(&'static str, Sizes)>,
+}
+
+/// Where `size-core`'s `static RING` landed: its bytes, and whether in `.bss` (all-zero
+/// initial value, no image in flash) or `.data` (an image in flash as large as the ring).
+#[derive(Clone, Copy)]
+struct RingPlace {
+    bytes: u64,
+    bss: bool,
+}
+
+impl RingPlace {
+    /// The `.data` and `.bss` bytes the ring takes.
+    fn data_bss(self) -> (u64, u64) {
+        if self.bss { (0, self.bytes) } else { (self.bytes, 0) }
+    }
+}
+
+/// The ring of a `size-core` image: it must be in `.bss` (issue 13: `Ring::new()` is all
+/// zeros, so a ring in a `static` costs no flash).
+fn ring_place(elf: &Elf, what: &str) -> Result<RingPlace, String> {
+    let (sym, section) =
+        elf.object("size_core::RING").ok_or_else(|| format!("{what}: no symbol size_core::RING in size-core"))?;
+    let place = RingPlace { bytes: u64::from(sym.size), bss: section.kind == super::elf::SHT_NOBITS };
+    if !place.bss {
+        return Err(format!(
+            "{what}: the ring ({} bytes) is in {}, not .bss: Ring::new() has non-zero bytes and costs flash",
+            place.bytes, section.name
+        ));
+    }
+    Ok(place)
 }
 
 /// compiler-builtins' memory functions (memcpy and friends, Arm's `__aeabi_mem*`).
@@ -46,13 +84,19 @@ fn builtins_size(functions: &[(String, u64)]) -> u64 {
 
 fn measure(inst: &mut Installer, t: &'static Target, prefer: Prefer) -> Result<Row, String> {
     let tc = inst.toolchain(t.triple, prefer)?;
-    let pair = build(&tc, t, &["size-base", "size-core"], &["size-image"])?;
+    let pair = build(&tc, t, &["size-base", "size-core"], &["size-image", "--no-default-features", "timeouts"])?;
     let (base_elf, core_elf) = (Elf::read(&pair[0])?, Elf::read(&pair[1])?);
     let (base, core) = (base_elf.sizes(), core_elf.sizes());
     let (base_fns, core_fns) = (base_elf.functions(), core_elf.functions());
     let builtins = builtins_size(&core_fns).saturating_sub(builtins_size(&base_fns));
+    let full_elf = Elf::read(&build(&tc, t, &["size-core"], &["size-image"])?[0])?;
+    let full = full_elf.sizes();
+    ring_place(&full_elf, &format!("{} with multishot", t.triple))?;
+    let full_builtins = builtins_size(&full_elf.functions()).saturating_sub(builtins_size(&base_fns));
     let lean_elf = Elf::read(&build(&tc, t, &["size-core"], &["size-image", "--no-default-features"])?[0])?;
     let lean = lean_elf.sizes();
+    let ring = ring_place(&core_elf, t.triple)?;
+    let lean_ring = ring_place(&lean_elf, &format!("{} without timeouts", t.triple))?;
     let lean_builtins = builtins_size(&lean_elf.functions()).saturating_sub(builtins_size(&base_fns));
     let top = core_fns.into_iter().filter(|(n, _)| !base_fns.iter().any(|(b, _)| b == n)).take(12).collect();
     let mut images = vec![("size-base", base), ("size-core", core)];
@@ -63,7 +107,21 @@ fn measure(inst: &mut Installer, t: &'static Target, prefer: Prefer) -> Result<R
         }
         images.push((bin, Elf::read(&path)?.sizes()));
     }
-    Ok(Row { target: t, rustc: rustc_version(&tc), base, core, lean, lean_builtins, builtins, top, images })
+    Ok(Row {
+        target: t,
+        rustc: rustc_version(&tc),
+        base,
+        core,
+        full,
+        full_builtins,
+        lean,
+        lean_builtins,
+        builtins,
+        top,
+        ring,
+        lean_ring,
+        images,
+    })
 }
 
 fn kib(n: u64) -> String {
@@ -92,9 +150,11 @@ fn render(rows: &[Row]) -> String {
          `BPF_EXT`, all 16 op slots registered (16 `OpVTable`s of one trivial op), and a loop that pushes \
          NOPs and op-slot SQEs, submits and reaps; `size-base` is the same runtime, board code and exit \
          without the ring. Neither logs, and both panic by exiting, so no formatting code is counted. \
-         Goal: the ring core at most 6 KiB of `.text`. Rows marked *without timeouts* are built without \
-         fwring's default `timeouts` feature (TIMEOUT, LINK_TIMEOUT, TIMEOUT_REMOVE and ASYNC_CANCEL \
-         then fail -EOPNOTSUPP), as firmware that needs no timers would ship it.\n"
+         Goal: the ring core at most 6 KiB of `.text` with the `timeouts` feature. Each target has three \
+         rows: fwring with `timeouts` only (the goal's row); with fwring's default features, `timeouts` \
+         and `multishot` (provided-buffer rings and multishot requests); and with neither (TIMEOUT, \
+         LINK_TIMEOUT, TIMEOUT_REMOVE and ASYNC_CANCEL then fail -EOPNOTSUPP, and an op-slot SQE with \
+         IOSQE_BUFFER_SELECT too), as firmware that needs no timers and streams nothing would ship it.\n"
     );
     let _ = writeln!(
         s,
@@ -102,8 +162,11 @@ fn render(rows: &[Row]) -> String {
     );
     let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---|");
     for r in rows {
-        let variants =
-            [(r.core.minus(&r.base), r.builtins, ""), (r.lean.minus(&r.base), r.lean_builtins, ", without timeouts")];
+        let variants = [
+            (r.core.minus(&r.base), r.builtins, ", timeouts"),
+            (r.full.minus(&r.base), r.full_builtins, ", timeouts + multishot"),
+            (r.lean.minus(&r.base), r.lean_builtins, ", neither"),
+        ];
         for (d, builtins, what) in variants {
             let own = d.text.saturating_sub(builtins);
             let verdict = |n: u64| {
@@ -132,7 +195,11 @@ fn render(rows: &[Row]) -> String {
          already, so the second column is the ring's own cost."
     );
     if let Some(r) = rows.first() {
-        let _ = writeln!(s, "\nLargest functions of the ring core on {} (after inlining):\n", r.target.triple);
+        let _ = writeln!(
+            s,
+            "\nLargest functions of the ring core on {} (with `timeouts`, after inlining):\n",
+            r.target.triple
+        );
         let _ = writeln!(s, "| function | bytes |");
         let _ = writeln!(s, "|---|---:|");
         for (name, size) in &r.top {
@@ -141,9 +208,19 @@ fn render(rows: &[Row]) -> String {
     }
     let _ = writeln!(
         s,
-        "\nThe ring's RAM is its `.data` + `.bss`: `Ring::new()` is `const` but not all zeros (list \
-         sentinels), so the ring lands in `.data` and its initial image also occupies flash.\n"
+        "\n### The ring in RAM\n\n`size-core`'s `static RING: ConstStaticCell<Ring<16, 32, 16>>`: \
+         `Ring::new()` is all zero bytes (every size and list end encoded so that zero is the empty \
+         state; what must be non-zero is set at the first run), so the ring is placed in `.bss` — RAM \
+         only, no initial image in flash. `cargo xtask fw-size` fails if it lands in `.data`.\n"
     );
+    let _ = writeln!(s, "| target | ring bytes (timeouts) | .data | .bss | ring bytes (neither) | .data | .bss |");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        let ((d, b), (ld, lb)) = (r.ring.data_bss(), r.lean_ring.data_bss());
+        let _ =
+            writeln!(s, "| {} | {} | {d} | {b} | {} | {ld} | {lb} |", r.target.triple, r.ring.bytes, r.lean_ring.bytes);
+    }
+    let _ = writeln!(s);
     let _ = writeln!(s, "## Whole images\n");
     let _ = writeln!(s, "| target | image | .text | .rodata | .data | .bss | .dma |");
     let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|");
@@ -187,6 +264,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
             d.data,
             d.bss
         );
+        let (rd, rb) = r.ring.data_bss();
+        println!("{}: size-core's ring: {} bytes, .data {rd}, .bss {rb}", t.triple, r.ring.bytes);
         rows.push(r);
     }
     let path = root().join("docs/size.md");

@@ -25,6 +25,7 @@
 
 #[cfg(feature = "dma-cache")]
 pub mod cache;
+#[cfg(feature = "multishot")]
 pub mod provided;
 pub(crate) mod region;
 pub(crate) mod view;
@@ -33,6 +34,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::abi::Sqe;
 use crate::abi::errno::Errno;
+#[cfg(feature = "multishot")]
 use crate::buffer::provided::{BufGroup, BufRing, Group, IOU_PBUF_RING_INC, MAX_GROUPS};
 use crate::buffer::region::Region;
 
@@ -181,14 +183,16 @@ pub struct IoVec {
     pub len: u64,
 }
 
-/// Which way an op uses a buffer (the series' numbering).
+/// Which way an op uses a buffer (the series' DEST = 0 and SOURCE = 1). The
+/// discriminants are 1 and 2, so that "no direction" (`Option::<Dir>::None`, an unused
+/// import) is 0 and an empty request table is all zero bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Dir {
     /// The op writes into the buffer (I/O "read" into memory).
-    Dest = 0,
+    Dest = 1,
     /// The op reads from the buffer.
-    Source = 1,
+    Source = 2,
 }
 
 /// One checked segment: `len` bytes at `start` of region `region`.
@@ -201,7 +205,7 @@ pub(crate) struct Seg {
 /// An imported buffer: its direction and checked segments.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Import {
-    /// 0 = unused, else `Dir as u8 + 1`.
+    /// `None` (byte 0): unused.
     pub(crate) dir: Option<Dir>,
     nsegs: u8,
     regions: [u8; MAX_SEGS],
@@ -282,8 +286,10 @@ pub struct BufTable {
     /// Table size; 0 = no table registered.
     len: u16,
     /// Provided-buffer groups (`provided.rs`): each reserves its area of a region.
+    #[cfg(feature = "multishot")]
     pub(crate) groups: [Option<Group>; MAX_GROUPS],
     /// Groups with a multishot request attached.
+    #[cfg(feature = "multishot")]
     pub(crate) streams: u8,
 }
 
@@ -302,7 +308,9 @@ impl BufTable {
             regions: [const { None }; MAX_BUFFERS],
             users: [0; MAX_BUFFERS],
             len: 0,
+            #[cfg(feature = "multishot")]
             groups: [None; MAX_GROUPS],
+            #[cfg(feature = "multishot")]
             streams: 0,
         }
     }
@@ -530,6 +538,15 @@ impl BufTable {
     }
 }
 
+/// Without the `multishot` feature there are no groups: no area is reserved.
+#[cfg(not(feature = "multishot"))]
+impl BufTable {
+    pub(crate) fn group_conflict(&self, _new: &Import) -> bool {
+        false
+    }
+}
+
+#[cfg(feature = "multishot")]
 impl BufTable {
     /// The area of group `g` as a destination import (what it reserves).
     fn group_area(g: &Group) -> Import {
@@ -589,7 +606,7 @@ impl BufTable {
             g,
             area,
             attached: u16::MAX,
-            inc: flags & IOU_PBUF_RING_INC != 0,
+            flags,
         };
         let reserve = Self::group_area(&group);
         if self.group_conflict(&reserve) || holders.conflict(&reserve, false) {

@@ -360,8 +360,9 @@ pub(crate) struct Group {
     pub area: RawPiece,
     /// The attached multishot request (table index), or `u16::MAX`.
     pub attached: u16,
-    /// `IOU_PBUF_RING_INC`.
-    pub inc: bool,
+    /// The `IOU_PBUF_RING_*` flags it was registered with (a number, not a `bool`: an
+    /// unused `Option<Group>` is then the null `g`, all zeros).
+    pub flags: u16,
 }
 
 // SAFETY: a group is the ring's record of a registered area (raw parts of a region the
@@ -393,7 +394,7 @@ impl Group {
             b.next.store(NIL, Ordering::Relaxed);
             b.posted.store(0, Ordering::Relaxed);
         }
-        w.inc.store(self.inc, Ordering::Relaxed);
+        w.inc.store(self.flags & IOU_PBUF_RING_INC != 0, Ordering::Relaxed);
         w.partial.store(NIL, Ordering::SeqCst);
         w.head.store(0, Ordering::Relaxed);
         w.armed_head.store(0, Ordering::SeqCst);

@@ -225,11 +225,13 @@ impl RawPiece {
     }
 
     /// Length in bytes.
+    #[cfg(feature = "multishot")]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// The sub-range `[off, off + len)`, or `None` if it does not lie inside.
+    #[cfg(feature = "multishot")]
     pub(crate) fn sub(&self, off: usize, len: usize) -> Option<RawPiece> {
         let end = off.checked_add(len)?;
         if end > self.len {

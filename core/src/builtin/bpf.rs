@@ -119,6 +119,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
                 let f = &mut self.e.t[idx].flags;
                 f.insert(ReqFlags::PENDING);
                 f.set(ReqFlags::CANCELABLE, matches!(pended, Pended::Cancelable | Pended::Multishot));
+                #[cfg(feature = "multishot")]
                 if pended == Pended::Multishot {
                     self.multishot_attach(idx);
                 }
@@ -199,6 +200,8 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             }
             // A standalone request's chain record: zero, and its own.
             let mut chain = ChainData::ZERO;
+            // The entry the request takes if it has to enter the table: its token names it.
+            let index = self.e.t.next_free();
             let (outcome, res, pended, generation) = match vt.issue {
                 None => (Issue::Done, 0, Pended::No, 0),
                 Some(issue) => {
@@ -207,7 +210,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
                         info: &info,
                         result: 0,
                         mail: self.sh.mail.slots(),
-                        index: self.e.t.next_free(),
+                        index,
                         generation,
                         ring: self.sh.mail.id(),
                         pended: Pended::No,
@@ -231,6 +234,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
                 }
                 _ => {
                     let idx = self.enter(&info, vt, buf_group, &pdu);
+                    debug_assert_eq!(idx, index, "a token names the entry the request takes");
                     self.commit(idx, slot, &[None; MAX_IMPORTS]);
                     self.e.t[idx].chain_data = chain;
                     self.e.cq.reserve();

@@ -26,7 +26,7 @@ use crate::abi::{CancelFlags, Sqe};
 #[cfg(feature = "timeouts")]
 use crate::engine::ring::Exec;
 #[cfg(feature = "timeouts")]
-use crate::engine::table::{Idx, OpState, ReqFlags, Work};
+use crate::engine::table::{Idx, OpState, ReqFlags, Table, Work};
 
 #[cfg(feature = "timeouts")]
 impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
@@ -66,6 +66,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
 
     /// A withdrawn request completes with -ECANCELED in the next pass.
     pub(crate) fn queue_cancelled(&mut self, target: Idx) {
+        #[cfg(feature = "multishot")]
         if self.e.t[target].flags.contains(ReqFlags::MULTISHOT) {
             // Its filled buffers post first, then -ECANCELED (engine/multishot.rs).
             return self.multishot_end(target, Errno::ECANCELED.res());
@@ -81,7 +82,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         };
         let mut cancelled = 0;
         let mut busy = false;
-        for i in 0..N as Idx {
+        for i in Table::<N>::ids() {
             if i == idx {
                 continue;
             }

@@ -37,7 +37,7 @@ use crate::abi::{Sqe, TimeoutFlags};
 #[cfg(feature = "timeouts")]
 use crate::engine::ring::Exec;
 #[cfg(feature = "timeouts")]
-use crate::engine::table::{Idx, NIL, OpState, ReqFlags, Timer, Work};
+use crate::engine::table::{Idx, NIL, OpState, ReqFlags, Table, Timer, Work};
 
 /// The flags a TIMEOUT or LINK_TIMEOUT takes; anything else is -EINVAL.
 #[cfg(feature = "timeouts")]
@@ -96,7 +96,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         let time = self.read_time(sqe.addr, tflags)?;
         let count = u32::try_from(sqe.off).unwrap_or(u32::MAX);
         let r = &mut self.e.t[idx];
-        r.state = OpState::Timer(Timer { flags: tflags, time, deadline: 0, count });
+        r.state = OpState::Timer(Timer { flags: tflags, count, at: time });
         r.lt = NIL;
         if link {
             let tail = self.e.link.tail;
@@ -126,7 +126,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
 
     fn deadline_of(&self, idx: Idx) -> u64 {
         let t = self.e.t[idx].timer().copied().unwrap_or_default();
-        if t.flags.contains(TimeoutFlags::ABS) { t.time } else { self.e.now.saturating_add(t.time) }
+        if t.flags.contains(TimeoutFlags::ABS) { t.at } else { self.e.now.saturating_add(t.at) }
     }
 
     /// Arm a TIMEOUT (its issue).
@@ -137,7 +137,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         r.flags.insert(ReqFlags::TIMER);
         let mut counting = false;
         if let Some(t) = r.timer_mut() {
-            t.deadline = deadline;
+            t.at = deadline;
             if t.count != 0 {
                 t.count = posted.wrapping_add(t.count);
                 counting = true;
@@ -186,7 +186,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         r.link = NIL;
         r.lt = target;
         if let Some(t) = r.timer_mut() {
-            t.deadline = deadline;
+            t.at = deadline;
         }
         r.flags.insert(ReqFlags::TIMER);
         self.e.nr_timers += 1;
@@ -218,7 +218,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         let OpState::Remove { flags: tflags, target: ud, time: new } = self.e.t[idx].state else {
             return Err(Errno::EINVAL);
         };
-        let found = (0..N as Idx).find(|&i| {
+        let found = Table::<N>::ids().find(|&i| {
             let r = &self.e.t[i];
             r.flags.contains(ReqFlags::TIMER) && r.opcode == opcode::TIMEOUT && r.user_data() == ud
         });
@@ -226,7 +226,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         if tflags.contains(TimeoutFlags::UPDATE) {
             let deadline = if tflags.contains(TimeoutFlags::ABS) { new } else { self.e.now.saturating_add(new) };
             if let Some(timer) = self.e.t[t].timer_mut() {
-                timer.deadline = deadline;
+                timer.at = deadline;
             }
         } else {
             self.finish_timer(t, Errno::ECANCELED.res(), true);
@@ -244,14 +244,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         if self.e.nr_timers == 0 {
             return None;
         }
-        self.e
-            .t
-            .reqs
-            .iter()
-            .filter(|r| r.flags.contains(ReqFlags::TIMER))
-            .filter_map(|r| r.timer())
-            .map(|t| t.deadline)
-            .min()
+        self.e.t.reqs.iter().filter(|r| r.flags.contains(ReqFlags::TIMER)).filter_map(|r| r.timer()).map(|t| t.at).min()
     }
 
     /// Fire every timer whose deadline has passed, in deadline order; returns whether
@@ -260,12 +253,12 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         let mut fired = false;
         while self.e.nr_timers != 0 {
             let now = self.e.now;
-            let next = (0..N as Idx)
+            let next = Table::<N>::ids()
                 .filter(|&i| {
                     let r = &self.e.t[i];
-                    r.flags.contains(ReqFlags::TIMER) && r.timer().is_some_and(|t| t.deadline <= now)
+                    r.flags.contains(ReqFlags::TIMER) && r.timer().is_some_and(|t| t.at <= now)
                 })
-                .min_by_key(|&i| self.e.t[i].timer().map_or(u64::MAX, |t| t.deadline));
+                .min_by_key(|&i| self.e.t[i].timer().map_or(u64::MAX, |t| t.at));
             let Some(i) = next else { break };
             fired = true;
             if self.e.t[i].opcode == opcode::LINK_TIMEOUT {
@@ -302,7 +295,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             return;
         }
         let posted = self.e.posted;
-        for i in 0..N as Idx {
+        for i in Table::<N>::ids() {
             let r = &self.e.t[i];
             if r.flags.contains(ReqFlags::COUNTING)
                 && r.timer().is_some_and(|t| posted.wrapping_sub(t.count) as i32 >= 0)

@@ -117,6 +117,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
 
     /// A pending request's completion arrived through the mailbox.
     pub(crate) fn complete_async(&mut self, idx: Idx, res: i32) {
+        #[cfg(feature = "multishot")]
         if self.e.t[idx].flags.contains(ReqFlags::MULTISHOT) {
             return self.multishot_end(idx, res);
         }

@@ -58,7 +58,15 @@ pub(crate) enum Phase {
 
 const PHASE_BITS: u32 = 4;
 const PHASE_MASK: u32 = (1 << PHASE_BITS) - 1;
-const NIL: u32 = 0xffff;
+/// The empty ready stack (and the end of it). The stack links slots by their request's
+/// table index, which counts from 1 (`engine::table::Idx`): slot `i` is request `i + 1`,
+/// so a fresh mailbox is all zeros.
+const NIL: u32 = 0;
+
+/// The mailbox slot of request `idx` (a table index, from 1); NIL maps past any table.
+const fn slot_of(idx: u32) -> usize {
+    (idx as usize).wrapping_sub(1)
+}
 
 /// Generations are 48 bits wide: 28 live in the state word beside the phase, the other
 /// 20 in the slot's `high` word.
@@ -93,8 +101,10 @@ const fn high(generation: u64) -> u32 {
 pub struct Token(u64);
 
 impl Token {
-    pub(crate) const fn new(index: u16, generation: u64) -> Self {
-        Token(((generation & GEN_MASK) << 16) | index as u64)
+    /// The token of request `idx` (a table index, from 1): it carries the mailbox slot,
+    /// `idx - 1`.
+    pub(crate) const fn new(idx: u16, generation: u64) -> Self {
+        Token(((generation & GEN_MASK) << 16) | (idx.wrapping_sub(1)) as u64)
     }
 
     /// The token as one `u64` (e.g. a DMA descriptor's tag field).
@@ -254,6 +264,7 @@ impl<const N: usize> Mailbox<N> {
     }
 
     /// See [`withdraw`].
+    #[cfg(any(feature = "timeouts", feature = "multishot"))]
     pub(crate) fn withdraw(&self, index: u16, generation: u64, cancelable_only: bool) -> bool {
         withdraw(&self.slots, index, generation, cancelable_only)
     }
@@ -263,8 +274,8 @@ impl<const N: usize> Mailbox<N> {
         self.head.ready.load(Ordering::Relaxed) != NIL
     }
 
-    /// Detach every ready slot, in completion order: calls `f(index, low, result)` for
-    /// each, `low` being the claimed state word (see [`same_request`]). Slots whose
+    /// Detach every ready slot, in completion order: calls `f(idx, low, result)` for
+    /// each (`idx` the request's table index), `low` being the claimed state word (see [`same_request`]). Slots whose
     /// state does not say claimed (impossible unless memory is corrupted) are skipped.
     pub(crate) fn take_ready(&self, mut f: impl FnMut(u16, u32, i32)) {
         // Pairs with the completers' release pushes: their result stores are visible.
@@ -273,7 +284,7 @@ impl<const N: usize> Mailbox<N> {
         let mut rev = NIL;
         let mut steps = 0;
         while head != NIL && steps < N {
-            let Some(s) = self.slots.get(head as usize) else { break };
+            let Some(s) = self.slots.get(slot_of(head)) else { break };
             let next = s.next.load(Ordering::Relaxed) as u32;
             s.next.store(rev as u16, Ordering::Relaxed);
             rev = head;
@@ -282,7 +293,7 @@ impl<const N: usize> Mailbox<N> {
         }
         let mut cur = rev;
         while cur != NIL {
-            let Some(s) = self.slots.get(cur as usize) else { break };
+            let Some(s) = self.slots.get(slot_of(cur)) else { break };
             let next = s.next.load(Ordering::Relaxed) as u32;
             let state = s.state.load(Ordering::Relaxed);
             if state & PHASE_MASK == Phase::Claimed as u32 {
@@ -305,9 +316,11 @@ pub(crate) fn same_request(low: u32, generation: u64) -> bool {
 /// counter that never wraps (after 2³² − 1 rings it answers 0, and a ring with number 0
 /// cannot hand out a [`PendingIo`](crate::PendingIo)).
 pub(crate) fn next_ring_id() -> u32 {
-    static NEXT: portable_atomic::AtomicU32 = portable_atomic::AtomicU32::new(1);
-    NEXT.fetch_update(portable_atomic::Ordering::Relaxed, portable_atomic::Ordering::Relaxed, |n| n.checked_add(1))
-        .unwrap_or(0)
+    // Rings numbered so far (0 initially: the counter costs no flash either).
+    static NUMBERED: portable_atomic::AtomicU32 = portable_atomic::AtomicU32::new(0);
+    NUMBERED
+        .fetch_update(portable_atomic::Ordering::Relaxed, portable_atomic::Ordering::Relaxed, |n| n.checked_add(1))
+        .map_or(0, |n| n + 1)
 }
 
 /// Where a ring numbered `id` starts its generation counter: the numbers spread over the
@@ -317,24 +330,25 @@ pub(crate) fn first_generation(id: u32) -> u64 {
     if g == 0 { 1 } else { g }
 }
 
-/// Mark slot `index` pending under `generation` in `phase` and return its token.
-pub(crate) fn pend(slots: &[MailSlot], index: u16, generation: u64, phase: Phase) -> Token {
-    if let Some(s) = slots.get(index as usize) {
+/// Mark the slot of request `idx` (a table index) pending under `generation` in `phase`
+/// and return its token.
+pub(crate) fn pend(slots: &[MailSlot], idx: u16, generation: u64, phase: Phase) -> Token {
+    if let Some(s) = slots.get(slot_of(idx as u32)) {
         s.high.store(high(generation), Ordering::Relaxed);
         // Release pairs with the completer's acquire compare-and-swap: the high word and
         // the token may travel to it by any means after this.
         s.state.store(pack(generation, phase), Ordering::Release);
     }
-    Token::new(index, generation)
+    Token::new(idx, generation)
 }
 
-/// Take a pending slot back (no completion will be accepted for it any more).
+/// Take the pending slot of request `idx` (a table index) back (no completion will be accepted for it any more).
 /// `cancelable_only`: only if it was marked cancelable. Returns `false` if a completer
 /// claimed it first (its completion is on the ready stack), or if its buffers are lent
 /// out. Only the ring calls this, for its own request, so the low generation bits in the
 /// state word identify the request exactly.
-pub(crate) fn withdraw(slots: &[MailSlot], index: u16, generation: u64, cancelable_only: bool) -> bool {
-    let Some(s) = slots.get(index as usize) else { return false };
+pub(crate) fn withdraw(slots: &[MailSlot], idx: u16, generation: u64, cancelable_only: bool) -> bool {
+    let Some(s) = slots.get(slot_of(idx as u32)) else { return false };
     let phases: &[Phase] = if cancelable_only {
         &[Phase::Cancelable, Phase::Multishot]
     } else {
@@ -397,7 +411,8 @@ impl Completer<'_> {
             slot.next.store(head as u16, Ordering::Relaxed);
             // Release: the result and next stores above are visible to the ring's
             // acquire swap of the stack head.
-            match ready.compare_exchange_weak(head, index as u32, Ordering::Release, Ordering::Relaxed) {
+            // The stack links request indices (slot + 1; 0 ends it).
+            match ready.compare_exchange_weak(head, index as u32 + 1, Ordering::Release, Ordering::Relaxed) {
                 Ok(_) => break,
                 Err(h) => head = h,
             }

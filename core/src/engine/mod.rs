@@ -12,6 +12,7 @@
 pub(crate) mod complete;
 pub(crate) mod completion;
 pub(crate) mod drain;
+#[cfg(feature = "multishot")]
 pub(crate) mod multishot;
 pub(crate) mod ring;
 pub(crate) mod submit;

@@ -22,7 +22,7 @@
 use crate::abi::{CQE_BUFFER_SHIFT, Cqe, CqeFlags};
 use crate::buffer::provided::MAX_GROUPS;
 use crate::engine::ring::Exec;
-use crate::engine::table::{Idx, ReqFlags};
+use crate::engine::table::{Idx, ReqFlags, Table};
 
 impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// Issue made request `idx` multishot over its group (`IssueCx::multishot`).
@@ -70,7 +70,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         for i in 0..MAX_GROUPS {
             let Some(g) = self.e.bufs.groups[i] else { continue };
             let idx = g.attached;
-            if (idx as usize) >= N {
+            if !Table::<N>::holds(idx) {
                 continue;
             }
             let generation = self.e.t[idx].generation;

@@ -3,6 +3,7 @@
 use crate::abi::errno::Errno;
 use crate::abi::setup::{self, Params, Probe, Setup};
 use crate::abi::{Cqe, MAX_OP_SLOTS, SetupFlags, SqRingFlags, Sqe, opcode};
+#[cfg(feature = "multishot")]
 use crate::buffer::provided::{BufGroup, BufRing};
 use crate::buffer::region::Region;
 use crate::buffer::{BufTable, MAX_BUFFERS, Rejected};
@@ -72,8 +73,6 @@ pub(crate) struct Engine<const CQ: usize, const N: usize, const ARGS: usize> {
     pub tw: List,
     /// Requests completed in this pass that still have a link to resolve.
     pub done: List,
-    /// Longest link chain the ring can hold at once: min(in-flight, CQ entries).
-    pub max_chain: u32,
     /// Requests completed and freed during this pass without waiting for its end (no
     /// link to resolve). Linux frees every request at the end of the pass, and a drain
     /// barrier counts them as allocated until then, so fwring does too.
@@ -93,9 +92,11 @@ pub(crate) struct Engine<const CQ: usize, const N: usize, const ARGS: usize> {
 }
 
 impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
-    const fn new(cq_entries: u32) -> Self {
+    /// An idle engine, all zeros; its CQ has no entries until [`Local::set_up`] gives
+    /// it some.
+    const fn new() -> Self {
         Engine {
-            cq: CqProducer::new(cq_entries),
+            cq: CqProducer::new(),
             t: Table::new(),
             slots: Slots::new(),
             bufs: BufTable::new(),
@@ -109,7 +110,6 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
             nr_drained: 0,
             tw: List::EMPTY,
             done: List::EMPTY,
-            max_chain: if (N as u32) < cq_entries { N as u32 } else { cq_entries },
             freed_early: 0,
             now: 0,
             posted: 0,
@@ -153,6 +153,21 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
         !self.done.is_empty() || !self.tw.is_empty() || self.drain_active || self.nr_timers != 0
     }
 
+    /// Longest link chain the ring can hold at once: min(in-flight, CQ entries).
+    #[inline]
+    pub(crate) fn max_chain(&self) -> u32 {
+        (N as u32).min(self.cq.capacity())
+    }
+
+    /// No multishot stream has filled buffers to post.
+    #[inline]
+    pub(crate) fn no_streams(&self) -> bool {
+        #[cfg(feature = "multishot")]
+        return self.bufs.streams == 0;
+        #[cfg(not(feature = "multishot"))]
+        true
+    }
+
     /// No chain is open and no drain is pending: a standalone request may run inline.
     #[inline]
     pub(crate) fn quiet(&self) -> bool {
@@ -189,7 +204,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     fn admit<const SQ: usize>(&mut self, sq: &SubmissionQueue<SQ>, avail: u32) -> bool {
         let room = self.e.cq.room(&self.sh.cq).min(self.e.t.nr_free());
         if self.e.link.head == NIL {
-            let need = if room == 0 { 1 } else { sq.chain_len(avail.min(self.e.max_chain)) };
+            let need = if room == 0 { 1 } else { sq.chain_len(avail.min(self.e.max_chain())) };
             need <= room
         } else if room == 0 {
             self.end_open_chain();
@@ -223,7 +238,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// room for it, else [`Stop::InFlight`] (only requests in flight can: the in-flight
     /// table, and CQ slots promised to them).
     fn why_not<const SQ: usize>(&self, sq: &SubmissionQueue<SQ>) -> Stop {
-        let need = sq.chain_len(sq.len().min(self.e.max_chain)).max(1);
+        let need = sq.chain_len(sq.len().min(self.e.max_chain())).max(1);
         let after_reaping = self.e.cq.capacity().saturating_sub(self.e.cq.reserved()).min(self.e.t.nr_free());
         if need <= after_reaping { Stop::Backpressure } else { Stop::InFlight }
     }
@@ -237,7 +252,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         let mut n = 0;
         let sh = self.sh;
         sh.mail.take_ready(|idx, low, res| {
-            if (idx as usize) < N && self.e.t.is_pending(idx, low) {
+            if self.e.t.is_pending(idx, low) {
                 self.complete_async(idx, res);
                 n += 1;
             }
@@ -250,6 +265,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// at once, nothing left for a pass — costs a few loads and the publishing store.
     #[inline]
     pub(crate) fn finish(&mut self) {
+        #[cfg(feature = "multishot")]
         self.flush_multishot();
         if self.e.passes_due() {
             self.finish_passes();
@@ -263,6 +279,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         self.run_passes();
         #[cfg(feature = "timeouts")]
         while self.fire_expired() {
+            #[cfg(feature = "multishot")]
             self.flush_multishot();
             self.run_passes();
         }
@@ -273,11 +290,63 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
 struct Local<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> {
     sq: SubmissionQueue<SQ>,
     ex: Engine<CQ, N, ARGS>,
+    /// What [`Ring::setup`] resolved; all zeros (`sq_entries` 0) until the ring is set
+    /// up, by `setup` or at its first run with [`Local::DEFAULT`].
     params: Params,
     sq_flags: SqRingFlags,
 }
 
 impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<SQ, CQ, N, ARGS> {
+    /// What `Ring::new` promises: `SQ` SQ entries, `min(2 × SQ, CQ)` CQ entries, no
+    /// setup flags.
+    const DEFAULT: Params = Params {
+        sq_entries: SQ as u32,
+        cq_entries: if 2 * SQ < CQ { 2 * SQ as u32 } else { CQ as u32 },
+        flags: SetupFlags::empty(),
+        features: setup::FEATURES,
+    };
+
+    const_fn_unless_loom! {
+        /// A ring not set up: all zeros, so a `static` ring costs no flash.
+        fn new() -> Self {
+            Local {
+                sq: SubmissionQueue::new(),
+                ex: Engine::new(),
+                params: Params { sq_entries: 0, cq_entries: 0, flags: SetupFlags::empty(), features: crate::abi::Features::empty() },
+                sq_flags: SqRingFlags::empty(),
+            }
+        }
+    }
+
+    /// The parameters in effect: [`Local::DEFAULT`] until the ring is set up.
+    const fn params(&self) -> &Params {
+        if self.params.sq_entries == 0 { &Self::DEFAULT } else { &self.params }
+    }
+
+    /// Set up the ring with `params`: an idle engine of those sizes (the generation
+    /// counter runs on), an empty SQ and CQ.
+    fn set_up(&mut self, sh: &mut Shared<CQ, N>, params: Params) {
+        // The generation counter runs on across a setup: a token from before it never
+        // names a request after it.
+        let gen_next = self.ex.gen_next;
+        self.ex =
+            Engine { cq: CqProducer::with_entries(params.cq_entries), flags: params.flags, gen_next, ..Engine::new() };
+        self.sq.resize(params.sq_entries);
+        self.params = params;
+        self.sq_flags = SqRingFlags::empty();
+        sh.cq.reset();
+    }
+
+    /// A ring never set up takes `Ring::new`'s parameters at its first run. Nothing can
+    /// be queued in its CQ or in flight before (only a run consumes SQEs).
+    #[inline]
+    fn ensure_set_up(&mut self) {
+        if self.params.sq_entries == 0 {
+            self.params = Self::DEFAULT;
+            self.ex.cq = CqProducer::with_entries(Self::DEFAULT.cq_entries);
+        }
+    }
+
     /// The quick way first: on a quiet ring with nothing arrived from completers and no
     /// stream to post, an SQ holding only standalone NOPs that fit the CQ is consumed
     /// and published here, without the general loop's set-up — the fixed cost a
@@ -285,14 +354,10 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
     /// through [`Local::submit_full`] with what was consumed so far.
     #[inline(always)]
     fn submit(&mut self, sh: &Shared<CQ, N>) -> Submitted {
+        self.ensure_set_up();
         let avail = self.sq.len();
         let mut x = Exec { e: &mut self.ex, sh };
-        if avail != 0
-            && self.sq.peek(0).head_word() == 0
-            && x.e.quiet()
-            && !sh.mail.has_ready()
-            && x.e.bufs.streams == 0
-        {
+        if avail != 0 && self.sq.peek(0).head_word() == 0 && x.e.quiet() && !sh.mail.has_ready() && x.e.no_streams() {
             let n = x.submit_inline_nops_here(&mut self.sq, avail.min(x.e.cq.room(&sh.cq)));
             // Between calls no request waits for a pass and no task work is queued; an
             // armed timer may have expired, which the general end handles.
@@ -317,6 +382,7 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
         // Completions that arrived since the last look come first: they happened first.
         x.take_completions();
         // Filled provided buffers next, before new SQEs take CQ room (multishot.rs).
+        #[cfg(feature = "multishot")]
         x.flush_multishot();
         self.sq_flags.remove(SqRingFlags::CQ_OVERFLOW);
         let stop = loop {
@@ -363,6 +429,7 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
     }
 
     fn poll(&mut self, sh: &Shared<CQ, N>) -> u32 {
+        self.ensure_set_up();
         let mut x = Exec { e: &mut self.ex, sh };
         let n = x.take_completions();
         x.finish();
@@ -377,6 +444,7 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
     }
 
     fn next_deadline(&mut self, sh: &Shared<CQ, N>) -> Option<u64> {
+        self.ensure_set_up();
         #[cfg(feature = "timeouts")]
         return Exec { e: &mut self.ex, sh }.next_deadline();
         #[cfg(not(feature = "timeouts"))]
@@ -463,7 +531,7 @@ macro_rules! resource_api {
             self.local.ex.bufs.unregister()
         }
 
-        /// `IORING_REGISTER_PBUF_RING`: register `ring` as provided-buffer group
+        /// `IORING_REGISTER_PBUF_RING` (feature `multishot`): register `ring` as provided-buffer group
         /// `group.bgid`, its `E` buffers the slots of `group.size` bytes from
         /// `group.offset` of registered buffer `group.buf_index` (reserved for the group:
         /// other requests touching it fail EBUSY). The ring starts empty (tail 0): add
@@ -472,6 +540,7 @@ macro_rules! resource_api {
         /// in flight, EFAULT for an unregistered or source-only buffer, EINVAL for a zero
         /// size or an area past its buffer, ENOMEM when all
         /// [`MAX_GROUPS`](crate::buffer::provided::MAX_GROUPS) groups are taken.
+        #[cfg(feature = "multishot")]
         pub fn register_buf_ring<const E: usize>(
             &mut self,
             ring: &'static BufRing<E>,
@@ -486,6 +555,7 @@ macro_rules! resource_api {
         /// `IORING_CQE_F_BUF_MORE` and the next fill continues in the same buffer after
         /// it. Any other flag is EINVAL (`IOU_PBUF_RING_MMAP` included: the ring is a
         /// `static`).
+        #[cfg(feature = "multishot")]
         pub fn register_buf_ring_flags<const E: usize>(
             &mut self,
             ring: &'static BufRing<E>,
@@ -498,6 +568,7 @@ macro_rules! resource_api {
 
         /// `IORING_UNREGISTER_PBUF_RING`: ENOENT for an unknown group, EBUSY while a
         /// multishot request streams from it or a device holds one of its buffers.
+        #[cfg(feature = "multishot")]
         pub fn unregister_buf_ring(&mut self, bgid: u16) -> Result<(), Errno> {
             self.local.ex.bufs.unregister_group(bgid)
         }
@@ -506,6 +577,7 @@ macro_rules! resource_api {
         /// only while the application holds it (after its CQE, until the ring takes it
         /// back from the group's ring) — else EBUSY; ENOENT for an unknown group, EINVAL
         /// for a bid past it.
+        #[cfg(feature = "multishot")]
         pub fn provided(&self, bgid: u16, bid: u16) -> Result<&[u8], Errno> {
             self.local.ex.bufs.provided(bgid, bid)
         }
@@ -553,11 +625,12 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Ring<S
     const_fn_unless_loom! {
         /// A ring using all its storage: `SQ` SQ entries, `min(2 × SQ, CQ)` CQ entries,
         /// no setup flags. Call [`Ring::setup`] to choose otherwise.
+        ///
+        /// Its bytes are all zeros (every size is encoded so that zero is the empty
+        /// state, and what must be non-zero is set at the first `submit`/`poll`), so a
+        /// ring in a `static` is placed in `.bss`: RAM only, no initial image in flash.
         pub fn new() -> Self {
-            let cq_entries = if 2 * SQ < CQ { 2 * SQ } else { CQ };
-            let mut sh = Shared::new();
-            sh.cq.set_entries(cq_entries as u32);
-            Ring { local: Local::new(cq_entries as u32), sh }
+            Ring { local: Local::new(), sh: Shared::new() }
         }
     }
 
@@ -571,22 +644,13 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Ring<S
         if l.ex.t.nr_allocated() != 0 || !l.ex.bufs.is_empty() {
             return Err(Errno::EBUSY);
         }
-        l.sq.resize(params.sq_entries);
-        // The generation counter runs on across a setup: a token from before it never
-        // names a request after it.
-        let gen_next = l.ex.gen_next;
-        l.ex = Engine::new(params.cq_entries);
-        l.ex.gen_next = gen_next;
-        l.ex.flags = params.flags;
-        l.params = params;
-        l.sq_flags = SqRingFlags::empty();
-        self.sh.cq.resize(params.cq_entries);
+        l.set_up(&mut self.sh, params);
         Ok(params)
     }
 
     /// The parameters the ring runs with.
     pub const fn params(&self) -> &Params {
-        &self.local.params
+        self.local.params()
     }
 
     /// Which opcodes this ring runs (`IORING_REGISTER_PROBE`).
@@ -627,7 +691,8 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Ring<S
         self.sh.cq.peek()
     }
 
-    /// The completion queue's shared state: length, capacity, peek.
+    /// The completion queue's shared state: length, peek. (Its entries in use:
+    /// [`Params::cq_entries`].)
     pub fn cq(&self) -> &CqShared<CQ> {
         &self.sh.cq
     }
@@ -689,19 +754,6 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Ring<S
     resource_api!();
 }
 
-impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<SQ, CQ, N, ARGS> {
-    const_fn_unless_loom! {
-        fn new(cq_entries: u32) -> Self {
-            Local {
-                sq: SubmissionQueue::new(),
-                ex: Engine::new(cq_entries),
-                params: Params { sq_entries: SQ as u32, cq_entries, flags: SetupFlags::empty(), features: setup::FEATURES },
-                sq_flags: SqRingFlags::empty(),
-            }
-        }
-    }
-}
-
 /// The submitting side of a split ring: push SQEs, run the ring. `Send`; one per ring.
 pub struct Submitter<'a, const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize = 0> {
     local: &'a mut Local<SQ, CQ, N, ARGS>,
@@ -751,7 +803,7 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Submit
 
     /// [`Ring::params`].
     pub fn params(&self) -> &Params {
-        &self.local.params
+        self.local.params()
     }
 
     /// [`Ring::probe`].

@@ -34,8 +34,10 @@ struct OpDef {
 
 const fn opdef(op: u8) -> OpDef {
     match op {
-        // Op slots may stream from a provided-buffer group (IssueCx::multishot).
-        opcode::BPF => OpDef { ioprio: false, buffer_select: true, is_128: false },
+        // Op slots may stream from a provided-buffer group (IssueCx::multishot); without
+        // the `multishot` feature IOSQE_BUFFER_SELECT is -EOPNOTSUPP, as Linux answers
+        // for an opcode without buffer select.
+        opcode::BPF => OpDef { ioprio: false, buffer_select: cfg!(feature = "multishot"), is_128: false },
         opcode::NOP | opcode::TIMEOUT | opcode::TIMEOUT_REMOVE | opcode::LINK_TIMEOUT | opcode::ASYNC_CANCEL => {
             OpDef { ioprio: false, buffer_select: false, is_128: false }
         }

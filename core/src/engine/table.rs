@@ -1,7 +1,9 @@
 //! The in-flight request table: fixed storage for requests that outlive one SQE.
 //!
 //! A request lives in the table from the moment its SQE is consumed until it is freed
-//! after its completion. Requests are named by `u16` indices; every list the engine keeps
+//! after its completion. Requests are named by `u16` indices counted from 1, so that 0
+//! is [`NIL`] and an empty table — free list, every list head and link — is all zero
+//! bytes (a ring in a `static` goes to `.bss`, costing no flash). Every list the engine keeps
 //! (free list, task-work queue, completed-this-pass list, drain defer list) is an
 //! intrusive singly linked list through [`Req::next`], and link chains run through
 //! [`Req::link`]. A request is on at most one list at a time, so no list can overflow.
@@ -16,10 +18,10 @@ use crate::buffer::{Import, Imports, MAX_IMPORTS};
 use crate::slot::chain::ChainData;
 use crate::slot::{OpVTable, Record};
 
-/// Index of a request in the table.
+/// Index of a request in the table: 1..=N (entry `reqs[idx - 1]`).
 pub(crate) type Idx = u16;
 /// "No request".
-pub(crate) const NIL: Idx = u16::MAX;
+pub(crate) const NIL: Idx = 0;
 
 bitflags! {
     /// Request flags. The low byte is the SQE flag byte, copied as Linux copies it into
@@ -73,7 +75,8 @@ impl ReqFlags {
     pub const LINKS: ReqFlags = ReqFlags::LINK.union(ReqFlags::HARDLINK);
 }
 
-/// What a queued task-work item does when its pass comes.
+/// What a queued task-work item does when its pass comes (`Issue`, the zero
+/// discriminant, is what an unused entry holds).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Work {
     /// Issue the request (a link successor, a request released from the drain list, a
@@ -156,19 +159,18 @@ pub(crate) enum OpState {
     Cancel { flags: CancelFlags, target: u64, opcode: u32 },
 }
 
-/// A TIMEOUT's or LINK_TIMEOUT's state.
+/// A TIMEOUT's or LINK_TIMEOUT's state (16 bytes: with the tag, `OpState` is 24).
 #[cfg(feature = "timeouts")]
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Timer {
     /// `timeout_flags`.
     pub flags: TimeoutFlags,
-    /// The interval (ns), or the absolute time with `ABS`.
-    pub time: u64,
-    /// Once armed: when it fires (the caller's time base, ns).
-    pub deadline: u64,
     /// A counting timeout: CQEs to wait for at prep; once armed, the `posted` count
     /// that completes it.
     pub count: u32,
+    /// Until armed: the interval (ns), or the absolute time with `ABS`. Once armed (a
+    /// timer is armed once): its deadline, when it fires (the caller's time base, ns).
+    pub at: u64,
 }
 
 impl Req {
@@ -211,51 +213,66 @@ impl List {
     }
 }
 
-/// The request table with its free list.
+/// The request table with its free list. All zeros when empty: the free list holds only
+/// freed entries, and entries never used are taken in order from `fresh` on (no init
+/// loop, no pre-built list).
 pub(crate) struct Table<const N: usize> {
     pub reqs: [Req; N],
+    /// Head of the list of freed entries (through `next`), or NIL.
     free: Idx,
-    /// Never-used entries start here (lazy free list: no init loop in `new`).
+    /// Entries handed out from the never-used part: the next one is `fresh + 1`.
     fresh: u16,
-    nr_free: u16,
+    /// Entries allocated.
+    used: u16,
 }
 
 impl<const N: usize> Table<N> {
-    const CAPACITY_OK: () = assert!(N >= 1 && N < NIL as usize, "in-flight capacity must be 1..65535");
+    const CAPACITY_OK: () = assert!(N >= 1 && N < u16::MAX as usize, "in-flight capacity must be 1..65535");
 
     pub const fn new() -> Self {
         let () = Self::CAPACITY_OK;
-        Table { reqs: [Req::EMPTY; N], free: NIL, fresh: 0, nr_free: N as u16 }
+        Table { reqs: [Req::EMPTY; N], free: NIL, fresh: 0, used: 0 }
+    }
+
+    /// Every index of the table, in order.
+    #[cfg(feature = "timeouts")]
+    pub const fn ids() -> core::ops::Range<Idx> {
+        1..N as Idx + 1
+    }
+
+    /// Whether `idx` names an entry (not NIL, not past the table).
+    #[cfg(feature = "multishot")]
+    pub fn holds(idx: Idx) -> bool {
+        idx != NIL && idx as usize <= N
     }
 
     pub fn nr_free(&self) -> u32 {
-        self.nr_free as u32
+        N as u32 - self.used as u32
     }
 
     /// Requests allocated (Linux's `nr_req_allocated`).
     pub fn nr_allocated(&self) -> u32 {
-        N as u32 - self.nr_free as u32
+        self.used as u32
     }
 
     /// Take a free entry. The caller has checked `nr_free() > 0`.
     #[inline]
     pub fn alloc(&mut self) -> Idx {
-        debug_assert!(self.nr_free > 0);
-        self.nr_free -= 1;
+        debug_assert!(self.nr_free() > 0);
+        self.used += 1;
         if self.free != NIL {
             let idx = self.free;
-            self.free = self.reqs[idx as usize].next;
+            self.free = self[idx].next;
             idx
         } else {
-            let idx = self.fresh;
             self.fresh += 1;
-            idx
+            self.fresh
         }
     }
 
     /// Whether request `idx` is pending and the claimed mailbox state word `low` is its.
     pub fn is_pending(&self, idx: Idx, low: u32) -> bool {
-        self.reqs.get(idx as usize).is_some_and(|r| {
+        self.reqs.get((idx as usize).wrapping_sub(1)).is_some_and(|r| {
             r.flags.contains(ReqFlags::PENDING) && crate::engine::completion::same_request(low, r.generation)
         })
     }
@@ -263,25 +280,26 @@ impl<const N: usize> Table<N> {
     /// The entry the next [`Table::alloc`] gives. The caller has checked `nr_free() > 0`.
     #[inline]
     pub fn next_free(&self) -> Idx {
-        if self.free != NIL { self.free } else { self.fresh }
+        if self.free != NIL { self.free } else { self.fresh + 1 }
     }
 
     #[inline]
     pub fn dealloc(&mut self, idx: Idx) {
-        let r = &mut self.reqs[idx as usize];
-        r.next = self.free;
+        let free = self.free;
+        let r = &mut self[idx];
+        r.next = free;
         r.flags = ReqFlags::empty();
         self.free = idx;
-        self.nr_free += 1;
+        self.used -= 1;
     }
 
     #[inline]
     pub fn push(&mut self, list: &mut List, idx: Idx) {
-        self.reqs[idx as usize].next = NIL;
+        self[idx].next = NIL;
         if list.tail == NIL {
             list.head = idx;
         } else {
-            self.reqs[list.tail as usize].next = idx;
+            self[list.tail].next = idx;
         }
         list.tail = idx;
     }
@@ -291,7 +309,7 @@ impl<const N: usize> Table<N> {
         let mut n = 0;
         while idx != NIL {
             n += 1;
-            idx = self.reqs[idx as usize].link;
+            idx = self[idx].link;
         }
         n
     }
@@ -301,14 +319,14 @@ impl<const N: usize> core::ops::Index<Idx> for Table<N> {
     type Output = Req;
     #[inline]
     fn index(&self, idx: Idx) -> &Req {
-        &self.reqs[idx as usize]
+        &self.reqs[(idx as usize).wrapping_sub(1)]
     }
 }
 
 impl<const N: usize> core::ops::IndexMut<Idx> for Table<N> {
     #[inline]
     fn index_mut(&mut self, idx: Idx) -> &mut Req {
-        &mut self.reqs[idx as usize]
+        &mut self.reqs[(idx as usize).wrapping_sub(1)]
     }
 }
 
@@ -327,14 +345,36 @@ impl<const N: usize> crate::buffer::Holders for Table<N> {
 mod tests {
     use super::*;
 
+    /// The inline op path hands out a token naming `next_free()` before the request
+    /// enters the table: `alloc` must give exactly that entry, fresh or reused.
+    #[test]
+    fn next_free_names_the_entry_alloc_gives() {
+        let mut t = Table::<4>::new();
+        let mut held = [NIL; 4];
+        for round in 0..3 {
+            for h in held.iter_mut() {
+                let want = t.next_free();
+                *h = t.alloc();
+                assert_eq!(*h, want, "round {round}");
+            }
+            // Free in an order that reshuffles the free list.
+            for &i in [held[2], held[0], held[3], held[1]].iter() {
+                t.dealloc(i);
+            }
+        }
+        let want = t.next_free();
+        assert_eq!(t.alloc(), want);
+    }
+
     /// RAM per request in flight (64-bit host): the record, two imports of 8 segments,
     /// the chain record, and the typed per-opcode state — which without `timeouts` is a
-    /// NOP's 8 bytes instead of a timer's 32.
+    /// NOP's 8 bytes instead of a timer's 24 (a timer keeps its interval and, once armed,
+    /// its deadline in one field).
     #[test]
     fn a_request_takes_what_the_enabled_opcodes_need() {
         let (state, req) = (size_of::<OpState>(), size_of::<Req>());
         if cfg!(feature = "timeouts") {
-            assert_eq!((state, req), (32, 312));
+            assert_eq!((state, req), (24, 304));
         } else {
             assert_eq!((state, req), (8, 288));
         }

@@ -77,48 +77,34 @@ impl CqeCell {
 }
 
 /// The shared half of a completion queue with storage for `N` CQEs (`N` a power of two).
+///
+/// It holds no size: the entries in use (`Params::cq_entries`, at most `N`) are the
+/// producer's business — it never has more CQEs out than that — and a CQE's slot is its
+/// index modulo `N` whatever the size, so the reaper needs nothing but the indices, and
+/// an empty queue is all zeros.
 pub struct CqShared<const N: usize> {
     entries: [CqeCell; N],
     /// Consumer index (written by the reaper).
     head: AtomicU32,
     /// Producer index (written by the ring).
     tail: AtomicU32,
-    mask: u32,
 }
 
 impl<const N: usize> CqShared<N> {
     const CAPACITY_OK: () = assert!(N.is_power_of_two() && N <= 1 << 16, "CQ capacity must be a power of two ≤ 65536");
 
     const_fn_unless_loom! {
-        /// An empty queue using all `N` entries.
+        /// An empty queue.
         pub(crate) fn new() -> Self {
             let () = Self::CAPACITY_OK;
-            CqShared {
-                entries: array_of!(CqeCell::new(); N),
-                head: AtomicU32::new(0),
-                tail: AtomicU32::new(0),
-                mask: N as u32 - 1,
-            }
+            CqShared { entries: array_of!(CqeCell::new(); N), head: AtomicU32::new(0), tail: AtomicU32::new(0) }
         }
     }
 
-    /// Use `entries` (a power of two ≤ `N`) of a fresh queue.
-    pub(crate) const fn set_entries(&mut self, entries: u32) {
-        self.mask = entries - 1;
-    }
-
-    /// Use `entries` (a power of two ≤ `N`), empty. Only while nobody else holds the
-    /// queue (`&mut`).
-    pub(crate) fn resize(&mut self, entries: u32) {
-        debug_assert!(entries.is_power_of_two() && entries as usize <= N);
-        self.mask = entries - 1;
+    /// Empty the queue (a new setup). Only while nobody else holds the queue (`&mut`).
+    pub(crate) fn reset(&mut self) {
         self.head = AtomicU32::new(0);
         self.tail = AtomicU32::new(0);
-    }
-
-    /// Entries in use (`ring_entries`).
-    pub fn capacity(&self) -> u32 {
-        self.mask + 1
     }
 
     /// CQEs published and not yet reaped.
@@ -133,7 +119,7 @@ impl<const N: usize> CqShared<N> {
     }
 
     fn slot(&self, index: u32) -> &CqeCell {
-        &self.entries[Indices { head: 0, tail: 0, mask: self.mask }.slot::<N>(index)]
+        &self.entries[Indices { head: 0, tail: 0, shift: 0 }.slot::<N>(index)]
     }
 
     /// Reap the oldest published CQE. Only one consumer may call this at a time (the
@@ -169,17 +155,24 @@ pub(crate) struct CqProducer {
     tail: u32,
     /// Slots promised to requests in flight.
     reserved: u32,
-    mask: u32,
+    /// Entries in use: 0 (no room at all) until the ring is set up, at its first use.
+    entries: u32,
 }
 
 impl CqProducer {
-    pub(crate) const fn new(entries: u32) -> Self {
-        CqProducer { tail: 0, reserved: 0, mask: entries - 1 }
+    /// Not set up yet: no room.
+    pub(crate) const fn new() -> Self {
+        CqProducer { tail: 0, reserved: 0, entries: 0 }
+    }
+
+    /// An empty queue of `entries` entries.
+    pub(crate) const fn with_entries(entries: u32) -> Self {
+        CqProducer { tail: 0, reserved: 0, entries }
     }
 
     /// Entries in use.
     pub(crate) fn capacity(&self) -> u32 {
-        self.mask + 1
+        self.entries
     }
 
     /// Slots promised to requests in flight.
@@ -227,9 +220,9 @@ impl CqProducer {
 
     /// Post a run of CQEs into free slots the caller has checked are there (`room()` at
     /// least `budget`, no reservation taken for them): `next(i)` gives the `i`-th, or
-    /// `None` to end the run. Returns how many were posted. The tail and the mask stay
-    /// in registers for the run (the entries are atomics, which the compiler does not
-    /// move plain loads and stores across).
+    /// `None` to end the run. Returns how many were posted. The tail stays in a
+    /// register for the run (the entries are atomics, which the compiler does not move
+    /// plain loads and stores across).
     #[inline(always)]
     pub(crate) fn post_run<const N: usize>(
         &mut self,
@@ -237,11 +230,11 @@ impl CqProducer {
         budget: u32,
         mut next: impl FnMut(u32) -> Option<Cqe>,
     ) -> u32 {
-        let (mut tail, at) = (self.tail, Indices { head: 0, tail: 0, mask: sh.mask });
+        let mut tail = self.tail;
         let mut n = 0;
         while n < budget {
             let Some(cqe) = next(n) else { break };
-            sh.entries[at.slot::<N>(tail)].store(&cqe);
+            sh.slot(tail).store(&cqe);
             tail = tail.wrapping_add(1);
             n += 1;
         }

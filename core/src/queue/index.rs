@@ -1,24 +1,29 @@
-//! Free-running ring indices, shared by the SQ and the CQ (C-ABI-6): `head` and `tail`
-//! are `u32` counters that wrap, the number of entries is `tail - head` (wrapping), and
-//! an index's slot is `index & mask` with `mask + 1` a power of two.
+//! Free-running ring indices (C-ABI-6): `head` and `tail` are `u32` counters that wrap,
+//! the number of entries is `tail - head` (wrapping), and an index's slot in storage of
+//! `N` entries (a power of two) is `index & (N - 1)`.
+//!
+//! A queue set up to use fewer entries than its storage holds (`entries = N >> shift`)
+//! still spreads them over the whole storage: nobody outside the ring sees the storage,
+//! and encoding the size as a shift makes the empty full-size queue all zeros.
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Indices {
     pub head: u32,
     pub tail: u32,
-    pub mask: u32,
+    /// Entries in use: the storage's `N >> shift`.
+    pub shift: u32,
 }
 
 impl Indices {
-    /// Empty, with `entries` (a power of two) in use.
-    pub const fn new(entries: u32) -> Self {
-        Indices { head: 0, tail: 0, mask: entries - 1 }
+    /// Empty, with `entries` (a power of two ≤ `N`) in use.
+    pub const fn new<const N: usize>(entries: u32) -> Self {
+        Indices { head: 0, tail: 0, shift: N.trailing_zeros() - entries.trailing_zeros() }
     }
 
     /// Entries in use (`ring_entries`).
     #[inline]
-    pub const fn capacity(&self) -> u32 {
-        self.mask + 1
+    pub const fn capacity<const N: usize>(&self) -> u32 {
+        (N >> self.shift) as u32
     }
 
     /// Entries between head and tail.
@@ -27,10 +32,9 @@ impl Indices {
         self.tail.wrapping_sub(self.head)
     }
 
-    /// The storage slot of `index` in an array of `N` entries: `index & mask`, also
-    /// masked by `N - 1` so the bound is visible to the compiler (no bounds check).
+    /// The storage slot of `index` in an array of `N` entries.
     #[inline(always)]
     pub const fn slot<const N: usize>(&self, index: u32) -> usize {
-        (index & self.mask) as usize & (N - 1)
+        index as usize & (N - 1)
     }
 }

@@ -3,7 +3,8 @@
 //! The producer (application) writes at `tail`, the ring consumes at `head` during
 //! [`Ring::submit`](crate::Ring::submit). Indices are free-running `u32` counters and a
 //! slot is `index & mask` (C-ABI-6), exactly as in Linux's mmap'd SQ (in `NO_SQARRAY`
-//! mode: no index indirection).
+//! mode: no index indirection). The queue's memory is the ring's own, so a queue set up
+//! smaller than its storage may use any of its slots (see `queue::index`).
 
 use crate::abi::{Sqe, SqeFlags};
 use crate::queue::index::Indices;
@@ -22,18 +23,18 @@ impl<const N: usize> SubmissionQueue<N> {
     /// An empty queue using all `N` entries.
     pub const fn new() -> Self {
         let () = Self::CAPACITY_OK;
-        SubmissionQueue { entries: [Sqe::new(0); N], idx: Indices::new(N as u32) }
+        SubmissionQueue { entries: [Sqe::new(0); N], idx: Indices::new::<N>(N as u32) }
     }
 
     /// Use only the first `entries` slots (a power of two ≤ `N`); empties the queue.
     pub(crate) fn resize(&mut self, entries: u32) {
         debug_assert!(entries.is_power_of_two() && entries as usize <= N);
-        self.idx = Indices::new(entries);
+        self.idx = Indices::new::<N>(entries);
     }
 
     /// Entries in use (`ring_entries`).
     pub const fn capacity(&self) -> u32 {
-        self.idx.capacity()
+        self.idx.capacity::<N>()
     }
 
     /// SQEs waiting to be consumed.
@@ -54,7 +55,7 @@ impl<const N: usize> SubmissionQueue<N> {
     /// Append an SQE. When the queue is full the SQE is handed back (C-FLAG-3).
     #[inline]
     pub fn push(&mut self, sqe: Sqe) -> Result<(), Sqe> {
-        if self.idx.len() > self.idx.mask {
+        if self.idx.len() >= self.capacity() {
             return Err(sqe);
         }
         self.entries[self.idx.slot::<N>(self.idx.tail)] = sqe;

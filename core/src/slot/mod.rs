@@ -25,6 +25,7 @@ use core::mem::{align_of, offset_of, size_of};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::buffer::Owners;
+#[cfg(feature = "multishot")]
 use crate::buffer::provided::Stream;
 use crate::buffer::view::{self, PendingIo};
 use crate::buffer::{self, BufDesc, BufTable, Dir, Import, Imports, Io, MAX_IMPORTS};
@@ -263,6 +264,7 @@ pub struct IssueCx<'a> {
     pub(crate) imports: &'a Imports,
     pub(crate) args: &'a mut ArgsView,
     /// The SQE's `buf_group` (kept from prep).
+    #[cfg_attr(not(feature = "multishot"), allow(dead_code))]
     pub(crate) buf_group: u16,
 }
 
@@ -350,7 +352,7 @@ impl IssueCx<'_> {
         Ok(io)
     }
 
-    /// Go pending as a **multishot** request over the provided-buffer group the SQE
+    /// (Feature `multishot`.) Go pending as a **multishot** request over the provided-buffer group the SQE
     /// names (`IOSQE_BUFFER_SELECT` + `buf_group`): the returned [`Stream`] lets a device
     /// take free buffers of the group, fill them and commit them — one CQE each, with
     /// `IORING_CQE_F_BUFFER | IORING_CQE_F_MORE` and the buffer id in the upper 16 flag
@@ -365,6 +367,7 @@ impl IssueCx<'_> {
     /// `CQE_SKIP_SUCCESS` request → EINVAL; no group `buf_group`, or no buffer in it →
     /// ENOBUFS (Linux's answers); a bad entry in the group's ring → EFAULT; another
     /// request streaming from the group, or this request already pending → EBUSY.
+    #[cfg(feature = "multishot")]
     pub fn multishot(&mut self) -> Result<Stream, Errno> {
         use crate::abi::SqeFlags;
         if self.pended != Pended::No {

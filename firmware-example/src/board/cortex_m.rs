@@ -29,6 +29,7 @@ pub fn start_systick_with(mut syst: cortex_m::peripheral::SYST, reload: u32) {
 #[exception]
 fn SysTick() {
     crate::device::on_tick();
+    #[cfg(feature = "multishot")]
     crate::sampler::on_tick();
 }
 

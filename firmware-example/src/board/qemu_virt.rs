@@ -52,6 +52,7 @@ fn machine_timer() {
     // Re-arm first: the next tick is 1 ms after this one was due, not after now.
     mtimer().mtimecmp0().modify(|cmp| *cmp += TICK);
     crate::device::on_tick();
+    #[cfg(feature = "multishot")]
     crate::sampler::on_tick();
 }
 
