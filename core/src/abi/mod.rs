@@ -247,7 +247,9 @@ impl Sqe {
     }
 
     /// Builder: set the opcode's flag word (`nop_flags`, `timeout_flags`,
-    /// `cancel_flags`, `bpf_op_flags` … — one u32 at offset 28).
+    /// `cancel_flags`, `bpf_op_flags` … — one u32 at offset 28) as a raw number: the
+    /// typed words' `bits()` ([`NopFlags`], [`TimeoutFlags`], [`CancelFlags`]), or any
+    /// value, to see how undefined bits are refused. The opcode builders set it already.
     #[must_use]
     pub const fn op_flags(mut self, flags: u32) -> Self {
         self.op_flags = flags;
