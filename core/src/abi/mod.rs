@@ -112,7 +112,8 @@ impl Sqe {
     /// flag; `MULTISHOT`, `UPDATE` or two clocks are -EINVAL. `len` is 1, as Linux
     /// requires (else -EINVAL).
     ///
-    /// ```
+    #[cfg_attr(feature = "timeouts", doc = "```")]
+    #[cfg_attr(not(feature = "timeouts"), doc = "```ignore")]
     /// use fwring::{Cqe, Errno, Ring, Sqe, TimeoutFlags};
     /// let mut ring: Ring<4, 8, 4> = Ring::new();
     /// ring.push(Sqe::timeout(1_000, 0, TimeoutFlags::empty()).user_data(1)).unwrap();
@@ -148,7 +149,8 @@ impl Sqe {
     /// -EALREADY when it cannot be cancelled. Without a linked request before it,
     /// -EINVAL.
     ///
-    /// ```
+    #[cfg_attr(feature = "timeouts", doc = "```")]
+    #[cfg_attr(not(feature = "timeouts"), doc = "```ignore")]
     /// use fwring::{Cqe, Errno, Ring, Sqe, SqeFlags, TimeoutFlags};
     /// let mut ring: Ring<4, 8, 4> = Ring::new();
     /// ring.push(Sqe::nop().user_data(1).flags(SqeFlags::IO_LINK)).unwrap();
@@ -171,7 +173,8 @@ impl Sqe {
     /// `timeout_flags`, `len` and `off` stay 0: a removal takes no flags (any is -EINVAL;
     /// to change a timeout use [`Sqe::timeout_update`]).
     ///
-    /// ```
+    #[cfg_attr(feature = "timeouts", doc = "```")]
+    #[cfg_attr(not(feature = "timeouts"), doc = "```ignore")]
     /// use fwring::{Cqe, Errno, Ring, Sqe, TimeoutFlags};
     /// let mut ring: Ring<4, 8, 4> = Ring::new();
     /// ring.push(Sqe::timeout(1_000, 0, TimeoutFlags::empty()).user_data(1)).unwrap();
@@ -198,7 +201,8 @@ impl Sqe {
     /// `LINK_TIMEOUT_UPDATE` are -EINVAL here. 0 when updated, -ENOENT when there is no
     /// such timeout.
     ///
-    /// ```
+    #[cfg_attr(feature = "timeouts", doc = "```")]
+    #[cfg_attr(not(feature = "timeouts"), doc = "```ignore")]
     /// use fwring::{Cqe, Errno, Ring, Sqe, TimeoutFlags};
     /// let mut ring: Ring<4, 8, 4> = Ring::new();
     /// ring.push(Sqe::timeout(1_000, 0, TimeoutFlags::empty()).user_data(1)).unwrap();
@@ -225,7 +229,8 @@ impl Sqe {
     /// cancelled, -EALREADY when found but not cancellable (pending in hardware), -ENOENT
     /// when not found; `FD` / `FD_FIXED` are -EINVAL (fwring has no files).
     ///
-    /// ```
+    #[cfg_attr(feature = "timeouts", doc = "```")]
+    #[cfg_attr(not(feature = "timeouts"), doc = "```ignore")]
     /// use fwring::{CancelFlags, Cqe, Errno, Ring, Sqe, TimeoutFlags};
     /// let mut ring: Ring<4, 8, 4> = Ring::new();
     /// ring.push(Sqe::timeout(1_000_000, 0, TimeoutFlags::empty()).user_data(1)).unwrap();
@@ -242,7 +247,9 @@ impl Sqe {
     }
 
     /// Builder: set the opcode's flag word (`nop_flags`, `timeout_flags`,
-    /// `cancel_flags`, `bpf_op_flags` … — one u32 at offset 28).
+    /// `cancel_flags`, `bpf_op_flags` … — one u32 at offset 28) as a raw number: the
+    /// typed words' `bits()` ([`NopFlags`], [`TimeoutFlags`], [`CancelFlags`]), or any
+    /// value, to see how undefined bits are refused. The opcode builders set it already.
     #[must_use]
     pub const fn op_flags(mut self, flags: u32) -> Self {
         self.op_flags = flags;
