@@ -167,8 +167,9 @@ pub(crate) struct Seg {
     pub len: u32,
 }
 
-/// An imported buffer: its direction and checked segments.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// An imported buffer: its direction and checked segments. Entries past `nsegs` mean
+/// nothing (an import is resolved in place, over an earlier one).
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Import {
     /// 0 = unused, else `Dir as u8 + 1`.
     pub(crate) dir: Option<Dir>,
@@ -200,6 +201,14 @@ impl Import {
         self.segs().map(|(_, s)| s.len as u64).sum()
     }
 }
+
+impl PartialEq for Import {
+    fn eq(&self, other: &Import) -> bool {
+        self.dir == other.dir && self.segs().eq(other.segs())
+    }
+}
+
+impl Eq for Import {}
 
 /// The imports of one request.
 pub(crate) type Imports = [Import; MAX_IMPORTS];
@@ -238,7 +247,7 @@ impl Owners<'_> {
     /// Whether `new` touches a range another request in flight writes, or writes a range
     /// one touches (-EBUSY): the ownership rule that makes the views of `view.rs` sound.
     pub fn busy(&self, bufs: &BufTable, new: &Import) -> bool {
-        bufs.in_use() && (self.holders.conflict(new, self.in_chain) || bufs.group_conflict(new))
+        bufs.shares_region(new) && (self.holders.conflict(new, self.in_chain) || bufs.group_conflict(new))
     }
 }
 
@@ -311,6 +320,14 @@ impl BufTable {
             return Err(Errno::EBUSY);
         }
         self.regions[index as usize].as_mut().ok_or(Errno::EINVAL)
+    }
+
+    /// Whether an in-flight request (or a provided-buffer group) holds a range of a region
+    /// `imp` touches: if none does, nothing can conflict with `imp` (every range a request
+    /// or group holds is counted in its region's `users`), and the ownership check is
+    /// done without looking at the requests in flight.
+    fn shares_region(&self, imp: &Import) -> bool {
+        imp.regions.iter().take(imp.nsegs as usize).any(|&r| self.users.get(r as usize).is_some_and(|&u| u != 0))
     }
 
     /// Whether any in-flight request holds a buffer range.
@@ -414,23 +431,30 @@ impl BufTable {
         Ok(imp)
     }
 
-    /// Resolve `desc` for `dir` into checked segments (C-BUF-7..9, C-BUF-13);
-    /// `read_iovec` reads the iovec arrays of vectored descriptors. A descriptor whose
-    /// reserved byte is not 0 is EINVAL.
-    pub(crate) fn resolve(
+    /// Resolve `desc` for `dir` into checked segments (C-BUF-7..9, C-BUF-13), written
+    /// into `imp` in place (its earlier contents are dropped; on an error it holds no
+    /// segment that matters: the caller discards it); `read_iovec` reads the iovec arrays
+    /// of vectored descriptors. A descriptor whose reserved byte is not 0 is EINVAL.
+    #[inline]
+    pub(crate) fn resolve_into(
         &self,
         desc: &BufDesc,
         dir: Dir,
         read_iovec: impl Fn(u64) -> Result<IoVec, Errno>,
-    ) -> Result<Import, Errno> {
+        imp: &mut Import,
+    ) -> Result<(), Errno> {
+        imp.dir = Some(dir);
+        imp.nsegs = 0;
         if desc.reserved != 0 {
             return Err(Errno::EINVAL);
         }
-        let mut imp = Import { dir: Some(dir), ..Import::EMPTY };
-        match desc.ty {
+        let (region, off) = match desc.ty {
             buf_type::USER => {
                 let (i, off) = self.find(desc.addr, desc.len as u64)?;
-                self.push_checked(&mut imp, i, off, desc.len as usize, dir)?;
+                match &self.regions[i] {
+                    Some(r) if permits(r, dir) => (i, off),
+                    _ => return Err(Errno::EFAULT),
+                }
             }
             buf_type::FIXED | buf_type::KFIXED => {
                 let r = self.registered(desc.buf_index, dir)?;
@@ -439,41 +463,59 @@ impl BufTable {
                 } else {
                     desc.addr
                 };
-                let off = r.offset_of(addr, desc.len as u64).ok_or(Errno::EFAULT)?;
-                imp.push(desc.buf_index as usize, off, desc.len as usize)?;
+                (desc.buf_index as usize, r.offset_of(addr, desc.len as u64).ok_or(Errno::EFAULT)?)
             }
-            buf_type::VEC | buf_type::REG_VEC => {
-                if desc.len == 0 || desc.len as usize > MAX_SEGS {
-                    return Err(Errno::EINVAL);
-                }
-                if desc.ty == buf_type::REG_VEC {
-                    self.registered(desc.buf_index, dir)?;
-                }
-                for k in 0..desc.len as u64 {
-                    let at = desc.addr.checked_add(k * 16).ok_or(Errno::EFAULT)?;
-                    let iov = read_iovec(at)?;
-                    if iov.len == 0 {
-                        continue;
-                    }
-                    let len = u32::try_from(iov.len).map_err(|_| Errno::EFAULT)? as usize;
-                    if desc.ty == buf_type::VEC {
-                        let (i, off) = self.find(iov.base, iov.len)?;
-                        self.push_checked(&mut imp, i, off, len, dir)?;
-                    } else {
-                        let r = self.registered(desc.buf_index, dir)?;
-                        let off = r.offset_of(iov.base, iov.len).ok_or(Errno::EFAULT)?;
-                        imp.push(desc.buf_index as usize, off, len)?;
-                    }
-                }
-            }
+            buf_type::VEC | buf_type::REG_VEC => return self.resolve_vec(desc, dir, read_iovec, imp),
             _ => return Err(Errno::EINVAL),
+        };
+        // Zero bytes, or more than a CQE result can count (as for vectored descriptors).
+        if desc.len == 0 || desc.len as u64 > i32::MAX as u64 {
+            return Err(Errno::EINVAL);
+        }
+        imp.regions[0] = region as u8;
+        imp.segs[0] = Seg { start: off as u32, len: desc.len };
+        imp.nsegs = 1;
+        Ok(())
+    }
+
+    /// [`BufTable::resolve_into`] of a vectored descriptor (VEC, REG_VEC).
+    #[inline(never)]
+    fn resolve_vec(
+        &self,
+        desc: &BufDesc,
+        dir: Dir,
+        read_iovec: impl Fn(u64) -> Result<IoVec, Errno>,
+        imp: &mut Import,
+    ) -> Result<(), Errno> {
+        if desc.len == 0 || desc.len as usize > MAX_SEGS {
+            return Err(Errno::EINVAL);
+        }
+        if desc.ty == buf_type::REG_VEC {
+            self.registered(desc.buf_index, dir)?;
+        }
+        for k in 0..desc.len as u64 {
+            let at = desc.addr.checked_add(k * 16).ok_or(Errno::EFAULT)?;
+            let iov = read_iovec(at)?;
+            if iov.len == 0 {
+                continue;
+            }
+            let len = u32::try_from(iov.len).map_err(|_| Errno::EFAULT)? as usize;
+            if desc.ty == buf_type::VEC {
+                let (i, off) = self.find(iov.base, iov.len)?;
+                self.push_checked(imp, i, off, len, dir)?;
+            } else {
+                let r = self.registered(desc.buf_index, dir)?;
+                let off = r.offset_of(iov.base, iov.len).ok_or(Errno::EFAULT)?;
+                imp.push(desc.buf_index as usize, off, len)?;
+            }
         }
         // Zero bytes, or more than a CQE result can count (Linux caps a transfer at
         // MAX_RW_COUNT, about i32::MAX, too).
-        if imp.total() == 0 || imp.total() > i32::MAX as u64 {
+        let total = imp.total();
+        if total == 0 || total > i32::MAX as u64 {
             return Err(Errno::EINVAL);
         }
-        Ok(imp)
+        Ok(())
     }
 
     fn push_checked(&self, imp: &mut Import, region: usize, off: usize, len: usize, dir: Dir) -> Result<(), Errno> {
@@ -603,10 +645,11 @@ fn permits(r: &Region, dir: Dir) -> bool {
     }
 }
 
-/// Check a new import against the request's earlier ones: a destination may not overlap
+/// Check a new import against the request's earlier ones (`imports`): a destination may not overlap
 /// anything else of the same request (overlapping source and destination: EINVAL).
-pub(crate) fn check_within(imports: &[Option<Import>; MAX_IMPORTS], new: &Import) -> Result<(), Errno> {
-    if new.nsegs == 1 && imports[0].is_none() {
+#[inline]
+pub(crate) fn check_within(imports: &[Option<Import>], new: &Import) -> Result<(), Errno> {
+    if new.nsegs == 1 && imports.first().is_none_or(Option::is_none) {
         return Ok(());
     }
     let new_dest = new.dir == Some(Dir::Dest);
@@ -758,6 +801,9 @@ pub struct Io<'a> {
 }
 
 impl<'a> Io<'a> {
+    /// No import.
+    pub(crate) const NONE: Io<'a> = Io { bufs: [IoBuf::None, IoBuf::None] };
+
     /// Import `i`, a source. EINVAL if it was not imported, or was imported as a
     /// destination (whose contents are the op's to produce: use [`Io::dest`]).
     pub fn source(&self, i: usize) -> Result<&Segs<'a>, Errno> {

@@ -47,43 +47,48 @@ fn pieces<'t>(table: &'t BufTable, imp: &'t Import) -> impl Iterator<Item = Resu
     })
 }
 
-/// The view of one import (`None`: not imported).
+/// Make `view` the view of one import (`None`: not imported), in place.
 ///
 /// # Safety
 ///
 /// The pieces are ranges the calling request owns for `'a` under the ring's rules (see
 /// `region.rs`): its destinations exclusively, its sources shared with readers only.
 #[allow(unsafe_code)]
-unsafe fn view_of<'a>(
+#[inline]
+unsafe fn view_into<'a>(
+    view: &mut IoBuf<'a>,
     dir: Option<Dir>,
     pieces: impl Iterator<Item = Result<RawPiece, Errno>>,
-) -> Result<IoBuf<'a>, Errno> {
-    Ok(match dir {
+) -> Result<(), Errno> {
+    match dir {
         Some(Dir::Source) => {
-            let mut v = Segs::default();
-            for p in pieces {
-                // SAFETY: a source range of this request: no `&mut` to it is alive
-                // (destinations never overlap it, in this request — EINVAL at import —
-                // or in another in flight — EBUSY at import).
-                let _ = v.segs.push(unsafe { p?.slice() });
+            *view = IoBuf::Source(Segs::default());
+            if let IoBuf::Source(v) = view {
+                for p in pieces {
+                    // SAFETY: a source range of this request: no `&mut` to it is alive
+                    // (destinations never overlap it, in this request — EINVAL at import —
+                    // or in another in flight — EBUSY at import).
+                    let _ = v.segs.push(unsafe { p?.slice() });
+                }
             }
-            IoBuf::Source(v)
         }
         Some(Dir::Dest) => {
-            let mut v = SegsMut::default();
-            for p in pieces {
-                // SAFETY: a destination range this request owns exclusively: no other
-                // request in flight outside its chain touches it (EBUSY at import), its
-                // chain's other members are not running, the application cannot reach
-                // a region in use, and this request's own ranges do not overlap it
-                // (EINVAL at import). One view at a time: callers borrow the request
-                // (or its PendingIo) mutably for 'a.
-                let _ = v.segs.push(unsafe { p?.slice_mut() });
+            *view = IoBuf::Dest(SegsMut::default());
+            if let IoBuf::Dest(v) = view {
+                for p in pieces {
+                    // SAFETY: a destination range this request owns exclusively: no other
+                    // request in flight outside its chain touches it (EBUSY at import), its
+                    // chain's other members are not running, the application cannot reach
+                    // a region in use, and this request's own ranges do not overlap it
+                    // (EINVAL at import). One view at a time: callers borrow the request
+                    // (or its PendingIo) mutably for 'a.
+                    let _ = v.segs.push(unsafe { p?.slice_mut() });
+                }
             }
-            IoBuf::Dest(v)
         }
-        None => IoBuf::None,
-    })
+        None => *view = IoBuf::None,
+    }
+    Ok(())
 }
 
 /// Carve the imports' ranges out of their regions for one issue call: destinations as
@@ -91,15 +96,24 @@ unsafe fn view_of<'a>(
 /// whole region, so ranges other requests hold (a pending request's, handed to hardware
 /// or a worker) are not touched.
 #[allow(unsafe_code)]
+#[inline]
 pub(crate) fn carve<'a>(table: &'a BufTable, imports: &Imports) -> Result<Io<'a>, Errno> {
-    let mut io = Io { bufs: [IoBuf::None, IoBuf::None] };
+    let mut io = Io::NONE;
+    carve_into(table, imports, &mut io)?;
+    Ok(io)
+}
+
+/// [`carve`] into `io`, in place (no view is moved).
+#[allow(unsafe_code)]
+#[inline]
+pub(crate) fn carve_into<'a>(table: &'a BufTable, imports: &Imports, io: &mut Io<'a>) -> Result<(), Errno> {
     for (imp, view) in imports.iter().zip(io.bufs.iter_mut()) {
         // SAFETY: the request is being issued: it owns its imported ranges for the
         // duration of the issue call, which `'a` (a borrow of its issue context) does
         // not outlive.
-        *view = unsafe { view_of(imp.dir, pieces(table, imp))? };
+        unsafe { view_into(view, imp.dir, pieces(table, imp))? };
     }
-    Ok(io)
+    Ok(())
 }
 
 /// A request's buffer as raw pieces, kept by a [`PendingIo`].
@@ -202,13 +216,15 @@ impl PendingIo {
     /// The request's buffers, in place.
     #[allow(unsafe_code)]
     pub fn io(&mut self) -> Io<'_> {
-        let mut io = Io { bufs: [IoBuf::None, IoBuf::None] };
+        let mut io = Io::NONE;
         for (raw, view) in self.bufs.iter().zip(io.bufs.iter_mut()) {
             let pieces = raw.pieces.iter().take(raw.n as usize).flatten().map(|p| Ok(*p));
             // SAFETY: the pending request owns its ranges until this handle completes it
             // (see the type's docs: nothing else can end the request); `&mut self` makes
             // this the only view. The pieces were checked when the handle was made.
-            *view = unsafe { view_of(raw.dir, pieces) }.unwrap_or(IoBuf::None);
+            if unsafe { view_into(view, raw.dir, pieces) }.is_err() {
+                *view = IoBuf::None;
+            }
         }
         io
     }

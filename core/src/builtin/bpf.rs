@@ -33,26 +33,25 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         let info = r.rec.info;
         let prep = vt.and_then(|v| v.prep).ok_or(Errno::EOPNOTSUPP)?;
         let mut pdu = Pdu::ZERO;
+        let mut staged = [None; MAX_IMPORTS];
         let mut cx = PrepCx {
             info: &info,
             bufs: &self.e.bufs,
             owners: self.owners(),
-            imports: [None; MAX_IMPORTS],
+            imports: &mut staged,
             args: self.e.args.as_view(),
         };
         prep(&mut cx, sqe, &mut pdu)?;
-        // Most ops import nothing: copy the staged imports only when there are some.
-        let staged = if cx.imports[0].is_some() { Some(cx.imports) } else { None };
         let r = &mut self.e.t[idx];
         r.rec.pdu = pdu;
         r.flags.insert(ReqFlags::NEED_CLEANUP);
-        if let Some(staged) = staged {
-            let imports = staged.map(|i| i.unwrap_or(Import::EMPTY));
-            r.imports = imports;
-            r.flags.insert(ReqFlags::HAS_IMPORTS);
-            for imp in &imports {
+        // Most ops import nothing: commit the staged imports only when there are some.
+        if staged[0].is_some() {
+            for (imp, s) in r.imports.iter_mut().zip(&staged) {
+                *imp = s.unwrap_or(Import::EMPTY);
                 self.e.bufs.hold(imp);
             }
+            r.flags.insert(ReqFlags::HAS_IMPORTS);
         }
         self.e.slots.hold(slot);
         Ok(())

@@ -178,7 +178,7 @@ pub struct PrepCx<'a> {
     pub(crate) owners: Owners<'a>,
     /// Imports staged by this prep (committed to the request only if prep succeeds);
     /// `None` until used, so a prep that imports nothing initialises two tags only.
-    pub(crate) imports: [Option<Import>; MAX_IMPORTS],
+    pub(crate) imports: &'a mut [Option<Import>; MAX_IMPORTS],
     pub(crate) args: &'a ArgsView,
 }
 
@@ -205,13 +205,19 @@ impl PrepCx<'_> {
     /// destination another one uses → EBUSY.
     pub fn import(&mut self, desc: &BufDesc, dir: Dir) -> Result<usize, Errno> {
         let slot = self.imports.iter().position(Option::is_none).ok_or(Errno::EINVAL)?;
-        let new = self.bufs.resolve(desc, dir, |at| view::read_user(self.bufs, &self.owners, at))?;
-        buffer::check_within(&self.imports, &new)?;
-        if self.owners.busy(self.bufs, &new) {
-            return Err(Errno::EBUSY);
+        // Resolved in place, in the staging slot: emptied again if it fails.
+        let (earlier, rest) = self.imports.split_at_mut(slot);
+        let Some(staged) = rest.first_mut() else { return Err(Errno::EINVAL) };
+        let new = staged.insert(Import::EMPTY);
+        let (bufs, owners) = (self.bufs, &self.owners);
+        let r = bufs.resolve_into(desc, dir, |at| view::read_user(bufs, owners, at), new).and_then(|()| {
+            buffer::check_within(earlier, new)?;
+            if owners.busy(bufs, new) { Err(Errno::EBUSY) } else { Ok(slot) }
+        });
+        if r.is_err() {
+            *staged = None;
         }
-        self.imports[slot] = Some(new);
-        Ok(slot)
+        r
     }
 
     /// Extended-argument record `id`: ENOENT if there is none.
@@ -399,6 +405,7 @@ impl IssueCx<'_> {
 
     /// The buffers imported in prep, in place: sources as `&[u8]` segments,
     /// destinations as `&mut [u8]` segments.
+    #[inline]
     pub fn io(&mut self) -> Result<Io<'_>, Errno> {
         if self.pended == Pended::Lent {
             return Err(Errno::EBUSY);
@@ -407,11 +414,23 @@ impl IssueCx<'_> {
     }
 
     /// The buffers and the chain record at once.
+    #[inline]
     pub fn io_and_chain(&mut self) -> Result<(Io<'_>, &mut ChainData), Errno> {
         if self.pended == Pended::Lent {
             return Err(Errno::EBUSY);
         }
         Ok((view::carve(self.bufs, self.imports)?, self.chain))
+    }
+
+    /// [`IssueCx::io_and_chain`] into `io` (`Io::NONE` before), in place: the shipped
+    /// ops' way, which moves no view.
+    #[inline]
+    pub(crate) fn io_into<'s>(&'s mut self, io: &mut Io<'s>) -> Result<&'s mut ChainData, Errno> {
+        if self.pended == Pended::Lent {
+            return Err(Errno::EBUSY);
+        }
+        view::carve_into(self.bufs, self.imports, io)?;
+        Ok(self.chain)
     }
 
     /// The record this request's link chain shares.
