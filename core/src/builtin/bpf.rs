@@ -48,7 +48,10 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         // Most ops import nothing: commit the staged imports only when there are some.
         if staged[0].is_some() {
             for (imp, s) in r.imports.iter_mut().zip(&staged) {
-                *imp = s.unwrap_or(Import::EMPTY);
+                *imp = match s {
+                    Some(s) => *s,
+                    None => Import::EMPTY,
+                };
                 self.e.bufs.hold(imp);
             }
             r.flags.insert(ReqFlags::HAS_IMPORTS);

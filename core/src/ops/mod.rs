@@ -31,7 +31,7 @@ pub mod lz4_block;
 
 use crate::abi::Sqe;
 use crate::abi::errno::Errno;
-use crate::buffer::{BufDesc, Dir, Io, Segs, SegsMut};
+use crate::buffer::{BufDesc, Dir, Segs, SegsMut};
 use crate::slot::{Issue, IssueCx, PrepCx};
 
 /// Op flag (all buffer ops): limit the source to the chain record's `len`.
@@ -70,18 +70,17 @@ pub(crate) fn issue_src_dst(
     f: impl FnOnce(&Segs<'_>, &mut SegsMut<'_>) -> Result<usize, Errno>,
 ) -> Issue {
     let run = |cx: &mut IssueCx<'_>| {
-        let mut io = Io::NONE;
-        let chain = cx.io_into(&mut io)?;
+        let (mut src, mut dst) = (Segs::default(), SegsMut::default());
+        let chain = cx.src_dst_into(&mut src, &mut dst)?;
         let limit = if flags & CHAIN_LEN != 0 { Some(chain.len as usize) } else { None };
-        let (src, dst) = io.split(0, 1)?;
         // Cut a copy of the source's views only when the chain record limits it.
         let n = match limit {
             Some(n) => {
                 let mut src = src.clone();
                 src.truncate(n);
-                f(&src, dst)?
+                f(&src, &mut dst)?
             }
-            None => f(src, dst)?,
+            None => f(&src, &mut dst)?,
         };
         chain.len = n as u32;
         Ok(n)

@@ -27,7 +27,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 use crate::buffer::Owners;
 use crate::buffer::provided::Stream;
 use crate::buffer::view::{self, PendingIo};
-use crate::buffer::{self, BufDesc, BufTable, Dir, Import, Imports, Io, MAX_IMPORTS};
+use crate::buffer::{self, BufDesc, BufTable, Dir, Import, Imports, Io, MAX_IMPORTS, Segs, SegsMut};
 use crate::bytes::aligned_bytes;
 use crate::engine::completion::{self, MailSlot, Phase, Token};
 use crate::slot::args::{ArgRecord, ArgsView};
@@ -210,7 +210,9 @@ impl PrepCx<'_> {
         let Some(staged) = rest.first_mut() else { return Err(Errno::EINVAL) };
         let new = staged.insert(Import::EMPTY);
         let (bufs, owners) = (self.bufs, &self.owners);
-        let r = bufs.resolve_into(desc, dir, |at| view::read_user(bufs, owners, at), new).and_then(|()| {
+        let one = |at| view::read_user(bufs, owners, at);
+        let all = |at, n| view::read_iovecs(bufs, owners, at, n);
+        let r = bufs.resolve_into(desc, dir, one, all, new).and_then(|()| {
             buffer::check_within(earlier, new)?;
             if owners.busy(bufs, new) { Err(Errno::EBUSY) } else { Ok(slot) }
         });
@@ -430,6 +432,21 @@ impl IssueCx<'_> {
             return Err(Errno::EBUSY);
         }
         view::carve_into(self.bufs, self.imports, io)?;
+        Ok(self.chain)
+    }
+
+    /// Import 0 as a source and import 1 as a destination, in place (empty before; as
+    /// [`Io::split`]`(0, 1)` of [`IssueCx::io_and_chain`]'s views), and the chain record.
+    #[inline]
+    pub(crate) fn src_dst_into<'s>(
+        &'s mut self,
+        src: &mut Segs<'s>,
+        dst: &mut SegsMut<'s>,
+    ) -> Result<&'s mut ChainData, Errno> {
+        if self.pended == Pended::Lent {
+            return Err(Errno::EBUSY);
+        }
+        view::carve_src_dst(self.bufs, self.imports, src, dst)?;
         Ok(self.chain)
     }
 
