@@ -183,7 +183,8 @@ impl Import {
         Import { dir: None, nsegs: 0, regions: [0; MAX_SEGS], segs: [Seg { start: 0, len: 0 }; MAX_SEGS] };
 
     pub(crate) fn segs(&self) -> impl Iterator<Item = (usize, Seg)> + '_ {
-        self.regions.iter().zip(self.segs.iter()).take(self.nsegs as usize).map(|(&r, &s)| (r as usize, s))
+        let n = (self.nsegs as usize).min(MAX_SEGS);
+        self.regions[..n].iter().zip(&self.segs[..n]).map(|(&r, &s)| (r as usize, s))
     }
 
     fn push(&mut self, region: usize, start: usize, len: usize) -> Result<(), Errno> {
@@ -820,6 +821,12 @@ impl<'a> SegsMut<'a> {
     /// Copy all of `src` to the start of `self`; returns the bytes copied. ENOSPC if
     /// `self` is shorter than `src`.
     pub fn copy_from(&mut self, src: &Segs<'_>) -> Result<usize, Errno> {
+        // One segment each way (the usual case): one copy.
+        if let ([s], [d]) = (src.slices(), &mut self.segs[..]) {
+            let d = d.get_mut(..s.len()).ok_or(Errno::ENOSPC)?;
+            d.copy_from_slice(s);
+            return Ok(s.len());
+        }
         let total = src.len();
         if total > self.len() {
             return Err(Errno::ENOSPC);
