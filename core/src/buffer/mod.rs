@@ -182,6 +182,27 @@ impl Import {
     pub const EMPTY: Import =
         Import { dir: None, nsegs: 0, regions: [0; MAX_SEGS], segs: [Seg { start: 0, len: 0 }; MAX_SEGS] };
 
+    /// A blank import to resolve into: every byte zero, so making one is a plain clear
+    /// rather than a copy of a constant ([`BufTable::resolve_into`] sets `dir` and
+    /// `nsegs`).
+    pub(crate) const BLANK: Import =
+        Import { dir: Some(Dir::Dest), nsegs: 0, regions: [0; MAX_SEGS], segs: [Seg { start: 0, len: 0 }; MAX_SEGS] };
+
+    /// Make `self` the same import as `from` (`None`: unused), copying only the segments
+    /// in use (entries past `nsegs` mean nothing).
+    #[inline]
+    pub(crate) fn assign(&mut self, from: Option<&Import>) {
+        let Some(from) = from else {
+            (self.dir, self.nsegs) = (None, 0);
+            return;
+        };
+        (self.dir, self.nsegs) = (from.dir, from.nsegs);
+        for k in 0..(from.nsegs as usize).min(MAX_SEGS) {
+            self.regions[k] = from.regions[k];
+            self.segs[k] = from.segs[k];
+        }
+    }
+
     pub(crate) fn segs(&self) -> impl Iterator<Item = (usize, Seg)> + '_ {
         let n = (self.nsegs as usize).min(MAX_SEGS);
         self.regions[..n].iter().zip(&self.segs[..n]).map(|(&r, &s)| (r as usize, s))
@@ -218,12 +239,21 @@ fn overlaps(a: (usize, Seg), b: (usize, Seg)) -> bool {
     a.0 == b.0 && a.1.len > 0 && b.1.len > 0 && a.1.start < b.1.start + b.1.len && b.1.start < a.1.start + a.1.len
 }
 
+/// Whether a segment of `a` overlaps one of `b` (one segment each: one comparison).
+#[inline]
+fn any_overlap(a: &Import, b: &Import) -> bool {
+    if a.nsegs == 1 && b.nsegs == 1 {
+        return overlaps((a.regions[0] as usize, a.segs[0]), (b.regions[0] as usize, b.segs[0]));
+    }
+    a.segs().any(|x| b.segs().any(|y| overlaps(x, y)))
+}
+
 /// Whether two imports may be live in different chains at once: only if neither writes
 /// a range the other touches.
 pub(crate) fn conflict(a: &Import, b: &Import) -> bool {
     if a.dir != Some(Dir::Source) || b.dir != Some(Dir::Source) {
         // At least one writes (or is unused: no segments, no overlap).
-        a.segs().any(|x| b.segs().any(|y| overlaps(x, y)))
+        any_overlap(a, b)
     } else {
         false
     }
@@ -726,7 +756,7 @@ pub(crate) fn check_within(imports: &[Option<Import>], new: &Import) -> Result<(
         }
     }
     for old in imports.iter().flatten() {
-        if (new_dest || old.dir == Some(Dir::Dest)) && old.segs().any(|x| new.segs().any(|y| overlaps(x, y))) {
+        if (new_dest || old.dir == Some(Dir::Dest)) && any_overlap(old, new) {
             return Err(Errno::EINVAL);
         }
     }

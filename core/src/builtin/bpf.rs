@@ -6,7 +6,7 @@
 
 use crate::abi::errno::Errno;
 use crate::abi::{MAX_OP_SLOTS, SetupFlags, Sqe, bpf_op_slot};
-use crate::buffer::{Import, MAX_IMPORTS};
+use crate::buffer::MAX_IMPORTS;
 use crate::engine::complete::Outcome;
 use crate::engine::ring::Exec;
 use crate::engine::table::{Idx, OpState, Req, ReqFlags};
@@ -48,10 +48,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         // Most ops import nothing: commit the staged imports only when there are some.
         if staged[0].is_some() {
             for (imp, s) in r.imports.iter_mut().zip(&staged) {
-                *imp = match s {
-                    Some(s) => *s,
-                    None => Import::EMPTY,
-                };
+                imp.assign(s.as_ref());
                 self.e.bufs.hold(imp);
             }
             r.flags.insert(ReqFlags::HAS_IMPORTS);

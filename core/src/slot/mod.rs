@@ -208,7 +208,7 @@ impl PrepCx<'_> {
         // Resolved in place, in the staging slot: emptied again if it fails.
         let (earlier, rest) = self.imports.split_at_mut(slot);
         let Some(staged) = rest.first_mut() else { return Err(Errno::EINVAL) };
-        let new = staged.insert(Import::EMPTY);
+        let new = staged.insert(Import::BLANK);
         let (bufs, owners) = (self.bufs, &self.owners);
         let one = |at| view::read_user(bufs, owners, at);
         let all = |at, n| view::read_iovecs(bufs, owners, at, n);
