@@ -414,3 +414,32 @@ fn a_descriptor_with_a_nonzero_reserved_byte_is_einval() {
     submit_one(&mut ring, op(FILL, 1, BufDesc::user(a, 64), 1001));
     assert_eq!(ring.pop(), Some(Cqe::new(1001, 64)));
 }
+
+/// Defect 7, the array read in one view: an iovec array whose first iovec is free but
+/// whose second lies in a lent range is not read in one piece; read iovec by iovec it
+/// stops at the second — EBUSY, the op never runs — as it always did.
+#[test]
+fn an_iovec_array_reaching_into_a_lent_range_is_busy() {
+    let mem = leak(256);
+    let a = mem.as_ptr() as u64;
+    // An iovec array at [48, 80) naming [160, 176) and [176, 192); the lent range is [64, 128).
+    for (k, base) in [(0usize, a + 160), (1, a + 176)] {
+        let at = 48 + 16 * k;
+        mem[at..at + 8].copy_from_slice(&base.to_ne_bytes());
+        mem[at + 8..at + 16].copy_from_slice(&16u64.to_ne_bytes());
+    }
+    let mut ring = ring_with(mem);
+    submit_one(&mut ring, op(DMA, 0, BufDesc::user(a + 64, 64), 710));
+    let io = handle(710);
+    submit_one(&mut ring, op(FILL, 0x33, BufDesc::vec(a + 48, 2), 711));
+    assert_eq!(ring.pop(), Some(Cqe::new(711, Errno::EBUSY.res())));
+    // One iovec, outside the lent range: read, and the op runs.
+    submit_one(&mut ring, op(FILL, 0x44, BufDesc::vec(a + 48, 1), 712));
+    assert_eq!(ring.pop(), Some(Cqe::new(712, 16)));
+    let (_, _, completer) = ring.split();
+    assert!(io.complete(&completer, 0).is_ok());
+    ring.poll();
+    assert_eq!(ring.pop(), Some(Cqe::new(710, 0)));
+    let bytes = ring.buffer_mut(0).unwrap();
+    assert_eq!((bytes[159], bytes[160], bytes[175], bytes[176]), (0, 0x44, 0x44, 0));
+}

@@ -170,8 +170,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
 /// floor doing the same work, from callgrind at N and 2N batches.
 fn rows(bin: &str) -> Result<String, String> {
     let mut table = String::new();
-    let _ = writeln!(table, "| request kind | floor instr/req | fwring instr/req | × floor |");
-    let _ = writeln!(table, "|---|---:|---:|---:|");
+    let _ = writeln!(table, "| request kind | floor instr/req | fwring instr/req | × floor | fwring − floor |");
+    let _ = writeln!(table, "|---|---:|---:|---:|---:|");
     if !have("valgrind") {
         return Ok("valgrind not found: no instruction counts (apt-get install valgrind)\n".into());
     }
@@ -183,6 +183,10 @@ fn rows(bin: &str) -> Result<String, String> {
         "nop-b128",
         "op-b32",
         "chain4-b32",
+        "buf1-b32",
+        "buf1-b32-r16",
+        "buf8-b32",
+        "buf8-b32-r16",
         "nop-sq8",
         "nop-sq64",
         "nop-sq512",
@@ -202,13 +206,18 @@ fn rows(bin: &str) -> Result<String, String> {
         };
         let (f, r) = (per("floor")?, per("fwring")?);
         println!("{row:>12}: floor {f:.1}, fwring {r:.1} ({:.2}×)", r / f);
-        let _ = writeln!(table, "| {row} | {f:.1} | {r:.1} | {:.2} |", r / f);
+        let _ = writeln!(table, "| {row} | {f:.1} | {r:.1} | {:.2} | {:.1} |", r / f, r - f);
     }
     let _ = writeln!(
         table,
         "\n`nop-bN`: N NOPs per submit; `op-b32`: an op-slot op whose result comes from its SQE \
          (the floor calls the same function through its 16-entry table); `chain4-b32`: 8 link \
-         chains of 4 NOPs per submit; `nop-sqN`: NOPs on a ring of N SQ entries."
+         chains of 4 NOPs per submit; `buf1-b32` / `buf8-b32`: the copy op moving 64 bytes \
+         between registered buffers in one / eight segments each way (the floor decodes the same \
+         descriptors by hand and copies the same bytes), with 1 registered buffer or, `-r16`, 16 \
+         with the data in the last: fwring − floor is the ring's cost of a buffer op (import, \
+         ownership check, views, release, on top of an op-slot op's); `nop-sqN`: NOPs on a ring \
+         of N SQ entries."
     );
     Ok(table)
 }

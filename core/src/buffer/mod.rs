@@ -202,8 +202,9 @@ pub(crate) struct Seg {
     pub len: u32,
 }
 
-/// An imported buffer: its direction and checked segments.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// An imported buffer: its direction and checked segments. Entries past `nsegs` mean
+/// nothing (an import is resolved in place, over an earlier one).
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Import {
     /// `None` (byte 0): unused.
     pub(crate) dir: Option<Dir>,
@@ -216,8 +217,30 @@ impl Import {
     pub const EMPTY: Import =
         Import { dir: None, nsegs: 0, regions: [0; MAX_SEGS], segs: [Seg { start: 0, len: 0 }; MAX_SEGS] };
 
+    /// A blank import to resolve into: every byte zero, so making one is a plain clear
+    /// rather than a copy of a constant ([`BufTable::resolve_into`] sets `dir` and
+    /// `nsegs`).
+    pub(crate) const BLANK: Import =
+        Import { dir: Some(Dir::Dest), nsegs: 0, regions: [0; MAX_SEGS], segs: [Seg { start: 0, len: 0 }; MAX_SEGS] };
+
+    /// Make `self` the same import as `from` (`None`: unused), copying only the segments
+    /// in use (entries past `nsegs` mean nothing).
+    #[inline]
+    pub(crate) fn assign(&mut self, from: Option<&Import>) {
+        let Some(from) = from else {
+            (self.dir, self.nsegs) = (None, 0);
+            return;
+        };
+        (self.dir, self.nsegs) = (from.dir, from.nsegs);
+        for k in 0..(from.nsegs as usize).min(MAX_SEGS) {
+            self.regions[k] = from.regions[k];
+            self.segs[k] = from.segs[k];
+        }
+    }
+
     pub(crate) fn segs(&self) -> impl Iterator<Item = (usize, Seg)> + '_ {
-        self.regions.iter().zip(self.segs.iter()).take(self.nsegs as usize).map(|(&r, &s)| (r as usize, s))
+        let n = (self.nsegs as usize).min(MAX_SEGS);
+        self.regions[..n].iter().zip(&self.segs[..n]).map(|(&r, &s)| (r as usize, s))
     }
 
     fn push(&mut self, region: usize, start: usize, len: usize) -> Result<(), Errno> {
@@ -236,6 +259,14 @@ impl Import {
     }
 }
 
+impl PartialEq for Import {
+    fn eq(&self, other: &Import) -> bool {
+        self.dir == other.dir && self.segs().eq(other.segs())
+    }
+}
+
+impl Eq for Import {}
+
 /// The imports of one request.
 pub(crate) type Imports = [Import; MAX_IMPORTS];
 
@@ -243,12 +274,21 @@ fn overlaps(a: (usize, Seg), b: (usize, Seg)) -> bool {
     a.0 == b.0 && a.1.len > 0 && b.1.len > 0 && a.1.start < b.1.start + b.1.len && b.1.start < a.1.start + a.1.len
 }
 
+/// Whether a segment of `a` overlaps one of `b` (one segment each: one comparison).
+#[inline]
+fn any_overlap(a: &Import, b: &Import) -> bool {
+    if a.nsegs == 1 && b.nsegs == 1 {
+        return overlaps((a.regions[0] as usize, a.segs[0]), (b.regions[0] as usize, b.segs[0]));
+    }
+    a.segs().any(|x| b.segs().any(|y| overlaps(x, y)))
+}
+
 /// Whether two imports may be live in different chains at once: only if neither writes
 /// a range the other touches.
 pub(crate) fn conflict(a: &Import, b: &Import) -> bool {
     if a.dir != Some(Dir::Source) || b.dir != Some(Dir::Source) {
         // At least one writes (or is unused: no segments, no overlap).
-        a.segs().any(|x| b.segs().any(|y| overlaps(x, y)))
+        any_overlap(a, b)
     } else {
         false
     }
@@ -273,7 +313,7 @@ impl Owners<'_> {
     /// Whether `new` touches a range another request in flight writes, or writes a range
     /// one touches (-EBUSY): the ownership rule that makes the views of `view.rs` sound.
     pub fn busy(&self, bufs: &BufTable, new: &Import) -> bool {
-        bufs.in_use() && (self.holders.conflict(new, self.in_chain) || bufs.group_conflict(new))
+        bufs.shares_region(new) && (self.holders.conflict(new, self.in_chain) || bufs.group_conflict(new))
     }
 }
 
@@ -285,6 +325,11 @@ pub struct BufTable {
     users: [u32; MAX_BUFFERS],
     /// Table size; 0 = no table registered.
     len: u16,
+    /// The registered regions' indices in order of address, and how many, while no two
+    /// regions overlap: [`BufTable::find`] then looks a user address up by halves, in a
+    /// time flat in the number of regions. `None` while two overlap (regions are named by
+    /// any address, [`Region::at`]): then it scans them in table order.
+    by_addr: Option<([u8; MAX_BUFFERS], u8)>,
     /// Provided-buffer groups (`provided.rs`): each reserves its area of a region.
     #[cfg(feature = "multishot")]
     pub(crate) groups: [Option<Group>; MAX_GROUPS],
@@ -308,6 +353,7 @@ impl BufTable {
             regions: [const { None }; MAX_BUFFERS],
             users: [0; MAX_BUFFERS],
             len: 0,
+            by_addr: None,
             #[cfg(feature = "multishot")]
             groups: [None; MAX_GROUPS],
             #[cfg(feature = "multishot")]
@@ -352,6 +398,14 @@ impl BufTable {
         self.regions[index as usize].as_mut().ok_or(Errno::EINVAL)
     }
 
+    /// Whether an in-flight request (or a provided-buffer group) holds a range of a region
+    /// `imp` touches: if none does, nothing can conflict with `imp` (every range a request
+    /// or group holds is counted in its region's `users`), and the ownership check is
+    /// done without looking at the requests in flight.
+    fn shares_region(&self, imp: &Import) -> bool {
+        imp.regions.iter().take(imp.nsegs as usize).any(|&r| self.users.get(r as usize).is_some_and(|&u| u != 0))
+    }
+
     /// Whether any in-flight request holds a buffer range.
     pub(crate) fn in_use(&self) -> bool {
         self.users.iter().any(|&u| u != 0)
@@ -375,6 +429,7 @@ impl BufTable {
             *slot = Some(r);
         }
         self.len = K as u16;
+        self.index();
         Ok(())
     }
 
@@ -388,6 +443,7 @@ impl BufTable {
             return Err(Errno::EBUSY);
         }
         self.len = nr;
+        self.index();
         Ok(())
     }
 
@@ -406,7 +462,11 @@ impl BufTable {
         };
         match errno {
             Some(errno) => Err(Rejected { errno, back: region }),
-            None => Ok(self.regions[index as usize].replace(region)),
+            None => {
+                let old = self.regions[index as usize].replace(region);
+                self.index();
+                Ok(old)
+            }
         }
     }
 
@@ -425,11 +485,51 @@ impl BufTable {
             let _ = out.push(r);
         }
         self.len = 0;
+        self.index();
         Ok(out)
     }
 
-    /// The region containing `[addr, addr + len)` (a "user" range): `(index, offset)`.
+    /// Whether no two registered regions overlap (a user range lies in one region at
+    /// most).
+    pub(crate) fn disjoint(&self) -> bool {
+        self.by_addr.is_some()
+    }
+
+    /// Rebuild `by_addr` after the regions changed.
+    fn index(&mut self) {
+        let mut order = [0u8; MAX_BUFFERS];
+        let mut n = 0;
+        let start = |r: &Option<Region>| r.as_ref().map_or(0, Region::addr);
+        for (i, r) in self.regions.iter().enumerate().take(self.len as usize) {
+            if r.is_none() {
+                continue;
+            }
+            // Insertion sort by address: at most MAX_BUFFERS entries.
+            let mut k = n;
+            while k > 0 && start(&self.regions[order[k - 1] as usize]) > start(r) {
+                order[k] = order[k - 1];
+                k -= 1;
+            }
+            order[k] = i as u8;
+            n += 1;
+        }
+        let end = |i: u8| self.regions[i as usize].as_ref().map_or(0, |r| r.addr().saturating_add(r.len() as u64));
+        let disjoint = order[..n].windows(2).all(|w| end(w[0]) <= start(&self.regions[w[1] as usize]));
+        self.by_addr = disjoint.then_some((order, n as u8));
+    }
+
+    /// The region containing `[addr, addr + len)` (a "user" range): `(index, offset)` —
+    /// the first in table order that does.
     fn find(&self, addr: u64, len: u64) -> Result<(usize, usize), Errno> {
+        if let Some((order, n)) = &self.by_addr {
+            // No two regions overlap: only the last one starting at or below `addr` can
+            // hold the range (regions are never empty).
+            let order = &order[..*n as usize];
+            let k = order.partition_point(|&i| self.regions[i as usize].as_ref().is_some_and(|r| r.addr() <= addr));
+            let i = *order.get(k.wrapping_sub(1)).ok_or(Errno::EFAULT)? as usize;
+            let off = self.regions[i].as_ref().and_then(|r| r.offset_of(addr, len)).ok_or(Errno::EFAULT)?;
+            return Ok((i, off));
+        }
         self.regions
             .iter()
             .take(self.len as usize)
@@ -453,24 +553,32 @@ impl BufTable {
         Ok(imp)
     }
 
-    /// Resolve `desc` for `dir` into checked segments (C-BUF-7..9, C-BUF-13);
-    /// `read_iovec` reads the iovec arrays of vectored descriptors. A descriptor whose
-    /// reserved byte is not 0 is EINVAL.
-    pub(crate) fn resolve(
+    /// Resolve `desc` for `dir` into checked segments (C-BUF-7..9, C-BUF-13), written
+    /// into `imp` in place (its earlier contents are dropped; on an error it holds no
+    /// segment that matters: the caller discards it); `read_iovec` reads the iovec arrays
+    /// of vectored descriptors. A descriptor whose reserved byte is not 0 is EINVAL.
+    #[inline]
+    pub(crate) fn resolve_into(
         &self,
         desc: &BufDesc,
         dir: Dir,
         read_iovec: impl Fn(u64) -> Result<IoVec, Errno>,
-    ) -> Result<Import, Errno> {
+        read_iovecs: impl Fn(u64, usize) -> Option<[IoVec; MAX_SEGS]>,
+        imp: &mut Import,
+    ) -> Result<(), Errno> {
+        imp.dir = Some(dir);
+        imp.nsegs = 0;
         if desc.reserved != 0 {
             return Err(Errno::EINVAL);
         }
-        let mut imp = Import { dir: Some(dir), ..Import::EMPTY };
         let ty = desc.buf_type()?;
-        match ty {
+        let (region, off) = match ty {
             BufType::User => {
                 let (i, off) = self.find(desc.addr, desc.len as u64)?;
-                self.push_checked(&mut imp, i, off, desc.len as usize, dir)?;
+                match &self.regions[i] {
+                    Some(r) if permits(r, dir) => (i, off),
+                    _ => return Err(Errno::EFAULT),
+                }
             }
             BufType::Fixed | BufType::KFixed => {
                 let r = self.registered(desc.buf_index, dir)?;
@@ -479,40 +587,68 @@ impl BufTable {
                 } else {
                     desc.addr
                 };
-                let off = r.offset_of(addr, desc.len as u64).ok_or(Errno::EFAULT)?;
-                imp.push(desc.buf_index as usize, off, desc.len as usize)?;
+                (desc.buf_index as usize, r.offset_of(addr, desc.len as u64).ok_or(Errno::EFAULT)?)
             }
-            BufType::Vec | BufType::RegVec => {
-                if desc.len == 0 || desc.len as usize > MAX_SEGS {
-                    return Err(Errno::EINVAL);
-                }
-                if ty == BufType::RegVec {
-                    self.registered(desc.buf_index, dir)?;
-                }
-                for k in 0..desc.len as u64 {
-                    let at = desc.addr.checked_add(k * 16).ok_or(Errno::EFAULT)?;
-                    let iov = read_iovec(at)?;
-                    if iov.len == 0 {
-                        continue;
-                    }
-                    let len = u32::try_from(iov.len).map_err(|_| Errno::EFAULT)? as usize;
-                    if ty == BufType::Vec {
-                        let (i, off) = self.find(iov.base, iov.len)?;
-                        self.push_checked(&mut imp, i, off, len, dir)?;
-                    } else {
-                        let r = self.registered(desc.buf_index, dir)?;
-                        let off = r.offset_of(iov.base, iov.len).ok_or(Errno::EFAULT)?;
-                        imp.push(desc.buf_index as usize, off, len)?;
-                    }
-                }
+            BufType::Vec | BufType::RegVec => return self.resolve_vec(desc, ty, dir, (read_iovec, read_iovecs), imp),
+        };
+        // Zero bytes, or more than a CQE result can count (as for vectored descriptors).
+        if desc.len == 0 || desc.len as u64 > i32::MAX as u64 {
+            return Err(Errno::EINVAL);
+        }
+        imp.regions[0] = region as u8;
+        imp.segs[0] = Seg { start: off as u32, len: desc.len };
+        imp.nsegs = 1;
+        Ok(())
+    }
+
+    /// [`BufTable::resolve_into`] of a vectored descriptor (VEC, REG_VEC).
+    #[inline(never)]
+    fn resolve_vec(
+        &self,
+        desc: &BufDesc,
+        ty: BufType,
+        dir: Dir,
+        (read_iovec, read_iovecs): (
+            impl Fn(u64) -> Result<IoVec, Errno>,
+            impl Fn(u64, usize) -> Option<[IoVec; MAX_SEGS]>,
+        ),
+        imp: &mut Import,
+    ) -> Result<(), Errno> {
+        if desc.len == 0 || desc.len as usize > MAX_SEGS {
+            return Err(Errno::EINVAL);
+        }
+        if ty == BufType::RegVec {
+            self.registered(desc.buf_index, dir)?;
+        }
+        // The whole array in one read where that reads exactly what reading the iovecs
+        // one by one would (see `view::read_iovecs`); else one by one, in order.
+        let all = read_iovecs(desc.addr, desc.len as usize);
+        for k in 0..desc.len as u64 {
+            let at = desc.addr.checked_add(k * 16).ok_or(Errno::EFAULT)?;
+            let iov = match &all {
+                Some(all) => all[k as usize],
+                None => read_iovec(at)?,
+            };
+            if iov.len == 0 {
+                continue;
+            }
+            let len = u32::try_from(iov.len).map_err(|_| Errno::EFAULT)? as usize;
+            if ty == BufType::Vec {
+                let (i, off) = self.find(iov.base, iov.len)?;
+                self.push_checked(imp, i, off, len, dir)?;
+            } else {
+                let r = self.registered(desc.buf_index, dir)?;
+                let off = r.offset_of(iov.base, iov.len).ok_or(Errno::EFAULT)?;
+                imp.push(desc.buf_index as usize, off, len)?;
             }
         }
         // Zero bytes, or more than a CQE result can count (Linux caps a transfer at
         // MAX_RW_COUNT, about i32::MAX, too).
-        if imp.total() == 0 || imp.total() > i32::MAX as u64 {
+        let total = imp.total();
+        if total == 0 || total > i32::MAX as u64 {
             return Err(Errno::EINVAL);
         }
-        Ok(imp)
+        Ok(())
     }
 
     fn push_checked(&self, imp: &mut Import, region: usize, off: usize, len: usize, dir: Dir) -> Result<(), Errno> {
@@ -651,15 +787,16 @@ fn permits(r: &Region, dir: Dir) -> bool {
     }
 }
 
-/// Check a new import against the request's earlier ones: a destination may not overlap
+/// Check a new import against the request's earlier ones (`imports`): a destination may not overlap
 /// anything else of the same request (overlapping source and destination: EINVAL).
-pub(crate) fn check_within(imports: &[Option<Import>; MAX_IMPORTS], new: &Import) -> Result<(), Errno> {
-    if new.nsegs == 1 && imports[0].is_none() {
+#[inline]
+pub(crate) fn check_within(imports: &[Option<Import>], new: &Import) -> Result<(), Errno> {
+    if new.nsegs == 1 && imports.first().is_none_or(Option::is_none) {
         return Ok(());
     }
     let new_dest = new.dir == Some(Dir::Dest);
     // Within one descriptor, a destination's own segments must not overlap either.
-    if new_dest {
+    if new_dest && new.nsegs > 1 {
         let segs = || new.segs();
         for (a, x) in segs().enumerate() {
             if segs().skip(a + 1).any(|y| overlaps(x, y)) {
@@ -668,7 +805,7 @@ pub(crate) fn check_within(imports: &[Option<Import>; MAX_IMPORTS], new: &Import
         }
     }
     for old in imports.iter().flatten() {
-        if (new_dest || old.dir == Some(Dir::Dest)) && old.segs().any(|x| new.segs().any(|y| overlaps(x, y))) {
+        if (new_dest || old.dir == Some(Dir::Dest)) && any_overlap(old, new) {
             return Err(Errno::EINVAL);
         }
     }
@@ -763,6 +900,12 @@ impl<'a> SegsMut<'a> {
     /// Copy all of `src` to the start of `self`; returns the bytes copied. ENOSPC if
     /// `self` is shorter than `src`.
     pub fn copy_from(&mut self, src: &Segs<'_>) -> Result<usize, Errno> {
+        // One segment each way (the usual case): one copy.
+        if let ([s], [d]) = (src.slices(), &mut self.segs[..]) {
+            let d = d.get_mut(..s.len()).ok_or(Errno::ENOSPC)?;
+            d.copy_from_slice(s);
+            return Ok(s.len());
+        }
         let total = src.len();
         if total > self.len() {
             return Err(Errno::ENOSPC);
@@ -806,6 +949,9 @@ pub struct Io<'a> {
 }
 
 impl<'a> Io<'a> {
+    /// No import.
+    pub(crate) const NONE: Io<'a> = Io { bufs: [IoBuf::None, IoBuf::None] };
+
     /// Import `i`, a source. EINVAL if it was not imported, or was imported as a
     /// destination (whose contents are the op's to produce: use [`Io::dest`]).
     pub fn source(&self, i: usize) -> Result<&Segs<'a>, Errno> {
@@ -844,5 +990,51 @@ impl<'a> Io<'a> {
             (_, IoBuf::Source(_)) => Err(Errno::EPERM),
             _ => Err(Errno::EINVAL),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+
+    fn mem(n: usize) -> &'static mut [u8] {
+        std::boxed::Box::leak(std::vec![0u8; n].into_boxed_slice())
+    }
+
+    /// Disjoint regions are looked up by address (by halves): every byte of each is found
+    /// in it, and addresses between or around them are EFAULT, as the scan answers.
+    #[test]
+    fn user_addresses_resolve_to_their_region_by_address() {
+        let mut t = BufTable::new();
+        let rs: [Region; 5] = core::array::from_fn(|i| Region::new(mem(64)).at(0x1_0000 * (5 - i as u64)));
+        t.register(rs).unwrap();
+        assert!(t.disjoint());
+        for i in 0..5u64 {
+            let base = 0x1_0000 * (5 - i);
+            assert_eq!(t.find(base, 64), Ok((i as usize, 0)));
+            assert_eq!(t.find(base + 63, 1), Ok((i as usize, 63)));
+            assert_eq!(t.find(base + 1, 64), Err(Errno::EFAULT));
+            assert_eq!(t.find(base - 1, 1), Err(Errno::EFAULT));
+        }
+        assert_eq!(t.find(0, 1), Err(Errno::EFAULT));
+        assert_eq!(t.find(u64::MAX, 1), Err(Errno::EFAULT));
+    }
+
+    /// Regions named by overlapping addresses: the first in table order that holds the
+    /// range, as before (no lookup by address), and again by address once the overlap
+    /// is updated away.
+    #[test]
+    fn overlapping_regions_resolve_to_the_first_in_table_order() {
+        let mut t = BufTable::new();
+        t.register([Region::new(mem(64)).at(0x1000), Region::new(mem(256)).at(0x1000)]).unwrap();
+        assert!(!t.disjoint());
+        assert_eq!(t.find(0x1000, 64), Ok((0, 0)));
+        assert_eq!(t.find(0x1000, 65), Ok((1, 0)));
+        assert!(t.update(1, Region::new(mem(256)).at(0x2000)).is_ok());
+        assert!(t.disjoint());
+        assert_eq!(t.find(0x2000, 65), Ok((1, 0)));
+        assert_eq!(t.find(0x1000, 65), Err(Errno::EFAULT));
     }
 }

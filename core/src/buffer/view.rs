@@ -13,7 +13,7 @@ use crate::buffer::Owners;
 #[cfg(feature = "dma-cache")]
 use crate::buffer::cache::{self, CacheOps};
 use crate::buffer::region::RawPiece;
-use crate::buffer::{BufTable, Dir, Import, Imports, Io, IoBuf, MAX_IMPORTS, MAX_SEGS, Segs, SegsMut};
+use crate::buffer::{BufTable, Dir, Import, Imports, Io, IoBuf, IoVec, MAX_IMPORTS, MAX_SEGS, Segs, SegsMut};
 use crate::engine::completion::{CompleteError, Completer, Phase, Token};
 
 /// Read a `T` from user memory at `addr` (an iovec of a vectored descriptor, a
@@ -38,6 +38,34 @@ pub(crate) fn read_user<T: FromBytes>(table: &BufTable, owners: &Owners<'_>, add
     T::read_from_bytes(bytes).map_err(|_| Errno::EFAULT)
 }
 
+/// Read the `n` (≤ [`MAX_SEGS`]) iovecs at `addr` in one view — `None` unless that reads
+/// exactly what [`read_user`] of each in turn would: no two regions overlap (so each
+/// iovec's region is the array's), the array lies in one region, and nothing in flight
+/// outside the chain being assembled writes any of it (so no iovec's bytes are busy: a
+/// range inside one nobody writes is not written either). Then the caller reads them one
+/// by one, with the errors that gives.
+#[allow(unsafe_code)]
+pub(crate) fn read_iovecs(table: &BufTable, owners: &Owners<'_>, addr: u64, n: usize) -> Option<[IoVec; MAX_SEGS]> {
+    if !table.disjoint() || n > MAX_SEGS {
+        return None;
+    }
+    let imp = table.user_range(addr, n * size_of::<IoVec>()).ok()?;
+    if owners.busy(table, &imp) {
+        return None;
+    }
+    let piece = pieces(table, &imp).next()?.ok()?;
+    // SAFETY: as in `read_user`: no `&mut` to these bytes is alive (no request in flight
+    // outside the chain being assembled writes them, checked just above; that chain's
+    // members have not run; the application cannot run during prep). The view lives
+    // only for this read.
+    let bytes = unsafe { piece.slice() };
+    let mut out = [IoVec::default(); MAX_SEGS];
+    for (iov, b) in out.iter_mut().zip(bytes.chunks_exact(size_of::<IoVec>())) {
+        *iov = IoVec::read_from_bytes(b).ok()?;
+    }
+    Some(out)
+}
+
 /// Import `imp`'s pieces as raw parts, each checked against its region (EFAULT if a
 /// range no longer fits: impossible while the request pins its regions).
 fn pieces<'t>(table: &'t BufTable, imp: &'t Import) -> impl Iterator<Item = Result<RawPiece, Errno>> + 't {
@@ -47,43 +75,109 @@ fn pieces<'t>(table: &'t BufTable, imp: &'t Import) -> impl Iterator<Item = Resu
     })
 }
 
-/// The view of one import (`None`: not imported).
+/// Fill `v` with the views of a source import's pieces.
+///
+/// # Safety
+///
+/// The pieces are source ranges the calling request owns for `'a` under the ring's rules
+/// (see `region.rs`): shared with readers only.
+#[allow(unsafe_code)]
+#[inline]
+unsafe fn fill_source<'a>(
+    v: &mut Segs<'a>,
+    pieces: impl Iterator<Item = Result<RawPiece, Errno>>,
+) -> Result<(), Errno> {
+    for p in pieces {
+        // SAFETY: a source range of this request: no `&mut` to it is alive (destinations
+        // never overlap it, in this request — EINVAL at import — or in another in flight
+        // — EBUSY at import).
+        let _ = v.segs.push(unsafe { p?.slice() });
+    }
+    Ok(())
+}
+
+/// Fill `v` with the views of a destination import's pieces.
+///
+/// # Safety
+///
+/// The pieces are destination ranges the calling request owns exclusively for `'a`, and
+/// the caller makes one such view at a time.
+#[allow(unsafe_code)]
+#[inline]
+unsafe fn fill_dest<'a>(
+    v: &mut SegsMut<'a>,
+    pieces: impl Iterator<Item = Result<RawPiece, Errno>>,
+) -> Result<(), Errno> {
+    for p in pieces {
+        // SAFETY: a destination range this request owns exclusively: no other request
+        // in flight outside its chain touches it (EBUSY at import), its chain's other
+        // members are not running, the application cannot reach a region in use, and
+        // this request's own ranges do not overlap it (EINVAL at import). One view at a
+        // time: callers borrow the request (or its PendingIo) mutably for 'a.
+        let _ = v.segs.push(unsafe { p?.slice_mut() });
+    }
+    Ok(())
+}
+
+/// Make `view` the view of one import (`None`: not imported), in place.
 ///
 /// # Safety
 ///
 /// The pieces are ranges the calling request owns for `'a` under the ring's rules (see
 /// `region.rs`): its destinations exclusively, its sources shared with readers only.
 #[allow(unsafe_code)]
-unsafe fn view_of<'a>(
+#[inline]
+unsafe fn view_into<'a>(
+    view: &mut IoBuf<'a>,
     dir: Option<Dir>,
     pieces: impl Iterator<Item = Result<RawPiece, Errno>>,
-) -> Result<IoBuf<'a>, Errno> {
-    Ok(match dir {
+) -> Result<(), Errno> {
+    match dir {
         Some(Dir::Source) => {
-            let mut v = Segs::default();
-            for p in pieces {
-                // SAFETY: a source range of this request: no `&mut` to it is alive
-                // (destinations never overlap it, in this request — EINVAL at import —
-                // or in another in flight — EBUSY at import).
-                let _ = v.segs.push(unsafe { p?.slice() });
+            *view = IoBuf::Source(Segs::default());
+            if let IoBuf::Source(v) = view {
+                // SAFETY: the caller's guarantee, for a source.
+                unsafe { fill_source(v, pieces)? };
             }
-            IoBuf::Source(v)
         }
         Some(Dir::Dest) => {
-            let mut v = SegsMut::default();
-            for p in pieces {
-                // SAFETY: a destination range this request owns exclusively: no other
-                // request in flight outside its chain touches it (EBUSY at import), its
-                // chain's other members are not running, the application cannot reach
-                // a region in use, and this request's own ranges do not overlap it
-                // (EINVAL at import). One view at a time: callers borrow the request
-                // (or its PendingIo) mutably for 'a.
-                let _ = v.segs.push(unsafe { p?.slice_mut() });
+            *view = IoBuf::Dest(SegsMut::default());
+            if let IoBuf::Dest(v) = view {
+                // SAFETY: the caller's guarantee, for a destination.
+                unsafe { fill_dest(v, pieces)? };
             }
-            IoBuf::Dest(v)
         }
-        None => IoBuf::None,
-    })
+        None => *view = IoBuf::None,
+    }
+    Ok(())
+}
+
+/// Import 0 as a source into `src` and import 1 as a destination into `dst` (both empty
+/// before), in place — what [`Io::split`]`(0, 1)` of a carved [`Io`] gives, without
+/// carving the `Io`: EPERM if import 1 is a source, EINVAL if import 0 is not a source
+/// or import 1 not imported.
+#[allow(unsafe_code)]
+#[inline]
+pub(crate) fn carve_src_dst<'a>(
+    table: &'a BufTable,
+    imports: &Imports,
+    src: &mut Segs<'a>,
+    dst: &mut SegsMut<'a>,
+) -> Result<(), Errno> {
+    let [s, d] = imports;
+    match (s.dir, d.dir) {
+        (Some(Dir::Source), Some(Dir::Dest)) => {}
+        (_, Some(Dir::Source)) => return Err(Errno::EPERM),
+        _ => return Err(Errno::EINVAL),
+    }
+    // SAFETY: the request is being issued: it owns its imported ranges (import 0 a
+    // source, import 1 a destination, checked above) for the issue call, which `'a` (a
+    // borrow of its issue context) does not outlive.
+    unsafe {
+        fill_source(src, pieces(table, s))?;
+    }
+    // SAFETY: as above, for the destination; `dst` is its only view.
+    unsafe { fill_dest(dst, pieces(table, d)) }
 }
 
 /// Carve the imports' ranges out of their regions for one issue call: destinations as
@@ -91,15 +185,24 @@ unsafe fn view_of<'a>(
 /// whole region, so ranges other requests hold (a pending request's, handed to hardware
 /// or a worker) are not touched.
 #[allow(unsafe_code)]
+#[inline]
 pub(crate) fn carve<'a>(table: &'a BufTable, imports: &Imports) -> Result<Io<'a>, Errno> {
-    let mut io = Io { bufs: [IoBuf::None, IoBuf::None] };
+    let mut io = Io::NONE;
+    carve_into(table, imports, &mut io)?;
+    Ok(io)
+}
+
+/// [`carve`] into `io`, in place (no view is moved).
+#[allow(unsafe_code)]
+#[inline]
+pub(crate) fn carve_into<'a>(table: &'a BufTable, imports: &Imports, io: &mut Io<'a>) -> Result<(), Errno> {
     for (imp, view) in imports.iter().zip(io.bufs.iter_mut()) {
         // SAFETY: the request is being issued: it owns its imported ranges for the
         // duration of the issue call, which `'a` (a borrow of its issue context) does
         // not outlive.
-        *view = unsafe { view_of(imp.dir, pieces(table, imp))? };
+        unsafe { view_into(view, imp.dir, pieces(table, imp))? };
     }
-    Ok(io)
+    Ok(())
 }
 
 /// A request's buffer as raw pieces, kept by a [`PendingIo`].
@@ -202,13 +305,15 @@ impl PendingIo {
     /// The request's buffers, in place.
     #[allow(unsafe_code)]
     pub fn io(&mut self) -> Io<'_> {
-        let mut io = Io { bufs: [IoBuf::None, IoBuf::None] };
+        let mut io = Io::NONE;
         for (raw, view) in self.bufs.iter().zip(io.bufs.iter_mut()) {
             let pieces = raw.pieces.iter().take(raw.n as usize).flatten().map(|p| Ok(*p));
             // SAFETY: the pending request owns its ranges until this handle completes it
             // (see the type's docs: nothing else can end the request); `&mut self` makes
             // this the only view. The pieces were checked when the handle was made.
-            *view = unsafe { view_of(raw.dir, pieces) }.unwrap_or(IoBuf::None);
+            if unsafe { view_into(view, raw.dir, pieces) }.is_err() {
+                *view = IoBuf::None;
+            }
         }
         io
     }

@@ -58,14 +58,13 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     fn commit(&mut self, idx: Idx, slot: u8, staged: &Staged) {
         let r = &mut self.e.t[idx];
         r.flags.insert(ReqFlags::NEED_CLEANUP);
-        // Most ops import nothing: copy the staged imports only when there are some.
+        // Most ops import nothing: commit the staged imports only when there are some.
         if staged[0].is_some() {
-            let imports = staged.map(|i| i.unwrap_or(Import::EMPTY));
-            r.imports = imports;
-            r.flags.insert(ReqFlags::HAS_IMPORTS);
-            for imp in &imports {
+            for (imp, s) in r.imports.iter_mut().zip(staged) {
+                imp.assign(s.as_ref());
                 self.e.bufs.hold(imp);
             }
+            r.flags.insert(ReqFlags::HAS_IMPORTS);
         }
         self.e.slots.hold(slot);
     }

@@ -150,18 +150,28 @@ impl Op for Crc32c {
 /// CRC of import 0 (first `limit` bytes), stored in the chain record and, if asked,
 /// written to import 1. Returns `(crc, bytes)`.
 fn checksum(cx: &mut IssueCx<'_>, limit: Option<usize>, write_out: bool) -> Result<(u32, usize), Errno> {
-    let (mut io, chain) = cx.io_and_chain()?;
-    let mut src = io.source(0)?.clone();
-    if let Some(n) = limit {
-        src.truncate(n);
-    }
-    let crc = !src.slices().iter().fold(!0, |c, s| update(c, s));
+    let mut io = crate::buffer::Io::NONE;
+    let chain = cx.io_into(&mut io)?;
+    let src = io.source(0)?;
+    // Cut a copy of the source's views only when the chain record limits it.
+    let (crc, len) = match limit {
+        Some(n) => {
+            let mut src = src.clone();
+            src.truncate(n);
+            (crc_of(&src), src.len())
+        }
+        None => (crc_of(src), src.len()),
+    };
     chain.crc = crc;
     if write_out {
         let bytes = crc.to_le_bytes();
         io.dest(1)?.copy_from(&crate::buffer::Segs::from_slice(&bytes))?;
     }
-    Ok((crc, src.len()))
+    Ok((crc, len))
+}
+
+fn crc_of(src: &crate::buffer::Segs<'_>) -> u32 {
+    !src.slices().iter().fold(!0, |c, s| update(c, s))
 }
 
 #[cfg(test)]

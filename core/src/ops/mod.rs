@@ -70,14 +70,18 @@ pub(crate) fn issue_src_dst(
     f: impl FnOnce(&Segs<'_>, &mut SegsMut<'_>) -> Result<usize, Errno>,
 ) -> Issue {
     let run = |cx: &mut IssueCx<'_>| {
-        let (mut io, chain) = cx.io_and_chain()?;
+        let (mut src, mut dst) = (Segs::default(), SegsMut::default());
+        let chain = cx.src_dst_into(&mut src, &mut dst)?;
         let limit = if flags & CHAIN_LEN != 0 { Some(chain.len as usize) } else { None };
-        let (src, dst) = io.split(0, 1)?;
-        let mut src = src.clone();
-        if let Some(n) = limit {
-            src.truncate(n);
-        }
-        let n = f(&src, dst)?;
+        // Cut a copy of the source's views only when the chain record limits it.
+        let n = match limit {
+            Some(n) => {
+                let mut src = src.clone();
+                src.truncate(n);
+                f(&src, &mut dst)?
+            }
+            None => f(&src, &mut dst)?,
+        };
         chain.len = n as u32;
         Ok(n)
     };

@@ -28,7 +28,7 @@ use crate::buffer::Owners;
 #[cfg(feature = "multishot")]
 use crate::buffer::provided::Stream;
 use crate::buffer::view::{self, PendingIo};
-use crate::buffer::{self, BufDesc, BufTable, Dir, Import, Imports, Io, MAX_IMPORTS};
+use crate::buffer::{self, BufDesc, BufTable, Dir, Import, Imports, Io, MAX_IMPORTS, Segs, SegsMut};
 use crate::bytes::aligned_bytes;
 use crate::engine::completion::{self, MailSlot, Phase, Token};
 use crate::slot::args::{ArgRecord, ArgsView};
@@ -215,13 +215,21 @@ impl PrepCx<'_> {
     /// destination another one uses → EBUSY.
     pub fn import(&mut self, desc: &BufDesc, dir: Dir) -> Result<usize, Errno> {
         let slot = self.imports.iter().position(Option::is_none).ok_or(Errno::EINVAL)?;
-        let new = self.bufs.resolve(desc, dir, |at| view::read_user(self.bufs, &self.owners, at))?;
-        buffer::check_within(self.imports, &new)?;
-        if self.owners.busy(self.bufs, &new) {
-            return Err(Errno::EBUSY);
+        // Resolved in place, in the staging slot: emptied again if it fails.
+        let (earlier, rest) = self.imports.split_at_mut(slot);
+        let Some(staged) = rest.first_mut() else { return Err(Errno::EINVAL) };
+        let new = staged.insert(Import::BLANK);
+        let (bufs, owners) = (self.bufs, &self.owners);
+        let one = |at| view::read_user(bufs, owners, at);
+        let all = |at, n| view::read_iovecs(bufs, owners, at, n);
+        let r = bufs.resolve_into(desc, dir, one, all, new).and_then(|()| {
+            buffer::check_within(earlier, new)?;
+            if owners.busy(bufs, new) { Err(Errno::EBUSY) } else { Ok(slot) }
+        });
+        if r.is_err() {
+            *staged = None;
         }
-        self.imports[slot] = Some(new);
-        Ok(slot)
+        r
     }
 
     /// Extended-argument record `id`: ENOENT if there is none.
@@ -411,6 +419,7 @@ impl IssueCx<'_> {
 
     /// The buffers imported in prep, in place: sources as `&[u8]` segments,
     /// destinations as `&mut [u8]` segments.
+    #[inline]
     pub fn io(&mut self) -> Result<Io<'_>, Errno> {
         if self.pended == Pended::Lent {
             return Err(Errno::EBUSY);
@@ -419,11 +428,38 @@ impl IssueCx<'_> {
     }
 
     /// The buffers and the chain record at once.
+    #[inline]
     pub fn io_and_chain(&mut self) -> Result<(Io<'_>, &mut ChainData), Errno> {
         if self.pended == Pended::Lent {
             return Err(Errno::EBUSY);
         }
         Ok((view::carve(self.bufs, self.imports)?, self.chain))
+    }
+
+    /// [`IssueCx::io_and_chain`] into `io` (`Io::NONE` before), in place: the shipped
+    /// ops' way, which moves no view.
+    #[inline]
+    pub(crate) fn io_into<'s>(&'s mut self, io: &mut Io<'s>) -> Result<&'s mut ChainData, Errno> {
+        if self.pended == Pended::Lent {
+            return Err(Errno::EBUSY);
+        }
+        view::carve_into(self.bufs, self.imports, io)?;
+        Ok(self.chain)
+    }
+
+    /// Import 0 as a source and import 1 as a destination, in place (empty before; as
+    /// [`Io::split`]`(0, 1)` of [`IssueCx::io_and_chain`]'s views), and the chain record.
+    #[inline]
+    pub(crate) fn src_dst_into<'s>(
+        &'s mut self,
+        src: &mut Segs<'s>,
+        dst: &mut SegsMut<'s>,
+    ) -> Result<&'s mut ChainData, Errno> {
+        if self.pended == Pended::Lent {
+            return Err(Errno::EBUSY);
+        }
+        view::carve_src_dst(self.bufs, self.imports, src, dst)?;
+        Ok(self.chain)
     }
 
     /// The record this request's link chain shares.
