@@ -56,7 +56,7 @@
 //! for data to the device, B for data from it, two 32-bit arguments in `len` and
 //! `file_index`. Each module has the builders that write those SQEs (`nor::write`,
 //! `spi::transaction`, …) and a table of what each command takes and returns. HAL errors
-//! become errnos as [`errno`] documents. Simulated devices for host tests are in [`sim`].
+//! become errnos as [`errno`] documents. Simulated devices for host tests are in `sim` (feature `sim`).
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
@@ -90,6 +90,8 @@ pub mod i2c;
 mod io;
 pub mod nor;
 pub mod pin;
+#[cfg(feature = "sim")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sim")))]
 pub mod sim;
 pub mod spi;
 pub mod spinor;
