@@ -97,6 +97,9 @@ fn both(sqes: &[Sqe], reap_all: bool) -> Result<(), TestCaseError> {
         check::<32, 8, 16>(sqes, submit_all, reap_all).map_err(TestCaseError::fail)?;
         // Tiny ring: 4-entry SQ, CQ of 8, 4 in flight.
         check::<4, 8, 4>(sqes, submit_all, reap_all).map_err(TestCaseError::fail)?;
+        // An in-flight capacity that is not a power of two (the request table then finds
+        // request `idx` at entry `idx - 1`, checked, instead of by mask).
+        check::<8, 8, 5>(sqes, submit_all, reap_all).map_err(TestCaseError::fail)?;
     }
     Ok(())
 }
@@ -134,5 +137,6 @@ fn long_link_chains_are_cut_at_the_ring_capacity_identically() {
             .collect();
         check::<32, 8, 16>(&sqes, false, true).unwrap();
         check::<4, 8, 4>(&sqes, false, false).unwrap();
+        check::<8, 8, 5>(&sqes, false, false).unwrap();
     }
 }

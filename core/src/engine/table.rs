@@ -18,7 +18,7 @@ use crate::buffer::{Import, Imports, MAX_IMPORTS};
 use crate::slot::chain::ChainData;
 use crate::slot::{OpVTable, Record};
 
-/// Index of a request in the table: 1..=N (entry `reqs[idx - 1]`).
+/// Index of a request in the table: 1..=N (its entry: [`Table::entry`]).
 pub(crate) type Idx = u16;
 /// "No request".
 pub(crate) const NIL: Idx = 0;
@@ -241,7 +241,6 @@ impl<const N: usize> Table<N> {
     }
 
     /// Whether `idx` names an entry (not NIL, not past the table).
-    #[cfg(feature = "multishot")]
     pub fn holds(idx: Idx) -> bool {
         idx != NIL && idx as usize <= N
     }
@@ -272,9 +271,20 @@ impl<const N: usize> Table<N> {
 
     /// Whether request `idx` is pending and the claimed mailbox state word `low` is its.
     pub fn is_pending(&self, idx: Idx, low: u32) -> bool {
-        self.reqs.get((idx as usize).wrapping_sub(1)).is_some_and(|r| {
+        Self::holds(idx) && {
+            let r = &self[idx];
             r.flags.contains(ReqFlags::PENDING) && crate::engine::completion::same_request(low, r.generation)
-        })
+        }
+    }
+
+    /// The entry of `reqs` request `idx` lives in. For a power-of-two `N` that is `idx`
+    /// modulo `N` (request `N` in entry 0): a mask the compiler sees is in bounds, so
+    /// indexing the table costs no check at all; otherwise `idx - 1`, checked. The
+    /// engine never indexes NIL (it tests for it first; debug builds assert it).
+    #[inline(always)]
+    fn entry(idx: Idx) -> usize {
+        debug_assert!(idx != NIL, "the engine indexed NIL");
+        if N.is_power_of_two() { idx as usize & (N - 1) } else { (idx as usize).wrapping_sub(1) }
     }
 
     /// The entry the next [`Table::alloc`] gives. The caller has checked `nr_free() > 0`.
@@ -319,14 +329,14 @@ impl<const N: usize> core::ops::Index<Idx> for Table<N> {
     type Output = Req;
     #[inline]
     fn index(&self, idx: Idx) -> &Req {
-        &self.reqs[(idx as usize).wrapping_sub(1)]
+        &self.reqs[Self::entry(idx)]
     }
 }
 
 impl<const N: usize> core::ops::IndexMut<Idx> for Table<N> {
     #[inline]
     fn index_mut(&mut self, idx: Idx) -> &mut Req {
-        &mut self.reqs[(idx as usize).wrapping_sub(1)]
+        &mut self.reqs[Self::entry(idx)]
     }
 }
 
@@ -364,6 +374,36 @@ mod tests {
         }
         let want = t.next_free();
         assert_eq!(t.alloc(), want);
+    }
+
+    /// Requests are named 1..=N whatever N, NIL is 0, and every name has its own entry:
+    /// by mask for a power-of-two N (request N in entry 0), by `idx - 1` otherwise.
+    fn names_and_entries<const N: usize>() {
+        let mut t = Table::<N>::new();
+        let ids: heapless::Vec<Idx, N> = (0..N).map(|_| t.alloc()).collect();
+        assert!(ids.iter().copied().eq(1..=N as Idx));
+        assert_eq!(t.nr_free(), 0);
+        for &i in &ids {
+            t[i].res = i as i32;
+        }
+        let mut seen: heapless::Vec<i32, N> = t.reqs.iter().map(|r| r.res).collect();
+        seen.sort_unstable();
+        assert!(seen.iter().copied().eq(1..=N as i32), "one entry per request");
+        assert!(!Table::<N>::holds(NIL) && !Table::<N>::holds(N as Idx + 1));
+        // Freed entries come back last-freed first, then the table is full again.
+        if N >= 2 {
+            t.dealloc(N as Idx);
+            t.dealloc(1);
+            assert_eq!((t.nr_free(), t.alloc(), t.alloc(), t.nr_free()), (2, 1, N as Idx, 0));
+        }
+    }
+
+    #[test]
+    fn requests_are_named_from_one_for_any_capacity() {
+        names_and_entries::<1>();
+        names_and_entries::<4>();
+        names_and_entries::<5>();
+        names_and_entries::<16>();
     }
 
     /// RAM per request in flight (64-bit host): the record, two imports of 8 segments,
