@@ -24,6 +24,12 @@ use crate::board;
 #[path = "../../tests/src/workloads.rs"]
 mod workloads;
 
+/// The host's request-kind rows (`tests/src/rows.rs`): fwring beside a floor doing the
+/// same work, on the ring of [`rows::RowRing`].
+#[path = "../../tests/src/rows.rs"]
+#[allow(dead_code)]
+mod rows;
+
 pub use workloads::BATCH;
 use workloads::{BenchRing, Floor, Spsc, Workload};
 
@@ -33,6 +39,15 @@ pub const BATCHES: u64 = 16;
 static FLOOR: ConstStaticCell<Floor> = ConstStaticCell::new(Floor::new());
 static SPSC: ConstStaticCell<Spsc> = ConstStaticCell::new(Spsc::new());
 static RING: ConstStaticCell<BenchRing> = ConstStaticCell::new(Ring::new());
+static ROW_RING: ConstStaticCell<rows::RowRing> = ConstStaticCell::new(Ring::new());
+static ROW_FLOOR: ConstStaticCell<rows::Floor> = ConstStaticCell::new(rows::Floor::new());
+/// The buffer rows' registered buffers.
+static ROW_MEM: ConstStaticCell<[[u8; rows::REGION_LEN]; rows::MANY]> =
+    ConstStaticCell::new([[0; rows::REGION_LEN]; rows::MANY]);
+
+/// Batches of a row's short run (the long run has twice as many): few, as the Cortex-M
+/// count logs every instruction, and exact counts need no more.
+pub const ROW_BATCHES: u64 = 2;
 
 /// The measuring points: the host finds this function by name and counts the
 /// instructions executed between consecutive calls.
@@ -60,6 +75,8 @@ pub fn run() -> bool {
             }
             None => false,
         };
+    // Every request kind beside the floor (issue 13): the host's rows.
+    let ok = ok & measure_rows(&mut mark);
     log_line!("bench done, {} marks", mark);
     // RISC-V: a real DMA device, through the ring beside straight through the driver.
     #[cfg(board = "qemu_virt")]
@@ -86,6 +103,46 @@ fn measure_with(name: &str, per_batch_ops: u64, mut run: impl FnMut(u64) -> u64,
         let ops = batches * per_batch_ops;
         log_line!("bench {} batches {} ops {} instret {} sum {}", name, batches, ops, end - start, sum);
         ok &= sum == per_batch * batches;
+    }
+    ok
+}
+
+/// Each row of [`rows::FW_ROWS`] through fwring and through the floor, for
+/// [`ROW_BATCHES`] and 2 × [`ROW_BATCHES`] batches between marks, printed as
+/// `bench <side>:<row> batches <n> ops <requests> instret <count or 0> sum <checksum>`.
+/// Both sides of a row must give the same checksum.
+fn measure_rows(mark: &mut u32) -> bool {
+    let (ring, floor) = (ROW_RING.take(), ROW_FLOOR.take());
+    let mut mem = rows::Mem::new(ROW_MEM.take().each_mut().map(|b| &mut b[..]));
+    let mut ok = true;
+    for row in rows::FW_ROWS {
+        let per = rows::batch(row) as u64;
+        for batches in [ROW_BATCHES, 2 * ROW_BATCHES] {
+            let mut sums = [None; 2];
+            for (side, sum) in ["fwring", "floor"].into_iter().zip(sums.iter_mut()) {
+                let start = board::instret();
+                fw_bench_mark(*mark);
+                *sum = if side == "fwring" {
+                    rows::fwring_run(ring, row, &mut mem, batches)
+                } else {
+                    rows::floor_run(floor, row, &mut mem, batches)
+                };
+                fw_bench_mark(*mark + 1);
+                let end = board::instret();
+                *mark += 2;
+                let s = sum.unwrap_or(0);
+                log_line!(
+                    "bench {}:{} batches {} ops {} instret {} sum {}",
+                    side,
+                    row,
+                    batches,
+                    batches * per,
+                    end - start,
+                    s
+                );
+            }
+            ok &= sums[0].is_some() && sums[0] == sums[1];
+        }
     }
     ok
 }

@@ -185,15 +185,17 @@ pub struct FloorMem {
     bufs: heapless::Vec<(u64, &'static mut [u8]), MANY>,
 }
 
-type Handler = fn(&mut FloorMem, &Sqe) -> i32;
+type Handler = fn(&Sqe) -> i32;
+/// The buffer rows' handlers also get the buffers.
+type BufHandler = fn(&mut FloorMem, &Sqe) -> i32;
 
-fn floor_echo(_: &mut FloorMem, sqe: &Sqe) -> i32 {
+fn floor_echo(sqe: &Sqe) -> i32 {
     (fwring::bpf_op_private(sqe.op_flags) & 0xff) as i32
 }
-fn floor_nop(_: &mut FloorMem, _: &Sqe) -> i32 {
+fn floor_nop(_: &Sqe) -> i32 {
     0
 }
-fn floor_inval(_: &mut FloorMem, _: &Sqe) -> i32 {
+fn floor_inval(_: &Sqe) -> i32 {
     -22
 }
 
@@ -248,8 +250,9 @@ static TABLE: [Handler; 16] = {
     t
 };
 /// The buffer rows' table: the copy op where the others have the echo op.
-static BUF_TABLE: [Handler; 16] = {
-    let mut t = TABLE;
+static BUF_TABLE: [BufHandler; 16] = {
+    let mut t: [BufHandler; 16] = [|_, _| -22; 16];
+    t[(opcode::NOP & 15) as usize] = |_, _| 0;
     t[(opcode::BPF & 15) as usize] = floor_copy;
     t
 };
@@ -260,7 +263,6 @@ pub struct Floor {
     cqes: [Cqe; 256],
     sq: (u32, u32),
     cq: (u32, u32),
-    table: &'static [Handler; 16],
     mem: FloorMem,
 }
 
@@ -272,7 +274,6 @@ impl Floor {
             cqes: [Cqe::new(0, 0); 256],
             sq: (0, 0),
             cq: (0, 0),
-            table: &TABLE,
             mem: FloorMem { bufs: heapless::Vec::new() },
         }
     }
@@ -286,11 +287,25 @@ impl Floor {
     fn submit(&mut self) {
         while self.sq.0 != self.sq.1 {
             let sqe = &self.sqes[(self.sq.0 & 255) as usize];
-            let res = self.table[(sqe.opcode & 15) as usize](&mut self.mem, sqe);
-            self.cqes[(self.cq.1 & 255) as usize] = Cqe::new(sqe.user_data, res);
-            self.cq.1 = self.cq.1.wrapping_add(1);
-            self.sq.0 = self.sq.0.wrapping_add(1);
+            let res = TABLE[(sqe.opcode & 15) as usize](sqe);
+            self.post(res);
         }
+    }
+    /// `submit` of the buffer rows: the handlers get the buffers too.
+    #[inline(never)]
+    fn submit_buf(&mut self) {
+        while self.sq.0 != self.sq.1 {
+            let sqe = &self.sqes[(self.sq.0 & 255) as usize];
+            let res = BUF_TABLE[(sqe.opcode & 15) as usize](&mut self.mem, sqe);
+            self.post(res);
+        }
+    }
+    #[inline(always)]
+    fn post(&mut self, res: i32) {
+        let ud = self.sqes[(self.sq.0 & 255) as usize].user_data;
+        self.cqes[(self.cq.1 & 255) as usize] = Cqe::new(ud, res);
+        self.cq.1 = self.cq.1.wrapping_add(1);
+        self.sq.0 = self.sq.0.wrapping_add(1);
     }
     #[inline(never)]
     fn pop(&mut self) -> Option<Cqe> {
@@ -343,6 +358,26 @@ fn pop<const SQ: usize, const CQ: usize, const N: usize>(r: &mut Ring<SQ, CQ, N>
     r.pop()
 }
 
+/// `iters` batches of `sqes` through `ring`: the checksum of every CQE.
+#[inline(never)]
+fn batches<const SQ: usize, const CQ: usize, const N: usize>(
+    ring: &mut Ring<SQ, CQ, N>,
+    sqes: &[Sqe],
+    iters: u64,
+) -> u64 {
+    let mut sum = 0;
+    for _ in 0..iters {
+        for s in black_box(sqes) {
+            push(ring, s);
+        }
+        submit(ring);
+        while let Some(c) = pop(ring) {
+            sum = fold(sum, &c);
+        }
+    }
+    sum
+}
+
 /// Register the row's buffers (the first `buffers(row)` of `mem`): the SQEs of a batch.
 fn register<const SQ: usize, const CQ: usize, const N: usize>(
     ring: &mut Ring<SQ, CQ, N>,
@@ -378,19 +413,9 @@ pub fn fwring_run<const SQ: usize, const CQ: usize, const N: usize>(
     iters: u64,
 ) -> Option<u64> {
     ring.setup(Setup::new(SQ as u32).flags(SetupFlags::BPF_EXT)).ok()?;
-    ring.register_op(&ECHO).ok()?;
-    ring.register_op(&COPY).ok()?;
-    let sqes = register(ring, row, mem)?;
-    let mut sum = 0;
-    for _ in 0..iters {
-        for s in black_box(&sqes[..]) {
-            push(ring, s);
-        }
-        submit(ring);
-        while let Some(c) = pop(ring) {
-            sum = fold(sum, &c);
-        }
-    }
+    ring.register_op(if buffers(row) == 0 { &ECHO } else { &COPY }).ok()?;
+    let batch = register(ring, row, mem)?;
+    let sum = batches(ring, &batch, iters);
     if buffers(row) > 0 {
         let back = ring.unregister_buffers().ok()?;
         for (slot, r) in mem.bufs.iter_mut().zip(back) {
@@ -409,17 +434,21 @@ pub fn floor_run(f: &mut Floor, row: &str, mem: &mut Mem, iters: u64) -> Option<
         let data = mem.bufs[k - 1].as_deref_mut()?;
         lay_out(row, data, (k - 1) as u16)
     };
-    f.table = if k == 0 { &TABLE } else { &BUF_TABLE };
     for b in mem.bufs.iter_mut().take(k) {
         let b = b.take()?;
         let _ = f.mem.bufs.push((addr(b, 0), b));
     }
+    let sqes: &[Sqe] = &sqes;
     let mut sum = 0;
     for _ in 0..iters {
-        for s in black_box(&sqes[..]) {
+        for s in black_box(sqes) {
             f.push(s);
         }
-        f.submit();
+        if k == 0 {
+            f.submit()
+        } else {
+            f.submit_buf()
+        }
         while let Some(c) = f.pop() {
             sum = fold(sum, &c);
         }

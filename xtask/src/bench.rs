@@ -166,6 +166,16 @@ pub fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// Requests per batch of a row (`fwring_tests::rows::batch`).
+pub fn row_batch(row: &str) -> u64 {
+    match row {
+        "nop-b1" => 1,
+        "nop-b8" | "nop-sq8" => 8,
+        "nop-b128" => 128,
+        _ => 32,
+    }
+}
+
 /// Instructions per request of every row of `fwring_tests::rows`, fwring beside the
 /// floor doing the same work, from callgrind at N and 2N batches.
 fn rows(bin: &str) -> Result<String, String> {
@@ -192,17 +202,12 @@ fn rows(bin: &str) -> Result<String, String> {
         "nop-sq512",
         "nop-sq4096",
     ] {
-        let batch = match row {
-            "nop-b1" => 1,
-            "nop-b8" | "nop-sq8" => 8,
-            "nop-b128" => 128,
-            _ => 32,
-        };
-        let iters = 4096 / batch as u64;
+        let batch = row_batch(row);
+        let iters = 4096 / batch;
         let per = |side: &str| -> Result<f64, String> {
             let name = format!("{side}:{row}");
             let (a, b) = (callgrind_ir(bin, &name, iters)?, callgrind_ir(bin, &name, 2 * iters)?);
-            Ok((b - a) as f64 / (iters * batch as u64) as f64)
+            Ok((b - a) as f64 / (iters * batch) as f64)
         };
         let (f, r) = (per("floor")?, per("fwring")?);
         println!("{row:>12}: floor {f:.1}, fwring {r:.1} ({:.2}×)", r / f);

@@ -34,6 +34,12 @@ const STREAM_BATCH: u64 = 4;
 /// The short run's batches (`BATCHES` in the firmware); the long run has twice as many.
 const N: u64 = 16;
 const BATCH: u64 = 32;
+/// The request-kind rows the firmware measures (`rows::FW_ROWS` in tests/src/rows.rs),
+/// each through fwring and the floor.
+const ROWS: [&str; 8] =
+    ["nop-b1", "nop-b32", "op-b32", "chain4-b32", "buf1-b32", "buf1-b32-r16", "buf8-b32", "buf8-b32-r16"];
+/// A row's short run in batches (`ROW_BATCHES` in the firmware); the long run has twice as many.
+const ROW_N: u64 = 2;
 /// The goal: fwring at most this many times the floor.
 const GOAL: f64 = 1.4;
 const BEGIN: &str = "<!-- fw-perf:begin -->";
@@ -132,11 +138,29 @@ fn per_op(c: &Counts) -> Result<Vec<(&'static str, f64)>, String> {
         .collect()
 }
 
+/// Per-request instructions of each request-kind row: `(row, floor, fwring)`.
+fn per_row(c: &Counts) -> Result<Vec<(&'static str, f64, f64)>, String> {
+    ROWS.iter()
+        .map(|row| {
+            let per = |side: &str| -> Result<f64, String> {
+                let name = format!("{side}:{row}");
+                let a = c.get(&(name.clone(), ROW_N)).ok_or(format!("no run of {name} with {ROW_N} batches"))?;
+                let b =
+                    c.get(&(name.clone(), 2 * ROW_N)).ok_or(format!("no run of {name} with {} batches", 2 * ROW_N))?;
+                Ok(b.saturating_sub(*a) as f64 / (ROW_N * crate::bench::row_batch(row)) as f64)
+            };
+            Ok((*row, per("floor")?, per("fwring")?))
+        })
+        .collect()
+}
+
 struct Row {
     target: &'static Target,
     method: &'static str,
     rustc: String,
     per_op: Vec<(&'static str, f64)>,
+    /// `(row, floor, fwring)` instructions per request of the request-kind rows.
+    rows: Vec<(&'static str, f64, f64)>,
     /// RISC-V: instructions per 4 KiB virtio-blk read through the ring and straight
     /// through the driver, and bytes the CPU copied per ring read.
     virtio: Option<Virtio>,
@@ -189,8 +213,9 @@ fn measure(inst: &mut Installer, t: &'static Target, prefer: Prefer, cross: bool
         return Err(format!("fw-bench exited with {:?} (a checksum differs, or it crashed)", run.status));
     }
     let names = runs(&run.lines);
-    if names.len() != 2 * WORKLOADS.len() {
-        return Err(format!("fw-bench printed {} runs, expected {}", names.len(), 2 * WORKLOADS.len()));
+    let expected = 2 * WORKLOADS.len() + 4 * ROWS.len();
+    if names.len() != expected {
+        return Err(format!("fw-bench printed {} runs, expected {expected}", names.len()));
     }
     let (counts, method) = if riscv {
         let c: Counts = names.iter().map(|(w, n, i)| ((w.clone(), *n), *i)).collect();
@@ -205,7 +230,7 @@ fn measure(inst: &mut Installer, t: &'static Target, prefer: Prefer, cross: bool
         (counts_from_log(t, &elf, &names)?, "QEMU exec log, one instruction per block")
     };
     let virtio = if super::disk::has_virtio(t.triple) { Some(virtio_result(&run.lines)?) } else { None };
-    Ok(Row { target: t, method, rustc: rustc_version(&tc), per_op: per_op(&counts)?, virtio })
+    Ok(Row { target: t, method, rustc: rustc_version(&tc), per_op: per_op(&counts)?, rows: per_row(&counts)?, virtio })
 }
 
 /// The async front end beside the plain API on the Cortex-M4 (`fw-async-bench`, feature
@@ -274,6 +299,28 @@ fn render(rows: &[Row]) -> String {
             "| {} ({}) | {} | {floor:.1} | {spsc:.1} | {fw:.1} | {ratio:.2} | {verdict} |",
             r.target.triple, r.target.board, r.method
         );
+    }
+    let _ = writeln!(
+        s,
+        "\n### Every request kind beside the floor\n\n\
+         The host's rows (`tests/src/rows.rs`, included by `firmware-example/src/bench.rs`) on the \
+         target, same run: fwring (`Ring<128, 256, 128>`) beside the hand-written floor doing the same \
+         work (the same op through a 16-entry fn-pointer table; for the buffer rows, the same \
+         descriptors decoded by hand and the same bytes copied). Instructions per request: difference \
+         of runs of {ROW_N} and {} batches, divided by {ROW_N} × the batch. `nop-bN`: N NOPs per \
+         submit; `op-b32`: an op-slot op whose result comes from its SQE; `chain4-b32`: link chains \
+         of 4 NOPs; `buf1-b32` / `buf8-b32`: the copy op moving 64 bytes between registered buffers \
+         in one / eight segments each way, with 1 registered buffer or, `-r16`, 16.\n",
+        2 * ROW_N
+    );
+    let _ = writeln!(s, "| request kind | target | floor | fwring | × floor | fwring − floor |");
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|");
+    for row in ROWS {
+        for r in rows {
+            if let Some((_, f, w)) = r.rows.iter().find(|x| x.0 == row) {
+                let _ = writeln!(s, "| {row} | {} | {f:.1} | {w:.1} | {:.2} | {:.1} |", r.target.triple, w / f, w - f);
+            }
+        }
     }
     let _ = writeln!(
         s,
@@ -363,6 +410,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
         let r = measure(&mut inst, t, prefer, cross)?;
         for (w, v) in &r.per_op {
             println!("{:>15}: {v:.2} instructions/op", w);
+        }
+        for (row, f, w) in &r.rows {
+            println!("{row:>15}: floor {f:.1}, fwring {w:.1} instructions/request ({:.2}×)", w / f);
         }
         if let Some(v) = &r.virtio {
             println!(

@@ -617,9 +617,8 @@ impl BufTable {
         if desc.len == 0 || desc.len as usize > MAX_SEGS {
             return Err(Errno::EINVAL);
         }
-        if ty == BufType::RegVec {
-            self.registered(desc.buf_index, dir)?;
-        }
+        // REG_VEC: the one region every iovec must lie in (looked up once).
+        let reg = if ty == BufType::RegVec { Some(self.registered(desc.buf_index, dir)?) } else { None };
         // The whole array in one read where that reads exactly what reading the iovecs
         // one by one would (see `view::read_iovecs`); else one by one, in order.
         let all = read_iovecs(desc.addr, desc.len as usize);
@@ -633,13 +632,15 @@ impl BufTable {
                 continue;
             }
             let len = u32::try_from(iov.len).map_err(|_| Errno::EFAULT)? as usize;
-            if ty == BufType::Vec {
-                let (i, off) = self.find(iov.base, iov.len)?;
-                self.push_checked(imp, i, off, len, dir)?;
-            } else {
-                let r = self.registered(desc.buf_index, dir)?;
-                let off = r.offset_of(iov.base, iov.len).ok_or(Errno::EFAULT)?;
-                imp.push(desc.buf_index as usize, off, len)?;
+            match reg {
+                None => {
+                    let (i, off) = self.find(iov.base, iov.len)?;
+                    self.push_checked(imp, i, off, len, dir)?;
+                }
+                Some(r) => {
+                    let off = r.offset_of(iov.base, iov.len).ok_or(Errno::EFAULT)?;
+                    imp.push(desc.buf_index as usize, off, len)?;
+                }
             }
         }
         // Zero bytes, or more than a CQE result can count (Linux caps a transfer at
