@@ -146,14 +146,15 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     ///
     /// An SQE qualifies when its opcode is BPF with no IOSQE flags, ioprio 0, no
     /// personality, and its slot holds an op with a prep: the general path's checks of
-    /// flags, drain and links then have nothing to find. Its record is built on the
-    /// stack and prepped and issued exactly as the general path would; a request that
-    /// imports nothing and is done (or fails) at issue posts its CQE straight into the
-    /// CQ room `budget` counted and runs its hooks without ever entering the in-flight
-    /// table — nothing can observe the table, the slot's count or the CQ between its
-    /// prep and its CQE. Any other request (a failed prep, imports, pending, a retry)
-    /// moves into the table entry the next allocation gives — the index its token, if
-    /// any, already names — and continues as the general path does.
+    /// flags, drain and links then have nothing to find. Its record and the imports its
+    /// prep stages live on the stack, and it is prepped and issued exactly as the general
+    /// path would; a request that is done (or fails) at issue posts its CQE straight
+    /// into the CQ room `budget` counted and runs its hooks without ever entering the
+    /// in-flight table — nothing can observe the table, the slot's count, the buffers'
+    /// holds or the CQ between its prep and its CQE, and no other request preps in
+    /// between. Any other request (a failed prep, pending, a retry) moves into the table
+    /// entry the next allocation gives — the index its token, if any, already names —
+    /// holds its imports there, and continues as the general path does.
     ///
     /// Stops at the first SQE that does not qualify, when the table is full, or after a
     /// submit-time failure; returns how many SQEs it consumed and whether the last one
@@ -189,14 +190,20 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
                 }
                 continue;
             }
-            if staged[0].is_some() {
-                let idx = self.enter(&info, vt, buf_group, &pdu);
-                self.commit(idx, slot, &staged);
-                self.e.cq.reserve();
-                let outcome = self.issue_bpf(idx);
-                self.settle(idx, outcome);
-                continue;
-            }
+            // The imports prep staged, as issue sees them (none: the shared empty pair).
+            // They stay the request's alone while it is on the stack: no other request
+            // can prep before it either completes or enters the table, holding them.
+            let own;
+            let imports: &Imports = if staged[0].is_some() {
+                own = staged.each_ref().map(|s| {
+                    let mut imp = Import::EMPTY;
+                    imp.assign(s.as_ref());
+                    imp
+                });
+                &own
+            } else {
+                &NO_IMPORTS
+            };
             // A standalone request's chain record: zero, and its own.
             let mut chain = ChainData::ZERO;
             // The entry the request takes if it has to enter the table: its token names it.
@@ -215,7 +222,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
                         pended: Pended::No,
                         chain: &mut chain,
                         bufs: &self.e.bufs,
-                        imports: &NO_IMPORTS,
+                        imports,
                         args: self.e.args.as_mut_view(),
                         buf_group,
                     };
@@ -234,7 +241,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
                 _ => {
                     let idx = self.enter(&info, vt, buf_group, &pdu);
                     debug_assert_eq!(idx, index, "a token names the entry the request takes");
-                    self.commit(idx, slot, &[None; MAX_IMPORTS]);
+                    self.commit(idx, slot, &staged);
                     self.e.t[idx].chain_data = chain;
                     self.e.cq.reserve();
                     let outcome = self.issued(idx, generation, outcome, res, pended);
