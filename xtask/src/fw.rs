@@ -203,7 +203,12 @@ fn test_target(inst: &mut Installer, t: &Target, prefer: Prefer, bin: &str, extr
     } else {
         None
     };
-    let extra = disks.as_ref().map(disk::TestDisks::qemu_args).unwrap_or_default();
+    let mut extra = disks.as_ref().map(disk::TestDisks::qemu_args).unwrap_or_default();
+    // Virtual time follows the instruction count (16 ns each), and an idle CPU jumps to
+    // the next timer at once: timer interrupts land at the same instructions whatever
+    // the host's load, so tests that race the application against a timer-driven device
+    // (the sampler, virtio completions) run the same way on a busy CI machine.
+    extra.extend(["-icount".to_string(), "shift=4,sleep=off".to_string()]);
     let opts = qemu::Options { defmt_print: defmt, extra: &extra, timeout: RUN_TIMEOUT, echo: true };
     let run = match qemu::run(t, &elf, &opts) {
         Ok(r) => r,
