@@ -270,6 +270,28 @@ impl Eq for Import {}
 /// The imports of one request.
 pub(crate) type Imports = [Import; MAX_IMPORTS];
 
+/// Imports a prep staged: `None` until used (a prep that imports nothing writes two tags).
+pub(crate) type Staged = [Option<Import>; MAX_IMPORTS];
+
+/// A request's imports as its issue sees them: held by its table entry, or still staged
+/// by its prep (a standalone request issued before it enters the table, if it ever does).
+#[derive(Clone, Copy)]
+pub(crate) enum ImportsRef<'i> {
+    Held(&'i Imports),
+    Staged(&'i Staged),
+}
+
+impl<'i> ImportsRef<'i> {
+    /// Import `k`, if the request made it.
+    #[inline]
+    pub(crate) fn get(self, k: usize) -> Option<&'i Import> {
+        match self {
+            ImportsRef::Held(held) => held.get(k).filter(|i| i.dir.is_some()),
+            ImportsRef::Staged(staged) => staged.get(k).and_then(Option::as_ref),
+        }
+    }
+}
+
 fn overlaps(a: (usize, Seg), b: (usize, Seg)) -> bool {
     a.0 == b.0 && a.1.len > 0 && b.1.len > 0 && a.1.start < b.1.start + b.1.len && b.1.start < a.1.start + a.1.len
 }

@@ -13,7 +13,7 @@ use crate::buffer::Owners;
 #[cfg(feature = "dma-cache")]
 use crate::buffer::cache::{self, CacheOps};
 use crate::buffer::region::RawPiece;
-use crate::buffer::{BufTable, Dir, Import, Imports, Io, IoBuf, IoVec, MAX_IMPORTS, MAX_SEGS, Segs, SegsMut};
+use crate::buffer::{BufTable, Dir, Import, ImportsRef, Io, IoBuf, IoVec, MAX_IMPORTS, MAX_SEGS, Segs, SegsMut};
 use crate::engine::completion::{CompleteError, Completer, Phase, Token};
 
 /// Read a `T` from user memory at `addr` (an iovec of a vectored descriptor, a
@@ -160,16 +160,15 @@ unsafe fn view_into<'a>(
 #[inline]
 pub(crate) fn carve_src_dst<'a>(
     table: &'a BufTable,
-    imports: &Imports,
+    imports: ImportsRef<'_>,
     src: &mut Segs<'a>,
     dst: &mut SegsMut<'a>,
 ) -> Result<(), Errno> {
-    let [s, d] = imports;
-    match (s.dir, d.dir) {
-        (Some(Dir::Source), Some(Dir::Dest)) => {}
-        (_, Some(Dir::Source)) => return Err(Errno::EPERM),
+    let (s, d) = match (imports.get(0), imports.get(1)) {
+        (Some(s), Some(d)) if (s.dir, d.dir) == (Some(Dir::Source), Some(Dir::Dest)) => (s, d),
+        (_, Some(d)) if d.dir == Some(Dir::Source) => return Err(Errno::EPERM),
         _ => return Err(Errno::EINVAL),
-    }
+    };
     // SAFETY: the request is being issued: it owns its imported ranges (import 0 a
     // source, import 1 a destination, checked above) for the issue call, which `'a` (a
     // borrow of its issue context) does not outlive.
@@ -186,7 +185,7 @@ pub(crate) fn carve_src_dst<'a>(
 /// or a worker) are not touched.
 #[allow(unsafe_code)]
 #[inline]
-pub(crate) fn carve<'a>(table: &'a BufTable, imports: &Imports) -> Result<Io<'a>, Errno> {
+pub(crate) fn carve<'a>(table: &'a BufTable, imports: ImportsRef<'_>) -> Result<Io<'a>, Errno> {
     let mut io = Io::NONE;
     carve_into(table, imports, &mut io)?;
     Ok(io)
@@ -195,12 +194,15 @@ pub(crate) fn carve<'a>(table: &'a BufTable, imports: &Imports) -> Result<Io<'a>
 /// [`carve`] into `io`, in place (no view is moved).
 #[allow(unsafe_code)]
 #[inline]
-pub(crate) fn carve_into<'a>(table: &'a BufTable, imports: &Imports, io: &mut Io<'a>) -> Result<(), Errno> {
-    for (imp, view) in imports.iter().zip(io.bufs.iter_mut()) {
-        // SAFETY: the request is being issued: it owns its imported ranges for the
-        // duration of the issue call, which `'a` (a borrow of its issue context) does
-        // not outlive.
-        unsafe { view_into(view, imp.dir, pieces(table, imp))? };
+pub(crate) fn carve_into<'a>(table: &'a BufTable, imports: ImportsRef<'_>, io: &mut Io<'a>) -> Result<(), Errno> {
+    for (k, view) in io.bufs.iter_mut().enumerate() {
+        match imports.get(k) {
+            // SAFETY: the request is being issued: it owns its imported ranges for the
+            // duration of the issue call, which `'a` (a borrow of its issue context)
+            // does not outlive.
+            Some(imp) => unsafe { view_into(view, imp.dir, pieces(table, imp))? },
+            None => *view = IoBuf::None,
+        }
     }
     Ok(())
 }
@@ -276,9 +278,10 @@ pub struct Refused {
 unsafe impl Send for PendingIo {}
 
 impl PendingIo {
-    pub(crate) fn new(token: Token, ring: u32, table: &BufTable, imports: &Imports) -> Result<Self, Errno> {
+    pub(crate) fn new(token: Token, ring: u32, table: &BufTable, imports: ImportsRef<'_>) -> Result<Self, Errno> {
         let mut bufs = [RawBuf::EMPTY; MAX_IMPORTS];
-        for (imp, raw) in imports.iter().zip(bufs.iter_mut()) {
+        for (k, raw) in bufs.iter_mut().enumerate() {
+            let Some(imp) = imports.get(k) else { continue };
             raw.dir = imp.dir;
             for ((r, s), slot) in imp.segs().zip(raw.pieces.iter_mut()) {
                 let region = table.regions.get(r).and_then(Option::as_ref).ok_or(Errno::EFAULT)?;

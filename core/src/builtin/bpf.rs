@@ -6,7 +6,7 @@
 
 use crate::abi::errno::Errno;
 use crate::abi::{Cqe, MAX_OP_SLOTS, SetupFlags, Sqe, bpf_op_slot, opcode};
-use crate::buffer::{Import, Imports, MAX_IMPORTS};
+use crate::buffer::{ImportsRef, MAX_IMPORTS, Staged};
 use crate::engine::complete::Outcome;
 use crate::engine::ring::Exec;
 use crate::engine::table::{Idx, NIL, OpState, Req, ReqFlags};
@@ -80,6 +80,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         };
         let buf_group = r.buf_group();
         let Req { rec, chain_data, imports, .. } = r;
+        let imports = ImportsRef::Held(imports);
         let mail = self.sh.mail.slots();
         let mut cx = IssueCx {
             info: &rec.info,
@@ -190,20 +191,10 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
                 }
                 continue;
             }
-            // The imports prep staged, as issue sees them (none: the shared empty pair).
-            // They stay the request's alone while it is on the stack: no other request
-            // can prep before it either completes or enters the table, holding them.
-            let own;
-            let imports: &Imports = if staged[0].is_some() {
-                own = staged.each_ref().map(|s| {
-                    let mut imp = Import::EMPTY;
-                    imp.assign(s.as_ref());
-                    imp
-                });
-                &own
-            } else {
-                &NO_IMPORTS
-            };
+            // The imports prep staged are the request's alone while it is on the stack:
+            // no other request can prep before it either completes or enters the table,
+            // holding them there.
+            let imports = ImportsRef::Staged(&staged);
             // A standalone request's chain record: zero, and its own.
             let mut chain = ChainData::ZERO;
             // The entry the request takes if it has to enter the table: its token names it.
@@ -281,7 +272,3 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
 
 /// An op's prep callback.
 type PrepFn = fn(&mut PrepCx<'_>, &Sqe, &mut Pdu) -> Result<(), Errno>;
-/// Imports staged by a prep.
-type Staged = [Option<Import>; MAX_IMPORTS];
-/// The imports of a request that has none.
-static NO_IMPORTS: Imports = [Import::EMPTY; MAX_IMPORTS];

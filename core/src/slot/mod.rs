@@ -28,7 +28,7 @@ use crate::buffer::Owners;
 #[cfg(feature = "multishot")]
 use crate::buffer::provided::Stream;
 use crate::buffer::view::{self, PendingIo};
-use crate::buffer::{self, BufDesc, BufTable, Dir, Import, Imports, Io, MAX_IMPORTS, Segs, SegsMut};
+use crate::buffer::{self, BufDesc, BufTable, Dir, Import, ImportsRef, Io, MAX_IMPORTS, Segs, SegsMut};
 use crate::bytes::aligned_bytes;
 use crate::engine::completion::{self, MailSlot, Phase, Token};
 use crate::slot::args::{ArgRecord, ArgsView};
@@ -269,7 +269,7 @@ pub struct IssueCx<'a> {
     pub(crate) pended: Pended,
     pub(crate) chain: &'a mut ChainData,
     pub(crate) bufs: &'a BufTable,
-    pub(crate) imports: &'a Imports,
+    pub(crate) imports: ImportsRef<'a>,
     pub(crate) args: &'a mut ArgsView,
     /// The SQE's `buf_group` (kept from prep).
     #[cfg_attr(not(feature = "multishot"), allow(dead_code))]
