@@ -18,7 +18,7 @@
 //! - Cargo feature `multishot` (default): provided-buffer rings and multishot requests
 //!   (`Ring::register_buf_ring`, `IssueCx::multishot`). Without it an op-slot SQE
 //!   with `IOSQE_BUFFER_SELECT` fails -EOPNOTSUPP, as for a Linux opcode without buffer
-//!   select, and about 1.7 KiB of Cortex-M4 code is left out.
+//!   select, and about 1.9 KiB of Cortex-M4 code is left out.
 //! - No completion is ever dropped or overwritten: when the CQ has no room the ring
 //!   stops taking SQEs ([`Stop::Backpressure`]) until CQEs are reaped — the one place
 //!   fwring differs from Linux on purpose (Linux keeps an overflow list).
