@@ -278,6 +278,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
                     "soundness",
                     "--test",
                     "provided",
+                    "--test",
+                    "shm_map",
                 ],
                 &["--lib", "--", "shm::", "op::", "abi::"],
             ];

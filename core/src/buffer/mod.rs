@@ -28,6 +28,7 @@ pub mod cache;
 #[cfg(feature = "multishot")]
 pub mod provided;
 pub(crate) mod region;
+mod shared;
 pub(crate) mod view;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};

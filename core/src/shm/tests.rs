@@ -439,16 +439,3 @@ fn a_queue_pair_lives_in_a_static() {
     assert_eq!(dev.take(&mut out), Ok(1));
     assert_eq!(out[0], sqe(7));
 }
-
-#[test]
-fn from_ptr_reads_the_same_memory() {
-    let qp = Qp::new();
-    let ptr = &qp as *const Qp as *mut Qp;
-    #[allow(unsafe_code)]
-    // SAFETY: `qp` outlives `same`, is aligned and initialised, and is only ever
-    // accessed atomically.
-    let same: &Qp = unsafe { Qp::from_ptr(ptr) };
-    let mut host = HostEnd::new(same);
-    assert_eq!(host.push(&[sqe(1)]), Ok(1));
-    assert_eq!(qp.read_word(SQ_TAIL), Some(1));
-}

@@ -17,14 +17,19 @@
 //! 3. The ring picks the completion up at its next `submit` or `poll` and goes on: the
 //!    CQE, the rest of the link chain, cleanup.
 //!
-//! ```text
+//! ```no_run
+//! use embedded_hal_async::{delay::DelayNs, i2c::I2c};
+//! use fwring::{Completer, OpVTable, vtable};
+//! use fwring_hal::asynch::Worker;
+//!
 //! fwring_hal::port! { pub SensorBus: 8; }
+//! // Register it with `Ring::register_op`; SQEs for slot 1 become jobs of `SensorBus`.
 //! static I2C_OP: OpVTable = vtable::<fwring_hal::asynch::I2c<SensorBus>>(1);
 //!
-//! #[embassy_executor::task]
-//! async fn sensor_worker(i2c: I2c<'static, Async>, completer: Completer<'static>) -> ! {
-//!     let mut i2c = i2c;
-//!     let mut w = Worker::<SensorBus, _>::new(completer, embassy_time::Delay).deadline_us(10_000);
+//! // The worker task, on any executor (with embassy: an `#[embassy_executor::task]`
+//! // taking the HAL's async I2C and `embassy_time::Delay`).
+//! async fn sensor_worker(mut i2c: impl I2c, delay: impl DelayNs, completer: Completer<'static>) -> ! {
+//!     let mut w = Worker::<SensorBus, _>::new(completer, delay).deadline_us(10_000);
 //!     match w.run_i2c(&mut i2c).await {}
 //! }
 //! ```
