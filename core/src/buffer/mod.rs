@@ -1019,20 +1019,26 @@ impl<'a> Io<'a> {
 
 #[cfg(test)]
 mod tests {
-    extern crate std;
-
     use super::*;
+    use static_cell::StaticCell;
 
-    fn mem(n: usize) -> &'static mut [u8] {
-        std::boxed::Box::leak(std::vec![0u8; n].into_boxed_slice())
+    /// `n` pieces of `len` bytes of `cell`'s memory (each test has its own cell).
+    fn pieces<const M: usize>(
+        cell: &'static StaticCell<[u8; M]>,
+        len: usize,
+    ) -> impl Iterator<Item = &'static mut [u8]> {
+        cell.init([0; M]).chunks_exact_mut(len)
     }
 
     /// Disjoint regions are looked up by address (by halves): every byte of each is found
     /// in it, and addresses between or around them are EFAULT, as the scan answers.
     #[test]
     fn user_addresses_resolve_to_their_region_by_address() {
+        static MEM: StaticCell<[u8; 320]> = StaticCell::new();
+        let mut mem = pieces(&MEM, 64);
         let mut t = BufTable::new();
-        let rs: [Region; 5] = core::array::from_fn(|i| Region::new(mem(64)).at(0x1_0000 * (5 - i as u64)));
+        let rs: [Region; 5] =
+            core::array::from_fn(|i| Region::new(mem.next().unwrap_or_default()).at(0x1_0000 * (5 - i as u64)));
         t.register(rs).unwrap();
         assert!(t.disjoint());
         for i in 0..5u64 {
@@ -1051,12 +1057,15 @@ mod tests {
     /// is updated away.
     #[test]
     fn overlapping_regions_resolve_to_the_first_in_table_order() {
+        static MEM: StaticCell<[u8; 768]> = StaticCell::new();
+        let mut mem = pieces(&MEM, 256);
         let mut t = BufTable::new();
-        t.register([Region::new(mem(64)).at(0x1000), Region::new(mem(256)).at(0x1000)]).unwrap();
+        let mut next = || mem.next().unwrap_or_default();
+        t.register([Region::new(&mut next()[..64]).at(0x1000), Region::new(next()).at(0x1000)]).unwrap();
         assert!(!t.disjoint());
         assert_eq!(t.find(0x1000, 64), Ok((0, 0)));
         assert_eq!(t.find(0x1000, 65), Ok((1, 0)));
-        assert!(t.update(1, Region::new(mem(256)).at(0x2000)).is_ok());
+        assert!(t.update(1, Region::new(next()).at(0x2000)).is_ok());
         assert!(t.disjoint());
         assert_eq!(t.find(0x2000, 65), Ok((1, 0)));
         assert_eq!(t.find(0x1000, 65), Err(Errno::EFAULT));
