@@ -16,38 +16,10 @@ use std::pin::pin;
 use std::task::Context;
 
 use fwring::asynch::AsyncRing;
-use fwring::{Cqe, Issue, IssueCx, Op, OpVTable, PrepCx, Ring, Setup, SetupFlags, Sqe, Token, vtable};
+use fwring::{Cqe, Sqe};
 
-/// Goes pending; the test reads its token back from `LAST`.
-struct Pend;
-impl Op for Pend {
-    type Pdu = ();
-    fn prep(_: &mut PrepCx<'_>, _: &Sqe) -> Result<(), fwring::Errno> {
-        Ok(())
-    }
-    fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
-        let t = match cx.pending() {
-            Ok(t) => t,
-            Err(e) => return Issue::Err(e),
-        };
-        LAST.with(|c| c.set(Some(t)));
-        Issue::Pending
-    }
-}
-static PEND: OpVTable = vtable::<Pend>(0);
-
-std::thread_local! {
-    static LAST: std::cell::Cell<Option<Token>> = const { std::cell::Cell::new(None) };
-}
-
-type R = Ring<2, 4, 2>;
-
-fn leaked_ring() -> &'static mut R {
-    let r: &'static mut R = Box::leak(Box::new(R::new()));
-    r.setup(Setup::new(2).flags(SetupFlags::BPF_EXT)).unwrap();
-    r.register_op(&PEND).unwrap();
-    r
-}
+mod loom_common;
+use loom_common::{LAST, leaked_ring};
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut b = loom::model::Builder::new();

@@ -8,40 +8,11 @@
 //!   every CQE arrives once, in order, whole.
 #![cfg(loom)]
 
-use fwring::{CompleteError, Cqe, Issue, IssueCx, Op, OpVTable, PrepCx, Ring, Setup, SetupFlags, Sqe, Token, vtable};
+use fwring::{CompleteError, Cqe, Ring, Setup, Sqe, Token};
 use loom::sync::atomic::{AtomicU32, Ordering};
 
-/// Goes pending and publishes its token into `TOKEN_SLOT` (a loom atomic would not be
-/// reachable from a plain fn; the tests read the token back through the ring).
-struct Pend;
-impl Op for Pend {
-    type Pdu = ();
-    fn prep(_: &mut PrepCx<'_>, _: &Sqe) -> Result<(), fwring::Errno> {
-        Ok(())
-    }
-    fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
-        let t = match cx.pending() {
-            Ok(t) => t,
-            Err(e) => return Issue::Err(e),
-        };
-        LAST.with(|c| c.set(Some(t)));
-        Issue::Pending
-    }
-}
-static PEND: OpVTable = vtable::<Pend>(0);
-
-std::thread_local! {
-    static LAST: std::cell::Cell<Option<Token>> = const { std::cell::Cell::new(None) };
-}
-
-type R = Ring<2, 4, 2>;
-
-fn leaked_ring() -> &'static mut R {
-    let r: &'static mut R = Box::leak(Box::new(R::new()));
-    r.setup(Setup::new(2).flags(SetupFlags::BPF_EXT)).unwrap();
-    r.register_op(&PEND).unwrap();
-    r
-}
+mod loom_common;
+use loom_common::{LAST, R, leaked_ring};
 
 fn submit_pending(r: &mut R, ud: u64) -> Token {
     r.push(Sqe::bpf(0, 0).user_data(ud)).unwrap();

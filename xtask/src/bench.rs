@@ -166,14 +166,30 @@ pub fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// Requests per batch of a row (`fwring_tests::rows::batch`).
-pub fn row_batch(row: &str) -> u64 {
-    match row {
-        "nop-b1" => 1,
-        "nop-b8" | "nop-sq8" => 8,
-        "nop-b128" => 128,
-        _ => 32,
-    }
+/// A request-kind row of `fwring_tests::rows`: its name, requests per batch, and whether
+/// the firmware measures it too (`FW_ROWS`).
+pub struct BenchRow {
+    pub name: String,
+    pub batch: u64,
+    pub fw: bool,
+}
+
+/// The rows, as the bench binary lists them (`fwring-bench rows`): one list, in
+/// `tests/src/rows.rs`, for the host's and the firmware's tables.
+pub fn row_list() -> Result<Vec<BenchRow>, String> {
+    exec(cargo().args(["build", "--release", "-p", "fwring-tests", "--bin", "fwring-bench"]))?;
+    let bin = root().join("target/release/fwring-bench");
+    let out = output(std::process::Command::new(bin).arg("rows"))?;
+    out.lines()
+        .map(|l| match l.split_whitespace().collect::<Vec<_>>().as_slice() {
+            [name, batch, kind] => Ok(BenchRow {
+                name: name.to_string(),
+                batch: batch.parse().map_err(|_| format!("fwring-bench rows: bad batch in '{l}'"))?,
+                fw: *kind == "fw",
+            }),
+            _ => Err(format!("fwring-bench rows: bad line '{l}'")),
+        })
+        .collect()
 }
 
 /// Instructions per request of every row of `fwring_tests::rows`, fwring beside the
@@ -186,23 +202,7 @@ fn rows(bin: &str) -> Result<String, String> {
         return Ok("valgrind not found: no instruction counts (apt-get install valgrind)\n".into());
     }
     step("callgrind: every request kind beside the floor");
-    for row in [
-        "nop-b1",
-        "nop-b8",
-        "nop-b32",
-        "nop-b128",
-        "op-b32",
-        "chain4-b32",
-        "buf1-b32",
-        "buf1-b32-r16",
-        "buf8-b32",
-        "buf8-b32-r16",
-        "nop-sq8",
-        "nop-sq64",
-        "nop-sq512",
-        "nop-sq4096",
-    ] {
-        let batch = row_batch(row);
+    for BenchRow { name: row, batch, .. } in row_list()? {
         let iters = 4096 / batch;
         let per = |side: &str| -> Result<f64, String> {
             let name = format!("{side}:{row}");

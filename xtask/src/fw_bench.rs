@@ -20,6 +20,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Command;
 
+use crate::bench::{BenchRow, row_list};
 use crate::util::{root, step};
 
 use super::elf::Elf;
@@ -34,10 +35,6 @@ const STREAM_BATCH: u64 = 4;
 /// The short run's batches (`BATCHES` in the firmware); the long run has twice as many.
 const N: u64 = 16;
 const BATCH: u64 = 32;
-/// The request-kind rows the firmware measures (`rows::FW_ROWS` in tests/src/rows.rs),
-/// each through fwring and the floor.
-const ROWS: [&str; 8] =
-    ["nop-b1", "nop-b32", "op-b32", "chain4-b32", "buf1-b32", "buf1-b32-r16", "buf8-b32", "buf8-b32-r16"];
 /// A row's short run in batches (`ROW_BATCHES` in the firmware); the long run has twice as many.
 const ROW_N: u64 = 2;
 /// The goal: fwring at most this many times the floor.
@@ -139,17 +136,17 @@ fn per_op(c: &Counts) -> Result<Vec<(&'static str, f64)>, String> {
 }
 
 /// Per-request instructions of each request-kind row: `(row, floor, fwring)`.
-fn per_row(c: &Counts) -> Result<Vec<(&'static str, f64, f64)>, String> {
-    ROWS.iter()
-        .map(|row| {
+fn per_row(c: &Counts, rows: &[BenchRow]) -> Result<Vec<(String, f64, f64)>, String> {
+    rows.iter()
+        .map(|BenchRow { name: row, batch, .. }| {
             let per = |side: &str| -> Result<f64, String> {
                 let name = format!("{side}:{row}");
                 let a = c.get(&(name.clone(), ROW_N)).ok_or(format!("no run of {name} with {ROW_N} batches"))?;
                 let b =
                     c.get(&(name.clone(), 2 * ROW_N)).ok_or(format!("no run of {name} with {} batches", 2 * ROW_N))?;
-                Ok(b.saturating_sub(*a) as f64 / (ROW_N * crate::bench::row_batch(row)) as f64)
+                Ok(b.saturating_sub(*a) as f64 / (ROW_N * batch) as f64)
             };
-            Ok((*row, per("floor")?, per("fwring")?))
+            Ok((row.clone(), per("floor")?, per("fwring")?))
         })
         .collect()
 }
@@ -160,7 +157,7 @@ struct Row {
     rustc: String,
     per_op: Vec<(&'static str, f64)>,
     /// `(row, floor, fwring)` instructions per request of the request-kind rows.
-    rows: Vec<(&'static str, f64, f64)>,
+    rows: Vec<(String, f64, f64)>,
     /// RISC-V: instructions per 4 KiB virtio-blk read through the ring and straight
     /// through the driver, and bytes the CPU copied per ring read.
     virtio: Option<Virtio>,
@@ -197,7 +194,13 @@ fn virtio_result(lines: &[String]) -> Result<Virtio, String> {
     Ok(Virtio { ring, direct, copied })
 }
 
-fn measure(inst: &mut Installer, t: &'static Target, prefer: Prefer, cross: bool) -> Result<Row, String> {
+fn measure(
+    inst: &mut Installer,
+    t: &'static Target,
+    prefer: Prefer,
+    cross: bool,
+    fw_rows: &[BenchRow],
+) -> Result<Row, String> {
     let tc = inst.toolchain(t.triple, prefer)?;
     let elf = build(&tc, t, &["fw-bench"], &[])?.into_iter().next().unwrap_or_default();
     let riscv = t.triple.starts_with("riscv");
@@ -213,7 +216,7 @@ fn measure(inst: &mut Installer, t: &'static Target, prefer: Prefer, cross: bool
         return Err(format!("fw-bench exited with {:?} (a checksum differs, or it crashed)", run.status));
     }
     let names = runs(&run.lines);
-    let expected = 2 * WORKLOADS.len() + 4 * ROWS.len();
+    let expected = 2 * WORKLOADS.len() + 4 * fw_rows.len();
     if names.len() != expected {
         return Err(format!("fw-bench printed {} runs, expected {expected}", names.len()));
     }
@@ -230,7 +233,14 @@ fn measure(inst: &mut Installer, t: &'static Target, prefer: Prefer, cross: bool
         (counts_from_log(t, &elf, &names)?, "QEMU exec log, one instruction per block")
     };
     let virtio = if super::disk::has_virtio(t.triple) { Some(virtio_result(&run.lines)?) } else { None };
-    Ok(Row { target: t, method, rustc: rustc_version(&tc), per_op: per_op(&counts)?, rows: per_row(&counts)?, virtio })
+    Ok(Row {
+        target: t,
+        method,
+        rustc: rustc_version(&tc),
+        per_op: per_op(&counts)?,
+        rows: per_row(&counts, fw_rows)?,
+        virtio,
+    })
 }
 
 /// The async front end beside the plain API on the Cortex-M4 (`fw-async-bench`, feature
@@ -315,7 +325,9 @@ fn render(rows: &[Row]) -> String {
     );
     let _ = writeln!(s, "| request kind | target | floor | fwring | × floor | fwring − floor |");
     let _ = writeln!(s, "|---|---|---:|---:|---:|---:|");
-    for row in ROWS {
+    // Row by row (every target measured the same rows, in the same order).
+    let names: Vec<&str> = rows.first().map(|r| r.rows.iter().map(|x| x.0.as_str()).collect()).unwrap_or_default();
+    for row in names {
         for r in rows {
             if let Some((_, f, w)) = r.rows.iter().find(|x| x.0 == row) {
                 let _ = writeln!(s, "| {row} | {} | {f:.1} | {w:.1} | {:.2} | {:.1} |", r.target.triple, w / f, w - f);
@@ -404,10 +416,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     let mut inst = Installer::default();
     inst.ensure_qemu()?;
+    // The firmware's rows (`rows::FW_ROWS`, which `firmware-example/src/bench.rs` runs),
+    // as the host's bench binary lists them.
+    let fw_rows: Vec<BenchRow> = row_list()?.into_iter().filter(|r| r.fw).collect();
     let mut rows = Vec::new();
     for t in TARGETS.iter().filter(|t| t.bench) {
         step(&format!("fw-bench: {} on QEMU {}", t.triple, t.board));
-        let r = measure(&mut inst, t, prefer, cross)?;
+        let r = measure(&mut inst, t, prefer, cross, &fw_rows)?;
         for (w, v) in &r.per_op {
             println!("{:>15}: {v:.2} instructions/op", w);
         }

@@ -131,6 +131,15 @@ fn main() -> ExitCode {
                 }
             }
         }
+        ["rows"] => {
+            // The request-kind rows for `cargo xtask bench` / `fw-bench`: name, requests per
+            // batch, and whether the firmware measures it too.
+            for row in fwring_tests::rows::ROWS {
+                let fw = fwring_tests::rows::FW_ROWS.contains(&row);
+                println!("{row} {} {}", fwring_tests::rows::batch(row), if fw { "fw" } else { "host" });
+            }
+            ExitCode::SUCCESS
+        }
         ["buftime", rest @ ..] => {
             let secs: f64 = rest.first().and_then(|s| s.parse().ok()).unwrap_or(0.2);
             buftime(Duration::from_secs_f64(secs));
@@ -158,7 +167,9 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         _ => {
-            eprintln!("usage: fwring-bench run <floor|heapless|fwring|kernel> <iters> | fwring-bench time [seconds]");
+            eprintln!(
+                "usage: fwring-bench run <workload|side:row> <iters> | time [seconds] | buftime [seconds] | rows"
+            );
             ExitCode::from(2)
         }
     }
