@@ -4,6 +4,7 @@
 
 pub mod async_bench;
 pub mod bench;
+pub mod handoff;
 #[cfg(target_os = "linux")]
 pub mod kernel;
 pub mod model;

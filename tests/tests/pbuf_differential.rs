@@ -11,13 +11,9 @@
 #![cfg(target_os = "linux")]
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use fwring::{
-    BufGroup, BufRing, Cqe, Errno, Issue, IssueCx, NoFill, Op, OpVTable, PrepCx, Region, Ring, Setup, SetupFlags, Sqe,
-    SqeFlags, Stream, vtable,
-};
+use fwring::{BufGroup, BufRing, Cqe, Errno, NoFill, Region, Ring, Setup, SetupFlags, Sqe, SqeFlags, Stream};
 use fwring_tests::kernel::{KernelRing, PbufRing, unavailable};
 
 const IORING_OP_READ_MULTISHOT: u8 = 49;
@@ -121,24 +117,7 @@ fn kernel(steps: &[Step], expect: usize, flags: u16) -> Option<Seen> {
 }
 
 /// The multishot op: hands its stream to the simulated pipe.
-struct PipeRead;
-static STREAMS: Mutex<Vec<(std::thread::ThreadId, Stream)>> = Mutex::new(Vec::new());
-impl Op for PipeRead {
-    type Pdu = ();
-    fn prep(_: &mut PrepCx<'_>, _: &Sqe) -> Result<(), Errno> {
-        Ok(())
-    }
-    fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
-        match cx.multishot() {
-            Ok(s) => {
-                STREAMS.lock().unwrap().push((std::thread::current().id(), s));
-                Issue::Pending
-            }
-            Err(e) => Issue::Err(e),
-        }
-    }
-}
-static PIPE_READ: OpVTable = vtable::<PipeRead>(0);
+use fwring_tests::handoff::{HAND_STREAM as PIPE_READ, take_stream};
 
 /// A pipe as a device: bytes waiting, and whether the writer closed. Each fill takes
 /// what fits one buffer, as a read does; a closed, empty pipe ends the request with 0
@@ -187,12 +166,7 @@ fn fwring(steps: &[Step], flags: u16) -> Seen {
     }
     ring.push(Sqe::bpf(0, 0).user_data(42).flags(SqeFlags::BUFFER_SELECT).buf_index(BGID)).unwrap();
     let _ = ring.submit();
-    let me = std::thread::current().id();
-    let stream = {
-        let mut all = STREAMS.lock().unwrap();
-        let i = all.iter().position(|(t, _)| *t == me).expect("a stream");
-        all.remove(i).1
-    };
+    let stream = take_stream();
     let mut pipe = Pipe { bytes: VecDeque::new(), closed: false, stream: Some(stream) };
     let mut seen: Seen = Vec::new();
     let (mut written, mut reaped) = (0, 0);

@@ -4,39 +4,11 @@
 //! committed buffer must post exactly once, in fill order, with its bytes intact; each
 //! round ends with -ENOBUFS (the device outruns the application) after all of them.
 
-use std::sync::Mutex;
-
 use fwring::{
-    BufGroup, BufRing, CancelFlags, Cqe, CqeFlags, Errno, Issue, IssueCx, NoFill, Op, OpVTable, PrepCx, Region, Ring,
-    Setup, SetupFlags, Sqe, SqeFlags, Stream, vtable,
+    BufGroup, BufRing, CancelFlags, Cqe, CqeFlags, Errno, NoFill, Region, Ring, Setup, SetupFlags, Sqe, SqeFlags,
 };
 
-/// Streams by the submitting thread (the two tests run in parallel).
-static STREAM: Mutex<Vec<(std::thread::ThreadId, Stream)>> = Mutex::new(Vec::new());
-
-fn my_stream() -> Stream {
-    let me = std::thread::current().id();
-    let mut all = STREAM.lock().unwrap();
-    let i = all.iter().position(|(t, _)| *t == me).expect("stream");
-    all.remove(i).1
-}
-struct Multishot;
-impl Op for Multishot {
-    type Pdu = ();
-    fn prep(_: &mut PrepCx<'_>, _: &Sqe) -> Result<(), Errno> {
-        Ok(())
-    }
-    fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
-        match cx.multishot() {
-            Ok(s) => {
-                STREAM.lock().unwrap().push((std::thread::current().id(), s));
-                Issue::Pending
-            }
-            Err(e) => Issue::Err(e),
-        }
-    }
-}
-static OP: OpVTable = vtable::<Multishot>(0);
+use fwring_tests::handoff::{HAND_STREAM as OP, take_stream as my_stream};
 
 #[test]
 fn a_device_thread_streams_every_buffer_once_in_order() {
