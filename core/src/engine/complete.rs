@@ -18,6 +18,7 @@
 
 use crate::abi::errno::Errno;
 use crate::abi::{Cqe, opcode};
+use crate::engine::drain::Drain;
 use crate::engine::ring::Exec;
 use crate::engine::table::{Idx, NIL, ReqFlags, Work};
 
@@ -198,7 +199,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             cur = next;
         }
         self.e.freed_early = 0;
-        if self.e.drain_active {
+        if self.e.drain.contains(Drain::ACTIVE) {
             self.queue_deferred();
         }
         #[cfg(feature = "timeouts")]

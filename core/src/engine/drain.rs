@@ -11,14 +11,27 @@
 use crate::engine::ring::Exec;
 use crate::engine::table::{Idx, ReqFlags, Work};
 
+bitflags::bitflags! {
+    /// Whether a drain is in effect (`ctx->drain_active`, `submit_state.link`'s
+    /// `drain_next`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) struct Drain: u8 {
+        /// A drain barrier is up: every new request is deferred behind it.
+        const ACTIVE = 1;
+        /// The chain being assembled holds a drained request: the request after the
+        /// chain is drained too (C-DRAIN-5).
+        const NEXT = 2;
+    }
+}
+
 impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// `io_init_drain`: an SQE with IO_DRAIN was seen. Inside a chain, the chain's head
     /// is drained and the request after the chain is drained too (C-DRAIN-5).
     pub(crate) fn init_drain(&mut self) {
-        self.e.drain_active = true;
+        self.e.drain.insert(Drain::ACTIVE);
         if self.e.link.head != crate::engine::table::NIL {
             self.e.t[self.e.link.head].flags.insert(ReqFlags::IO_DRAIN | ReqFlags::FORCE_ASYNC);
-            self.e.drain_next = true;
+            self.e.drain.insert(Drain::NEXT);
         }
     }
 
@@ -29,7 +42,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         self.e.t.push(&mut self.e.defer, idx);
         self.queue_deferred();
         if !drain && self.e.defer.is_empty() {
-            self.e.drain_active = false;
+            self.e.drain.remove(Drain::ACTIVE);
         }
     }
 

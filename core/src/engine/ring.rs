@@ -8,6 +8,7 @@ use crate::buffer::provided::{BufGroup, BufRing};
 use crate::buffer::region::Region;
 use crate::buffer::{BufTable, MAX_BUFFERS, Rejected};
 use crate::engine::completion::{CompleteError, Completer, Mailbox, Token};
+use crate::engine::drain::Drain;
 use crate::engine::table::{List, NIL, Table};
 use crate::queue::cq::{CqProducer, CqShared};
 use crate::queue::sq::SubmissionQueue;
@@ -62,8 +63,8 @@ pub(crate) struct Engine<const CQ: usize, const N: usize, const ARGS: usize> {
     pub flags: SetupFlags,
     /// The link chain being assembled (`submit_state.link`).
     pub link: List,
-    pub drain_active: bool,
-    pub drain_next: bool,
+    /// A drain in effect ([`Drain`]): one byte, so a quiet ring is one compare.
+    pub drain: Drain,
     pub drain_disabled: bool,
     /// Requests waiting behind a drain barrier, and how many requests (chain members
     /// included) they hold.
@@ -103,8 +104,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
             args: heapless::LinearMap::new(),
             flags: SetupFlags::empty(),
             link: List::EMPTY,
-            drain_active: false,
-            drain_next: false,
+            drain: Drain::empty(),
             drain_disabled: false,
             defer: List::EMPTY,
             nr_drained: 0,
@@ -150,7 +150,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
     /// or a timer is armed (it may have expired).
     #[inline]
     pub(crate) fn passes_due(&self) -> bool {
-        !self.done.is_empty() || !self.tw.is_empty() || self.drain_active || self.nr_timers != 0
+        !self.done.is_empty() || !self.tw.is_empty() || self.drain.contains(Drain::ACTIVE) || self.nr_timers != 0
     }
 
     /// Longest link chain the ring can hold at once: min(in-flight, CQ entries).
@@ -171,7 +171,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
     /// No chain is open and no drain is pending: a standalone request may run inline.
     #[inline]
     pub(crate) fn quiet(&self) -> bool {
-        self.link.head == NIL && !self.drain_active && !self.drain_next
+        self.link.head == NIL && self.drain.is_empty()
     }
 }
 

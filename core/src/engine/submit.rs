@@ -14,6 +14,7 @@
 use crate::abi::errno::Errno;
 use crate::abi::{NopFlags, Sqe, SqeFlags, opcode};
 use crate::buffer::Owners;
+use crate::engine::drain::Drain;
 use crate::engine::ring::Exec;
 use crate::engine::table::{Idx, NIL, ReqFlags};
 use crate::queue::sq::SubmissionQueue;
@@ -196,8 +197,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         let common = (sqe.opcode == opcode::NOP || sqe.opcode == opcode::BPF)
             && sqe_flags & !SqeFlags::LINKS.bits() == 0
             && (sqe.ioprio as u32 | sqe.personality as u32) == 0
-            && !self.e.drain_active
-            && !self.e.drain_next;
+            && self.e.drain.is_empty();
         if !common {
             self.init_checks(idx, sqe)?;
         }
@@ -246,14 +246,14 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
                 self.init_drain();
             }
         }
-        if self.e.drain_active || self.e.drain_next {
-            if self.e.drain_active {
+        if !self.e.drain.is_empty() {
+            if self.e.drain.contains(Drain::ACTIVE) {
                 self.e.t[idx].flags.insert(ReqFlags::FORCE_ASYNC);
             }
             // The request after a chain that contained a drain is itself drained.
-            if self.e.drain_next && self.e.link.head == NIL {
-                self.e.drain_next = false;
-                self.e.drain_active = true;
+            if self.e.drain.contains(Drain::NEXT) && self.e.link.head == NIL {
+                self.e.drain.remove(Drain::NEXT);
+                self.e.drain.insert(Drain::ACTIVE);
                 self.e.t[idx].flags.insert(ReqFlags::IO_DRAIN | ReqFlags::FORCE_ASYNC);
             }
         }
@@ -277,7 +277,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             f.insert(ReqFlags::LINK);
             let res = self.e.t[idx].res;
             self.defer_failed(idx, res);
-        } else if self.e.drain_active {
+        } else if self.e.drain.contains(Drain::ACTIVE) {
             self.drain_req(idx);
         } else {
             // Linux hands these to an io-wq worker; fwring has none and issues inline.

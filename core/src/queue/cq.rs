@@ -119,7 +119,7 @@ impl<const N: usize> CqShared<N> {
     }
 
     fn slot(&self, index: u32) -> &CqeCell {
-        &self.entries[Indices { head: 0, tail: 0, shift: 0 }.slot::<N>(index)]
+        &self.entries[Indices { head: 0, tail: 0, unused: 0 }.slot::<N>(index)]
     }
 
     /// Reap the oldest published CQE. Only one consumer may call this at a time (the
@@ -189,7 +189,10 @@ impl CqProducer {
     /// Slots neither filled nor promised: how many more SQEs a submit may consume.
     #[inline]
     pub(crate) fn room<const N: usize>(&self, sh: &CqShared<N>) -> u32 {
-        self.capacity().saturating_sub(self.len(sh)).saturating_sub(self.reserved)
+        // Filled and promised slots never exceed the entries (and a reaper only moves
+        // the head up to the tail), so their sum cannot wrap; one saturating step keeps
+        // the answer in range whatever happens.
+        self.capacity().saturating_sub(self.len(sh).wrapping_add(self.reserved))
     }
 
     #[inline]

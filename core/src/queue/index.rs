@@ -2,28 +2,29 @@
 //! the number of entries is `tail - head` (wrapping), and an index's slot in storage of
 //! `N` entries (a power of two) is `index & (N - 1)`.
 //!
-//! A queue set up to use fewer entries than its storage holds (`entries = N >> shift`)
+//! A queue set up to use fewer entries than its storage holds (`entries = N - unused`)
 //! still spreads them over the whole storage: nobody outside the ring sees the storage,
-//! and encoding the size as a shift makes the empty full-size queue all zeros.
+//! and encoding the size as the entries left unused makes the empty full-size queue all
+//! zeros.
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Indices {
     pub head: u32,
     pub tail: u32,
-    /// Entries in use: the storage's `N >> shift`.
-    pub shift: u32,
+    /// Storage entries the queue leaves unused: it holds `N - unused`.
+    pub unused: u32,
 }
 
 impl Indices {
     /// Empty, with `entries` (a power of two ≤ `N`) in use.
     pub const fn new<const N: usize>(entries: u32) -> Self {
-        Indices { head: 0, tail: 0, shift: N.trailing_zeros() - entries.trailing_zeros() }
+        Indices { head: 0, tail: 0, unused: N as u32 - entries }
     }
 
     /// Entries in use (`ring_entries`).
     #[inline]
     pub const fn capacity<const N: usize>(&self) -> u32 {
-        (N >> self.shift) as u32
+        N as u32 - self.unused
     }
 
     /// Entries between head and tail.

@@ -55,7 +55,8 @@ impl<const N: usize> SubmissionQueue<N> {
     /// Append an SQE. When the queue is full the SQE is handed back (C-FLAG-3).
     #[inline]
     pub fn push(&mut self, sqe: Sqe) -> Result<(), Sqe> {
-        if self.idx.len() >= self.capacity() {
+        // len ≥ N − unused, as one add and one compare against a constant.
+        if self.idx.len().wrapping_add(self.idx.unused) >= N as u32 {
             return Err(sqe);
         }
         self.entries[self.idx.slot::<N>(self.idx.tail)] = sqe;
