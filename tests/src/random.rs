@@ -47,6 +47,10 @@ pub struct Mix {
     /// Include opcodes fwring does not build in (the kernel would run them: never send
     /// those to the kernel).
     pub unsupported: bool,
+    /// Only NOPs that cannot fail at submit: flags LINK and HARDLINK only, `nop_flags` 0
+    /// or INJECT_RESULT, no ioprio, no personality — link chains of every shape,
+    /// failures from injected results (what the ring's NOP chain run takes inline).
+    pub plain_nops: bool,
 }
 
 /// Random SQE flags, weighted towards links.
@@ -84,6 +88,14 @@ fn result(rng: &mut Rng) -> i32 {
 /// One random SQE with user_data `ud`.
 pub fn sqe(rng: &mut Rng, ud: u64, mix: Mix) -> Sqe {
     let mut s = Sqe::nop().user_data(ud);
+    if mix.plain_nops {
+        s.flags = flags(rng) & SqeFlags::LINKS.bits();
+        s.len = result(rng) as u32;
+        if rng.chance(30) {
+            s.op_flags = NopFlags::INJECT_RESULT.bits();
+        }
+        return s;
+    }
     s.flags = flags(rng);
     s.off = rng.next_u64();
     s.addr = rng.next_u64();

@@ -9,7 +9,7 @@
 
 use fwring::{
     Cqe, Errno, Features, Issue, IssueCx, NopFlags, Op, OpVTable, PrepCx, ReqInfo, Ring, Setup, SetupFlags, SlotState,
-    SqRingFlags, Sqe, Stop, Unregistered, opcode, vtable,
+    SqRingFlags, Sqe, Stop, Submitted, Unregistered, opcode, vtable,
 };
 use fwring_tests::res::*;
 use fwring_tests::*;
@@ -258,6 +258,47 @@ fn ecanceled_result_counts_as_failure_c_link_14() {
 fn independent_chains_do_not_affect_each_other_c_link_15() {
     let (_, c) = run(&mut ring(), &[inj(1, -5, L), nop(2, NONE), nop(3, L), nop(4, NONE)]);
     assert_eq!(c, [(1, -5), (3, 0), (2, ECANCELED), (4, 0)]);
+}
+
+/// NOP chains run without the in-flight table (the ring's NOP chain run) and still
+/// complete pass by pass: every chain's head and every standalone NOP first, in
+/// submission order, then every chain's second member, and so on.
+#[test]
+fn nop_chains_and_standalone_nops_complete_pass_by_pass_c_link_4() {
+    let mut r = ring();
+    let (s, c) = run(&mut r, &[nop(1, L), nop(2, L), nop(3, NONE), nop(4, NONE), nop(5, H), nop(6, NONE)]);
+    assert_eq!(s, Submitted { taken: 6, stop: Stop::Empty });
+    assert_eq!(c, [(1, 0), (4, 0), (5, 0), (2, 0), (6, 0), (3, 0)]);
+    assert_eq!((r.in_flight(), r.cq_reserved()), (0, 0));
+}
+
+/// A hardlinked NOP that fails keeps its chain going, in pass order beside another.
+#[test]
+fn failing_hardlinked_nop_keeps_its_chain_in_pass_order_c_link_5() {
+    let (_, c) = run(&mut ring(), &[inj(1, -5, H), nop(2, NONE), nop(3, L), inj(4, -7, NONE)]);
+    assert_eq!(c, [(1, -5), (3, 0), (2, 0), (4, -7)]);
+}
+
+/// NOP chains that do not all fit the CQ: the call takes the chains that fit and stops
+/// with backpressure at the first that does not; the rest run once CQEs are reaped.
+#[test]
+fn nop_chains_beyond_the_cq_room_wait_for_reaping() {
+    let mut r = R::new();
+    r.setup(Setup::new(8).flags(SetupFlags::CQSIZE).cq_entries(8)).unwrap();
+    // Three CQEs left unreaped: room for five.
+    for ud in 1..=3 {
+        r.push(nop(ud, NONE)).unwrap();
+    }
+    assert_eq!(r.submit(), Submitted { taken: 3, stop: Stop::Empty });
+    for sqe in [nop(4, L), nop(5, L), nop(6, NONE), nop(7, L), nop(8, L), nop(9, NONE)] {
+        r.push(sqe).unwrap();
+    }
+    assert_eq!(r.submit(), Submitted { taken: 3, stop: Stop::Backpressure });
+    assert!(r.sq_flags().contains(SqRingFlags::CQ_OVERFLOW));
+    assert_eq!(reap(&mut r), [(1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0)]);
+    assert_eq!(r.submit(), Submitted { taken: 3, stop: Stop::Empty });
+    assert_eq!(reap(&mut r), [(7, 0), (8, 0), (9, 0)]);
+    assert!(!r.sq_flags().contains(SqRingFlags::CQ_OVERFLOW));
 }
 
 #[test]

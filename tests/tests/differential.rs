@@ -89,13 +89,13 @@ fn describe(sqes: &[Sqe]) -> String {
         .collect()
 }
 
-fn random_batches(submit_all: bool, seed: u64) {
+fn random_batches(submit_all: bool, plain_nops: bool, seed: u64) {
     if skip() {
         return;
     }
     let n: u64 = std::env::var("FWRING_DIFF_BATCHES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
     let mut rng = Rng::new(seed);
-    let mix = Mix { bpf: false, unsupported: false };
+    let mix = Mix { bpf: false, unsupported: false, plain_nops };
     let (mut exact, mut failures) = (0u64, Vec::new());
     let (mut det, mut det_exact) = (0u64, 0u64);
     for i in 0..n {
@@ -135,12 +135,20 @@ fn random_batches(submit_all: bool, seed: u64) {
 
 #[test]
 fn random_nop_and_invalid_batches_match_the_kernel() {
-    random_batches(false, 0x00f1_7e57);
+    random_batches(false, false, 0x00f1_7e57);
 }
 
 #[test]
 fn random_batches_match_the_kernel_with_submit_all() {
-    random_batches(true, 0x5eed_0a11);
+    random_batches(true, false, 0x5eed_0a11);
+}
+
+/// Batches of plain NOPs — link and hardlink chains of every shape, injected failures
+/// — which fwring runs without its in-flight table (`submit_nop_chains`): the same
+/// CQEs as the kernel, in its exact global order.
+#[test]
+fn random_nop_chain_batches_match_the_kernel() {
+    random_batches(false, true, 0xc4a1_2b07);
 }
 
 /// The kernel-checked CONFORMANCE items that are plain NOP batches, replayed on this

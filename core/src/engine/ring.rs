@@ -9,6 +9,7 @@ use crate::buffer::region::Region;
 use crate::buffer::{BufTable, MAX_BUFFERS, Rejected};
 use crate::engine::completion::{CompleteError, Completer, Mailbox, Token};
 use crate::engine::drain::Drain;
+use crate::engine::submit::Run;
 use crate::engine::table::{List, NIL, Table};
 use crate::queue::cq::{CqProducer, CqShared};
 use crate::queue::sq::SubmissionQueue;
@@ -168,6 +169,18 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
         true
     }
 
+    /// Nothing but what a submit consumes now can complete in this call's later passes:
+    /// a quiet ring with nothing queued for a pass, no counting timeout and no stream.
+    /// Then a run of NOP chains may post every pass's CQEs at once.
+    #[inline]
+    pub(crate) fn chains_may_run_inline(&self) -> bool {
+        #[cfg(feature = "timeouts")]
+        if self.nr_counting != 0 {
+            return false;
+        }
+        self.quiet() && self.done.is_empty() && self.tw.is_empty() && self.no_streams()
+    }
+
     /// No chain is open and no drain is pending: a standalone request may run inline.
     #[inline]
     pub(crate) fn quiet(&self) -> bool {
@@ -286,6 +299,9 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     }
 }
 
+/// The head word ([`Sqe::head_word`]) of a NOP whose only flags are link bits.
+const NOP_LINK_BITS: u32 = (crate::abi::SqeFlags::LINKS.bits() as u32) << 8;
+
 /// The submitter's side of a ring: SQ, engine, parameters.
 struct Local<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> {
     sq: SubmissionQueue<SQ>,
@@ -385,6 +401,8 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
         #[cfg(feature = "multishot")]
         x.flush_multishot();
         self.sq_flags.remove(SqRingFlags::CQ_OVERFLOW);
+        // Whether NOP chains may still try the inline way this call.
+        let mut chains = true;
         let stop = loop {
             let avail = self.sq.len();
             if avail == 0 {
@@ -399,6 +417,19 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
                 taken += n;
                 if n != 0 {
                     continue;
+                }
+            } else if head & !NOP_LINK_BITS == 0 && chains && x.e.chains_may_run_inline() {
+                // A NOP chain's head (opcode NOP, link bits, ioprio 0).
+                match x.submit_nop_chains(&mut self.sq, avail) {
+                    Run::Consumed { n, full } => {
+                        taken += n;
+                        if full {
+                            break Stop::Backpressure;
+                        }
+                        continue;
+                    }
+                    // Not again this call: the general path takes this chain.
+                    Run::Declined => chains = false,
                 }
             } else if head == opcode::BPF as u32 && x.e.quiet() && x.e.flags.contains(SetupFlags::BPF_EXT) {
                 let (n, failed) = x.submit_inline_ops(&mut self.sq, avail.min(x.e.cq.room(&sh.cq)));

@@ -88,6 +88,88 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         n
     }
 
+    /// Consume a run of NOP link chains (and standalone NOPs among them) from the head of
+    /// `sq`, `avail` SQEs long, without the in-flight table: a NOP's prep and result are
+    /// fixed by its SQE, so the whole run's CQEs — and the pass each member completes in
+    /// — are known before any is posted. They are written straight into the CQ in
+    /// Linux's pass order (C-LINK-4): pass 0 holds every chain's head and every
+    /// standalone NOP in submission order, pass `k` every chain's member `k`.
+    ///
+    /// Only on a ring with no chain open, no drain, nothing queued for a later pass, no
+    /// counting timeout and no stream to post, so the run's passes are the only ones of
+    /// the call. The run is everything up to the end of the SQ; or up to the first chain
+    /// that does not fit the CQ's room — then the call stops there with backpressure, as
+    /// the general path would. Nothing is consumed
+    /// (`Run::Declined`, the general path takes the SQEs) if any member is not a plain
+    /// NOP, a chain is longer than [`RUN_PASSES`] or than the ring can hold, or a member
+    /// with LINK fails (its chain's cancellations are the general path's business).
+    #[inline(never)]
+    pub(crate) fn submit_nop_chains<const SQ: usize>(&mut self, sq: &mut SubmissionQueue<SQ>, avail: u32) -> Run {
+        let (sqes, sqi) = sq.consumer();
+        let at = |i: u32| &sqes[sqi.slot::<SQ>(sqi.head.wrapping_add(i))];
+        let cq_room = self.e.cq.room(&self.sh.cq);
+        let max_len = (self.e.max_chain() as usize).min(RUN_PASSES);
+        // First walk: the run's extent, every member checked, the CQEs of each pass.
+        let mut per_pass = [0u32; RUN_PASSES];
+        // `m` SQEs in whole chains so far; the current one has `k` members before `i`.
+        let (mut m, mut k, mut i) = (0, 0, 0);
+        let mut full = false;
+        while i < avail {
+            let sqe = at(i);
+            let links = sqe.flags & SqeFlags::LINKS.bits();
+            let Some(res) = plain_nop_result(sqe) else { return Run::Declined };
+            if res < 0 && links == SqeFlags::IO_LINK.bits() {
+                return Run::Declined;
+            }
+            per_pass[k % RUN_PASSES] += 1;
+            i += 1;
+            k += 1;
+            // A chain left open at the end of the SQ runs as submitted (C-LINK-7).
+            if links != 0 && i != avail {
+                if k == max_len {
+                    return Run::Declined;
+                }
+                continue;
+            }
+            // The CQ room left, which the general path checks too: where this run stops
+            // for it, so would the general path (which also counts table entries: it may
+            // stop sooner, never later).
+            if i > cq_room {
+                for n in &mut per_pass[..k] {
+                    *n -= 1;
+                }
+                full = true;
+                break;
+            }
+            m = i;
+            k = 0;
+        }
+        if m == 0 {
+            return Run::Declined;
+        }
+        // Second walk: each CQE into its place, pass by pass.
+        let mut place = [0u32; RUN_PASSES];
+        let mut sum = self.e.cq.tail();
+        for (p, n) in place.iter_mut().zip(per_pass) {
+            *p = sum;
+            sum = sum.wrapping_add(n);
+        }
+        let mut k = 0;
+        for i in 0..m {
+            let sqe = at(i);
+            let p = &mut place[k % RUN_PASSES];
+            self.e.cq.post_at(&self.sh.cq, *p, &crate::abi::Cqe::new(sqe.user_data, inject_result(sqe)));
+            *p = p.wrapping_add(1);
+            k = if sqe.flags & SqeFlags::LINKS.bits() != 0 { k + 1 } else { 0 };
+        }
+        self.e.cq.advance(m);
+        sq.advance_by(m);
+        self.e.posted = self.e.posted.wrapping_add(m);
+        // Counted as allocated until the end of the pass, as Linux counts them.
+        self.e.freed_early += m;
+        Run::Consumed { n: m, full }
+    }
+
     /// Consume one SQE through the general path. Returns `false` when it failed at
     /// submit time outside a chain (the submit call ends there unless SUBMIT_ALL).
     pub(crate) fn submit_sqe(&mut self, sqe: &Sqe) -> bool {
@@ -311,4 +393,32 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     pub(crate) fn owners(&self) -> Owners<'_> {
         Owners { holders: &self.e.t, in_chain: self.e.link.head != NIL }
     }
+}
+
+/// Longest chain [`Exec::submit_nop_chains`] runs: the passes it counts CQEs for.
+pub(crate) const RUN_PASSES: usize = 8;
+
+/// What [`Exec::submit_nop_chains`] did.
+pub(crate) enum Run {
+    /// Nothing consumed: the general path takes the SQEs.
+    Declined,
+    /// `n` SQEs consumed; `full`: the next chain did not fit, the call stops there.
+    Consumed { n: u32, full: bool },
+}
+
+/// The result of a plain NOP — opcode NOP, no flags but the link bits, ioprio 0, no
+/// `nop_flags` but INJECT_RESULT, no personality — whose prep cannot fail. `None` for
+/// any other SQE.
+#[inline(always)]
+fn plain_nop_result(sqe: &Sqe) -> Option<i32> {
+    let extra = (sqe.head_word() & !((SqeFlags::LINKS.bits() as u32) << 8))
+        | (sqe.op_flags & !NopFlags::INJECT_RESULT.bits())
+        | sqe.personality as u32;
+    (extra == 0).then(|| inject_result(sqe))
+}
+
+/// A NOP's result: `len` with INJECT_RESULT, else 0.
+#[inline(always)]
+fn inject_result(sqe: &Sqe) -> i32 {
+    (sqe.len & (sqe.op_flags & NopFlags::INJECT_RESULT.bits()).wrapping_neg()) as i32
 }

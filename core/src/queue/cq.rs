@@ -221,6 +221,26 @@ impl CqProducer {
         self.tail = self.tail.wrapping_add(1);
     }
 
+    /// The index the next CQE is posted at.
+    #[inline(always)]
+    pub(crate) fn tail(&self) -> u32 {
+        self.tail
+    }
+
+    /// Write `cqe` at `index`, a free slot at or past the tail the caller has checked is
+    /// there, leaving the tail where it is: a run's CQEs written out of order, which
+    /// [`CqProducer::advance`] then takes in.
+    #[inline(always)]
+    pub(crate) fn post_at<const N: usize>(&self, sh: &CqShared<N>, index: u32, cqe: &Cqe) {
+        sh.slot(index).store(cqe);
+    }
+
+    /// Take in `n` CQEs written with [`CqProducer::post_at`].
+    #[inline(always)]
+    pub(crate) fn advance(&mut self, n: u32) {
+        self.tail = self.tail.wrapping_add(n);
+    }
+
     /// Post a run of CQEs into free slots the caller has checked are there (`room()` at
     /// least `budget`, no reservation taken for them): `next(i)` gives the `i`-th, or
     /// `None` to end the run. Returns how many were posted. The tail stays in a
