@@ -7,6 +7,8 @@
 //! - `op-b32`: an op-slot op whose result comes from its SQE (prep + issue), batch 32;
 //!   the floor dispatches the same function through its 16-entry table;
 //! - `chain4-b32`: 8 link chains of 4 NOPs per submit;
+//! - `opchain4-b32`: 8 link chains of 4 `op-b32` ops per submit (the floor runs the same
+//!   ops, unlinked);
 //! - `buf1-b32`, `buf8-b32` (`-r16`): the shipped copy op ([`fwring::ops::copy::Memcpy`])
 //!   moving 64 bytes between registered buffers, batch 32 — one segment each way
 //!   (`FIXED` descriptors), or eight of 8 bytes each way (`REG_VEC` descriptors whose
@@ -30,13 +32,14 @@ use fwring::{
 };
 
 /// Every row, in table order.
-pub const ROWS: [&str; 14] = [
+pub const ROWS: [&str; 15] = [
     "nop-b1",
     "nop-b8",
     "nop-b32",
     "nop-b128",
     "op-b32",
     "chain4-b32",
+    "opchain4-b32",
     "buf1-b32",
     "buf1-b32-r16",
     "buf8-b32",
@@ -48,8 +51,17 @@ pub const ROWS: [&str; 14] = [
 ];
 
 /// The rows the firmware measures (one ring size: [`RowRing`]).
-pub const FW_ROWS: [&str; 8] =
-    ["nop-b1", "nop-b32", "op-b32", "chain4-b32", "buf1-b32", "buf1-b32-r16", "buf8-b32", "buf8-b32-r16"];
+pub const FW_ROWS: [&str; 9] = [
+    "nop-b1",
+    "nop-b32",
+    "op-b32",
+    "chain4-b32",
+    "opchain4-b32",
+    "buf1-b32",
+    "buf1-b32-r16",
+    "buf8-b32",
+    "buf8-b32-r16",
+];
 
 /// Requests per batch of a row.
 pub fn batch(row: &str) -> usize {
@@ -335,6 +347,8 @@ fn plain_sqes(row: &str) -> heapless::Vec<Sqe, MAX_BATCH> {
             match row {
                 "op-b32" => Sqe::bpf(ECHO_SLOT, i as u32).user_data(ud),
                 "chain4-b32" if i % 4 != 3 => Sqe::nop().user_data(ud).flags(SqeFlags::IO_LINK),
+                "opchain4-b32" if i % 4 != 3 => Sqe::bpf(ECHO_SLOT, i as u32).user_data(ud).flags(SqeFlags::IO_LINK),
+                "opchain4-b32" => Sqe::bpf(ECHO_SLOT, i as u32).user_data(ud),
                 _ => Sqe::nop().user_data(ud),
             }
         })

@@ -217,7 +217,8 @@ fn rows(bin: &str) -> Result<String, String> {
         table,
         "\n`nop-bN`: N NOPs per submit; `op-b32`: an op-slot op whose result comes from its SQE \
          (the floor calls the same function through its 16-entry table); `chain4-b32`: 8 link \
-         chains of 4 NOPs per submit; `buf1-b32` / `buf8-b32`: the copy op moving 64 bytes \
+         chains of 4 NOPs per submit; `opchain4-b32`: 8 link chains of 4 such ops (the floor runs \
+         them unlinked); `buf1-b32` / `buf8-b32`: the copy op moving 64 bytes \
          between registered buffers in one / eight segments each way (the floor decodes the same \
          descriptors by hand and copies the same bytes), with 1 registered buffer or, `-r16`, 16 \
          with the data in the last: fwring − floor is the ring's cost of a buffer op (import, \

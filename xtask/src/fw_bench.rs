@@ -319,7 +319,7 @@ fn render(rows: &[Row]) -> String {
          descriptors decoded by hand and the same bytes copied). Instructions per request: difference \
          of runs of {ROW_N} and {} batches, divided by {ROW_N} × the batch. `nop-bN`: N NOPs per \
          submit; `op-b32`: an op-slot op whose result comes from its SQE; `chain4-b32`: link chains \
-         of 4 NOPs; `buf1-b32` / `buf8-b32`: the copy op moving 64 bytes between registered buffers \
+         of 4 NOPs; `opchain4-b32`: link chains of 4 such ops; `buf1-b32` / `buf8-b32`: the copy op moving 64 bytes between registered buffers \
          in one / eight segments each way, with 1 registered buffer or, `-r16`, 16.\n",
         2 * ROW_N
     );
