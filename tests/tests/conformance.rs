@@ -498,6 +498,26 @@ fn full_cq_stops_submission_and_resumes_after_reap_c_cq_2_c_cq_3_c_cq_4() {
     assert_eq!(r.cq_overflow(), 0);
 }
 
+/// One NOP per submit call, as a firmware loop handling one interrupt at a time submits:
+/// each call posts its CQE until the CQ is full; then the NOP stays in the SQ, the call
+/// says backpressure, and it runs once a CQE is reaped.
+#[test]
+fn one_nop_per_submit_waits_for_cq_room() {
+    let mut r = R::new();
+    r.setup(Setup::new(2).flags(SetupFlags::CQSIZE).cq_entries(2)).unwrap();
+    for ud in 1..=2 {
+        r.push(nop(ud, NONE)).unwrap();
+        assert_eq!(r.submit(), Submitted { taken: 1, stop: Stop::Empty });
+    }
+    r.push(nop(3, NONE)).unwrap();
+    assert_eq!(r.submit(), Submitted { taken: 0, stop: Stop::Backpressure });
+    assert!(r.sq_flags().contains(SqRingFlags::CQ_OVERFLOW));
+    assert_eq!(r.pop().map(|c| (c.user_data, c.res)), Some((1, 0)));
+    assert_eq!(r.submit(), Submitted { taken: 1, stop: Stop::Empty });
+    assert!(!r.sq_flags().contains(SqRingFlags::CQ_OVERFLOW));
+    assert_eq!(reap(&mut r), [(2, 0), (3, 0)]);
+}
+
 #[test]
 fn partial_room_takes_exactly_that_many_c_cq_5() {
     let mut r: Ring<8, 8, 8> = Ring::new();

@@ -374,7 +374,11 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
         let avail = self.sq.len();
         let mut x = Exec { e: &mut self.ex, sh };
         if avail != 0 && self.sq.peek(0).head_word() == 0 && x.e.quiet() && !sh.mail.has_ready() && x.e.no_streams() {
-            let n = x.submit_inline_nops_here(&mut self.sq, avail.min(x.e.cq.room(&sh.cq)));
+            let n = if avail == 1 {
+                x.submit_one_nop(&mut self.sq)
+            } else {
+                x.submit_inline_nops_here(&mut self.sq, avail.min(x.e.cq.room(&sh.cq)))
+            };
             // Between calls no request waits for a pass and no task work is queued; an
             // armed timer may have expired, which the general end handles.
             debug_assert!(x.e.done.is_empty() && x.e.tw.is_empty());

@@ -71,18 +71,10 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         budget: u32,
     ) -> u32 {
         let (sqes, sqi) = sq.consumer();
-        let n = self.e.cq.post_run(&self.sh.cq, budget, |i| {
-            let sqe = &sqes[sqi.slot::<SQ>(sqi.head.wrapping_add(i))];
-            // Opcode NOP, no flags, ioprio 0 — the SQE's first word is 0 — no nop_flags but
-            // INJECT_RESULT, no personality. Anything else takes the general path.
-            let extra = sqe.head_word() | (sqe.op_flags & !NopFlags::INJECT_RESULT.bits()) | sqe.personality as u32;
-            if extra != 0 {
-                return None;
-            }
-            // INJECT_RESULT: res = len; else 0.
-            let res = (sqe.len & (sqe.op_flags & NopFlags::INJECT_RESULT.bits()).wrapping_neg()) as i32;
-            Some(crate::abi::Cqe::new(sqe.user_data, res))
-        });
+        let n = self
+            .e
+            .cq
+            .post_run(&self.sh.cq, budget, |i| standalone_nop(&sqes[sqi.slot::<SQ>(sqi.head.wrapping_add(i))]));
         sq.advance_by(n);
         self.e.posted = self.e.posted.wrapping_add(n);
         n
@@ -168,6 +160,20 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         // Counted as allocated until the end of the pass, as Linux counts them.
         self.e.freed_early += m;
         Run::Consumed { n: m, full }
+    }
+
+    /// [`Exec::submit_inline_nops_here`] for an SQ holding one SQE: a firmware loop
+    /// submitting one request per interrupt pays no loop set-up.
+    #[inline(always)]
+    pub(crate) fn submit_one_nop<const SQ: usize>(&mut self, sq: &mut SubmissionQueue<SQ>) -> u32 {
+        let Some(cqe) = standalone_nop(sq.peek(0)) else { return 0 };
+        if !self.e.cq.has_room(&self.sh.cq) {
+            return 0;
+        }
+        self.e.cq.post_unreserved(&self.sh.cq, cqe);
+        sq.advance_by(1);
+        self.e.posted = self.e.posted.wrapping_add(1);
+        1
     }
 
     /// Consume one SQE through the general path. Returns `false` when it failed at
@@ -404,6 +410,15 @@ pub(crate) enum Run {
     Declined,
     /// `n` SQEs consumed; `full`: the next chain did not fit, the call stops there.
     Consumed { n: u32, full: bool },
+}
+
+/// The CQE of a standalone NOP — opcode NOP, no flags, ioprio 0 (the SQE's first word is
+/// 0), no `nop_flags` but INJECT_RESULT, no personality — or `None` for any other SQE,
+/// which takes the general path.
+#[inline(always)]
+fn standalone_nop(sqe: &Sqe) -> Option<crate::abi::Cqe> {
+    let extra = sqe.head_word() | (sqe.op_flags & !NopFlags::INJECT_RESULT.bits()) | sqe.personality as u32;
+    (extra == 0).then(|| crate::abi::Cqe::new(sqe.user_data, inject_result(sqe)))
 }
 
 /// The result of a plain NOP — opcode NOP, no flags but the link bits, ioprio 0, no

@@ -195,6 +195,12 @@ impl CqProducer {
         self.capacity().saturating_sub(self.len(sh).wrapping_add(self.reserved))
     }
 
+    /// `room() != 0`, as one compare: filled and promised slots below the entries.
+    #[inline]
+    pub(crate) fn has_room<const N: usize>(&self, sh: &CqShared<N>) -> bool {
+        self.len(sh).wrapping_add(self.reserved) < self.capacity()
+    }
+
     #[inline]
     pub(crate) fn reserve(&mut self) {
         self.reserved += 1;
