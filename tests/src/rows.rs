@@ -4,7 +4,8 @@
 //! - `nop-bN`: NOPs, `N` per submit (1, 8, 32, 128): the fixed cost of a `submit` call;
 //! - `nop-sqN`: NOPs at batch `min(32, N)` on a ring of `N` SQ entries (8 … 4096): the
 //!   cost per request must not grow with the ring;
-//! - `op-b32`: an op-slot op whose result comes from its SQE (prep + issue), batch 32;
+//! - `op-b32`, `op-b1`: an op-slot op whose result comes from its SQE (prep + issue),
+//!   batch 32 and 1;
 //!   the floor dispatches the same function through its 16-entry table;
 //! - `chain4-b32`: 8 link chains of 4 NOPs per submit;
 //! - `opchain4-b32`: 8 link chains of 4 `op-b32` ops per submit (the floor runs the same
@@ -32,11 +33,12 @@ use fwring::{
 };
 
 /// Every row, in table order.
-pub const ROWS: [&str; 15] = [
+pub const ROWS: [&str; 16] = [
     "nop-b1",
     "nop-b8",
     "nop-b32",
     "nop-b128",
+    "op-b1",
     "op-b32",
     "chain4-b32",
     "opchain4-b32",
@@ -51,9 +53,10 @@ pub const ROWS: [&str; 15] = [
 ];
 
 /// The rows the firmware measures (one ring size: [`RowRing`]).
-pub const FW_ROWS: [&str; 9] = [
+pub const FW_ROWS: [&str; 10] = [
     "nop-b1",
     "nop-b32",
+    "op-b1",
     "op-b32",
     "chain4-b32",
     "opchain4-b32",
@@ -66,7 +69,7 @@ pub const FW_ROWS: [&str; 9] = [
 /// Requests per batch of a row.
 pub fn batch(row: &str) -> usize {
     match row {
-        "nop-b1" => 1,
+        "nop-b1" | "op-b1" => 1,
         "nop-b8" | "nop-sq8" => 8,
         "nop-b128" => 128,
         _ => 32,
@@ -345,7 +348,7 @@ fn plain_sqes(row: &str) -> heapless::Vec<Sqe, MAX_BATCH> {
         .map(|i| {
             let ud = i as u64 + 1;
             match row {
-                "op-b32" => Sqe::bpf(ECHO_SLOT, i as u32).user_data(ud),
+                "op-b1" | "op-b32" => Sqe::bpf(ECHO_SLOT, i as u32).user_data(ud),
                 "chain4-b32" if i % 4 != 3 => Sqe::nop().user_data(ud).flags(SqeFlags::IO_LINK),
                 "opchain4-b32" if i % 4 != 3 => Sqe::bpf(ECHO_SLOT, i as u32).user_data(ud).flags(SqeFlags::IO_LINK),
                 "opchain4-b32" => Sqe::bpf(ECHO_SLOT, i as u32).user_data(ud),

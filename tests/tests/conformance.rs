@@ -730,6 +730,22 @@ fn empty_slot_is_eopnotsupp_c_bpf_3() {
     assert_eq!(run(&mut bpf_ring(), &[bpf(1, 15, 0)]).1, [(1, EOPNOTSUPP)]);
 }
 
+/// A lone op-slot SQE per submit (submit's quick way) fails at submit time exactly as
+/// in a batch (the general loop): the call stops there unless SUBMIT_ALL (C-OP-2, C-OP-3).
+#[test]
+fn lone_op_slot_sqe_failing_prep_stops_the_call_like_a_batch_c_op_2_c_op_3() {
+    let mut r = ring_with(SetupFlags::BPF_EXT);
+    let (s, c) = run(&mut r, &[bpf(1, 15, 0)]);
+    assert_eq!((s, c), (Submitted { taken: 1, stop: Stop::Failed }, vec![(1, EOPNOTSUPP)]));
+    let (s, c) = run(&mut r, &[bpf(2, 15, 0), nop(3, NONE)]);
+    assert_eq!((s, c), (Submitted { taken: 1, stop: Stop::Failed }, vec![(2, EOPNOTSUPP)]));
+    assert_eq!(reap(&mut r), []);
+    assert_eq!(r.submit(), Submitted { taken: 1, stop: Stop::Empty });
+    assert_eq!(reap(&mut r), [(3, 0)]);
+    let (s, c) = run(&mut bpf_ring(), &[bpf(4, 15, 0)]);
+    assert_eq!((s, c), (Submitted { taken: 1, stop: Stop::Empty }, vec![(4, EOPNOTSUPP)]));
+}
+
 #[test]
 fn table_without_prep_is_eopnotsupp_and_without_issue_completes_zero_c_bpf_3_c_bpf_11() {
     static NO_PREP: OpVTable = OpVTable { id: 2, prep: None, issue: None, fail: None, cleanup: None };

@@ -391,6 +391,28 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
             x.e.freed_early += n;
             return self.submit_full(sh, n);
         }
+        if avail == 1 && self.sq.peek(0).head_word() == opcode::BPF as u32 {
+            return self.submit_one_op(sh);
+        }
+        self.submit_full(sh, 0)
+    }
+
+    /// One standalone op-slot SQE, the other request a firmware loop submits per
+    /// interrupt: on a quiet ring with nothing arrived from completers and no stream, the
+    /// inline op path without the general loop's set-up, then the general end (a retry
+    /// or a stream may have work for it). Anything else: the general loop.
+    #[inline(never)]
+    fn submit_one_op(&mut self, sh: &Shared<CQ, N>) -> Submitted {
+        let mut x = Exec { e: &mut self.ex, sh };
+        if x.e.quiet() && x.e.flags.contains(SetupFlags::BPF_EXT) && !sh.mail.has_ready() && x.e.no_streams() {
+            let (n, failed) = x.submit_inline_ops(&mut self.sq, x.e.cq.has_room(&sh.cq) as u32);
+            if n == 1 {
+                self.sq_flags.remove(SqRingFlags::CQ_OVERFLOW);
+                x.finish();
+                let failed = failed && !self.params.flags.contains(SetupFlags::SUBMIT_ALL);
+                return Submitted { taken: 1, stop: if failed { Stop::Failed } else { Stop::Empty } };
+            }
+        }
         self.submit_full(sh, 0)
     }
 

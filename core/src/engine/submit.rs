@@ -90,8 +90,8 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// Only on a ring with no chain open, no drain, nothing queued for a later pass, no
     /// counting timeout and no stream to post, so the run's passes are the only ones of
     /// the call. The run is everything up to the end of the SQ; or up to the first chain
-    /// that does not fit the CQ's room — then the call stops there with backpressure, as
-    /// the general path would. Nothing is consumed
+    /// the general path would not admit (CQ room, in-flight table entries) — then the
+    /// call stops there, as the general path would. Nothing is consumed
     /// (`Run::Declined`, the general path takes the SQEs) if any member is not a plain
     /// NOP, a chain is longer than [`RUN_PASSES`] or than the ring can hold, or a member
     /// with LINK fails (its chain's cancellations are the general path's business).
@@ -100,11 +100,13 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         let (sqes, sqi) = sq.consumer();
         let at = |i: u32| &sqes[sqi.slot::<SQ>(sqi.head.wrapping_add(i))];
         let cq_room = self.e.cq.room(&self.sh.cq);
+        let free = self.e.t.nr_free();
         let max_len = (self.e.max_chain() as usize).min(RUN_PASSES);
         // First walk: the run's extent, every member checked, the CQEs of each pass.
         let mut per_pass = [0u32; RUN_PASSES];
-        // `m` SQEs in whole chains so far; the current one has `k` members before `i`.
-        let (mut m, mut k, mut i) = (0, 0, 0);
+        // `m` SQEs in whole chains so far, `held` of them in chains; the current one has
+        // `k` members before `i`.
+        let (mut m, mut held, mut k, mut i) = (0, 0, 0, 0);
         let mut full = false;
         while i < avail {
             let sqe = at(i);
@@ -123,15 +125,19 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
                 }
                 continue;
             }
-            // The CQ room left, which the general path checks too: where this run stops
-            // for it, so would the general path (which also counts table entries: it may
-            // stop sooner, never later).
-            if i > cq_room {
+            // Admitted as the general path admits it: while the CQ has room, and the
+            // table has entries for it beside those the pass's chains hold to its end (a
+            // standalone NOP gives its own back at once). The run takes none, but what
+            // a submit consumes does not depend on the path it takes.
+            if i > cq_room || k as u32 > free - held {
                 for n in &mut per_pass[..k] {
                     *n -= 1;
                 }
                 full = true;
                 break;
+            }
+            if k > 1 {
+                held += k as u32;
             }
             m = i;
             k = 0;
