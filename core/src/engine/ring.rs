@@ -120,6 +120,51 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
         }
     }
 
+    /// Idle again with `params`' CQ size and flags, as [`Engine::new`] but for the
+    /// generation counter, which runs on (a token from before never names a request
+    /// after). Field by field, in place: built whole as one value, the engine (several
+    /// KiB) would be assembled on the stack and copied in, costing the stack and pulling
+    /// `memcpy` into the image.
+    fn reset(&mut self, params: Params) {
+        let Engine {
+            cq,
+            t,
+            slots,
+            bufs,
+            args,
+            flags,
+            link,
+            drain_active,
+            drain_next,
+            drain_disabled,
+            defer,
+            nr_drained,
+            tw,
+            done,
+            freed_early,
+            now,
+            posted,
+            nr_timers,
+            #[cfg(feature = "timeouts")]
+            nr_counting,
+            gen_next: _,
+        } = self;
+        *cq = CqProducer::with_entries(params.cq_entries);
+        *t = Table::new();
+        slots.reset();
+        bufs.reset();
+        *args = heapless::LinearMap::new();
+        *flags = params.flags;
+        (*link, *defer, *tw, *done) = (List::EMPTY, List::EMPTY, List::EMPTY, List::EMPTY);
+        (*drain_active, *drain_next, *drain_disabled) = (false, false, false);
+        (*nr_drained, *freed_early, *posted, *nr_timers) = (0, 0, 0, 0);
+        #[cfg(feature = "timeouts")]
+        {
+            *nr_counting = 0;
+        }
+        *now = 0;
+    }
+
     /// The generation the next request to go pending would get: the ring is numbered
     /// the first time this is asked (so a ring in a `static` stays all zeros until it
     /// runs an op).
@@ -328,9 +373,7 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
     fn set_up(&mut self, sh: &mut Shared<CQ, N>, params: Params) {
         // The generation counter runs on across a setup: a token from before it never
         // names a request after it.
-        let gen_next = self.ex.gen_next;
-        self.ex =
-            Engine { cq: CqProducer::with_entries(params.cq_entries), flags: params.flags, gen_next, ..Engine::new() };
+        self.ex.reset(params);
         self.sq.resize(params.sq_entries);
         self.params = params;
         self.sq_flags = SqRingFlags::empty();
