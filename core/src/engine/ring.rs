@@ -15,6 +15,11 @@ use crate::slot::args::ArgRecord;
 use crate::slot::{OpVTable, SlotState, Slots, Unregistered};
 use crate::sync::const_fn_unless_loom;
 
+/// Whether submit takes its fast paths (quick way for NOPs, inline NOPs and op-slot
+/// ops): not with the feature `small`, which leaves their code out. The general path
+/// produces the same CQEs.
+const FAST_PATHS: bool = !cfg!(feature = "small");
+
 /// Why a [`Ring::submit`] call stopped consuming SQEs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -400,7 +405,13 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
         self.ensure_set_up();
         let avail = self.sq.len();
         let mut x = Exec { e: &mut self.ex, sh };
-        if avail != 0 && self.sq.peek(0).head_word() == 0 && x.e.quiet() && !sh.mail.has_ready() && x.e.no_streams() {
+        if FAST_PATHS
+            && avail != 0
+            && self.sq.peek(0).head_word() == 0
+            && x.e.quiet()
+            && !sh.mail.has_ready()
+            && x.e.no_streams()
+        {
             let n = x.submit_inline_nops_here(&mut self.sq, avail.min(x.e.cq.room(&sh.cq)));
             // Between calls no request waits for a pass and no task work is queued; an
             // armed timer may have expired, which the general end handles.
@@ -436,7 +447,8 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
             // The fast paths, tried only when the head SQE can take them: a standalone
             // NOP (opcode NOP, no flags, ioprio 0: its first word is 0) or a standalone
             // op-slot op — not before every other SQE.
-            let head = self.sq.peek(0).head_word();
+            // Without the fast paths (feature `small`) no head word matches either.
+            let head = if FAST_PATHS { self.sq.peek(0).head_word() } else { u32::MAX };
             if head == 0 && x.e.quiet() {
                 let n = x.submit_inline_nops(&mut self.sq, avail.min(x.e.cq.room(&sh.cq)));
                 taken += n;
