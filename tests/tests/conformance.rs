@@ -610,6 +610,22 @@ fn setup_reports_features_and_rejects_bad_sizes_c_abi_7_8_9() {
     assert!(r.setup(Setup::new(8).flags(SetupFlags::BPF_EXT)).is_ok());
 }
 
+/// A setup makes the ring anew (C-ABI-7): the op slots empty, no extended arguments,
+/// the CQ at its new size; only the generation counter runs on.
+#[test]
+fn setup_again_starts_from_an_idle_ring_c_abi_7() {
+    let mut r: Ring<8, 16, 8, 2> = Ring::new();
+    r.setup(Setup::new(8).flags(SetupFlags::BPF_EXT)).unwrap();
+    r.register_op(&scripted::TABLE).unwrap();
+    r.set_arg(3, fwring::ArgRecord::from_value(&7u32)).unwrap();
+    assert_eq!(run(&mut r, &[Sqe::bpf(5, 2).user_data(1), nop(2, NONE)]).1, [(1, -5), (2, 0)]);
+    let p = r.setup(Setup::new(2).flags(SetupFlags::BPF_EXT)).unwrap();
+    assert_eq!((p.sq_entries, p.cq_entries), (2, 4));
+    assert!(matches!(r.op_slot(5), Some(SlotState::Empty)));
+    assert_eq!((r.arg(3).is_some(), r.in_flight(), r.cq_reserved()), (false, 0, 0));
+    assert_eq!(run(&mut r, &[Sqe::bpf(5, 2).user_data(3)]).1, [(3, EOPNOTSUPP)]);
+}
+
 // ---------------------------------------------------------------- §11 op slots
 
 mod counting {

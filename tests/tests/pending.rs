@@ -314,6 +314,18 @@ fn timeout_expires_with_etime_c_time_1() {
     assert_eq!(r.next_deadline(), None);
 }
 
+/// Timers that expire by the same tick fire in deadline order, equal deadlines in the
+/// order they were armed.
+#[test]
+fn expired_timers_fire_in_deadline_order() {
+    let mut r = ring();
+    let sqes = [timeout(1, 30, 0, NONE), timeout(2, 10, 0, NONE), timeout(3, 20, 0, NONE), timeout(4, 10, 0, NONE)];
+    assert_eq!(run(&mut r, &sqes).1, []);
+    assert_eq!(r.next_deadline(), Some(10));
+    assert_eq!(tick(&mut r, 30), [(2, ETIME), (4, ETIME), (3, ETIME), (1, ETIME)]);
+    assert_eq!(r.next_deadline(), None);
+}
+
 #[test]
 fn counting_timeout_completes_with_zero_c_time_2() {
     let mut r = ring();

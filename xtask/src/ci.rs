@@ -240,6 +240,27 @@ pub fn run(args: &[String]) -> Result<(), String> {
         ),
     );
 
+    check(
+        "cargo test fwring-tests with fwring's small feature (no fast paths: the same CQEs)",
+        cargo_test(
+            &mut totals,
+            &[
+                "-p",
+                "fwring-tests",
+                "--features",
+                "fwring/small",
+                "--test",
+                "conformance",
+                "--test",
+                "model",
+                "--test",
+                "sqe_stream",
+                "--test",
+                "buffers",
+            ],
+        ),
+    );
+
     step("core/examples: each runs to completion (their asserts are checks)");
     for ex in ["links_and_timeouts", "dma_thread", "shm_device"] {
         let ok = exec(cargo().args(["run", "--quiet", "-p", "fwring", "--example", ex]).stdout(Stdio::null()));

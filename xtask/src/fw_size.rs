@@ -31,6 +31,9 @@ struct Row {
     lean: Sizes,
     /// compiler-builtins' memory functions in the lean core.
     lean_builtins: u64,
+    /// `size-core` with fwring's `small` feature (no fast paths): with `timeouts`, and
+    /// with neither feature; each with its compiler-builtins memory functions.
+    small: [(Sizes, u64); 2],
     /// Code of compiler-builtins' memory functions the ring core pulls in.
     builtins: u64,
     /// The largest functions of the ring core (not in the baseline).
@@ -98,6 +101,16 @@ fn measure(inst: &mut Installer, t: &'static Target, prefer: Prefer) -> Result<R
     let ring = ring_place(&core_elf, t.triple)?;
     let lean_ring = ring_place(&lean_elf, &format!("{} without timeouts", t.triple))?;
     let lean_builtins = builtins_size(&lean_elf.functions()).saturating_sub(builtins_size(&base_fns));
+    let mut small = [(Sizes::default(), 0); 2];
+    let small_features: [&[&str]; 2] = [
+        &["size-image", "--no-default-features", "timeouts", "small"],
+        &["size-image", "--no-default-features", "small"],
+    ];
+    for (slot, features) in small.iter_mut().zip(small_features) {
+        let elf = Elf::read(&build(&tc, t, &["size-core"], features)?[0])?;
+        ring_place(&elf, &format!("{} small", t.triple))?;
+        *slot = (elf.sizes(), builtins_size(&elf.functions()).saturating_sub(builtins_size(&base_fns)));
+    }
     let top = core_fns.into_iter().filter(|(n, _)| !base_fns.iter().any(|(b, _)| b == n)).take(12).collect();
     let mut images = vec![("size-base", base), ("size-core", core)];
     let bins: &[&'static str] = if t.bench { &["fw-tests", "fw-bench"] } else { &["fw-tests"] };
@@ -116,6 +129,7 @@ fn measure(inst: &mut Installer, t: &'static Target, prefer: Prefer) -> Result<R
         full_builtins,
         lean,
         lean_builtins,
+        small,
         builtins,
         top,
         ring,
@@ -150,11 +164,13 @@ fn render(rows: &[Row]) -> String {
          `BPF_EXT`, all 16 op slots registered (16 `OpVTable`s of one trivial op), and a loop that pushes \
          NOPs and op-slot SQEs, submits and reaps; `size-base` is the same runtime, board code and exit \
          without the ring. Neither logs, and both panic by exiting, so no formatting code is counted. \
-         Goal: the ring core at most 6 KiB of `.text` with the `timeouts` feature. Each target has three \
+         Goal: the ring core at most 6 KiB of `.text` with the `timeouts` feature. Each target has five \
          rows: fwring with `timeouts` only (the goal's row); with fwring's default features, `timeouts` \
-         and `multishot` (provided-buffer rings and multishot requests); and with neither (TIMEOUT, \
+         and `multishot` (provided-buffer rings and multishot requests); with neither (TIMEOUT, \
          LINK_TIMEOUT, TIMEOUT_REMOVE and ASYNC_CANCEL then fail -EOPNOTSUPP, and an op-slot SQE with \
-         IOSQE_BUFFER_SELECT too), as firmware that needs no timers and streams nothing would ship it.\n"
+         IOSQE_BUFFER_SELECT too), as firmware that needs no timers and streams nothing would ship it; \
+         and the first and third with fwring's `small` feature, which leaves out submit's fast paths \
+         (the same CQEs, more instructions per request), for firmware short of flash.\n"
     );
     let _ = writeln!(
         s,
@@ -166,6 +182,8 @@ fn render(rows: &[Row]) -> String {
             (r.core.minus(&r.base), r.builtins, ", timeouts"),
             (r.full.minus(&r.base), r.full_builtins, ", timeouts + multishot"),
             (r.lean.minus(&r.base), r.lean_builtins, ", neither"),
+            (r.small[0].0.minus(&r.base), r.small[0].1, ", timeouts, `small`"),
+            (r.small[1].0.minus(&r.base), r.small[1].1, ", neither, `small`"),
         ];
         for (d, builtins, what) in variants {
             let own = d.text.saturating_sub(builtins);
@@ -191,8 +209,9 @@ fn render(rows: &[Row]) -> String {
     let _ = writeln!(
         s,
         "\nThe memory functions (`memcpy`, `memmove`, `memset` from compiler-builtins) come with the \
-         first copy of a 64-byte SQE or of the ring's state; any firmware that copies structures has them \
-         already, so the second column is the ring's own cost."
+         first copy or clearing of a structure the compiler does not do in line (on the Cortex-M4 only \
+         `memset`: clearing a pdu, an import staging area, the ring's tables at setup); any firmware that \
+         copies structures has them already, so the second column is the ring's own cost."
     );
     if let Some(r) = rows.first() {
         let _ = writeln!(

@@ -384,6 +384,20 @@ impl BufTable {
         }
     }
 
+    /// As [`BufTable::new`] again, in place (a ring's setup: built whole, the table would
+    /// be assembled on the stack and copied in).
+    pub(crate) fn reset(&mut self) {
+        self.regions.iter_mut().for_each(|r| *r = None);
+        self.users = [0; MAX_BUFFERS];
+        self.len = 0;
+        self.by_addr = None;
+        #[cfg(feature = "multishot")]
+        {
+            self.groups.iter_mut().for_each(|g| *g = None);
+            self.streams = 0;
+        }
+    }
+
     /// Table size (0 if none).
     pub fn len(&self) -> usize {
         self.len as usize

@@ -253,12 +253,18 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         let mut fired = false;
         while self.e.nr_timers != 0 {
             let now = self.e.now;
-            let next = Table::<N>::ids()
-                .filter(|&i| {
-                    let r = &self.e.t[i];
-                    r.flags.contains(ReqFlags::TIMER) && r.timer().is_some_and(|t| t.at <= now)
-                })
-                .min_by_key(|&i| self.e.t[i].timer().map_or(u64::MAX, |t| t.at));
+            // The expired timer with the earliest deadline (the first in table order of
+            // equals), in one scan.
+            let mut next = None;
+            let mut earliest = 0;
+            for i in Table::<N>::ids() {
+                let r = &self.e.t[i];
+                if let Some(t) = r.timer().filter(|t| r.flags.contains(ReqFlags::TIMER) && t.at <= now)
+                    && (next.is_none() || t.at < earliest)
+                {
+                    (next, earliest) = (Some(i), t.at);
+                }
+            }
             let Some(i) = next else { break };
             fired = true;
             if self.e.t[i].opcode == opcode::LINK_TIMEOUT {

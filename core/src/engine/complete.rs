@@ -181,7 +181,17 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         self.e.t.dealloc(idx);
     }
 
+    /// Queue `work` on request `idx` for the next pass. Out of line: most callers are
+    /// cold paths (cancellation, timers, drain, retries); a link successor, on the hot
+    /// path of chains, uses [`Exec::tw_add_here`].
+    #[inline(never)]
     pub(crate) fn tw_add(&mut self, idx: Idx, work: Work) {
+        self.tw_add_here(idx, work);
+    }
+
+    /// [`Exec::tw_add`], in line in its caller.
+    #[inline(always)]
+    pub(crate) fn tw_add_here(&mut self, idx: Idx, work: Work) {
         self.e.t[idx].work = work;
         self.e.t.push(&mut self.e.tw, idx);
     }
@@ -221,7 +231,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             // The chain's shared record travels to the next member.
             let from = self.e.t[idx].chain_data;
             self.e.t[next].chain_data.copy_from(&from);
-            self.tw_add(next, Work::Issue);
+            self.tw_add_here(next, Work::Issue);
         }
     }
 

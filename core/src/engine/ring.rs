@@ -17,6 +17,11 @@ use crate::slot::args::ArgRecord;
 use crate::slot::{OpVTable, SlotState, Slots, Unregistered};
 use crate::sync::const_fn_unless_loom;
 
+/// Whether submit takes its fast paths (quick way for a lone NOP or op-slot SQE, inline
+/// NOPs, NOP chain runs and inline op-slot ops): not with the feature `small`, which
+/// leaves their code out. The general path produces the same CQEs.
+const FAST_PATHS: bool = !cfg!(feature = "small");
+
 /// Why a [`Ring::submit`] call stopped consuming SQEs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -119,6 +124,50 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Engine<CQ, N, ARGS> {
             nr_counting: 0,
             gen_next: 0,
         }
+    }
+
+    /// Idle again with `params`' CQ size and flags, as [`Engine::new`] but for the
+    /// generation counter, which runs on (a token from before never names a request
+    /// after). Field by field, in place: built whole as one value, the engine (several
+    /// KiB) would be assembled on the stack and copied in, costing the stack and pulling
+    /// `memcpy` into the image.
+    fn reset(&mut self, params: Params) {
+        let Engine {
+            cq,
+            t,
+            slots,
+            bufs,
+            args,
+            flags,
+            link,
+            drain,
+            drain_disabled,
+            defer,
+            nr_drained,
+            tw,
+            done,
+            freed_early,
+            now,
+            posted,
+            nr_timers,
+            #[cfg(feature = "timeouts")]
+            nr_counting,
+            gen_next: _,
+        } = self;
+        *cq = CqProducer::with_entries(params.cq_entries);
+        *t = Table::new();
+        slots.reset();
+        bufs.reset();
+        *args = heapless::LinearMap::new();
+        *flags = params.flags;
+        (*link, *defer, *tw, *done) = (List::EMPTY, List::EMPTY, List::EMPTY, List::EMPTY);
+        (*drain, *drain_disabled) = (Drain::empty(), false);
+        (*nr_drained, *freed_early, *posted, *nr_timers) = (0, 0, 0, 0);
+        #[cfg(feature = "timeouts")]
+        {
+            *nr_counting = 0;
+        }
+        *now = 0;
     }
 
     /// The generation the next request to go pending would get: the ring is numbered
@@ -344,9 +393,7 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
     fn set_up(&mut self, sh: &mut Shared<CQ, N>, params: Params) {
         // The generation counter runs on across a setup: a token from before it never
         // names a request after it.
-        let gen_next = self.ex.gen_next;
-        self.ex =
-            Engine { cq: CqProducer::with_entries(params.cq_entries), flags: params.flags, gen_next, ..Engine::new() };
+        self.ex.reset(params);
         self.sq.resize(params.sq_entries);
         self.params = params;
         self.sq_flags = SqRingFlags::empty();
@@ -373,7 +420,13 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
         self.ensure_set_up();
         let avail = self.sq.len();
         let mut x = Exec { e: &mut self.ex, sh };
-        if avail != 0 && self.sq.peek(0).head_word() == 0 && x.e.quiet() && !sh.mail.has_ready() && x.e.no_streams() {
+        if FAST_PATHS
+            && avail != 0
+            && self.sq.peek(0).head_word() == 0
+            && x.e.quiet()
+            && !sh.mail.has_ready()
+            && x.e.no_streams()
+        {
             let n = if avail == 1 {
                 x.submit_one_nop(&mut self.sq)
             } else {
@@ -391,7 +444,7 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
             x.e.freed_early += n;
             return self.submit_full(sh, n);
         }
-        if avail == 1 && self.sq.peek(0).head_word() == opcode::BPF as u32 {
+        if FAST_PATHS && avail == 1 && self.sq.peek(0).head_word() == opcode::BPF as u32 {
             return self.submit_one_op(sh);
         }
         self.submit_full(sh, 0)
@@ -437,7 +490,8 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
             // The fast paths, tried only when the head SQE can take them: a standalone
             // NOP (opcode NOP, no flags, ioprio 0: its first word is 0) or a standalone
             // op-slot op — not before every other SQE.
-            let head = self.sq.peek(0).head_word();
+            // Without the fast paths (feature `small`) no head word matches either.
+            let head = if FAST_PATHS { self.sq.peek(0).head_word() } else { u32::MAX };
             if head == 0 && x.e.quiet() {
                 let n = x.submit_inline_nops(&mut self.sq, avail.min(x.e.cq.room(&sh.cq)));
                 taken += n;

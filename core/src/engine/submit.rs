@@ -259,7 +259,9 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     }
 
     /// `req_set_fail`: a failing CQE_SKIP request posts its own CQE and silences the
-    /// CQEs of the members it cancels (C-SKIP-2, C-SKIP-5).
+    /// CQEs of the members it cancels (C-SKIP-2, C-SKIP-5). Out of line: called from
+    /// eight failure paths, none hot.
+    #[inline(never)]
     pub(crate) fn req_set_fail(&mut self, idx: Idx) {
         let f = &mut self.e.t[idx].flags;
         f.insert(ReqFlags::FAIL);

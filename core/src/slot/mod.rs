@@ -663,6 +663,13 @@ impl Slots {
         Slots { slots: [Slot { state: SlotState::Empty, inflight: 0 }; MAX_OP_SLOTS] }
     }
 
+    /// Every slot empty again, in place (a ring's setup: see `Engine::reset`).
+    pub fn reset(&mut self) {
+        for s in &mut self.slots {
+            *s = Slot { state: SlotState::Empty, inflight: 0 };
+        }
+    }
+
     /// The table an SQE for `slot` may use: only an active slot has one.
     pub fn active(&self, slot: u8) -> Option<&'static OpVTable> {
         match self.slots.get(slot as usize)?.state {
