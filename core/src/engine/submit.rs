@@ -145,13 +145,13 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         if m == 0 {
             return Run::Declined;
         }
-        // Second walk: each CQE into its place, pass by pass.
-        let mut place = [0u32; RUN_PASSES];
-        let mut sum = self.e.cq.tail();
-        for (p, n) in place.iter_mut().zip(per_pass) {
-            *p = sum;
-            sum = sum.wrapping_add(n);
+        // Second walk: each CQE into its place, pass by pass. Each pass's count becomes
+        // the CQ index its next CQE goes to.
+        let mut next = self.e.cq.tail();
+        for n in &mut per_pass {
+            (*n, next) = (next, next.wrapping_add(*n));
         }
+        let place = &mut per_pass;
         let mut k = 0;
         for i in 0..m {
             let sqe = at(i);
