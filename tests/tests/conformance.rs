@@ -671,9 +671,8 @@ fn empty_slot_is_eopnotsupp_c_bpf_3() {
 
 #[test]
 fn table_without_prep_is_eopnotsupp_and_without_issue_completes_zero_c_bpf_3_c_bpf_11() {
-    static NO_PREP: OpVTable = OpVTable { id: 2, prep: None, issue: None, fail: None, cleanup: None };
-    static NO_ISSUE: OpVTable =
-        OpVTable { id: 3, prep: Some(|_, _, _| Ok(())), issue: None, fail: None, cleanup: None };
+    static NO_PREP: OpVTable = OpVTable::new(2);
+    static NO_ISSUE: OpVTable = OpVTable::new(3).with_prep(|_, _, _| Ok(()));
     let mut r = bpf_ring();
     r.register_op(&NO_PREP).unwrap();
     r.register_op(&NO_ISSUE).unwrap();
@@ -683,16 +682,10 @@ fn table_without_prep_is_eopnotsupp_and_without_issue_completes_zero_c_bpf_3_c_b
 #[test]
 fn op_private_flags_reach_the_op_unchanged_c_bpf_4() {
     static SEEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    static T: OpVTable = OpVTable {
-        id: 4,
-        prep: Some(|cx, _, _| {
-            SEEN.store(cx.info().bpf_op_flags(), std::sync::atomic::Ordering::Relaxed);
-            Ok(())
-        }),
-        issue: None,
-        fail: None,
-        cleanup: None,
-    };
+    static T: OpVTable = OpVTable::new(4).with_prep(|cx, _, _| {
+        SEEN.store(cx.info().bpf_op_flags(), std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    });
     let mut r = bpf_ring();
     r.register_op(&T).unwrap();
     let _ = run(&mut r, &[bpf(1, 4, 0x00ab_cdef)]);
@@ -751,7 +744,7 @@ fn op_slots_honour_links_drain_and_skip_c_bpf_19() {
 
 #[test]
 fn register_errors_c_bpf_15_16() {
-    static HIGH: OpVTable = OpVTable { id: 16, prep: None, issue: None, fail: None, cleanup: None };
+    static HIGH: OpVTable = OpVTable::new(16);
     let mut plain = ring();
     assert_eq!(plain.register_op(&scripted::TABLE), Err(Errno::EINVAL));
     assert_eq!(plain.unregister_op(5), Err(Errno::EINVAL));
@@ -798,9 +791,8 @@ fn basic_selftest_counts_survive_cqe_reuse() {
 fn a_failed_preps_fail_hook_sees_its_own_pdu_c_bpf_13() {
     use std::sync::Mutex;
     static SEEN: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-    static T: OpVTable = OpVTable {
-        id: 6,
-        prep: Some(|_, sqe, pdu| {
+    static T: OpVTable = OpVTable::new(6)
+        .with_prep(|_, sqe, pdu| {
             if sqe.len == 1 {
                 pdu.bytes_mut()[0] = 0xab;
                 Err(Errno::EINVAL)
@@ -808,11 +800,9 @@ fn a_failed_preps_fail_hook_sees_its_own_pdu_c_bpf_13() {
                 pdu.bytes_mut().fill(0xcd);
                 Ok(())
             }
-        }),
-        issue: Some(|cx, _| cx.done(Ok(5))),
-        fail: Some(|_, pdu| SEEN.lock().unwrap().extend_from_slice(&pdu.bytes()[..2])),
-        cleanup: None,
-    };
+        })
+        .with_issue(|cx, _| cx.done(Ok(5)))
+        .with_fail(|_, pdu| SEEN.lock().unwrap().extend_from_slice(&pdu.bytes()[..2]));
     let op = |ud: u64, len: u32| Sqe { len, ..bpf(ud, 6, 0) };
     for flags in [fwring::SqeFlags::empty(), fwring::SqeFlags::ASYNC] {
         SEEN.lock().unwrap().clear();

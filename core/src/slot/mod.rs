@@ -18,6 +18,7 @@
 
 pub mod args;
 pub mod chain;
+pub(crate) mod run;
 
 use core::fmt;
 use core::mem::{align_of, offset_of, size_of};
@@ -496,20 +497,100 @@ pub type HookFn = fn(&ReqInfo, &mut Pdu);
 /// - `fail` runs when the request fails on the core's failure path: its prep or issue
 ///   returned an error, or it headed a chain that failed at submit. Not for requests
 ///   cancelled because an earlier link failed, nor for a negative `set_result`.
-/// - `cleanup` runs exactly once for every request whose prep succeeded, after its CQE
-///   was posted (or skipped) (C-BPF-12).
+/// - `cleanup` runs exactly once for every request whose prep succeeded, when its result
+///   is final: in the submit or poll that posts (or skips) its CQE, before that returns
+///   and the CQE becomes visible (C-BPF-12).
+///
+/// Built by [`vtable`] from a typed [`Op`] — the table then also holds a path that calls
+/// the op's callbacks directly, so a request that completes at issue costs one indirect
+/// call — or, raw, from plain `fn`s with [`OpVTable::new`] and the `with_*` methods:
+///
+/// ```
+/// use fwring::{Errno, OpVTable};
+/// /// Completes every request with `sqe.len`, refusing 0.
+/// static LEN: OpVTable = OpVTable::new(2)
+///     .with_prep(|_cx, sqe, pdu| {
+///         if sqe.len == 0 {
+///             return Err(Errno::EINVAL);
+///         }
+///         *pdu.view_mut::<u32>() = sqe.len;
+///         Ok(())
+///     })
+///     .with_issue(|cx, pdu| cx.done(Ok(*pdu.view::<u32>() as i32)));
+/// assert_eq!(LEN.id(), 2);
+/// assert!(LEN.prep().is_some() && LEN.fail().is_none());
+/// ```
+///
+/// The fields are private so that a table's callbacks and its direct path cannot
+/// disagree: replacing a callback of a typed op's table with a `with_*` method drops the
+/// direct path, and the table calls its pointers everywhere.
 #[derive(Clone, Copy)]
 pub struct OpVTable {
-    /// The slot this table registers into (0..16).
-    pub id: u8,
-    /// Validate the SQE, fill the pdu.
-    pub prep: Option<PrepFn>,
-    /// Do the work.
-    pub issue: Option<IssueFn>,
-    /// Failure hook.
-    pub fail: Option<HookFn>,
-    /// Release hook.
-    pub cleanup: Option<HookFn>,
+    pub(crate) id: u8,
+    pub(crate) prep: Option<PrepFn>,
+    pub(crate) issue: Option<IssueFn>,
+    pub(crate) fail: Option<HookFn>,
+    pub(crate) cleanup: Option<HookFn>,
+    /// Prep, issue and hooks of a standalone request in one call (`slot/run.rs`).
+    pub(crate) run: run::RunFn,
+}
+
+impl OpVTable {
+    /// An empty raw table for slot `id`: no callbacks (SQEs for it fail -EOPNOTSUPP until
+    /// a prep is set). An `id` of 16 or more is refused by
+    /// [`Ring::register_op`](crate::Ring::register_op) (EINVAL).
+    pub const fn new(id: u8) -> OpVTable {
+        OpVTable { id, prep: None, issue: None, fail: None, cleanup: None, run: run::run_raw }
+    }
+
+    /// This table with `prep` as its prep.
+    #[must_use]
+    pub const fn with_prep(self, prep: PrepFn) -> OpVTable {
+        OpVTable { prep: Some(prep), run: run::run_raw, ..self }
+    }
+
+    /// This table with `issue` as its issue.
+    #[must_use]
+    pub const fn with_issue(self, issue: IssueFn) -> OpVTable {
+        OpVTable { issue: Some(issue), run: run::run_raw, ..self }
+    }
+
+    /// This table with `fail` as its failure hook.
+    #[must_use]
+    pub const fn with_fail(self, fail: HookFn) -> OpVTable {
+        OpVTable { fail: Some(fail), run: run::run_raw, ..self }
+    }
+
+    /// This table with `cleanup` as its release hook.
+    #[must_use]
+    pub const fn with_cleanup(self, cleanup: HookFn) -> OpVTable {
+        OpVTable { cleanup: Some(cleanup), run: run::run_raw, ..self }
+    }
+
+    /// The slot this table registers into.
+    pub const fn id(&self) -> u8 {
+        self.id
+    }
+
+    /// The prep callback.
+    pub const fn prep(&self) -> Option<PrepFn> {
+        self.prep
+    }
+
+    /// The issue callback.
+    pub const fn issue(&self) -> Option<IssueFn> {
+        self.issue
+    }
+
+    /// The failure hook.
+    pub const fn fail(&self) -> Option<HookFn> {
+        self.fail
+    }
+
+    /// The release hook.
+    pub const fn cleanup(&self) -> Option<HookFn> {
+        self.cleanup
+    }
 }
 
 impl fmt::Debug for OpVTable {
@@ -620,6 +701,7 @@ pub const fn vtable<T: Op>(id: u8) -> OpVTable {
         issue: Some(issue_shim::<T>),
         fail: Some(fail_shim::<T>),
         cleanup: Some(cleanup_shim::<T>),
+        run: run::run_typed::<T>,
     }
 }
 
@@ -725,7 +807,7 @@ impl Slots {
 mod tests {
     use super::*;
 
-    static T: OpVTable = OpVTable { id: 3, prep: None, issue: None, fail: None, cleanup: None };
+    static T: OpVTable = OpVTable::new(3);
 
     #[test]
     fn unregister_in_flight_defers_until_last_cleanup_c_bpf_17_18() {
