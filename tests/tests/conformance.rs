@@ -679,6 +679,24 @@ fn table_without_prep_is_eopnotsupp_and_without_issue_completes_zero_c_bpf_3_c_b
     assert_eq!(run(&mut r, &[bpf(1, 2, 0), bpf(2, 3, 0)]).1, [(1, EOPNOTSUPP), (2, 0)]);
 }
 
+/// A typed op's table with one callback replaced calls the replacement — and the op's
+/// other callbacks — on the op-slot fast path (no flags) and on the general one
+/// (IOSQE_ASYNC) alike: the table's direct path to the typed op is dropped with it.
+#[test]
+fn a_replaced_callback_of_a_typed_table_runs_on_every_path_c_bpf_11() {
+    static T: OpVTable =
+        vtable::<scripted::Scripted>(7).with_issue(|cx, pdu| cx.done(Ok(100 + pdu.view::<[u64; 2]>()[0] as i32)));
+    for flags in [fwring::SqeFlags::empty(), fwring::SqeFlags::ASYNC] {
+        scripted::CLEANUPS.with(|c| c.set(0));
+        let mut r = bpf_ring();
+        r.register_op(&T).unwrap();
+        // Private flags 1: Scripted's prep fails -E2BIG; 5: it preps, the replacement issues.
+        let sqes = [bpf(1, 7, 5).flags(flags), bpf(2, 7, 1).flags(flags)];
+        assert_eq!(run(&mut r, &sqes).1, [(1, 105), (2, Errno::E2BIG.res())], "{flags:?}");
+        assert_eq!(scripted::CLEANUPS.with(std::cell::Cell::get), 1, "Scripted's cleanup, once: {flags:?}");
+    }
+}
+
 #[test]
 fn op_private_flags_reach_the_op_unchanged_c_bpf_4() {
     static SEEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);

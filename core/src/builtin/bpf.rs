@@ -11,8 +11,7 @@ use crate::engine::complete::Outcome;
 use crate::engine::ring::Exec;
 use crate::engine::table::{Idx, NIL, OpState, Req, ReqFlags};
 use crate::queue::sq::SubmissionQueue;
-use crate::slot::chain::ChainData;
-use crate::slot::run::{Run, Spill, Spilled};
+use crate::slot::run::{Run, Spilled};
 use crate::slot::{Issue, IssueCx, OpVTable, Pdu, Pended, PrepCx, ReqInfo};
 
 impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
@@ -57,12 +56,23 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// A successful prep: the request needs its cleanup, holds its slot, and holds the
     /// buffer ranges it imported.
     fn commit(&mut self, idx: Idx, slot: u8, staged: &Staged) {
+        // Most ops import nothing: commit the staged imports only when there are some.
+        let imported = staged[0].is_some();
+        if imported {
+            for (imp, s) in self.e.t[idx].imports.iter_mut().zip(staged) {
+                imp.assign(s.as_ref());
+            }
+        }
+        self.hold(idx, slot, imported);
+    }
+
+    /// Request `idx`, prepped, needs its cleanup and holds its slot and, if it
+    /// `imported`, the buffer ranges of its imports.
+    fn hold(&mut self, idx: Idx, slot: u8, imported: bool) {
         let r = &mut self.e.t[idx];
         r.flags.insert(ReqFlags::NEED_CLEANUP);
-        // Most ops import nothing: commit the staged imports only when there are some.
-        if staged[0].is_some() {
-            for (imp, s) in r.imports.iter_mut().zip(staged) {
-                imp.assign(s.as_ref());
+        if imported {
+            for imp in &r.imports {
                 self.e.bufs.hold(imp);
             }
             r.flags.insert(ReqFlags::HAS_IMPORTS);
@@ -155,10 +165,10 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// straight into the CQ room `budget` counted, without the request ever entering the
     /// in-flight table — nothing can observe the table, the slot's count, the buffers'
     /// holds or the published CQ between its prep and its CQE, and no other request
-    /// preps in between. Any other request (a failed prep, pending, a retry) is handed
-    /// back and moves into the table entry the next allocation gives — the index its
-    /// token, if any, already names —, holds its imports there, and continues as the
-    /// general path does.
+    /// preps in between. Any other request (a failed prep, pending, a retry) is left in
+    /// the table entry the next allocation gives — the index its token, if any, already
+    /// names —, takes that entry, holds its imports there, and continues as the general
+    /// path does.
     ///
     /// The ring's parts the callbacks see are lent once per run of requests that
     /// complete in line, not per SQE: none of them changes until a request enters the
@@ -173,19 +183,24 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         sq: &mut SubmissionQueue<SQ>,
         budget: u32,
     ) -> (u32, bool) {
-        let mut spill = None;
         let mut n = 0;
-        while n < budget && self.e.t.nr_free() != 0 {
+        while n < budget {
             let generation = self.e.next_generation(&self.sh.mail);
+            let in_chain = self.e.link.head != NIL;
+            let Some((index, entry, others)) = self.e.t.split_next_free() else { break };
+            let Req { rec, imports, chain_data, .. } = entry;
             let mut run = Run {
                 bufs: &self.e.bufs,
-                owners: Owners { holders: &self.e.t, in_chain: self.e.link.head != NIL },
+                owners: Owners { holders: &others, in_chain },
                 args: self.e.args.as_mut_view(),
                 mail: self.sh.mail.slots(),
                 ring: self.sh.mail.id(),
-                index: self.e.t.next_free(),
+                index,
                 generation,
-                spill: &mut spill,
+                rec,
+                imports,
+                chain: chain_data,
+                spilled: None,
             };
             let mut spilled = None;
             let (sqes, sqi) = sq.consumer();
@@ -195,16 +210,16 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
                 if sqe.head_word() != opcode::BPF as u32 || sqe.personality != 0 {
                     return None;
                 }
-                // A bad or empty slot, or a table without prep, fails prep: the general
-                // path posts that.
+                // A bad or empty slot fails prep, and so does a table without prep (its
+                // one-call path declines): the general path posts that.
                 let vt = slots.active(bpf_op_slot(sqe.op_flags))?;
-                vt.prep?;
                 let res = (vt.run)(&mut run, vt, sqe);
-                if res.is_none() {
-                    spilled = Some(vt);
+                if res.is_none() && run.spilled.is_some() {
+                    spilled = Some((vt, sqe.buf_index));
                 }
                 Some(Cqe::new(sqe.user_data, res?))
             });
+            let how = run.spilled;
             // The spilled request's SQE is consumed too.
             let taken = done + u32::from(spilled.is_some());
             sq.advance_by(taken);
@@ -212,25 +227,26 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             self.e.posted = self.e.posted.wrapping_add(done);
             // Counted as allocated until the end of the pass, as Linux counts them.
             self.e.freed_early += done;
-            let (Some(vt), Some(s)) = (spilled, spill.take()) else { break };
-            if !self.spilled(vt, &s) {
+            let (Some((vt, buf_group)), Some(how)) = (spilled, how) else { break };
+            let idx = self.enter(vt, buf_group);
+            debug_assert_eq!(idx, index, "a token names the entry the request takes");
+            if !self.spilled(idx, how) {
                 return (n, true);
             }
         }
         (n, false)
     }
 
-    /// A request the one-call path handed back: into the table, and on as the general
-    /// path goes. `false` if it failed at submit time (its prep failed).
+    /// A request the one-call path left in the entry `idx` has just taken: on as the
+    /// general path goes. `false` if it failed at submit time (its prep failed).
     #[inline(never)]
-    fn spilled(&mut self, vt: &'static OpVTable, s: &Spill) -> bool {
-        let idx = self.enter(&s.info, vt, s.buf_group, &s.pdu);
+    fn spilled(&mut self, idx: Idx, how: Spilled) -> bool {
         self.e.cq.reserve();
-        match s.how {
+        match how {
             Spilled::Prep(e) => self.submit_fail_init(idx, e),
-            Spilled::Issued { outcome, res, pended } => {
-                self.commit(idx, s.info.slot(), &s.staged);
-                self.e.t[idx].chain_data = s.chain;
+            Spilled::Issued { outcome, res, pended, imported } => {
+                let slot = self.e.t[idx].rec.info.slot();
+                self.hold(idx, slot, imported);
                 // The generation the run lent its issue: none was taken since.
                 let generation = self.e.gen_next;
                 let outcome = self.issued(idx, generation, outcome, res, pended);
@@ -240,9 +256,10 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         }
     }
 
-    /// Move a standalone op request built on the stack into the table entry the next
-    /// allocation gives, as the general path's init and prep leave it.
-    fn enter(&mut self, info: &ReqInfo, vt: &'static OpVTable, buf_group: u16, pdu: &Pdu) -> Idx {
+    /// Allocate the entry a standalone op request was left in (its record, chain record
+    /// and imports written there) and set the rest as the general path's init and prep
+    /// leave it.
+    fn enter(&mut self, vt: &'static OpVTable, buf_group: u16) -> Idx {
         let idx = self.e.t.alloc();
         let r = &mut self.e.t[idx];
         r.opcode = opcode::BPF;
@@ -250,9 +267,6 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         r.link = NIL;
         r.lt = NIL;
         r.res = 0;
-        r.chain_data = ChainData::ZERO;
-        r.rec.info = *info;
-        r.rec.pdu = *pdu;
         r.vt = Some(vt);
         r.state = OpState::Bpf { buf_group };
         idx

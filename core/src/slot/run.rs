@@ -8,21 +8,25 @@
 //! A raw table (or a typed one with a callback replaced) carries [`run_raw`], which calls
 //! the table's function pointers. Both do exactly what the general path does: the same
 //! callbacks in the same order on the same record; whatever cannot finish here (a failed
-//! prep, a request that goes pending, a retry) is handed back in a [`Spill`] for the
-//! engine to move into the table.
+//! prep, a request that goes pending, a retry) is written straight into the table entry
+//! the next allocation gives — record, chain record, imports — and handed back
+//! ([`Spilled`]) for the engine to allocate that entry and go on as the general path
+//! does.
 
 use crate::abi::errno::Errno;
 use crate::abi::{Sqe, bpf_op_slot};
-use crate::buffer::{BufTable, ImportsRef, MAX_IMPORTS, Owners, Staged};
+use crate::buffer::{BufTable, Imports, ImportsRef, MAX_IMPORTS, Owners};
 use crate::engine::completion::MailSlot;
 use crate::slot::args::ArgsView;
 use crate::slot::chain::ChainData;
-use crate::slot::{Issue, IssueCx, Op, OpVTable, Pdu, Pended, PrepCx, ReqInfo};
+use crate::slot::{Issue, IssueCx, Op, OpVTable, Pdu, Pended, PrepCx, Record, ReqInfo};
 
 /// What a run of standalone op-slot SQEs lends their callbacks: the parts of the ring a
-/// prep or an issue may see, none of which changes while requests complete in line.
+/// prep or an issue may see, none of which changes while requests complete in line, and
+/// the free table entry a request that cannot finish in line is written into.
 pub(crate) struct Run<'a> {
     pub bufs: &'a BufTable,
+    /// The requests in flight (the table but its next free entry, which holds nothing).
     pub owners: Owners<'a>,
     pub args: &'a mut ArgsView,
     pub mail: &'a [MailSlot],
@@ -32,40 +36,29 @@ pub(crate) struct Run<'a> {
     pub index: u16,
     /// The generation a request goes pending under if it does.
     pub generation: u64,
-    /// Where a request that cannot finish in line is left.
-    pub spill: &'a mut Option<Spill>,
+    /// That entry's record, imports and chain record: a request that cannot finish in
+    /// line leaves them there (its imports only if it has some), and says how in
+    /// `spilled`.
+    pub rec: &'a mut Record,
+    pub imports: &'a mut Imports,
+    pub chain: &'a mut ChainData,
+    pub spilled: Option<Spilled>,
 }
 
-/// A request that could not finish in line, as its prep (and issue) left it.
-pub(crate) struct Spill {
-    pub info: ReqInfo,
-    pub pdu: Pdu,
-    pub buf_group: u16,
-    /// The imports its prep staged (its issue's, if it was issued).
-    pub staged: Staged,
-    pub chain: ChainData,
-    pub how: Spilled,
-}
-
-/// How far a spilled request got.
+/// How far a request that could not finish in line got.
 #[derive(Clone, Copy)]
 pub(crate) enum Spilled {
     /// Its prep failed with this errno.
     Prep(Errno),
-    /// It was issued and answered `outcome` with `res` set, having gone `pended`.
-    Issued { outcome: Issue, res: i32, pended: Pended },
-}
-
-impl Spill {
-    /// A request whose prep failed with `e`: nothing staged (its imports are dropped).
-    fn prep_failed(info: ReqInfo, pdu: Pdu, buf_group: u16, e: Errno) -> Spill {
-        let how = Spilled::Prep(e);
-        Spill { info, pdu, buf_group, staged: [None; MAX_IMPORTS], chain: ChainData::ZERO, how }
-    }
+    /// It was issued and answered `outcome` with `res` set, having gone `pended`;
+    /// `imported`: its prep imported buffers (they are in the entry).
+    Issued { outcome: Issue, res: i32, pended: Pended, imported: bool },
 }
 
 /// A table's one-call path: prep, issue and hooks of one standalone SQE. `Some(res)`: the
-/// request is done and its hooks have run, post `res`; `None`: it is in `run.spill`.
+/// request is done and its hooks have run, post `res`; `None`: it is in the free entry
+/// and `run.spilled` says how far it got — or, if that is `None`, the table declined the
+/// SQE before consuming it.
 pub(crate) type RunFn = fn(&mut Run<'_>, &OpVTable, &Sqe) -> Option<i32>;
 
 /// The one-call path of a typed op's table: its callbacks, called directly.
@@ -80,16 +73,11 @@ pub(crate) fn run_typed<T: Op>(run: &mut Run<'_>, _vt: &OpVTable, sqe: &Sqe) -> 
     )
 }
 
-/// The one-call path of a raw table: its function pointers. The caller has checked that
-/// it has a prep.
+/// The one-call path of a raw table: its function pointers. A table without prep
+/// declines (`None`, nothing spilled, the SQE not consumed): the general path fails it
+/// -EOPNOTSUPP (C-BPF-3).
 pub(crate) fn run_raw(run: &mut Run<'_>, vt: &OpVTable, sqe: &Sqe) -> Option<i32> {
-    let Some(prep) = vt.prep else {
-        // Not reached: a table without prep takes the general path, which fails it
-        // -EOPNOTSUPP (C-BPF-3) — as this does.
-        let info = ReqInfo::new(sqe.user_data, sqe.op_flags, bpf_op_slot(sqe.op_flags), 0);
-        *run.spill = Some(Spill::prep_failed(info, Pdu::ZERO, sqe.buf_index, Errno::EOPNOTSUPP));
-        return None;
-    };
+    let prep = vt.prep?;
     let hook = |h: Option<super::HookFn>| {
         move |info: &ReqInfo, pdu: &mut Pdu| {
             if let Some(h) = h {
@@ -102,7 +90,7 @@ pub(crate) fn run_raw(run: &mut Run<'_>, vt: &OpVTable, sqe: &Sqe) -> Option<i32
 
 /// Prep and issue one request on a record on the stack, as the general path would; done
 /// (or failed) at issue, run its hooks — fail on the failure path, then cleanup — and
-/// answer its result; else leave it in the spill.
+/// answer its result; else leave it in the free entry.
 #[inline(always)]
 fn run_with(
     run: &mut Run<'_>,
@@ -118,8 +106,11 @@ fn run_with(
     let mut staged = [None; MAX_IMPORTS];
     let mut cx = PrepCx { info: &info, bufs: run.bufs, owners: run.owners, imports: &mut staged, args: run.args };
     if let Err(e) = prep(&mut cx, sqe, &mut pdu) {
-        // The pdu as prep left it: a failed prep's fail hook sees it (C-BPF-13).
-        *run.spill = Some(Spill::prep_failed(info, pdu, buf_group, e));
+        // The pdu as prep left it: a failed prep's fail hook sees it (C-BPF-13). Its
+        // imports are dropped.
+        *run.rec = Record { info, pdu };
+        *run.chain = ChainData::ZERO;
+        run.spilled = Some(Spilled::Prep(e));
         return None;
     }
     // A standalone request's chain record: zero, and its own.
@@ -154,8 +145,16 @@ fn run_with(
             e.res()
         }
         _ => {
-            let how = Spilled::Issued { outcome, res, pended };
-            *run.spill = Some(Spill { info, pdu, buf_group, staged, chain, how });
+            *run.rec = Record { info, pdu };
+            *run.chain = chain;
+            // Most ops import nothing: their entry's imports stay as they are, unused.
+            let imported = staged[0].is_some();
+            if imported {
+                for (imp, s) in run.imports.iter_mut().zip(&staged) {
+                    imp.assign(s.as_ref());
+                }
+            }
+            run.spilled = Some(Spilled::Issued { outcome, res, pended, imported });
             return None;
         }
     };
