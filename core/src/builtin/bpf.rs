@@ -12,7 +12,7 @@ use crate::engine::ring::Exec;
 use crate::engine::table::{Idx, NIL, OpState, Req, ReqFlags};
 use crate::queue::sq::SubmissionQueue;
 use crate::slot::run::{Run, Spilled};
-use crate::slot::{Issue, IssueCx, OpVTable, Pdu, Pended, PrepCx, ReqInfo};
+use crate::slot::{Env, Issue, IssueCx, OpVTable, Pdu, Pended, PrepCx, ReqInfo};
 
 impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// `io_uring_bpf_prep` (seed) + P06's in-flight accounting. The op preps into a
@@ -92,17 +92,14 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         let buf_group = r.buf_group();
         let Req { rec, chain_data, imports, .. } = r;
         let imports = ImportsRef::Held(imports);
-        let mail = self.sh.mail.slots();
+        let env =
+            Env { bufs: &self.e.bufs, mail: self.sh.mail.slots(), ring: self.sh.mail.id(), index: idx, generation };
         let mut cx = IssueCx {
             info: &rec.info,
             result: 0,
-            mail,
-            index: idx,
-            generation,
-            ring: self.sh.mail.id(),
+            env: &env,
             pended: Pended::No,
             chain: chain_data,
-            bufs: &self.e.bufs,
             imports,
             args: self.e.args.as_mut_view(),
             buf_group,
@@ -190,13 +187,9 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             let Some((index, entry, others)) = self.e.t.split_next_free() else { break };
             let Req { rec, imports, chain_data, .. } = entry;
             let mut run = Run {
-                bufs: &self.e.bufs,
+                env: Env { bufs: &self.e.bufs, mail: self.sh.mail.slots(), ring: self.sh.mail.id(), index, generation },
                 owners: Owners { holders: &others, in_chain },
                 args: self.e.args.as_mut_view(),
-                mail: self.sh.mail.slots(),
-                ring: self.sh.mail.id(),
-                index,
-                generation,
                 rec,
                 imports,
                 chain: chain_data,

@@ -254,22 +254,32 @@ pub(crate) enum Pended {
     Multishot,
 }
 
+/// What an op's issue reaches of the ring besides its own request: the buffers, the
+/// mailbox its completion goes through, and the table index and generation it goes
+/// pending under. [`IssueCx`] refers to it rather than copying it, so that a run of
+/// inline requests lends it once.
+pub(crate) struct Env<'a> {
+    pub bufs: &'a BufTable,
+    pub mail: &'a [MailSlot],
+    /// The ring's number (for [`PendingIo`]).
+    pub ring: u32,
+    /// The table entry the request has (or takes, if it goes pending in line).
+    pub index: u16,
+    /// The generation the request goes pending under if it does.
+    pub generation: u64,
+}
+
 /// Context handed to an op's issue: the request header, the result to post, the
 /// request's buffers, the chain's shared record, extended arguments, and the way to go
 /// pending.
 pub struct IssueCx<'a> {
     pub(crate) info: &'a ReqInfo,
     pub(crate) result: i32,
-    pub(crate) mail: &'a [MailSlot],
-    pub(crate) index: u16,
-    /// The generation the request goes pending under if it does.
-    pub(crate) generation: u64,
-    /// The ring's number (for [`PendingIo`]).
-    pub(crate) ring: u32,
+    /// The buffers, the mailbox, the request's index and generation.
+    pub(crate) env: &'a Env<'a>,
     /// Whether (and how) the request went pending in this issue call.
     pub(crate) pended: Pended,
     pub(crate) chain: &'a mut ChainData,
-    pub(crate) bufs: &'a BufTable,
     pub(crate) imports: ImportsRef<'a>,
     pub(crate) args: &'a mut ArgsView,
     /// The SQE's `buf_group` (kept from prep).
@@ -331,7 +341,7 @@ impl IssueCx<'_> {
             return Err(Errno::EBUSY);
         }
         self.pended = pended;
-        Ok(completion::pend(self.mail, self.index, self.generation, phase))
+        Ok(completion::pend(self.env.mail, self.env.index, self.env.generation, phase))
     }
 
     /// Go pending and hand the request's buffers out with its completion: the
@@ -351,12 +361,12 @@ impl IssueCx<'_> {
         if self.pended != Pended::No {
             return Err(Errno::EBUSY);
         }
-        if self.ring == 0 {
+        if self.env.ring == 0 {
             return Err(Errno::ENOMEM);
         }
-        let token = Token::new(self.index, self.generation);
-        let io = PendingIo::new(token, self.ring, self.bufs, self.imports)?;
-        completion::pend(self.mail, self.index, self.generation, Phase::Lent);
+        let token = Token::new(self.env.index, self.env.generation);
+        let io = PendingIo::new(token, self.env.ring, self.env.bufs, self.imports)?;
+        completion::pend(self.env.mail, self.env.index, self.env.generation, Phase::Lent);
         self.pended = Pended::Lent;
         Ok(io)
     }
@@ -382,14 +392,14 @@ impl IssueCx<'_> {
         if self.pended != Pended::No {
             return Err(Errno::EBUSY);
         }
-        if self.ring == 0 {
+        if self.env.ring == 0 {
             return Err(Errno::ENOMEM);
         }
         let f = SqeFlags::from_bits_retain(self.info.sqe_flags());
         if !f.contains(SqeFlags::BUFFER_SELECT) || f.intersects(SqeFlags::LINKS | SqeFlags::CQE_SKIP_SUCCESS) {
             return Err(Errno::EINVAL);
         }
-        let group = self.bufs.group(self.buf_group).ok_or(Errno::ENOBUFS)?;
+        let group = self.env.bufs.group(self.buf_group).ok_or(Errno::ENOBUFS)?;
         if group.attached != u16::MAX {
             return Err(Errno::EBUSY);
         }
@@ -402,10 +412,10 @@ impl IssueCx<'_> {
         if armed == 0 {
             return Err(Errno::ENOBUFS);
         }
-        group.go_live(self.generation);
-        let token = completion::pend(self.mail, self.index, self.generation, Phase::Multishot);
+        group.go_live(self.env.generation);
+        let token = completion::pend(self.env.mail, self.env.index, self.env.generation, Phase::Multishot);
         self.pended = Pended::Multishot;
-        Ok(group.stream(token, self.ring))
+        Ok(group.stream(token, self.env.ring))
     }
 
     /// As [`IssueCx::pending`], for work that may be abandoned: ASYNC_CANCEL and link
@@ -425,7 +435,7 @@ impl IssueCx<'_> {
         if self.pended == Pended::Lent {
             return Err(Errno::EBUSY);
         }
-        view::carve(self.bufs, self.imports)
+        view::carve(self.env.bufs, self.imports)
     }
 
     /// The buffers and the chain record at once.
@@ -434,7 +444,7 @@ impl IssueCx<'_> {
         if self.pended == Pended::Lent {
             return Err(Errno::EBUSY);
         }
-        Ok((view::carve(self.bufs, self.imports)?, self.chain))
+        Ok((view::carve(self.env.bufs, self.imports)?, self.chain))
     }
 
     /// [`IssueCx::io_and_chain`] into `io` (`Io::NONE` before), in place: the shipped
@@ -444,7 +454,7 @@ impl IssueCx<'_> {
         if self.pended == Pended::Lent {
             return Err(Errno::EBUSY);
         }
-        view::carve_into(self.bufs, self.imports, io)?;
+        view::carve_into(self.env.bufs, self.imports, io)?;
         Ok(self.chain)
     }
 
@@ -459,7 +469,7 @@ impl IssueCx<'_> {
         if self.pended == Pended::Lent {
             return Err(Errno::EBUSY);
         }
-        view::carve_src_dst(self.bufs, self.imports, src, dst)?;
+        view::carve_src_dst(self.env.bufs, self.imports, src, dst)?;
         Ok(self.chain)
     }
 

@@ -15,27 +15,21 @@
 
 use crate::abi::errno::Errno;
 use crate::abi::{Sqe, bpf_op_slot};
-use crate::buffer::{BufTable, Imports, ImportsRef, MAX_IMPORTS, Owners};
-use crate::engine::completion::MailSlot;
+use crate::buffer::{Imports, ImportsRef, MAX_IMPORTS, Owners};
 use crate::slot::args::ArgsView;
 use crate::slot::chain::ChainData;
-use crate::slot::{Issue, IssueCx, Op, OpVTable, Pdu, Pended, PrepCx, Record, ReqInfo};
+use crate::slot::{Env, Issue, IssueCx, Op, OpVTable, Pdu, Pended, PrepCx, Record, ReqInfo};
 
 /// What a run of standalone op-slot SQEs lends their callbacks: the parts of the ring a
 /// prep or an issue may see, none of which changes while requests complete in line, and
 /// the free table entry a request that cannot finish in line is written into.
 pub(crate) struct Run<'a> {
-    pub bufs: &'a BufTable,
+    /// The buffers, the mailbox, and the table entry and generation a request takes if
+    /// it has to enter the table or goes pending (its token names them).
+    pub env: Env<'a>,
     /// The requests in flight (the table but its next free entry, which holds nothing).
     pub owners: Owners<'a>,
     pub args: &'a mut ArgsView,
-    pub mail: &'a [MailSlot],
-    /// The ring's number (for `PendingIo`).
-    pub ring: u32,
-    /// The table entry a request takes if it has to enter the table: its token names it.
-    pub index: u16,
-    /// The generation a request goes pending under if it does.
-    pub generation: u64,
     /// That entry's record, imports and chain record: a request that cannot finish in
     /// line leaves them there (its imports only if it has some), and says how in
     /// `spilled`.
@@ -104,7 +98,7 @@ fn run_with(
     let buf_group = sqe.buf_index;
     let mut pdu = Pdu::ZERO;
     let mut staged = [None; MAX_IMPORTS];
-    let mut cx = PrepCx { info: &info, bufs: run.bufs, owners: run.owners, imports: &mut staged, args: run.args };
+    let mut cx = PrepCx { info: &info, bufs: run.env.bufs, owners: run.owners, imports: &mut staged, args: run.args };
     if let Err(e) = prep(&mut cx, sqe, &mut pdu) {
         // The pdu as prep left it: a failed prep's fail hook sees it (C-BPF-13). Its
         // imports are dropped.
@@ -123,13 +117,9 @@ fn run_with(
             let mut cx = IssueCx {
                 info: &info,
                 result: 0,
-                mail: run.mail,
-                index: run.index,
-                generation: run.generation,
-                ring: run.ring,
+                env: &run.env,
                 pended: Pended::No,
                 chain: &mut chain,
-                bufs: run.bufs,
                 imports: ImportsRef::Staged(&staged),
                 args: run.args,
                 buf_group,
