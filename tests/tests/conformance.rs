@@ -679,6 +679,32 @@ fn table_without_prep_is_eopnotsupp_and_without_issue_completes_zero_c_bpf_3_c_b
     assert_eq!(run(&mut r, &[bpf(1, 2, 0), bpf(2, 3, 0)]).1, [(1, EOPNOTSUPP), (2, 0)]);
 }
 
+/// A raw table's hooks run as a typed op's do, on the op-slot fast path (no flags) and
+/// the general one (IOSQE_ASYNC) alike: `fail` for the request whose issue failed, then
+/// `cleanup` once for every request whose prep succeeded, each seeing its own pdu.
+#[test]
+fn a_raw_tables_hooks_run_once_per_request_on_every_path_c_bpf_10_c_bpf_12() {
+    use std::sync::Mutex;
+    static SEEN: Mutex<Vec<(char, u64, u8)>> = Mutex::new(Vec::new());
+    static T: OpVTable = OpVTable::new(8)
+        .with_prep(|cx, _, pdu| {
+            pdu.bytes_mut()[0] = cx.info().private_flags() as u8;
+            Ok(())
+        })
+        .with_issue(|cx, pdu| if pdu.bytes()[0] == 1 { Issue::Err(Errno::EIO) } else { cx.done(Ok(3)) })
+        .with_fail(|info, pdu| SEEN.lock().unwrap().push(('f', info.user_data(), pdu.bytes()[0])))
+        .with_cleanup(|info, pdu| SEEN.lock().unwrap().push(('c', info.user_data(), pdu.bytes()[0])));
+    for flags in [fwring::SqeFlags::empty(), fwring::SqeFlags::ASYNC] {
+        SEEN.lock().unwrap().clear();
+        let mut r = bpf_ring();
+        r.register_op(&T).unwrap();
+        let sqes = [bpf(1, 8, 0).flags(flags), bpf(2, 8, 1).flags(flags), bpf(3, 8, 2).flags(flags)];
+        assert_eq!(run(&mut r, &sqes).1, [(1, 3), (2, Errno::EIO.res()), (3, 3)], "{flags:?}");
+        let seen = SEEN.lock().unwrap().clone();
+        assert_eq!(seen, [('c', 1, 0), ('f', 2, 1), ('c', 2, 1), ('c', 3, 2)], "{flags:?}");
+    }
+}
+
 /// A typed op's table with one callback replaced calls the replacement — and the op's
 /// other callbacks — on the op-slot fast path (no flags) and on the general one
 /// (IOSQE_ASYNC) alike: the table's direct path to the typed op is dropped with it.
