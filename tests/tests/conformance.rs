@@ -764,28 +764,65 @@ fn lone_op_slot_sqe_failing_prep_stops_the_call_like_a_batch_c_op_2_c_op_3() {
 
 #[test]
 fn table_without_prep_is_eopnotsupp_and_without_issue_completes_zero_c_bpf_3_c_bpf_11() {
-    static NO_PREP: OpVTable = OpVTable { id: 2, prep: None, issue: None, fail: None, cleanup: None };
-    static NO_ISSUE: OpVTable =
-        OpVTable { id: 3, prep: Some(|_, _, _| Ok(())), issue: None, fail: None, cleanup: None };
+    static NO_PREP: OpVTable = OpVTable::new(2);
+    static NO_ISSUE: OpVTable = OpVTable::new(3).with_prep(|_, _, _| Ok(()));
     let mut r = bpf_ring();
     r.register_op(&NO_PREP).unwrap();
     r.register_op(&NO_ISSUE).unwrap();
     assert_eq!(run(&mut r, &[bpf(1, 2, 0), bpf(2, 3, 0)]).1, [(1, EOPNOTSUPP), (2, 0)]);
 }
 
+/// A raw table's hooks run as a typed op's do, on the op-slot fast path (no flags) and
+/// the general one (IOSQE_ASYNC) alike: `fail` for the request whose issue failed, then
+/// `cleanup` once for every request whose prep succeeded, each seeing its own pdu.
+#[test]
+fn a_raw_tables_hooks_run_once_per_request_on_every_path_c_bpf_10_c_bpf_12() {
+    use std::sync::Mutex;
+    static SEEN: Mutex<Vec<(char, u64, u8)>> = Mutex::new(Vec::new());
+    static T: OpVTable = OpVTable::new(8)
+        .with_prep(|cx, _, pdu| {
+            pdu.bytes_mut()[0] = cx.info().private_flags() as u8;
+            Ok(())
+        })
+        .with_issue(|cx, pdu| if pdu.bytes()[0] == 1 { Issue::Err(Errno::EIO) } else { cx.done(Ok(3)) })
+        .with_fail(|info, pdu| SEEN.lock().unwrap().push(('f', info.user_data(), pdu.bytes()[0])))
+        .with_cleanup(|info, pdu| SEEN.lock().unwrap().push(('c', info.user_data(), pdu.bytes()[0])));
+    for flags in [fwring::SqeFlags::empty(), fwring::SqeFlags::ASYNC] {
+        SEEN.lock().unwrap().clear();
+        let mut r = bpf_ring();
+        r.register_op(&T).unwrap();
+        let sqes = [bpf(1, 8, 0).flags(flags), bpf(2, 8, 1).flags(flags), bpf(3, 8, 2).flags(flags)];
+        assert_eq!(run(&mut r, &sqes).1, [(1, 3), (2, Errno::EIO.res()), (3, 3)], "{flags:?}");
+        let seen = SEEN.lock().unwrap().clone();
+        assert_eq!(seen, [('c', 1, 0), ('f', 2, 1), ('c', 2, 1), ('c', 3, 2)], "{flags:?}");
+    }
+}
+
+/// A typed op's table with one callback replaced calls the replacement — and the op's
+/// other callbacks — on the op-slot fast path (no flags) and on the general one
+/// (IOSQE_ASYNC) alike: the table's direct path to the typed op is dropped with it.
+#[test]
+fn a_replaced_callback_of_a_typed_table_runs_on_every_path_c_bpf_11() {
+    static T: OpVTable =
+        vtable::<scripted::Scripted>(7).with_issue(|cx, pdu| cx.done(Ok(100 + pdu.view::<[u64; 2]>()[0] as i32)));
+    for flags in [fwring::SqeFlags::empty(), fwring::SqeFlags::ASYNC] {
+        scripted::CLEANUPS.with(|c| c.set(0));
+        let mut r = bpf_ring();
+        r.register_op(&T).unwrap();
+        // Private flags 1: Scripted's prep fails -E2BIG; 5: it preps, the replacement issues.
+        let sqes = [bpf(1, 7, 5).flags(flags), bpf(2, 7, 1).flags(flags)];
+        assert_eq!(run(&mut r, &sqes).1, [(1, 105), (2, Errno::E2BIG.res())], "{flags:?}");
+        assert_eq!(scripted::CLEANUPS.with(std::cell::Cell::get), 1, "Scripted's cleanup, once: {flags:?}");
+    }
+}
+
 #[test]
 fn op_private_flags_reach_the_op_unchanged_c_bpf_4() {
     static SEEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    static T: OpVTable = OpVTable {
-        id: 4,
-        prep: Some(|cx, _, _| {
-            SEEN.store(cx.info().bpf_op_flags(), std::sync::atomic::Ordering::Relaxed);
-            Ok(())
-        }),
-        issue: None,
-        fail: None,
-        cleanup: None,
-    };
+    static T: OpVTable = OpVTable::new(4).with_prep(|cx, _, _| {
+        SEEN.store(cx.info().bpf_op_flags(), std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    });
     let mut r = bpf_ring();
     r.register_op(&T).unwrap();
     let _ = run(&mut r, &[bpf(1, 4, 0x00ab_cdef)]);
@@ -844,7 +881,7 @@ fn op_slots_honour_links_drain_and_skip_c_bpf_19() {
 
 #[test]
 fn register_errors_c_bpf_15_16() {
-    static HIGH: OpVTable = OpVTable { id: 16, prep: None, issue: None, fail: None, cleanup: None };
+    static HIGH: OpVTable = OpVTable::new(16);
     let mut plain = ring();
     assert_eq!(plain.register_op(&scripted::TABLE), Err(Errno::EINVAL));
     assert_eq!(plain.unregister_op(5), Err(Errno::EINVAL));
@@ -891,9 +928,8 @@ fn basic_selftest_counts_survive_cqe_reuse() {
 fn a_failed_preps_fail_hook_sees_its_own_pdu_c_bpf_13() {
     use std::sync::Mutex;
     static SEEN: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-    static T: OpVTable = OpVTable {
-        id: 6,
-        prep: Some(|_, sqe, pdu| {
+    static T: OpVTable = OpVTable::new(6)
+        .with_prep(|_, sqe, pdu| {
             if sqe.len == 1 {
                 pdu.bytes_mut()[0] = 0xab;
                 Err(Errno::EINVAL)
@@ -901,11 +937,9 @@ fn a_failed_preps_fail_hook_sees_its_own_pdu_c_bpf_13() {
                 pdu.bytes_mut().fill(0xcd);
                 Ok(())
             }
-        }),
-        issue: Some(|cx, _| cx.done(Ok(5))),
-        fail: Some(|_, pdu| SEEN.lock().unwrap().extend_from_slice(&pdu.bytes()[..2])),
-        cleanup: None,
-    };
+        })
+        .with_issue(|cx, _| cx.done(Ok(5)))
+        .with_fail(|_, pdu| SEEN.lock().unwrap().extend_from_slice(&pdu.bytes()[..2]));
     let op = |ud: u64, len: u32| Sqe { len, ..bpf(ud, 6, 0) };
     for flags in [fwring::SqeFlags::empty(), fwring::SqeFlags::ASYNC] {
         SEEN.lock().unwrap().clear();

@@ -6,13 +6,13 @@
 
 use crate::abi::errno::Errno;
 use crate::abi::{Cqe, MAX_OP_SLOTS, SetupFlags, Sqe, bpf_op_slot, opcode};
-use crate::buffer::{ImportsRef, MAX_IMPORTS, Staged};
+use crate::buffer::{ImportsRef, MAX_IMPORTS, Owners, Staged};
 use crate::engine::complete::Outcome;
 use crate::engine::ring::Exec;
 use crate::engine::table::{Idx, NIL, OpState, Req, ReqFlags};
 use crate::queue::sq::SubmissionQueue;
-use crate::slot::chain::ChainData;
-use crate::slot::{Issue, IssueCx, OpVTable, Pdu, Pended, PrepCx, ReqInfo};
+use crate::slot::run::{Run, Spilled};
+use crate::slot::{Env, Issue, IssueCx, OpVTable, Pdu, Pended, PrepCx, ReqInfo};
 
 impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// `io_uring_bpf_prep` (seed) + P06's in-flight accounting. The op preps into a
@@ -56,12 +56,23 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// A successful prep: the request needs its cleanup, holds its slot, and holds the
     /// buffer ranges it imported.
     fn commit(&mut self, idx: Idx, slot: u8, staged: &Staged) {
+        // Most ops import nothing: commit the staged imports only when there are some.
+        let imported = staged[0].is_some();
+        if imported {
+            for (imp, s) in self.e.t[idx].imports.iter_mut().zip(staged) {
+                imp.assign(s.as_ref());
+            }
+        }
+        self.hold(idx, slot, imported);
+    }
+
+    /// Request `idx`, prepped, needs its cleanup and holds its slot and, if it
+    /// `imported`, the buffer ranges of its imports.
+    fn hold(&mut self, idx: Idx, slot: u8, imported: bool) {
         let r = &mut self.e.t[idx];
         r.flags.insert(ReqFlags::NEED_CLEANUP);
-        // Most ops import nothing: commit the staged imports only when there are some.
-        if staged[0].is_some() {
-            for (imp, s) in r.imports.iter_mut().zip(staged) {
-                imp.assign(s.as_ref());
+        if imported {
+            for imp in &r.imports {
                 self.e.bufs.hold(imp);
             }
             r.flags.insert(ReqFlags::HAS_IMPORTS);
@@ -81,17 +92,14 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         let buf_group = r.buf_group();
         let Req { rec, chain_data, imports, .. } = r;
         let imports = ImportsRef::Held(imports);
-        let mail = self.sh.mail.slots();
+        let env =
+            Env { bufs: &self.e.bufs, mail: self.sh.mail.slots(), ring: self.sh.mail.id(), index: idx, generation };
         let mut cx = IssueCx {
             info: &rec.info,
             result: 0,
-            mail,
-            index: idx,
-            generation,
-            ring: self.sh.mail.id(),
+            env: &env,
             pended: Pended::No,
             chain: chain_data,
-            bufs: &self.e.bufs,
             imports,
             args: self.e.args.as_mut_view(),
             buf_group,
@@ -147,15 +155,21 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     ///
     /// An SQE qualifies when its opcode is BPF with no IOSQE flags, ioprio 0, no
     /// personality, and its slot holds an op with a prep: the general path's checks of
-    /// flags, drain and links then have nothing to find. Its record and the imports its
-    /// prep stages live on the stack, and it is prepped and issued exactly as the general
-    /// path would; a request that is done (or fails) at issue posts its CQE straight
-    /// into the CQ room `budget` counted and runs its hooks without ever entering the
+    /// flags, drain and links then have nothing to find. Its table's one-call path
+    /// ([`Run`], `slot/run.rs`) preps and issues it exactly as the general path would,
+    /// from a record — and the imports its prep stages — on the stack; a request that is
+    /// done (or fails) at issue has run its hooks when the call returns, and its CQE goes
+    /// straight into the CQ room `budget` counted, without the request ever entering the
     /// in-flight table — nothing can observe the table, the slot's count, the buffers'
-    /// holds or the CQ between its prep and its CQE, and no other request preps in
-    /// between. Any other request (a failed prep, pending, a retry) moves into the table
-    /// entry the next allocation gives — the index its token, if any, already names —
-    /// holds its imports there, and continues as the general path does.
+    /// holds or the published CQ between its prep and its CQE, and no other request
+    /// preps in between. Any other request (a failed prep, pending, a retry) is left in
+    /// the table entry the next allocation gives — the index its token, if any, already
+    /// names —, takes that entry, holds its imports there, and continues as the general
+    /// path does.
+    ///
+    /// The ring's parts the callbacks see are lent once per run of requests that
+    /// complete in line, not per SQE: none of them changes until a request enters the
+    /// table.
     ///
     /// Stops at the first SQE that does not qualify, when the table is full, or after a
     /// submit-time failure; returns how many SQEs it consumed and whether the last one
@@ -167,93 +181,78 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         budget: u32,
     ) -> (u32, bool) {
         let mut n = 0;
-        while n < budget && self.e.t.nr_free() != 0 {
-            let sqe = sq.peek(0);
-            if sqe.head_word() != opcode::BPF as u32 || sqe.personality != 0 {
-                break;
-            }
-            let slot = bpf_op_slot(sqe.op_flags);
-            // A bad or empty slot fails prep: the general path posts that.
-            let Some(vt) = self.e.slots.active(slot) else { break };
-            let Some(prep) = vt.prep else { break };
-            let info = ReqInfo::new(sqe.user_data, sqe.op_flags, slot, 0);
-            let buf_group = sqe.buf_index;
-            let mut pdu = Pdu::ZERO;
-            let mut staged = [None; MAX_IMPORTS];
-            let prepped = self.stage(prep, &info, sqe, &mut pdu, &mut staged);
-            sq.advance_by(1);
-            n += 1;
-            if let Err(e) = prepped {
-                let idx = self.enter(&info, vt, buf_group, &pdu);
-                self.e.cq.reserve();
-                if !self.submit_fail_init(idx, e) {
-                    return (n, true);
-                }
-                continue;
-            }
-            // The imports prep staged are the request's alone while it is on the stack:
-            // no other request can prep before it either completes or enters the table,
-            // holding them there.
-            let imports = ImportsRef::Staged(&staged);
-            // A standalone request's chain record: zero, and its own.
-            let mut chain = ChainData::ZERO;
-            // The entry the request takes if it has to enter the table: its token names it.
-            let index = self.e.t.next_free();
-            let (outcome, res, pended, generation) = match vt.issue {
-                None => (Issue::Done, 0, Pended::No, 0),
-                Some(issue) => {
-                    let generation = self.e.next_generation(&self.sh.mail);
-                    let mut cx = IssueCx {
-                        info: &info,
-                        result: 0,
-                        mail: self.sh.mail.slots(),
-                        index,
-                        generation,
-                        ring: self.sh.mail.id(),
-                        pended: Pended::No,
-                        chain: &mut chain,
-                        bufs: &self.e.bufs,
-                        imports,
-                        args: self.e.args.as_mut_view(),
-                        buf_group,
-                    };
-                    let outcome = issue(&mut cx, &mut pdu);
-                    (outcome, cx.result, cx.pended, generation)
-                }
+        while n < budget {
+            let generation = self.e.next_generation(&self.sh.mail);
+            let in_chain = self.e.link.head != NIL;
+            let Some((index, entry, others)) = self.e.t.split_next_free() else { break };
+            let Req { rec, imports, chain_data, .. } = entry;
+            let mut run = Run {
+                env: Env { bufs: &self.e.bufs, mail: self.sh.mail.slots(), ring: self.sh.mail.id(), index, generation },
+                owners: Owners { holders: &others, in_chain },
+                args: self.e.args.as_mut_view(),
+                rec,
+                imports,
+                chain: chain_data,
+                spilled: None,
             };
-            let res = match (outcome, pended) {
-                (Issue::Done, Pended::No) => res,
-                (Issue::Err(e), Pended::No) if e != Errno::EAGAIN => {
-                    if let Some(fail) = vt.fail {
-                        fail(&info, &mut pdu);
-                    }
-                    e.res()
+            let mut spilled = None;
+            let (sqes, sqi) = sq.consumer();
+            let slots = &self.e.slots;
+            let done = self.e.cq.post_run(&self.sh.cq, budget - n, |i| {
+                let sqe = &sqes[sqi.slot::<SQ>(sqi.head.wrapping_add(i))];
+                if sqe.head_word() != opcode::BPF as u32 || sqe.personality != 0 {
+                    return None;
                 }
-                _ => {
-                    let idx = self.enter(&info, vt, buf_group, &pdu);
-                    debug_assert_eq!(idx, index, "a token names the entry the request takes");
-                    self.commit(idx, slot, &staged);
-                    self.e.t[idx].chain_data = chain;
-                    self.e.cq.reserve();
-                    let outcome = self.issued(idx, generation, outcome, res, pended);
-                    self.settle(idx, outcome);
-                    continue;
+                // A bad or empty slot fails prep, and so does a table without prep (its
+                // one-call path declines): the general path posts that.
+                let vt = slots.active(bpf_op_slot(sqe.op_flags))?;
+                let res = (vt.run)(&mut run, vt, sqe);
+                if res.is_none() && run.spilled.is_some() {
+                    spilled = Some((vt, sqe.buf_index));
                 }
-            };
-            self.e.cq.post_unreserved(&self.sh.cq, Cqe::new(info.user_data(), res));
-            self.e.posted = self.e.posted.wrapping_add(1);
+                Some(Cqe::new(sqe.user_data, res?))
+            });
+            let how = run.spilled;
+            // The spilled request's SQE is consumed too.
+            let taken = done + u32::from(spilled.is_some());
+            sq.advance_by(taken);
+            n += taken;
+            self.e.posted = self.e.posted.wrapping_add(done);
             // Counted as allocated until the end of the pass, as Linux counts them.
-            self.e.freed_early += 1;
-            if let Some(cleanup) = vt.cleanup {
-                cleanup(&info, &mut pdu);
+            self.e.freed_early += done;
+            let (Some((vt, buf_group)), Some(how)) = (spilled, how) else { break };
+            let idx = self.enter(vt, buf_group);
+            debug_assert_eq!(idx, index, "a token names the entry the request takes");
+            if !self.spilled(idx, how) {
+                return (n, true);
             }
         }
         (n, false)
     }
 
-    /// Move a standalone op request built on the stack into the table entry the next
-    /// allocation gives, as the general path's init and prep leave it.
-    fn enter(&mut self, info: &ReqInfo, vt: &'static OpVTable, buf_group: u16, pdu: &Pdu) -> Idx {
+    /// A request the one-call path left in the entry `idx` has just taken: on as the
+    /// general path goes. `false` if it failed at submit time (its prep failed).
+    #[inline(never)]
+    fn spilled(&mut self, idx: Idx, how: Spilled) -> bool {
+        self.e.cq.reserve();
+        match how {
+            Spilled::Prep(e) => self.submit_fail_init(idx, e),
+            Spilled::Issued { outcome, res, pended, imported } => {
+                let slot = self.e.t[idx].rec.info.slot();
+                self.hold(idx, slot, imported);
+                // The generation the run lent its issue: none was taken since.
+                let generation = self.e.gen_next;
+                let outcome = self.issued(idx, generation, outcome, res, pended);
+                self.settle(idx, outcome);
+                true
+            }
+        }
+    }
+
+    /// Allocate the entry a standalone op request was left in (its record, chain record
+    /// and imports written there) and set the rest as the general path's init and prep
+    /// leave it.
+    fn enter(&mut self, vt: &'static OpVTable, buf_group: u16) -> Idx {
         let idx = self.e.t.alloc();
         let r = &mut self.e.t[idx];
         r.opcode = opcode::BPF;
@@ -261,9 +260,6 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         r.link = NIL;
         r.lt = NIL;
         r.res = 0;
-        r.chain_data = ChainData::ZERO;
-        r.rec.info = *info;
-        r.rec.pdu = *pdu;
         r.vt = Some(vt);
         r.state = OpState::Bpf { buf_group };
         idx

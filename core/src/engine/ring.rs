@@ -594,7 +594,7 @@ pub struct Ring<const SQ: usize, const CQ: usize, const N: usize, const ARGS: us
 /// firmware can refill buffers and change injection rules while interrupts complete).
 macro_rules! resource_api {
     () => {
-        /// Register an op table into slot `vt.id` (C-BPF-15): EINVAL on a ring without
+        /// Register an op table into slot `vt.id()` (C-BPF-15): EINVAL on a ring without
         /// `BPF_EXT` or for an id ≥ 16, EBUSY if the slot is taken (or still draining).
         pub fn register_op(&mut self, vt: &'static OpVTable) -> Result<(), Errno> {
             if !self.local.params.flags.contains(SetupFlags::BPF_EXT) {

@@ -342,12 +342,45 @@ impl<const N: usize> core::ops::IndexMut<Idx> for Table<N> {
 
 impl<const N: usize> crate::buffer::Holders for Table<N> {
     fn conflict(&self, new: &Import, in_chain: bool) -> bool {
-        self.reqs
-            .iter()
-            .filter(|r| {
-                r.flags.contains(ReqFlags::HAS_IMPORTS) && !(in_chain && r.flags.contains(ReqFlags::OPEN_CHAIN))
-            })
-            .any(|r| r.imports.iter().any(|i| crate::buffer::conflict(i, new)))
+        conflict_in(self.reqs.iter(), new, in_chain)
+    }
+}
+
+/// [`Holders::conflict`](crate::buffer::Holders::conflict) over `reqs`.
+fn conflict_in<'r>(mut reqs: impl Iterator<Item = &'r Req>, new: &Import, in_chain: bool) -> bool {
+    reqs.any(|r| {
+        r.flags.contains(ReqFlags::HAS_IMPORTS)
+            && !(in_chain && r.flags.contains(ReqFlags::OPEN_CHAIN))
+            && r.imports.iter().any(|i| crate::buffer::conflict(i, new))
+    })
+}
+
+/// The entries of a table but one free entry, as buffer holders: a free entry holds
+/// nothing, so they answer as the whole table would.
+pub(crate) struct Others<'t> {
+    before: &'t [Req],
+    after: &'t [Req],
+}
+
+impl crate::buffer::Holders for Others<'_> {
+    fn conflict(&self, new: &Import, in_chain: bool) -> bool {
+        conflict_in(self.before.iter().chain(self.after), new, in_chain)
+    }
+}
+
+impl<const N: usize> Table<N> {
+    /// The entry the next [`Table::alloc`] gives — its index and the entry, writable,
+    /// before it is allocated — and the other entries as buffer holders. `None` when the
+    /// table is full.
+    #[inline]
+    pub fn split_next_free(&mut self) -> Option<(Idx, &mut Req, Others<'_>)> {
+        if self.nr_free() == 0 {
+            return None;
+        }
+        let idx = self.next_free();
+        let (before, rest) = self.reqs.split_at_mut(Self::entry(idx));
+        let (entry, after) = rest.split_first_mut()?;
+        Some((idx, entry, Others { before, after }))
     }
 }
 

@@ -18,6 +18,7 @@
 
 pub mod args;
 pub mod chain;
+pub(crate) mod run;
 
 use core::fmt;
 use core::mem::{align_of, offset_of, size_of};
@@ -253,22 +254,32 @@ pub(crate) enum Pended {
     Multishot,
 }
 
+/// What an op's issue reaches of the ring besides its own request: the buffers, the
+/// mailbox its completion goes through, and the table index and generation it goes
+/// pending under. [`IssueCx`] refers to it rather than copying it, so that a run of
+/// inline requests lends it once.
+pub(crate) struct Env<'a> {
+    pub bufs: &'a BufTable,
+    pub mail: &'a [MailSlot],
+    /// The ring's number (for [`PendingIo`]).
+    pub ring: u32,
+    /// The table entry the request has (or takes, if it goes pending in line).
+    pub index: u16,
+    /// The generation the request goes pending under if it does.
+    pub generation: u64,
+}
+
 /// Context handed to an op's issue: the request header, the result to post, the
 /// request's buffers, the chain's shared record, extended arguments, and the way to go
 /// pending.
 pub struct IssueCx<'a> {
     pub(crate) info: &'a ReqInfo,
     pub(crate) result: i32,
-    pub(crate) mail: &'a [MailSlot],
-    pub(crate) index: u16,
-    /// The generation the request goes pending under if it does.
-    pub(crate) generation: u64,
-    /// The ring's number (for [`PendingIo`]).
-    pub(crate) ring: u32,
+    /// The buffers, the mailbox, the request's index and generation.
+    pub(crate) env: &'a Env<'a>,
     /// Whether (and how) the request went pending in this issue call.
     pub(crate) pended: Pended,
     pub(crate) chain: &'a mut ChainData,
-    pub(crate) bufs: &'a BufTable,
     pub(crate) imports: ImportsRef<'a>,
     pub(crate) args: &'a mut ArgsView,
     /// The SQE's `buf_group` (kept from prep).
@@ -330,7 +341,7 @@ impl IssueCx<'_> {
             return Err(Errno::EBUSY);
         }
         self.pended = pended;
-        Ok(completion::pend(self.mail, self.index, self.generation, phase))
+        Ok(completion::pend(self.env.mail, self.env.index, self.env.generation, phase))
     }
 
     /// Go pending and hand the request's buffers out with its completion: the
@@ -350,12 +361,12 @@ impl IssueCx<'_> {
         if self.pended != Pended::No {
             return Err(Errno::EBUSY);
         }
-        if self.ring == 0 {
+        if self.env.ring == 0 {
             return Err(Errno::ENOMEM);
         }
-        let token = Token::new(self.index, self.generation);
-        let io = PendingIo::new(token, self.ring, self.bufs, self.imports)?;
-        completion::pend(self.mail, self.index, self.generation, Phase::Lent);
+        let token = Token::new(self.env.index, self.env.generation);
+        let io = PendingIo::new(token, self.env.ring, self.env.bufs, self.imports)?;
+        completion::pend(self.env.mail, self.env.index, self.env.generation, Phase::Lent);
         self.pended = Pended::Lent;
         Ok(io)
     }
@@ -381,14 +392,14 @@ impl IssueCx<'_> {
         if self.pended != Pended::No {
             return Err(Errno::EBUSY);
         }
-        if self.ring == 0 {
+        if self.env.ring == 0 {
             return Err(Errno::ENOMEM);
         }
         let f = SqeFlags::from_bits_retain(self.info.sqe_flags());
         if !f.contains(SqeFlags::BUFFER_SELECT) || f.intersects(SqeFlags::LINKS | SqeFlags::CQE_SKIP_SUCCESS) {
             return Err(Errno::EINVAL);
         }
-        let group = self.bufs.group(self.buf_group).ok_or(Errno::ENOBUFS)?;
+        let group = self.env.bufs.group(self.buf_group).ok_or(Errno::ENOBUFS)?;
         if group.attached != u16::MAX {
             return Err(Errno::EBUSY);
         }
@@ -401,10 +412,10 @@ impl IssueCx<'_> {
         if armed == 0 {
             return Err(Errno::ENOBUFS);
         }
-        group.go_live(self.generation);
-        let token = completion::pend(self.mail, self.index, self.generation, Phase::Multishot);
+        group.go_live(self.env.generation);
+        let token = completion::pend(self.env.mail, self.env.index, self.env.generation, Phase::Multishot);
         self.pended = Pended::Multishot;
-        Ok(group.stream(token, self.ring))
+        Ok(group.stream(token, self.env.ring))
     }
 
     /// As [`IssueCx::pending`], for work that may be abandoned: ASYNC_CANCEL and link
@@ -424,7 +435,7 @@ impl IssueCx<'_> {
         if self.pended == Pended::Lent {
             return Err(Errno::EBUSY);
         }
-        view::carve(self.bufs, self.imports)
+        view::carve(self.env.bufs, self.imports)
     }
 
     /// The buffers and the chain record at once.
@@ -433,7 +444,7 @@ impl IssueCx<'_> {
         if self.pended == Pended::Lent {
             return Err(Errno::EBUSY);
         }
-        Ok((view::carve(self.bufs, self.imports)?, self.chain))
+        Ok((view::carve(self.env.bufs, self.imports)?, self.chain))
     }
 
     /// [`IssueCx::io_and_chain`] into `io` (`Io::NONE` before), in place: the shipped
@@ -443,7 +454,7 @@ impl IssueCx<'_> {
         if self.pended == Pended::Lent {
             return Err(Errno::EBUSY);
         }
-        view::carve_into(self.bufs, self.imports, io)?;
+        view::carve_into(self.env.bufs, self.imports, io)?;
         Ok(self.chain)
     }
 
@@ -458,7 +469,7 @@ impl IssueCx<'_> {
         if self.pended == Pended::Lent {
             return Err(Errno::EBUSY);
         }
-        view::carve_src_dst(self.bufs, self.imports, src, dst)?;
+        view::carve_src_dst(self.env.bufs, self.imports, src, dst)?;
         Ok(self.chain)
     }
 
@@ -496,20 +507,100 @@ pub type HookFn = fn(&ReqInfo, &mut Pdu);
 /// - `fail` runs when the request fails on the core's failure path: its prep or issue
 ///   returned an error, or it headed a chain that failed at submit. Not for requests
 ///   cancelled because an earlier link failed, nor for a negative `set_result`.
-/// - `cleanup` runs exactly once for every request whose prep succeeded, after its CQE
-///   was posted (or skipped) (C-BPF-12).
+/// - `cleanup` runs exactly once for every request whose prep succeeded, when its result
+///   is final: in the submit or poll that posts (or skips) its CQE, before that returns
+///   and the CQE becomes visible (C-BPF-12).
+///
+/// Built by [`vtable`] from a typed [`Op`] — the table then also holds a path that calls
+/// the op's callbacks directly, so a request that completes at issue costs one indirect
+/// call — or, raw, from plain `fn`s with [`OpVTable::new`] and the `with_*` methods:
+///
+/// ```
+/// use fwring::{Errno, OpVTable};
+/// /// Completes every request with `sqe.len`, refusing 0.
+/// static LEN: OpVTable = OpVTable::new(2)
+///     .with_prep(|_cx, sqe, pdu| {
+///         if sqe.len == 0 {
+///             return Err(Errno::EINVAL);
+///         }
+///         *pdu.view_mut::<u32>() = sqe.len;
+///         Ok(())
+///     })
+///     .with_issue(|cx, pdu| cx.done(Ok(*pdu.view::<u32>() as i32)));
+/// assert_eq!(LEN.id(), 2);
+/// assert!(LEN.prep().is_some() && LEN.fail().is_none());
+/// ```
+///
+/// The fields are private so that a table's callbacks and its direct path cannot
+/// disagree: replacing a callback of a typed op's table with a `with_*` method drops the
+/// direct path, and the table calls its pointers everywhere.
 #[derive(Clone, Copy)]
 pub struct OpVTable {
-    /// The slot this table registers into (0..16).
-    pub id: u8,
-    /// Validate the SQE, fill the pdu.
-    pub prep: Option<PrepFn>,
-    /// Do the work.
-    pub issue: Option<IssueFn>,
-    /// Failure hook.
-    pub fail: Option<HookFn>,
-    /// Release hook.
-    pub cleanup: Option<HookFn>,
+    pub(crate) id: u8,
+    pub(crate) prep: Option<PrepFn>,
+    pub(crate) issue: Option<IssueFn>,
+    pub(crate) fail: Option<HookFn>,
+    pub(crate) cleanup: Option<HookFn>,
+    /// Prep, issue and hooks of a standalone request in one call (`slot/run.rs`).
+    pub(crate) run: run::RunFn,
+}
+
+impl OpVTable {
+    /// An empty raw table for slot `id`: no callbacks (SQEs for it fail -EOPNOTSUPP until
+    /// a prep is set). An `id` of 16 or more is refused by
+    /// [`Ring::register_op`](crate::Ring::register_op) (EINVAL).
+    pub const fn new(id: u8) -> OpVTable {
+        OpVTable { id, prep: None, issue: None, fail: None, cleanup: None, run: run::run_raw }
+    }
+
+    /// This table with `prep` as its prep.
+    #[must_use]
+    pub const fn with_prep(self, prep: PrepFn) -> OpVTable {
+        OpVTable { prep: Some(prep), run: run::run_raw, ..self }
+    }
+
+    /// This table with `issue` as its issue.
+    #[must_use]
+    pub const fn with_issue(self, issue: IssueFn) -> OpVTable {
+        OpVTable { issue: Some(issue), run: run::run_raw, ..self }
+    }
+
+    /// This table with `fail` as its failure hook.
+    #[must_use]
+    pub const fn with_fail(self, fail: HookFn) -> OpVTable {
+        OpVTable { fail: Some(fail), run: run::run_raw, ..self }
+    }
+
+    /// This table with `cleanup` as its release hook.
+    #[must_use]
+    pub const fn with_cleanup(self, cleanup: HookFn) -> OpVTable {
+        OpVTable { cleanup: Some(cleanup), run: run::run_raw, ..self }
+    }
+
+    /// The slot this table registers into.
+    pub const fn id(&self) -> u8 {
+        self.id
+    }
+
+    /// The prep callback.
+    pub const fn prep(&self) -> Option<PrepFn> {
+        self.prep
+    }
+
+    /// The issue callback.
+    pub const fn issue(&self) -> Option<IssueFn> {
+        self.issue
+    }
+
+    /// The failure hook.
+    pub const fn fail(&self) -> Option<HookFn> {
+        self.fail
+    }
+
+    /// The release hook.
+    pub const fn cleanup(&self) -> Option<HookFn> {
+        self.cleanup
+    }
 }
 
 impl fmt::Debug for OpVTable {
@@ -620,6 +711,7 @@ pub const fn vtable<T: Op>(id: u8) -> OpVTable {
         issue: Some(issue_shim::<T>),
         fail: Some(fail_shim::<T>),
         cleanup: Some(cleanup_shim::<T>),
+        run: run::run_typed::<T>,
     }
 }
 
@@ -646,11 +738,15 @@ pub enum Unregistered {
     Deferred(u16),
 }
 
+/// One op slot: `Empty` has neither table, `Active` its `active` one, `Draining` its
+/// `draining` one — two fields rather than a [`SlotState`], so that the fast path finds
+/// an active table with one load.
 #[derive(Clone, Copy)]
 pub(crate) struct Slot {
-    pub state: SlotState,
+    active: Option<&'static OpVTable>,
+    draining: Option<&'static OpVTable>,
     /// Requests whose prep succeeded and whose cleanup has not run.
-    pub inflight: u16,
+    inflight: u16,
 }
 
 /// The 16 op slots of a ring.
@@ -660,52 +756,48 @@ pub(crate) struct Slots {
 
 impl Slots {
     pub const fn new() -> Self {
-        Slots { slots: [Slot { state: SlotState::Empty, inflight: 0 }; MAX_OP_SLOTS] }
+        Slots { slots: [Slot { active: None, draining: None, inflight: 0 }; MAX_OP_SLOTS] }
     }
 
     /// Every slot empty again, in place (a ring's setup: see `Engine::reset`).
     pub fn reset(&mut self) {
         for s in &mut self.slots {
-            *s = Slot { state: SlotState::Empty, inflight: 0 };
+            *s = Slot { active: None, draining: None, inflight: 0 };
         }
     }
 
     /// The table an SQE for `slot` may use: only an active slot has one.
+    #[inline]
     pub fn active(&self, slot: u8) -> Option<&'static OpVTable> {
-        match self.slots.get(slot as usize)?.state {
-            SlotState::Active(vt) => Some(vt),
-            _ => None,
-        }
+        self.slots.get(slot as usize)?.active
     }
 
     pub fn state(&self, slot: usize) -> Option<SlotState> {
-        self.slots.get(slot).map(|s| s.state)
+        self.slots.get(slot).map(|s| match (s.active, s.draining) {
+            (Some(vt), _) => SlotState::Active(vt),
+            (None, Some(vt)) => SlotState::Draining(vt),
+            (None, None) => SlotState::Empty,
+        })
     }
 
     pub fn register(&mut self, vt: &'static OpVTable) -> Result<(), Errno> {
         let slot = self.slots.get_mut(vt.id as usize).ok_or(Errno::EINVAL)?;
-        match slot.state {
-            SlotState::Empty => {
-                slot.state = SlotState::Active(vt);
-                Ok(())
-            }
-            _ => Err(Errno::EBUSY),
+        if slot.active.is_some() || slot.draining.is_some() {
+            return Err(Errno::EBUSY);
         }
+        slot.active = Some(vt);
+        Ok(())
     }
 
     pub fn unregister(&mut self, id: usize) -> Result<Unregistered, Errno> {
         let slot = self.slots.get_mut(id).ok_or(Errno::EINVAL)?;
-        match slot.state {
-            SlotState::Empty => Err(Errno::EINVAL),
-            SlotState::Draining(_) => Err(Errno::EBUSY),
-            SlotState::Active(vt) => {
-                if slot.inflight == 0 {
-                    slot.state = SlotState::Empty;
-                    Ok(Unregistered::Done)
-                } else {
-                    slot.state = SlotState::Draining(vt);
-                    Ok(Unregistered::Deferred(slot.inflight))
-                }
+        match (slot.active.take(), slot.draining) {
+            (None, None) => Err(Errno::EINVAL),
+            (None, Some(_)) => Err(Errno::EBUSY),
+            (Some(_), _) if slot.inflight == 0 => Ok(Unregistered::Done),
+            (Some(vt), _) => {
+                slot.draining = Some(vt);
+                Ok(Unregistered::Deferred(slot.inflight))
             }
         }
     }
@@ -721,8 +813,8 @@ impl Slots {
     pub fn release(&mut self, slot: u8) {
         if let Some(s) = self.slots.get_mut(slot as usize) {
             s.inflight = s.inflight.saturating_sub(1);
-            if s.inflight == 0 && matches!(s.state, SlotState::Draining(_)) {
-                s.state = SlotState::Empty;
+            if s.inflight == 0 {
+                s.draining = None;
             }
         }
     }
@@ -732,7 +824,7 @@ impl Slots {
 mod tests {
     use super::*;
 
-    static T: OpVTable = OpVTable { id: 3, prep: None, issue: None, fail: None, cleanup: None };
+    static T: OpVTable = OpVTable::new(3);
 
     #[test]
     fn unregister_in_flight_defers_until_last_cleanup_c_bpf_17_18() {
