@@ -950,3 +950,28 @@ fn a_failed_preps_fail_hook_sees_its_own_pdu_c_bpf_13() {
         assert_eq!(*SEEN.lock().unwrap(), [0xab, 0, 0xab, 0], "{flags:?}");
     }
 }
+
+/// A table with a fail hook and no prep: its requests fail -EOPNOTSUPP, and the hook
+/// sees a fresh pdu, not the bytes an earlier request left in the same table entry
+/// (C-BPF-3, C-BPF-13).
+#[test]
+fn a_prepless_tables_fail_hook_sees_a_fresh_pdu_c_bpf_3_c_bpf_13() {
+    use std::sync::Mutex;
+    static SEEN: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+    static FILLS: OpVTable = OpVTable::new(7)
+        .with_prep(|_, _, pdu| {
+            pdu.bytes_mut().fill(0xcd);
+            Ok(())
+        })
+        .with_issue(|cx, _| cx.done(Ok(1)));
+    static NO_PREP: OpVTable =
+        OpVTable::new(8).with_fail(|_, pdu| SEEN.lock().unwrap().extend_from_slice(&pdu.bytes()[..2]));
+    let mut r = bpf_ring();
+    r.register_op(&FILLS).unwrap();
+    r.register_op(&NO_PREP).unwrap();
+    // IOSQE_ASYNC: the general path, so the filled pdu sits in a table entry.
+    let async_op = |ud, slot| bpf(ud, slot, 0).flags(fwring::SqeFlags::ASYNC);
+    assert_eq!(run(&mut r, &[async_op(1, 7)]).1, [(1, 1)]);
+    assert_eq!(run(&mut r, &[async_op(2, 8)]).1, [(2, EOPNOTSUPP)]);
+    assert_eq!(*SEEN.lock().unwrap(), [0, 0]);
+}

@@ -35,7 +35,12 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         r.vt = vt;
         // IOSQE_BUFFER_SELECT: the group a multishot issue streams from.
         r.state = OpState::Bpf { buf_group: sqe.buf_index };
-        let prep = vt.and_then(|v| v.prep).ok_or(Errno::EOPNOTSUPP)?;
+        let Some(prep) = vt.and_then(|v| v.prep) else {
+            // No prep to run: the request fails with a fresh pdu, which its fail hook
+            // sees (not the bytes the entry's previous request left).
+            r.rec.pdu = Pdu::ZERO;
+            return Err(Errno::EOPNOTSUPP);
+        };
         let mut pdu = Pdu::ZERO;
         let mut staged = [None; MAX_IMPORTS];
         let prepped = self.stage(prep, &info, sqe, &mut pdu, &mut staged);
