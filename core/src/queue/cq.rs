@@ -119,7 +119,7 @@ impl<const N: usize> CqShared<N> {
     }
 
     fn slot(&self, index: u32) -> &CqeCell {
-        &self.entries[Indices { head: 0, tail: 0, unused: 0 }.slot::<N>(index)]
+        &self.entries[Indices { head: 0, tail: 0, end: 0 }.slot::<N>(index)]
     }
 
     /// Reap the oldest published CQE. Only one consumer may call this at a time (the

@@ -55,8 +55,7 @@ impl<const N: usize> SubmissionQueue<N> {
     /// Append an SQE. When the queue is full the SQE is handed back (C-FLAG-3).
     #[inline]
     pub fn push(&mut self, sqe: Sqe) -> Result<(), Sqe> {
-        // len ≥ N − unused, as one add and one compare against a constant.
-        if self.idx.len().wrapping_add(self.idx.unused) >= N as u32 {
+        if self.idx.is_full::<N>() {
             return Err(sqe);
         }
         self.entries[self.idx.slot::<N>(self.idx.tail)] = sqe;
@@ -89,7 +88,7 @@ impl<const N: usize> SubmissionQueue<N> {
 
     #[inline]
     pub(crate) fn advance_by(&mut self, n: u32) {
-        self.idx.head = self.idx.head.wrapping_add(n);
+        self.idx.advance_by(n);
     }
 
     /// Length of the link chain starting at the head, counted from the SQE flag bytes
