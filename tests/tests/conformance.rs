@@ -167,6 +167,30 @@ fn full_sq_hands_the_sqe_back_c_flag_3() {
     assert_eq!(reap(&mut r).len(), 32);
 }
 
+/// A ring set up with fewer SQ entries than its storage fills at its own size, before
+/// and after the head has moved on (C-FLAG-3).
+#[test]
+fn smaller_sq_fills_at_its_set_up_size_c_flag_3() {
+    let mut r = R::new();
+    r.setup(Setup::new(8)).unwrap();
+    for round in 0..3u64 {
+        for i in 0..8 {
+            r.push(nop(round * 100 + i, NONE)).unwrap();
+        }
+        let extra = nop(99, NONE);
+        assert_eq!(r.push(extra), Err(extra));
+        assert_eq!((r.sq().len(), r.sq().space()), (8, 0));
+        // All eight consumed, five pushed: three slots left.
+        assert_eq!(r.submit().taken, 8);
+        for i in 0..5 {
+            r.push(nop(round * 100 + 50 + i, NONE)).unwrap();
+        }
+        assert_eq!((r.sq().space(), r.sq().capacity()), (3, 8));
+        assert_eq!(r.submit().taken, 5);
+        assert_eq!(reap(&mut r).len(), 13);
+    }
+}
+
 // ---------------------------------------------------------------- §4 links
 
 #[test]
