@@ -203,8 +203,10 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             let mut spilled = None;
             let (sqes, sqi) = sq.consumer();
             let slots = &self.e.slots;
-            let done = self.e.cq.post_run(&self.sh.cq, budget - n, |i| {
-                let sqe = &sqes[sqi.slot::<SQ>(sqi.head.wrapping_add(i))];
+            let mut k = sqi.head;
+            let done = self.e.cq.post_run(&self.sh.cq, budget - n, || {
+                let sqe = &sqes[sqi.slot::<SQ>(k)];
+                k = k.wrapping_add(1);
                 if sqe.head_word() != opcode::BPF as u32 || sqe.personality != 0 {
                     return None;
                 }

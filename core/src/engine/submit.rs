@@ -71,10 +71,12 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         budget: u32,
     ) -> u32 {
         let (sqes, sqi) = sq.consumer();
-        let n = self
-            .e
-            .cq
-            .post_run(&self.sh.cq, budget, |i| standalone_nop(&sqes[sqi.slot::<SQ>(sqi.head.wrapping_add(i))]));
+        let mut k = sqi.head;
+        let n = self.e.cq.post_run(&self.sh.cq, budget, || {
+            let sqe = &sqes[sqi.slot::<SQ>(k)];
+            k = k.wrapping_add(1);
+            standalone_nop(sqe)
+        });
         sq.advance_by(n);
         self.e.posted = self.e.posted.wrapping_add(n);
         n
