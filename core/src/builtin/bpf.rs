@@ -227,7 +227,10 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             self.e.posted = self.e.posted.wrapping_add(done);
             // Counted as allocated until the end of the pass, as Linux counts them.
             self.e.freed_early += done;
-            let (Some((vt, buf_group)), Some(how)) = (spilled, how) else { break };
+            let Some((vt, buf_group)) = spilled else { break };
+            // By reference: moving the spill out of its `Option` is an odd-sized copy
+            // that the Cortex-M4 build makes a `memcpy` call (and links `memcpy` in).
+            let Some(how) = &how else { break };
             let idx = self.enter(vt, buf_group);
             debug_assert_eq!(idx, index, "a token names the entry the request takes");
             if !self.spilled(idx, how) {
@@ -240,9 +243,9 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// A request the one-call path left in the entry `idx` has just taken: on as the
     /// general path goes. `false` if it failed at submit time (its prep failed).
     #[inline(never)]
-    fn spilled(&mut self, idx: Idx, how: Spilled) -> bool {
+    fn spilled(&mut self, idx: Idx, how: &Spilled) -> bool {
         self.e.cq.reserve();
-        match how {
+        match *how {
             Spilled::Prep(e) => self.submit_fail_init(idx, e),
             Spilled::Issued { outcome, res, pended, imported } => {
                 let slot = self.e.t[idx].rec.info.slot();
