@@ -107,7 +107,7 @@ fn measure_with(name: &str, per_batch_ops: u64, mut run: impl FnMut(u64) -> u64,
     ok
 }
 
-/// Each row of [`rows::FW_ROWS`] through fwring and through the floor, for
+/// Each row [`rows::on_target`] names through fwring and through the floor, for
 /// [`ROW_BATCHES`] and 2 × [`ROW_BATCHES`] batches between marks, printed as
 /// `bench <side>:<row> batches <n> ops <requests> instret <count or 0> sum <checksum>`.
 /// Both sides of a row must give the same checksum.
@@ -115,7 +115,7 @@ fn measure_rows(mark: &mut u32) -> bool {
     let (ring, floor) = (ROW_RING.take(), ROW_FLOOR.take());
     let mut mem = rows::Mem::new(ROW_MEM.take().each_mut().map(|b| &mut b[..]));
     let mut ok = true;
-    for row in rows::FW_ROWS {
+    for row in rows::ROWS.into_iter().filter(|r| rows::on_target(r)) {
         let per = rows::batch(row) as u64;
         for batches in [ROW_BATCHES, 2 * ROW_BATCHES] {
             let mut sums = [None; 2];

@@ -167,7 +167,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
 }
 
 /// A request-kind row of `fwring_tests::rows`: its name, requests per batch, and whether
-/// the firmware measures it too (`FW_ROWS`).
+/// the firmware measures it too (`rows::on_target`).
 pub struct BenchRow {
     pub name: String,
     pub batch: u64,

@@ -416,7 +416,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     let mut inst = Installer::default();
     inst.ensure_qemu()?;
-    // The firmware's rows (`rows::FW_ROWS`, which `firmware-example/src/bench.rs` runs),
+    // The firmware's rows (`rows::on_target`, which `firmware-example/src/bench.rs` runs),
     // as the host's bench binary lists them.
     let fw_rows: Vec<BenchRow> = row_list()?.into_iter().filter(|r| r.fw).collect();
     let mut rows = Vec::new();

@@ -135,7 +135,7 @@ fn main() -> ExitCode {
             // The request-kind rows for `cargo xtask bench` / `fw-bench`: name, requests per
             // batch, and whether the firmware measures it too.
             for row in fwring_tests::rows::ROWS {
-                let fw = fwring_tests::rows::FW_ROWS.contains(&row);
+                let fw = fwring_tests::rows::on_target(row);
                 println!("{row} {} {}", fwring_tests::rows::batch(row), if fw { "fw" } else { "host" });
             }
             ExitCode::SUCCESS
