@@ -10,29 +10,10 @@ use std::sync::Mutex;
 
 use fwring::{
     BufDesc, BufGroup, BufRing, Dir, Errno, Issue, IssueCx, Op, OpVTable, PendingIo, PrepCx, Region, Ring, Setup,
-    SetupFlags, Sqe, SqeFlags, Stream, vtable,
+    SetupFlags, Sqe, SqeFlags, vtable,
 };
 
 const SIZE: usize = 16;
-
-/// The multishot op: hands its stream out.
-struct StreamOp;
-static STREAM: Mutex<Option<Stream>> = Mutex::new(None);
-impl Op for StreamOp {
-    type Pdu = ();
-    fn prep(_: &mut PrepCx<'_>, _: &Sqe) -> Result<(), Errno> {
-        Ok(())
-    }
-    fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
-        match cx.multishot() {
-            Ok(s) => {
-                *STREAM.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
-                Issue::Pending
-            }
-            Err(e) => Issue::Err(e),
-        }
-    }
-}
 
 /// One SQE per buffer: hands descriptor A (a destination) to the device.
 struct DmaOp;
@@ -53,12 +34,15 @@ impl Op for DmaOp {
     }
 }
 
-static OPS: [OpVTable; 2] = [vtable::<StreamOp>(0), vtable::<DmaOp>(1)];
+/// The multishot op (slot 0, [`crate::handoff`]: hands its stream out) and the
+/// one-SQE-per-buffer op (slot 1).
+static DMA: OpVTable = vtable::<DmaOp>(1);
+static OPS: [&OpVTable; 2] = [&crate::handoff::HAND_STREAM, &DMA];
 
 fn ring() -> Box<Ring<8, 16, 8>> {
     let mut r: Box<Ring<8, 16, 8>> = Box::default();
     r.setup(Setup::new(8).flags(SetupFlags::BPF_EXT)).expect("setup");
-    for op in &OPS {
+    for op in OPS {
         r.register_op(op).expect("register");
     }
     let mem: &'static mut [u8] = Box::leak(vec![0u8; 8 * SIZE].into_boxed_slice());
@@ -76,7 +60,7 @@ pub fn multishot(n: u64) -> u64 {
     }
     r.push(Sqe::bpf(0, 0).user_data(1).flags(SqeFlags::BUFFER_SELECT).buf_index(1)).expect("sq");
     let _ = r.submit();
-    let s = STREAM.lock().unwrap_or_else(|e| e.into_inner()).take().expect("stream");
+    let s = crate::handoff::take_stream();
     let mut sum = 0u64;
     for i in 0..n {
         // Device: one buffer.

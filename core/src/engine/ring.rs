@@ -9,7 +9,7 @@ use crate::buffer::region::Region;
 use crate::buffer::{BufTable, MAX_BUFFERS, Rejected};
 use crate::engine::completion::{CompleteError, Completer, Mailbox, Token};
 use crate::engine::drain::Drain;
-use crate::engine::submit::Run;
+use crate::engine::submit::ChainRun;
 use crate::engine::table::{List, NIL, Table};
 use crate::queue::cq::{CqProducer, CqShared};
 use crate::queue::sq::SubmissionQueue;
@@ -295,6 +295,13 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         if ok || submit_all { Ok(()) } else { Err(Stop::Failed) }
     }
 
+    /// Whether a submit may skip the general loop's set-up: a quiet ring, nothing arrived
+    /// from completers, no stream to post (what the loop would handle first).
+    #[inline(always)]
+    fn quick_way_open(&self) -> bool {
+        self.e.quiet() && !self.sh.mail.has_ready() && self.e.no_streams()
+    }
+
     /// Why the SQE at the head of `sq` (and its chain) was not admitted, as things stand
     /// at the end of the submit call: [`Stop::Backpressure`] if reaping every CQE makes
     /// room for it, else [`Stop::InFlight`] (only requests in flight can: the in-flight
@@ -420,13 +427,7 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
         self.ensure_set_up();
         let avail = self.sq.len();
         let mut x = Exec { e: &mut self.ex, sh };
-        if FAST_PATHS
-            && avail != 0
-            && self.sq.peek(0).head_word() == 0
-            && x.e.quiet()
-            && !sh.mail.has_ready()
-            && x.e.no_streams()
-        {
+        if FAST_PATHS && avail != 0 && self.sq.peek(0).head_word() == 0 && x.quick_way_open() {
             let n = if avail == 1 {
                 x.submit_one_nop(&mut self.sq)
             } else {
@@ -457,7 +458,7 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
     #[inline(never)]
     fn submit_one_op(&mut self, sh: &Shared<CQ, N>) -> Submitted {
         let mut x = Exec { e: &mut self.ex, sh };
-        if x.e.quiet() && x.e.flags.contains(SetupFlags::BPF_EXT) && !sh.mail.has_ready() && x.e.no_streams() {
+        if x.quick_way_open() && x.e.flags.contains(SetupFlags::BPF_EXT) {
             let (n, failed) = x.submit_inline_ops(&mut self.sq, x.e.cq.has_room(&sh.cq) as u32);
             if n == 1 {
                 self.sq_flags.remove(SqRingFlags::CQ_OVERFLOW);
@@ -501,7 +502,7 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
             } else if head & !NOP_LINK_BITS == 0 && chains && x.e.chains_may_run_inline() {
                 // A NOP chain's head (opcode NOP, link bits, ioprio 0).
                 match x.submit_nop_chains(&mut self.sq, avail) {
-                    Run::Consumed { n, full } => {
+                    ChainRun::Consumed { n, full } => {
                         taken += n;
                         if full {
                             break Stop::Backpressure;
@@ -509,7 +510,7 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
                         continue;
                     }
                     // Not again this call: the general path takes this chain.
-                    Run::Declined => chains = false,
+                    ChainRun::Declined => chains = false,
                 }
             } else if head == opcode::BPF as u32 && x.e.quiet() && x.e.flags.contains(SetupFlags::BPF_EXT) {
                 let (n, failed) = x.submit_inline_ops(&mut self.sq, avail.min(x.e.cq.room(&sh.cq)));

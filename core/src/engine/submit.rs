@@ -94,11 +94,11 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// the call. The run is everything up to the end of the SQ; or up to the first chain
     /// the general path would not admit (CQ room, in-flight table entries) — then the
     /// call stops there, as the general path would. Nothing is consumed
-    /// (`Run::Declined`, the general path takes the SQEs) if any member is not a plain
+    /// (`ChainRun::Declined`, the general path takes the SQEs) if any member is not a plain
     /// NOP, a chain is longer than [`RUN_PASSES`] or than the ring can hold, or a member
     /// with LINK fails (its chain's cancellations are the general path's business).
     #[inline(never)]
-    pub(crate) fn submit_nop_chains<const SQ: usize>(&mut self, sq: &mut SubmissionQueue<SQ>, avail: u32) -> Run {
+    pub(crate) fn submit_nop_chains<const SQ: usize>(&mut self, sq: &mut SubmissionQueue<SQ>, avail: u32) -> ChainRun {
         let (sqes, sqi) = sq.consumer();
         let at = |i: u32| &sqes[sqi.slot::<SQ>(sqi.head.wrapping_add(i))];
         let cq_room = self.e.cq.room(&self.sh.cq);
@@ -113,9 +113,9 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         while i < avail {
             let sqe = at(i);
             let links = sqe.flags & SqeFlags::LINKS.bits();
-            let Some(res) = plain_nop_result(sqe) else { return Run::Declined };
+            let Some(res) = plain_nop_result(sqe) else { return ChainRun::Declined };
             if res < 0 && links == SqeFlags::IO_LINK.bits() {
-                return Run::Declined;
+                return ChainRun::Declined;
             }
             per_pass[k % RUN_PASSES] += 1;
             i += 1;
@@ -123,7 +123,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             // A chain left open at the end of the SQ runs as submitted (C-LINK-7).
             if links != 0 && i != avail {
                 if k == max_len {
-                    return Run::Declined;
+                    return ChainRun::Declined;
                 }
                 continue;
             }
@@ -145,7 +145,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             k = 0;
         }
         if m == 0 {
-            return Run::Declined;
+            return ChainRun::Declined;
         }
         // Second walk: each CQE into its place, pass by pass. Each pass's count becomes
         // the CQ index its next CQE goes to.
@@ -167,7 +167,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         self.e.posted = self.e.posted.wrapping_add(m);
         // Counted as allocated until the end of the pass, as Linux counts them.
         self.e.freed_early += m;
-        Run::Consumed { n: m, full }
+        ChainRun::Consumed { n: m, full }
     }
 
     /// [`Exec::submit_inline_nops_here`] for an SQ holding one SQE: a firmware loop
@@ -415,31 +415,34 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
 pub(crate) const RUN_PASSES: usize = 8;
 
 /// What [`Exec::submit_nop_chains`] did.
-pub(crate) enum Run {
+pub(crate) enum ChainRun {
     /// Nothing consumed: the general path takes the SQEs.
     Declined,
     /// `n` SQEs consumed; `full`: the next chain did not fit, the call stops there.
     Consumed { n: u32, full: bool },
 }
 
-/// The CQE of a standalone NOP — opcode NOP, no flags, ioprio 0 (the SQE's first word is
-/// 0), no `nop_flags` but INJECT_RESULT, no personality — or `None` for any other SQE,
-/// which takes the general path.
+/// The result of a NOP whose prep cannot fail — opcode NOP, no SQE flags but
+/// `flags_allowed`, ioprio 0, no `nop_flags` but INJECT_RESULT, no personality — or
+/// `None` for any other SQE, which takes the general path.
 #[inline(always)]
-fn standalone_nop(sqe: &Sqe) -> Option<crate::abi::Cqe> {
-    let extra = sqe.head_word() | (sqe.op_flags & !NopFlags::INJECT_RESULT.bits()) | sqe.personality as u32;
-    (extra == 0).then(|| crate::abi::Cqe::new(sqe.user_data, inject_result(sqe)))
-}
-
-/// The result of a plain NOP — opcode NOP, no flags but the link bits, ioprio 0, no
-/// `nop_flags` but INJECT_RESULT, no personality — whose prep cannot fail. `None` for
-/// any other SQE.
-#[inline(always)]
-fn plain_nop_result(sqe: &Sqe) -> Option<i32> {
-    let extra = (sqe.head_word() & !((SqeFlags::LINKS.bits() as u32) << 8))
+fn plain_nop(sqe: &Sqe, flags_allowed: u8) -> Option<i32> {
+    let extra = (sqe.head_word() & !((flags_allowed as u32) << 8))
         | (sqe.op_flags & !NopFlags::INJECT_RESULT.bits())
         | sqe.personality as u32;
     (extra == 0).then(|| inject_result(sqe))
+}
+
+/// The CQE of a standalone NOP (no flags at all: the SQE's first word is 0).
+#[inline(always)]
+fn standalone_nop(sqe: &Sqe) -> Option<crate::abi::Cqe> {
+    plain_nop(sqe, 0).map(|res| crate::abi::Cqe::new(sqe.user_data, res))
+}
+
+/// The result of a NOP that may be a chain member (link bits allowed).
+#[inline(always)]
+fn plain_nop_result(sqe: &Sqe) -> Option<i32> {
+    plain_nop(sqe, SqeFlags::LINKS.bits())
 }
 
 /// A NOP's result: `len` with INJECT_RESULT, else 0.
