@@ -43,7 +43,9 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         };
         let mut pdu = Pdu::ZERO;
         let mut staged = [None; MAX_IMPORTS];
-        let prepped = self.stage(prep, &info, sqe, &mut pdu, &mut staged);
+        // The entry's own copy of the info: building the context from the local one
+        // would keep a second copy on the stack.
+        let prepped = self.stage(prep, &self.e.t[idx].rec.info, sqe, &mut pdu, &mut staged);
         self.e.t[idx].rec.pdu = pdu;
         prepped?;
         self.commit(idx, slot, &staged);
@@ -116,8 +118,33 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
 
     /// What the op's issue answered, applied to request `idx`: pending if a token is out
     /// and the op asked for it (or its buffers are out); else done or failed.
+    #[inline]
     fn issued(&mut self, idx: Idx, generation: u64, outcome: Issue, res: i32, pended: Pended) -> Outcome {
         if pended != Pended::No {
+            if let Some(o) = self.issued_pended(idx, generation, outcome, pended) {
+                return o;
+            }
+        }
+        let r = &mut self.e.t[idx];
+        match outcome {
+            Issue::Done => {
+                r.res = res;
+                if res < 0 {
+                    self.req_set_fail(idx);
+                }
+                Outcome::Complete
+            }
+            Issue::Err(e) => Outcome::Failed(e),
+            // "Complete later" with no token out (C-BPF-9).
+            Issue::Pending => Outcome::Failed(Errno::EINVAL),
+        }
+    }
+
+    /// [`Exec::issued`] for an op that has a token out: `Some(Pending)` if it stays
+    /// pending, `None` if the token was taken back and the answer decides.
+    #[inline(never)]
+    fn issued_pended(&mut self, idx: Idx, generation: u64, outcome: Issue, pended: Pended) -> Option<Outcome> {
+        {
             // A token is out: the generation is used.
             self.e.gen_next = generation.wrapping_add(1) & crate::engine::completion::GEN_MASK;
             self.e.t[idx].generation = generation;
@@ -136,22 +163,10 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
                 if pended == Pended::Multishot {
                     self.multishot_attach(idx);
                 }
-                return Outcome::Pending;
+                return Some(Outcome::Pending);
             }
         }
-        let r = &mut self.e.t[idx];
-        match outcome {
-            Issue::Done => {
-                r.res = res;
-                if res < 0 {
-                    self.req_set_fail(idx);
-                }
-                Outcome::Complete
-            }
-            Issue::Err(e) => Outcome::Failed(e),
-            // "Complete later" with no token out (C-BPF-9).
-            Issue::Pending => Outcome::Failed(Errno::EINVAL),
-        }
+        None
     }
 
     /// Consume a run of standalone op-slot SQEs from the head of `sq`, at most `budget`

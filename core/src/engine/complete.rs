@@ -64,6 +64,15 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     pub(crate) fn settle(&mut self, idx: Idx, outcome: Outcome) {
         match outcome {
             Outcome::Complete => self.complete(idx),
+            _ => self.settle_other(idx, outcome),
+        }
+    }
+
+    /// [`Exec::settle`] of anything but a completion: out of line, off the hot path.
+    #[inline(never)]
+    fn settle_other(&mut self, idx: Idx, outcome: Outcome) {
+        match outcome {
+            Outcome::Complete => self.complete(idx),
             Outcome::Pending =>
             {
                 #[cfg(feature = "timeouts")]
