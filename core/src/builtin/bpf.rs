@@ -120,10 +120,10 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// and the op asked for it (or its buffers are out); else done or failed.
     #[inline]
     fn issued(&mut self, idx: Idx, generation: u64, outcome: Issue, res: i32, pended: Pended) -> Outcome {
-        if pended != Pended::No {
-            if let Some(o) = self.issued_pended(idx, generation, outcome, pended) {
-                return o;
-            }
+        if pended != Pended::No
+            && let Some(o) = self.issued_pended(idx, generation, outcome, pended)
+        {
+            return o;
         }
         let r = &mut self.e.t[idx];
         match outcome {
@@ -144,27 +144,25 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// pending, `None` if the token was taken back and the answer decides.
     #[inline(never)]
     fn issued_pended(&mut self, idx: Idx, generation: u64, outcome: Issue, pended: Pended) -> Option<Outcome> {
+        // A token is out: the generation is used.
+        self.e.gen_next = generation.wrapping_add(1) & crate::engine::completion::GEN_MASK;
+        self.e.t[idx].generation = generation;
+        // Pending as asked; or, if the op answered otherwise, take the token back —
+        // unless a completer already used it, which decides. With its buffers
+        // handed out it stays pending whatever issue said.
+        if outcome == Issue::Pending
+            || pended == Pended::Lent
+            || pended == Pended::Multishot
+            || !crate::engine::completion::withdraw(self.sh.mail.slots(), idx, generation, false)
         {
-            // A token is out: the generation is used.
-            self.e.gen_next = generation.wrapping_add(1) & crate::engine::completion::GEN_MASK;
-            self.e.t[idx].generation = generation;
-            // Pending as asked; or, if the op answered otherwise, take the token back —
-            // unless a completer already used it, which decides. With its buffers
-            // handed out it stays pending whatever issue said.
-            if outcome == Issue::Pending
-                || pended == Pended::Lent
-                || pended == Pended::Multishot
-                || !crate::engine::completion::withdraw(self.sh.mail.slots(), idx, generation, false)
-            {
-                let f = &mut self.e.t[idx].flags;
-                f.insert(ReqFlags::PENDING);
-                f.set(ReqFlags::CANCELABLE, matches!(pended, Pended::Cancelable | Pended::Multishot));
-                #[cfg(feature = "multishot")]
-                if pended == Pended::Multishot {
-                    self.multishot_attach(idx);
-                }
-                return Some(Outcome::Pending);
+            let f = &mut self.e.t[idx].flags;
+            f.insert(ReqFlags::PENDING);
+            f.set(ReqFlags::CANCELABLE, matches!(pended, Pended::Cancelable | Pended::Multishot));
+            #[cfg(feature = "multishot")]
+            if pended == Pended::Multishot {
+                self.multishot_attach(idx);
             }
+            return Some(Outcome::Pending);
         }
         None
     }
