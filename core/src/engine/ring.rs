@@ -493,24 +493,30 @@ impl<const SQ: usize, const CQ: usize, const N: usize, const ARGS: usize> Local<
             // op-slot op — not before every other SQE.
             // Without the fast paths (feature `small`) no head word matches either.
             let head = if FAST_PATHS { self.sq.peek(0).head_word() } else { u32::MAX };
-            if head == 0 && x.e.quiet() {
-                let n = x.submit_inline_nops(&mut self.sq, avail.min(x.e.cq.room(&sh.cq)));
-                taken += n;
-                if n != 0 {
-                    continue;
-                }
-            } else if head & !NOP_LINK_BITS == 0 && chains && x.e.chains_may_run_inline() {
-                // A NOP chain's head (opcode NOP, link bits, ioprio 0).
-                match x.submit_nop_chains(&mut self.sq, avail) {
-                    ChainRun::Consumed { n, full } => {
-                        taken += n;
-                        if full {
-                            break Stop::Backpressure;
-                        }
+            // Tested by the head word first: an SQE none of them can take (a chain
+            // member, a timer, anything with flags) pays a compare or three.
+            if head == 0 {
+                if x.e.quiet() {
+                    let n = x.submit_inline_nops(&mut self.sq, avail.min(x.e.cq.room(&sh.cq)));
+                    taken += n;
+                    if n != 0 {
                         continue;
                     }
-                    // Not again this call: the general path takes this chain.
-                    ChainRun::Declined => chains = false,
+                }
+            } else if head & !NOP_LINK_BITS == 0 {
+                // A NOP chain's head (opcode NOP, link bits, ioprio 0).
+                if chains && x.e.chains_may_run_inline() {
+                    match x.submit_nop_chains(&mut self.sq, avail) {
+                        ChainRun::Consumed { n, full } => {
+                            taken += n;
+                            if full {
+                                break Stop::Backpressure;
+                            }
+                            continue;
+                        }
+                        // Not again this call: the general path takes this chain.
+                        ChainRun::Declined => chains = false,
+                    }
                 }
             } else if head == opcode::BPF as u32 && x.e.quiet() && x.e.flags.contains(SetupFlags::BPF_EXT) {
                 let (n, failed) = x.submit_inline_ops(&mut self.sq, avail.min(x.e.cq.room(&sh.cq)));
