@@ -6,6 +6,8 @@
 //! never a whole region — and is sound because of the ownership rules `buf` enforces at
 //! import (see `region.rs` for the argument in full).
 
+use core::num::NonZeroU32;
+
 use zerocopy::FromBytes;
 
 use crate::abi::errno::Errno;
@@ -210,7 +212,11 @@ pub(crate) fn carve_into<'a>(table: &'a BufTable, imports: ImportsRef<'_>, io: &
 /// A request's buffer as raw pieces, kept by a [`PendingIo`].
 #[derive(Clone, Copy)]
 struct RawBuf {
-    dir: Option<Dir>,
+    /// `Option<Dir>` as a plain byte (0: not imported): an enum here would give
+    /// `Option<PendingIo>` and `Result<PendingIo, _>` their tag in this byte, in the
+    /// middle of the handle, and every move of the handle would copy around it in
+    /// odd-sized, unaligned pieces.
+    dir: u8,
     n: u8,
     /// Bit k: piece k lies in a region with the cache hook `cache` (`cache.rs`).
     #[cfg(feature = "dma-cache")]
@@ -222,7 +228,7 @@ struct RawBuf {
 
 impl RawBuf {
     const EMPTY: RawBuf = RawBuf {
-        dir: None,
+        dir: 0,
         n: 0,
         #[cfg(feature = "dma-cache")]
         hooked: 0,
@@ -230,6 +236,14 @@ impl RawBuf {
         cache: None,
         pieces: [None; MAX_SEGS],
     };
+
+    fn dir(&self) -> Option<Dir> {
+        match self.dir {
+            1 => Some(Dir::Dest),
+            2 => Some(Dir::Source),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(feature = "dma-cache")]
@@ -259,7 +273,9 @@ const _: () = assert!(MAX_SEGS <= u8::BITS as usize);
 /// for good — its ranges stay reserved, never reused.
 pub struct PendingIo {
     token: Token,
-    ring: u32,
+    /// Never 0: the handle's one niche, word-aligned, where `Option<PendingIo>` keeps
+    /// its tag.
+    ring: NonZeroU32,
     bufs: [RawBuf; MAX_IMPORTS],
 }
 
@@ -278,11 +294,18 @@ pub struct Refused {
 unsafe impl Send for PendingIo {}
 
 impl PendingIo {
-    pub(crate) fn new(token: Token, ring: u32, table: &BufTable, imports: ImportsRef<'_>) -> Result<Self, Errno> {
+    pub(crate) fn new(
+        token: Token,
+        ring: NonZeroU32,
+        table: &BufTable,
+        imports: ImportsRef<'_>,
+    ) -> Result<Self, Errno> {
         let mut bufs = [RawBuf::EMPTY; MAX_IMPORTS];
         for (k, raw) in bufs.iter_mut().enumerate() {
             let Some(imp) = imports.get(k) else { continue };
-            raw.dir = imp.dir;
+            raw.dir = imp.dir.map_or(0, |d| d as u8);
+            #[cfg(feature = "dma-cache")]
+            let dest = imp.dir == Some(Dir::Dest);
             for ((r, s), slot) in imp.segs().zip(raw.pieces.iter_mut()) {
                 let region = table.regions.get(r).and_then(Option::as_ref).ok_or(Errno::EFAULT)?;
                 let piece = region.raw_piece(s.start as usize, s.len as usize).ok_or(Errno::EFAULT)?;
@@ -295,7 +318,7 @@ impl PendingIo {
                         _ => raw.cache = Some(ops),
                     }
                     let (addr, len) = piece.span();
-                    cache::to_device(ops, raw.dir == Some(Dir::Dest), addr, len);
+                    cache::to_device(ops, dest, addr, len);
                     raw.hooked |= 1 << raw.n;
                 }
                 *slot = Some(piece);
@@ -314,11 +337,90 @@ impl PendingIo {
             // SAFETY: the pending request owns its ranges until this handle completes it
             // (see the type's docs: nothing else can end the request); `&mut self` makes
             // this the only view. The pieces were checked when the handle was made.
-            if unsafe { view_into(view, raw.dir, pieces) }.is_err() {
+            if unsafe { view_into(view, raw.dir(), pieces) }.is_err() {
                 *view = IoBuf::None;
             }
         }
         io
+    }
+
+    /// The pieces of import `i`, a destination, writable, in order — what
+    /// [`Io::dest`] gives, without building an [`Io`]: a driver that programs a DMA
+    /// engine (or fills a single buffer) needs only the slices, and an `Io` is 144 bytes
+    /// on 32-bit targets that [`PendingIo::io`] writes out and copies. EPERM for a source
+    /// (C-BUF-10), EINVAL if `i` was not imported.
+    ///
+    /// ```
+    /// # use fwring::{BufDesc, Dir, Errno, Issue, IssueCx, Op, PendingIo, PrepCx, Region, Ring, Setup, SetupFlags, Sqe, vtable};
+    /// # use std::sync::Mutex;
+    /// static HANDLE: Mutex<Option<PendingIo>> = Mutex::new(None);
+    /// struct Dma;
+    /// impl Op for Dma {
+    ///     type Pdu = ();
+    ///     fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<(), Errno> {
+    ///         cx.import(&BufDesc::sqe_a(sqe), Dir::Dest).map(drop)
+    ///     }
+    ///     fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
+    ///         match cx.pending_io() {
+    ///             Ok(io) => {
+    ///                 *HANDLE.lock().unwrap() = Some(io);
+    ///                 Issue::Pending
+    ///             }
+    ///             Err(e) => Issue::Err(e),
+    ///         }
+    ///     }
+    /// }
+    /// static DMA: fwring::OpVTable = vtable::<Dma>(0);
+    /// let mem: &'static mut [u8] = Box::leak(vec![0u8; 64].into_boxed_slice());
+    /// let mut ring: Ring<4, 8, 4> = Ring::new();
+    /// ring.setup(Setup::new(4).flags(SetupFlags::BPF_EXT)).unwrap();
+    /// ring.register_op(&DMA).unwrap();
+    /// ring.register_buffers([Region::new(mem).at(0x1000)]).map_err(|e| e.errno).unwrap();
+    /// let mut sqe = Sqe::bpf(0, 0).user_data(7);
+    /// BufDesc::fixed(0, 0x1000, 16).put_a(&mut sqe);
+    /// ring.push(sqe).unwrap();
+    /// ring.submit();
+    /// // The device's side: write the destination in place, then complete.
+    /// let mut io = HANDLE.lock().unwrap().take().unwrap();
+    /// for s in io.dest_slices(0).unwrap() {
+    ///     s.fill(0xab);
+    /// }
+    /// assert_eq!(io.source_slices(0).err(), Some(Errno::EINVAL));
+    /// io.complete(&ring.split().2, 16).unwrap();
+    /// ring.poll();
+    /// assert_eq!(ring.pop().map(|c| c.res), Some(16));
+    /// assert!(ring.buffers().get(0).unwrap().bytes()[..16].iter().all(|&b| b == 0xab));
+    /// ```
+    #[allow(unsafe_code)]
+    pub fn dest_slices(&mut self, i: usize) -> Result<impl Iterator<Item = &mut [u8]>, Errno> {
+        let raw = self.bufs.get(i).ok_or(Errno::EINVAL)?;
+        match raw.dir() {
+            Some(Dir::Dest) => {}
+            Some(Dir::Source) => return Err(Errno::EPERM),
+            None => return Err(Errno::EINVAL),
+        }
+        // SAFETY: destination ranges the pending request owns exclusively until this
+        // handle completes it (see the type's docs); `&mut self` keeps every other view
+        // of the handle away while these live, and the ranges of one request never
+        // overlap (EINVAL at import), so the slices the iterator yields, alive at once,
+        // do not alias each other either. The pieces were checked when the handle was
+        // made.
+        Ok(raw.pieces.iter().take(raw.n as usize).flatten().map(|p| unsafe { p.slice_mut() }))
+    }
+
+    /// The pieces of import `i`, a source, in order — what [`Io::source`] gives, without
+    /// building an [`Io`]. EINVAL if `i` was not imported or is a destination (whose
+    /// contents are the op's to produce).
+    #[allow(unsafe_code)]
+    pub fn source_slices(&self, i: usize) -> Result<impl Iterator<Item = &[u8]>, Errno> {
+        let raw = self.bufs.get(i).ok_or(Errno::EINVAL)?;
+        if raw.dir() != Some(Dir::Source) {
+            return Err(Errno::EINVAL);
+        }
+        // SAFETY: source ranges of the pending request: no `&mut` to them exists (no
+        // request writes a range another holds, EBUSY at import; this handle's writable
+        // views need `&mut self`, which the shared borrow excludes).
+        Ok(raw.pieces.iter().take(raw.n as usize).flatten().map(|p| unsafe { p.slice() }))
     }
 
     /// Complete the request with `res`: the handle is consumed, so no view outlives it.
@@ -331,12 +433,12 @@ impl PendingIo {
     // must not lose the request's buffers.
     #[allow(clippy::result_large_err)]
     pub fn complete(self, completer: &Completer<'_>, res: i32) -> Result<(), Refused> {
-        if completer.ring_id() != self.ring {
+        if completer.ring_id() != self.ring.get() {
             return Err(Refused { io: self, error: CompleteError::Foreign });
         }
         #[cfg(feature = "dma-cache")]
         for raw in &self.bufs {
-            if let (Some(ops), true) = (raw.cache, raw.dir == Some(Dir::Dest)) {
+            if let (Some(ops), true) = (raw.cache, raw.dir() == Some(Dir::Dest)) {
                 for (k, piece) in raw.pieces.iter().enumerate().take(raw.n as usize) {
                     if let (Some(p), true) = (piece, raw.hooked & (1 << k) != 0) {
                         let (addr, len) = p.span();
@@ -360,5 +462,21 @@ impl PendingIo {
 impl core::fmt::Debug for PendingIo {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("PendingIo").field("token", &self.token).field("ring", &self.ring).finish()
+    }
+}
+
+#[cfg(test)]
+mod layout_probe {
+    #[test]
+    fn probe() {
+        use super::*;
+        extern crate std;
+        std::println!(
+            "PendingIo {} Option {} Result {} RawBuf {}",
+            size_of::<PendingIo>(),
+            size_of::<Option<PendingIo>>(),
+            size_of::<Result<PendingIo, Errno>>(),
+            size_of::<RawBuf>()
+        );
     }
 }

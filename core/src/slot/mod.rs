@@ -361,14 +361,17 @@ impl IssueCx<'_> {
         if self.pended != Pended::No {
             return Err(Errno::EBUSY);
         }
-        if self.env.ring == 0 {
+        let Some(ring) = core::num::NonZeroU32::new(self.env.ring) else {
             return Err(Errno::ENOMEM);
-        }
+        };
         let token = Token::new(self.env.index, self.env.generation);
-        let io = PendingIo::new(token, self.env.ring, self.env.bufs, self.imports)?;
-        completion::pend(self.env.mail, self.env.index, self.env.generation, Phase::Lent);
-        self.pended = Pended::Lent;
-        Ok(io)
+        // Passed through as it is made: no copy of the handle in between.
+        let io = PendingIo::new(token, ring, self.env.bufs, self.imports);
+        if io.is_ok() {
+            completion::pend(self.env.mail, self.env.index, self.env.generation, Phase::Lent);
+            self.pended = Pended::Lent;
+        }
+        io
     }
 
     /// (Feature `multishot`.) Go pending as a **multishot** request over the provided-buffer group the SQE
