@@ -51,8 +51,8 @@ fn main() {
         s.spawn(move || {
             for mut io in rx.iter().take(4) {
                 let mut n = 0;
-                if let Ok(d) = io.io().dest(0) {
-                    for seg in d.slices_mut() {
+                if let Ok(d) = io.dest_slices(0) {
+                    for seg in d {
                         seg.fill(0x5a);
                         n += seg.len();
                     }

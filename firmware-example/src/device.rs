@@ -157,8 +157,8 @@ pub fn on_tick() {
                 }
                 Done::Dma(mut io) => {
                     let mut n = 0;
-                    if let Ok(dst) = io.io().dest(0) {
-                        for seg in dst.slices_mut() {
+                    if let Ok(dst) = io.dest_slices(0) {
+                        for seg in dst {
                             for b in seg.iter_mut() {
                                 *b = dma_byte(n);
                                 n += 1;

@@ -119,8 +119,8 @@ impl Streams {
             let _ = self.ring.push(core::hint::black_box(sqe));
             let _ = self.ring.submit();
             let Some(mut io) = critical_section::with(|cs| HANDLE.borrow_ref_mut(cs).take()) else { return 0 };
-            if let Ok(d) = io.io().dest(0) {
-                for s in d.slices_mut() {
+            if let Ok(d) = io.dest_slices(0) {
+                for s in d {
                     s.fill(i as u8);
                 }
             }

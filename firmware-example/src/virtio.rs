@@ -404,10 +404,10 @@ fn finish(blk: &mut Blk, slot: &mut Slot) -> i32 {
         return Errno::EIO.res();
     };
     let len = slot.len;
-    let mut bufs = io.io();
+    // The one piece the device got, straight from the handle (no `Io` built).
     let done = match slot.kind {
-        Kind::Read => match bufs.dest(0).map(|d| d.slices_mut()) {
-            Ok([buf, ..]) if buf.len() >= len => {
+        Kind::Read => match io.dest_slices(0).map(|mut d| d.next()) {
+            Ok(Some(buf)) if buf.len() >= len => {
                 // SAFETY: the same header, buffer (the same range of the same
                 // registered region, carved again from the same PendingIo) and status
                 // as `read_blocks_nb` got for this token.
@@ -418,8 +418,8 @@ fn finish(blk: &mut Blk, slot: &mut Slot) -> i32 {
             }
             _ => Err(virtio_drivers::Error::InvalidParam),
         },
-        Kind::Write => match bufs.source(0).map(|s| s.slices()) {
-            Ok([buf, ..]) if buf.len() >= len => {
+        Kind::Write => match io.source_slices(0).map(|mut s| s.next()) {
+            Ok(Some(buf)) if buf.len() >= len => {
                 // SAFETY: as above, for `write_blocks_nb`.
                 #[allow(unsafe_code)]
                 unsafe {
@@ -607,10 +607,11 @@ fn start(disk: &mut Disk, k: usize, kind: Kind, off: u64, raw: bool) -> Result<u
     let block = (off / SECTOR_SIZE as u64) as usize;
     let slot = &mut disk.slots[k];
     let io = slot.io.as_mut().ok_or(Errno::EINVAL)?;
-    let mut bufs = io.io();
+    // The handle's one piece, straight from it (no `Io` built): exactly one.
     let token = match kind {
         Kind::Read => {
-            let [buf] = bufs.dest(0)?.slices_mut() else { return Err(Errno::EINVAL) };
+            let mut segs = io.dest_slices(0)?;
+            let (Some(buf), None) = (segs.next(), segs.next()) else { return Err(Errno::EINVAL) };
             let len = clip(buf.len(), off, size, raw)?;
             slot.len = len;
             let buf = &mut buf[..len];
@@ -626,7 +627,8 @@ fn start(disk: &mut Disk, k: usize, kind: Kind, off: u64, raw: bool) -> Result<u
             }
         }
         Kind::Write => {
-            let [buf] = bufs.source(0)?.slices() else { return Err(Errno::EINVAL) };
+            let mut segs = io.source_slices(0)?;
+            let (Some(buf), None) = (segs.next(), segs.next()) else { return Err(Errno::EINVAL) };
             let len = clip(buf.len(), off, size, raw)?;
             slot.len = len;
             let buf = &buf[..len];

@@ -90,8 +90,8 @@ pub fn one_per_buffer(n: u64) -> u64 {
         let _ = r.submit();
         // Device: write and complete.
         let Some(mut io) = HANDLE.lock().unwrap_or_else(|e| e.into_inner()).take() else { break };
-        if let Ok(d) = io.io().dest(0) {
-            for s in d.slices_mut() {
+        if let Ok(d) = io.dest_slices(0) {
+            for s in d {
                 s.fill(i as u8);
             }
         }
