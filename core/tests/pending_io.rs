@@ -223,3 +223,70 @@ fn dest_and_source_slices_give_every_piece_in_place() {
     assert!(bytes[72..100].iter().all(|&b| b == 0), "between the pieces: untouched");
     assert_eq!(bytes[..16], (1..=16).collect::<Vec<u8>>()[..]);
 }
+
+/// The driver's request slot of `IntoSlot`, and what its issue saw.
+static SLOT: Mutex<Option<PendingIo>> = Mutex::new(None);
+/// Per request: its user data, what the first call gave (the piece's length), and the
+/// errno of a second call.
+type Seen = (u64, Result<usize, Errno>, Option<Errno>);
+static SEEN: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
+
+/// Makes its handle in `SLOT` (descriptor A, a destination) and writes the first byte
+/// through it; then asks again in the same issue call.
+struct IntoSlot;
+impl Op for IntoSlot {
+    type Pdu = ();
+    fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<(), Errno> {
+        cx.import(&BufDesc::sqe_a(sqe), Dir::Dest).map(drop)
+    }
+    fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
+        let ud = cx.info().user_data();
+        let mut slot = SLOT.lock().unwrap();
+        let first = cx.pending_io_into(&mut slot).map(|io| {
+            let mut d = io.dest_slices(0).unwrap();
+            let s = d.next().unwrap();
+            s[0] = 0x77;
+            s.len()
+        });
+        // Once the buffers are out, no second handle (and the slot is left alone).
+        let mut spare = None;
+        let again = first.is_ok().then(|| cx.pending_io_into(&mut spare).err()).flatten();
+        assert!(spare.is_none(), "a refused call leaves the slot as it was");
+        SEEN.lock().unwrap().push((ud, first, again));
+        match first {
+            Ok(_) => Issue::Pending,
+            Err(e) => Issue::Err(e),
+        }
+    }
+}
+static INTO_SLOT: OpVTable = vtable::<IntoSlot>(3);
+
+/// `pending_io_into`: the handle is made in the caller's slot (the request pending,
+/// completed through it there); a second handle in the same issue is EBUSY; and a slot
+/// that still holds a handle is refused with EBUSY — the request fails, the handle in
+/// the slot (and its request) untouched.
+#[test]
+fn pending_io_into_makes_the_handle_in_the_slot_and_refuses_a_full_one() {
+    let mem: &'static mut [u8] = Box::leak(vec![0u8; 64].into_boxed_slice());
+    let a = mem.as_ptr() as u64;
+    let mut ring: Box<Ring<8, 16, 8>> = Box::default();
+    ring.setup(Setup::new(8).flags(SetupFlags::BPF_EXT)).unwrap();
+    ring.register_op(&INTO_SLOT).unwrap();
+    ring.register_buffers([Region::new(mem)]).unwrap();
+    ring.push(sqe(3, 0, BufDesc::user(a, 32), 31)).unwrap();
+    // The slot is full now: the second request is refused.
+    ring.push(sqe(3, 0, BufDesc::user(a + 32, 32), 32)).unwrap();
+    let _ = ring.submit();
+    assert_eq!(ring.pop(), Some(Cqe::new(32, Errno::EBUSY.res())));
+    assert_eq!(ring.pop(), None);
+    assert_eq!(ring.in_flight(), 1);
+    assert_eq!(*SEEN.lock().unwrap(), [(31, Ok(32), Some(Errno::EBUSY)), (32, Err(Errno::EBUSY), None)]);
+    let io = SLOT.lock().unwrap().take().expect("the first request's handle, made in the slot");
+    let (mut sub, mut reaper, completer) = ring.split();
+    io.complete(&completer, 5).unwrap();
+    let _ = sub.poll();
+    assert_eq!(reaper.pop(), Some(Cqe::new(31, 5)));
+    let bytes = ring.buffers().get(0).expect("free again").bytes();
+    assert_eq!(bytes[0], 0x77, "written through the handle in its slot");
+    assert!(bytes[1..].iter().all(|&b| b == 0));
+}

@@ -53,11 +53,9 @@ impl Op for DmaOp {
         cx.import(&BufDesc::sqe_a(sqe), Dir::Dest).map(drop)
     }
     fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
-        match cx.pending_io() {
-            Ok(io) => {
-                critical_section::with(|cs| *HANDLE.borrow_ref_mut(cs) = Some(io));
-                Issue::Pending
-            }
+        // The handle is made in the device's slot.
+        match critical_section::with(|cs| cx.pending_io_into(&mut HANDLE.borrow_ref_mut(cs)).map(drop)) {
+            Ok(()) => Issue::Pending,
             Err(e) => Issue::Err(e),
         }
     }

@@ -548,39 +548,25 @@ impl Op for VirtioBlkOp {
             cx.set_result(0); // Linux: a read at or past the end reads nothing
             return Issue::Done;
         }
-        // A free request slot first (only this context fills slots; the interrupt only
-        // frees them): without one, EAGAIN from issue, which the ring retries once.
-        if critical_section::with(|cs| STATE.borrow_ref(cs).disks.get(fd).is_some_and(|d| d.in_flight() >= SLOTS)) {
-            return Issue::Err(Errno::EAGAIN);
-        }
-        // The buffer goes to the device: from here the request is pending whatever
-        // happens, and every outcome completes through the handle.
-        let io = match cx.pending_io() {
-            Ok(io) => io,
-            Err(e) => return Issue::Err(e),
-        };
         let user_data = cx.info().user_data();
+        // A free request slot of the disk, and the buffer handed out straight into it
+        // (the handle is made there, never moved): from then on the request is pending
+        // whatever happens, and every outcome completes through the handle. Only this
+        // context fills slots; the interrupt only frees them.
         let started = critical_section::with(|cs| {
             let mut s = STATE.borrow_ref_mut(cs);
             let s = &mut *s;
-            // The handle goes straight into a free slot of the disk (moved once), and
-            // the request is started from there.
-            let slot = s.disks.get_mut(fd).and_then(|d| d.slots.iter().position(|sl| sl.io.is_none()).map(|k| (d, k)));
-            let res = match slot {
-                Some((disk, k)) => {
-                    disk.slots[k].io = Some(io);
-                    disk.slots[k].user_data = user_data;
-                    let res = start(disk, k, kind, pdu.off, raw);
-                    let n = disk.in_flight() as u32;
-                    s.stats.peak_in_flight = s.stats.peak_in_flight.max(n);
-                    res.map_err(|e| (e, disk.slots[k].io.take()))
-                }
-                None => Err((if fd < s.disks.len() { Errno::EAGAIN } else { Errno::EBADF }, Some(io))),
-            };
-            match res {
+            let disk = s.disks.get_mut(fd).ok_or(Errno::EBADF)?;
+            // Without a free slot: EAGAIN from issue, which the ring retries once.
+            let k = disk.slots.iter().position(|sl| sl.io.is_none()).ok_or(Errno::EAGAIN)?;
+            cx.pending_io_into(&mut disk.slots[k].io)?;
+            disk.slots[k].user_data = user_data;
+            let res = start(disk, k, kind, pdu.off, raw);
+            s.stats.peak_in_flight = s.stats.peak_in_flight.max(disk.in_flight() as u32);
+            Ok(match res {
                 Ok(len) => Some(len),
-                Err((e, io)) => {
-                    let done = match (io, s.completer) {
+                Err(e) => {
+                    let done = match (disk.slots[k].io.take(), s.completer) {
                         (Some(io), Some(c)) => io.complete(&c, e.res()).is_ok(),
                         _ => false,
                     };
@@ -589,14 +575,19 @@ impl Op for VirtioBlkOp {
                     }
                     None
                 }
-            }
+            })
         });
-        // The chain record's `len` (CHAIN_LEN successors: crc32c, copy) is the length
-        // given to the device; if the device fails, the chain is cancelled anyway.
-        if let Some(len) = started {
-            cx.chain().len = len as u32;
+        match started {
+            // Nothing went out: the request fails here.
+            Err(e) => Issue::Err(e),
+            // The chain record's `len` (CHAIN_LEN successors: crc32c, copy) is the length
+            // given to the device; if the device fails, the chain is cancelled anyway.
+            Ok(Some(len)) => {
+                cx.chain().len = len as u32;
+                Issue::Pending
+            }
+            Ok(None) => Issue::Pending,
         }
-        Issue::Pending
     }
 }
 

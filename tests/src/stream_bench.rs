@@ -24,11 +24,9 @@ impl Op for DmaOp {
         cx.import(&BufDesc::sqe_a(sqe), Dir::Dest).map(drop)
     }
     fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
-        match cx.pending_io() {
-            Ok(io) => {
-                *HANDLE.lock().unwrap_or_else(|e| e.into_inner()) = Some(io);
-                Issue::Pending
-            }
+        // The handle is made in the device's slot.
+        match cx.pending_io_into(&mut HANDLE.lock().unwrap_or_else(|e| e.into_inner())) {
+            Ok(_) => Issue::Pending,
             Err(e) => Issue::Err(e),
         }
     }

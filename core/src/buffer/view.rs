@@ -293,7 +293,42 @@ pub struct Refused {
 #[allow(unsafe_code)]
 unsafe impl Send for PendingIo {}
 
+/// A pending request's imports as raw pieces, into `bufs` (empty on entry): each piece
+/// checked against its region (EFAULT if one no longer fits: impossible while the
+/// request holds its regions), and with feature `dma-cache` handed to the device.
+fn fill(bufs: &mut [RawBuf; MAX_IMPORTS], table: &BufTable, imports: ImportsRef<'_>) -> Result<(), Errno> {
+    for (k, raw) in bufs.iter_mut().enumerate() {
+        let Some(imp) = imports.get(k) else { continue };
+        raw.dir = imp.dir.map_or(0, |d| d as u8);
+        #[cfg(feature = "dma-cache")]
+        let dest = imp.dir == Some(Dir::Dest);
+        for ((r, s), slot) in imp.segs().zip(raw.pieces.iter_mut()) {
+            let region = table.regions.get(r).and_then(Option::as_ref).ok_or(Errno::EFAULT)?;
+            let piece = region.raw_piece(s.start as usize, s.len as usize).ok_or(Errno::EFAULT)?;
+            // The hand-over: sources cleaned, destinations cleaned and invalidated,
+            // before the device can see them (`cache.rs`). One hook per buffer.
+            #[cfg(feature = "dma-cache")]
+            if let Some(ops) = region.cache() {
+                match raw.cache {
+                    Some(c) if !c.same(ops) => return Err(Errno::EINVAL),
+                    _ => raw.cache = Some(ops),
+                }
+                let (addr, len) = piece.span();
+                cache::to_device(ops, dest, addr, len);
+                raw.hooked |= 1 << raw.n;
+            }
+            *slot = Some(piece);
+            raw.n += 1;
+        }
+    }
+    Ok(())
+}
+
 impl PendingIo {
+    /// No buffers, token and ring still to be set.
+    const BLANK: PendingIo =
+        PendingIo { token: Token::BLANK, ring: NonZeroU32::MAX, bufs: [RawBuf::EMPTY; MAX_IMPORTS] };
+
     pub(crate) fn new(
         token: Token,
         ring: NonZeroU32,
@@ -301,31 +336,28 @@ impl PendingIo {
         imports: ImportsRef<'_>,
     ) -> Result<Self, Errno> {
         let mut bufs = [RawBuf::EMPTY; MAX_IMPORTS];
-        for (k, raw) in bufs.iter_mut().enumerate() {
-            let Some(imp) = imports.get(k) else { continue };
-            raw.dir = imp.dir.map_or(0, |d| d as u8);
-            #[cfg(feature = "dma-cache")]
-            let dest = imp.dir == Some(Dir::Dest);
-            for ((r, s), slot) in imp.segs().zip(raw.pieces.iter_mut()) {
-                let region = table.regions.get(r).and_then(Option::as_ref).ok_or(Errno::EFAULT)?;
-                let piece = region.raw_piece(s.start as usize, s.len as usize).ok_or(Errno::EFAULT)?;
-                // The hand-over: sources cleaned, destinations cleaned and invalidated,
-                // before the device can see them (`cache.rs`). One hook per buffer.
-                #[cfg(feature = "dma-cache")]
-                if let Some(ops) = region.cache() {
-                    match raw.cache {
-                        Some(c) if !c.same(ops) => return Err(Errno::EINVAL),
-                        _ => raw.cache = Some(ops),
-                    }
-                    let (addr, len) = piece.span();
-                    cache::to_device(ops, dest, addr, len);
-                    raw.hooked |= 1 << raw.n;
-                }
-                *slot = Some(piece);
-                raw.n += 1;
-            }
-        }
+        fill(&mut bufs, table, imports)?;
         Ok(PendingIo { token, ring, bufs })
+    }
+
+    /// [`PendingIo::new`] in `slot` (empty on entry; left empty on an error).
+    pub(crate) fn new_in<'s>(
+        slot: &'s mut Option<PendingIo>,
+        token: Token,
+        ring: NonZeroU32,
+        table: &BufTable,
+        imports: ImportsRef<'_>,
+    ) -> Result<&'s mut PendingIo, Errno> {
+        // A constant written into the slot, then the two words that vary: no handle is
+        // assembled elsewhere and copied in.
+        let io = slot.insert(PendingIo::BLANK);
+        io.token = token;
+        io.ring = ring;
+        if let Err(e) = fill(&mut io.bufs, table, imports) {
+            *slot = None;
+            return Err(e);
+        }
+        slot.as_mut().ok_or(Errno::EINVAL)
     }
 
     /// The request's buffers, in place.

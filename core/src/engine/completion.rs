@@ -101,6 +101,9 @@ const fn high(generation: u64) -> u32 {
 pub struct Token(u64);
 
 impl Token {
+    /// A placeholder, overwritten before use (a handle being made in place).
+    pub(crate) const BLANK: Token = Token(0);
+
     /// The token of request `idx` (a table index, from 1): it carries the mailbox slot,
     /// `idx - 1`.
     pub(crate) const fn new(idx: u16, generation: u64) -> Self {

@@ -355,23 +355,75 @@ impl IssueCx<'_> {
     /// if the process has numbered 2³² − 1 rings already (a handle must name its ring
     /// exactly).
     pub fn pending_io(&mut self) -> Result<PendingIo, Errno> {
-        if self.pended == Pended::Multishot {
+        let (token, ring) = self.lendable()?;
+        // Passed through as it is made: no copy of the handle in between.
+        let io = PendingIo::new(token, ring, self.env.bufs, self.imports);
+        if io.is_ok() {
+            self.lent();
+        }
+        io
+    }
+
+    /// [`IssueCx::pending_io`], with the handle made in `slot` — where a driver keeps it
+    /// until the device is done (a request slot of its own, in a `static`) — instead of
+    /// returned: the handle is 152 bytes on 32-bit targets, and each move of it is a
+    /// `memcpy` call. The same errors, and EBUSY if `slot` holds a handle already (it
+    /// would be lost, and its request with it); on an error `slot` is left as it was.
+    ///
+    /// ```
+    /// # use fwring::{BufDesc, Dir, Errno, Issue, IssueCx, Op, PendingIo, PrepCx, Sqe};
+    /// # use std::sync::Mutex;
+    /// /// The driver's request slot.
+    /// static SLOT: Mutex<Option<PendingIo>> = Mutex::new(None);
+    /// struct Dma;
+    /// impl Op for Dma {
+    ///     type Pdu = ();
+    ///     fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<(), Errno> {
+    ///         cx.import(&BufDesc::sqe_a(sqe), Dir::Dest).map(drop)
+    ///     }
+    ///     fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
+    ///         let mut slot = SLOT.lock().unwrap();
+    ///         match cx.pending_io_into(&mut slot) {
+    ///             // Program the device from the handle in its slot.
+    ///             Ok(io) => match io.dest_slices(0).map(|mut s| s.next()) {
+    ///                 Ok(Some(buf)) => {
+    ///                     buf[0] = 1;
+    ///                     Issue::Pending
+    ///                 }
+    ///                 // Pending whatever issue says: the handle completes it.
+    ///                 _ => Issue::Pending,
+    ///             },
+    ///             Err(e) => Issue::Err(e),
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub fn pending_io_into<'s>(&mut self, slot: &'s mut Option<PendingIo>) -> Result<&'s mut PendingIo, Errno> {
+        if slot.is_some() {
             return Err(Errno::EBUSY);
         }
+        let (token, ring) = self.lendable()?;
+        let io = PendingIo::new_in(slot, token, ring, self.env.bufs, self.imports)?;
+        self.lent();
+        Ok(io)
+    }
+
+    /// Whether the buffers may go out now, and the token and ring id their handle
+    /// carries.
+    fn lendable(&self) -> Result<(Token, core::num::NonZeroU32), Errno> {
         if self.pended != Pended::No {
             return Err(Errno::EBUSY);
         }
         let Some(ring) = core::num::NonZeroU32::new(self.env.ring) else {
             return Err(Errno::ENOMEM);
         };
-        let token = Token::new(self.env.index, self.env.generation);
-        // Passed through as it is made: no copy of the handle in between.
-        let io = PendingIo::new(token, ring, self.env.bufs, self.imports);
-        if io.is_ok() {
-            completion::pend(self.env.mail, self.env.index, self.env.generation, Phase::Lent);
-            self.pended = Pended::Lent;
-        }
-        io
+        Ok((Token::new(self.env.index, self.env.generation), ring))
+    }
+
+    /// The buffers went out: the request is pending in the lent phase.
+    fn lent(&mut self) {
+        completion::pend(self.env.mail, self.env.index, self.env.generation, Phase::Lent);
+        self.pended = Pended::Lent;
     }
 
     /// (Feature `multishot`.) Go pending as a **multishot** request over the provided-buffer group the SQE
