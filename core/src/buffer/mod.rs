@@ -255,6 +255,15 @@ impl Import {
         Ok(())
     }
 
+    /// The one-segment source import of `len` bytes at `start` of region `region` (a
+    /// range [`BufTable::find`] gave: `region` < [`MAX_BUFFERS`]).
+    pub(crate) fn source(region: usize, start: usize, len: usize) -> Import {
+        // Entries past `nsegs` mean nothing: repeating the one segment there is a few
+        // stores, where zeros would be a `memclr` call.
+        let seg = Seg { start: start as u32, len: len as u32 };
+        Import { dir: Some(Dir::Source), nsegs: 1, regions: [region as u8; MAX_SEGS], segs: [seg; MAX_SEGS] }
+    }
+
     fn total(&self) -> u64 {
         self.segs().map(|(_, s)| s.len as u64).sum()
     }
@@ -336,9 +345,26 @@ impl Owners<'_> {
     /// Whether `new` touches a range another request in flight writes, or writes a range
     /// one touches (-EBUSY): the ownership rule that makes the views of `view.rs` sound.
     pub fn busy(&self, bufs: &BufTable, new: &Import) -> bool {
-        bufs.shares_region(new) && (self.holders.conflict(new, self.in_chain) || bufs.group_conflict(new))
+        bufs.shares_region(new) && self.conflict(bufs, new)
+    }
+
+    /// [`Owners::busy`] without its first, quick answer (no request or group holds a
+    /// range of `new`'s regions).
+    pub(crate) fn conflict(&self, bufs: &BufTable, new: &Import) -> bool {
+        self.holders.conflict(new, self.in_chain) || bufs.group_conflict(new)
     }
 }
+
+/// Every table index in order (what [`BufTable::find`] scans while regions overlap).
+const TABLE_ORDER: [u8; MAX_BUFFERS] = {
+    let mut t = [0; MAX_BUFFERS];
+    let mut i = 0;
+    while i < MAX_BUFFERS {
+        t[i] = i as u8;
+        i += 1;
+    }
+    t
+};
 
 /// The registered-buffer table.
 pub struct BufTable {
@@ -440,7 +466,7 @@ impl BufTable {
     /// or group holds is counted in its region's `users`), and the ownership check is
     /// done without looking at the requests in flight.
     fn shares_region(&self, imp: &Import) -> bool {
-        imp.regions.iter().take(imp.nsegs as usize).any(|&r| self.users.get(r as usize).is_some_and(|&u| u != 0))
+        imp.regions.iter().take(imp.nsegs as usize).any(|&r| self.held(r as usize))
     }
 
     /// Whether any in-flight request holds a buffer range.
@@ -558,20 +584,23 @@ impl BufTable {
     /// The region containing `[addr, addr + len)` (a "user" range): `(index, offset)` —
     /// the first in table order that does.
     fn find(&self, addr: u64, len: u64) -> Result<(usize, usize), Errno> {
-        if let Some((order, n)) = &self.by_addr {
+        // Indices come from `index` (all < MAX_BUFFERS), looked up with `get` all the
+        // same: no bounds-check panic to link in.
+        let at = |i: u8| self.regions.get(i as usize).and_then(Option::as_ref);
+        // The regions that may hold the range, in table order; one loop tries them.
+        let candidates = match &self.by_addr {
             // No two regions overlap: only the last one starting at or below `addr` can
             // hold the range (regions are never empty).
-            let order = &order[..*n as usize];
-            let k = order.partition_point(|&i| self.regions[i as usize].as_ref().is_some_and(|r| r.addr() <= addr));
-            let i = *order.get(k.wrapping_sub(1)).ok_or(Errno::EFAULT)? as usize;
-            let off = self.regions[i].as_ref().and_then(|r| r.offset_of(addr, len)).ok_or(Errno::EFAULT)?;
-            return Ok((i, off));
-        }
-        self.regions
+            Some((order, n)) => {
+                let order = order.get(..*n as usize).unwrap_or_default();
+                let k = order.partition_point(|&i| at(i).is_some_and(|r| r.addr() <= addr));
+                order.get(k.wrapping_sub(1)..k).unwrap_or_default()
+            }
+            None => TABLE_ORDER.get(..self.len as usize).unwrap_or_default(),
+        };
+        candidates
             .iter()
-            .take(self.len as usize)
-            .enumerate()
-            .find_map(|(i, r)| r.as_ref().and_then(|r| r.offset_of(addr, len)).map(|off| (i, off)))
+            .find_map(|&i| at(i).and_then(|r| r.offset_of(addr, len)).map(|off| (i as usize, off)))
             .ok_or(Errno::EFAULT)
     }
 
@@ -585,9 +614,13 @@ impl BufTable {
     /// a read of a structure in user memory (an iovec, a timespec) would look.
     pub(crate) fn user_range(&self, addr: u64, len: usize) -> Result<Import, Errno> {
         let (i, off) = self.find(addr, len as u64)?;
-        let mut imp = Import { dir: Some(Dir::Source), ..Import::EMPTY };
-        imp.push(i, off, len)?;
-        Ok(imp)
+        Ok(Import::source(i, off, len))
+    }
+
+    /// Whether an in-flight request (or a provided-buffer group) holds a range of region
+    /// `i` (see [`BufTable::shares_region`]).
+    pub(crate) fn held(&self, i: usize) -> bool {
+        self.users.get(i).is_some_and(|&u| u != 0)
     }
 
     /// Resolve `desc` for `dir` into checked segments (C-BUF-7..9, C-BUF-13), written
