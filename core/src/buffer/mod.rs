@@ -255,13 +255,18 @@ impl Import {
         Ok(())
     }
 
+    /// The one-segment import for `dir` of `len` bytes at `start` of region `region`.
+    pub(crate) fn one(dir: Dir, region: u8, start: u32, len: u32) -> Import {
+        // Entries past `nsegs` mean nothing: repeating the one segment there is a few
+        // stores, where zeros would be a `memclr` call.
+        let seg = Seg { start, len };
+        Import { dir: Some(dir), nsegs: 1, regions: [region; MAX_SEGS], segs: [seg; MAX_SEGS] }
+    }
+
     /// The one-segment source import of `len` bytes at `start` of region `region` (a
     /// range [`BufTable::find`] gave: `region` < [`MAX_BUFFERS`]).
     pub(crate) fn source(region: usize, start: usize, len: usize) -> Import {
-        // Entries past `nsegs` mean nothing: repeating the one segment there is a few
-        // stores, where zeros would be a `memclr` call.
-        let seg = Seg { start: start as u32, len: len as u32 };
-        Import { dir: Some(Dir::Source), nsegs: 1, regions: [region as u8; MAX_SEGS], segs: [seg; MAX_SEGS] }
+        Import::one(Dir::Source, region as u8, start as u32, len as u32)
     }
 
     fn total(&self) -> u64 {
@@ -757,11 +762,7 @@ impl BufTable {
 impl BufTable {
     /// The area of group `g` as a destination import (what it reserves).
     fn group_area(g: &Group) -> Import {
-        let mut imp = Import { dir: Some(Dir::Dest), ..Import::EMPTY };
-        imp.regions[0] = g.region;
-        imp.segs[0] = Seg { start: g.start, len: g.area_len() as u32 };
-        imp.nsegs = 1;
-        imp
+        Import::one(Dir::Dest, g.region, g.start, g.area_len() as u32)
     }
 
     /// Whether `new` touches the area of a provided-buffer group (reserved for the
