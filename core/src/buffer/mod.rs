@@ -597,9 +597,14 @@ impl BufTable {
             // No two regions overlap: only the last one starting at or below `addr` can
             // hold the range (regions are never empty).
             Some((order, n)) => {
-                let order = order.get(..*n as usize).unwrap_or_default();
-                let k = order.partition_point(|&i| at(i).is_some_and(|r| r.addr() <= addr));
-                order.get(k.wrapping_sub(1)..k).unwrap_or_default()
+                // By halves: `order[..lo]` start at or below `addr`, `order[hi..]` above.
+                let (mut lo, mut hi) = (0, *n as usize);
+                while lo < hi {
+                    let mid = (lo + hi) / 2;
+                    let below = order.get(mid).and_then(|&i| at(i)).is_some_and(|r| r.addr() <= addr);
+                    (lo, hi) = if below { (mid + 1, hi) } else { (lo, mid) };
+                }
+                order.get(lo.wrapping_sub(1)..lo).unwrap_or_default()
             }
             None => TABLE_ORDER.get(..self.len as usize).unwrap_or_default(),
         };
