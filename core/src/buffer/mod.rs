@@ -441,18 +441,19 @@ impl BufTable {
 
     /// Whether `index` names a registered buffer.
     pub fn contains(&self, index: u16) -> bool {
-        index < self.len && self.regions[index as usize].is_some()
+        self.region(index).is_some()
     }
 
     /// The region at `index` — `None` while an in-flight request holds any range of it
     /// (a destination being written by hardware or a worker must not be read meanwhile).
     pub fn get(&self, index: u16) -> Option<&Region> {
-        if index < self.len && self.users[index as usize] == 0 { self.regions[index as usize].as_ref() } else { None }
+        if self.held(index as usize) { None } else { self.region(index) }
     }
 
     /// The region at `index`, in use or not (the ring's own resolution of descriptors).
     fn region(&self, index: u16) -> Option<&Region> {
-        if index < self.len { self.regions[index as usize].as_ref() } else { None }
+        // `get`: `len` ≤ MAX_BUFFERS, but no bounds-check panic to link in.
+        if index < self.len { self.regions.get(index as usize).and_then(Option::as_ref) } else { None }
     }
 
     /// The region at `index`, writable — unless an in-flight request uses it (EBUSY).
@@ -741,16 +742,21 @@ impl BufTable {
 
     /// Account a committed import (in-flight requests pin their regions).
     pub(crate) fn hold(&mut self, imp: &Import) {
+        // An import's regions are all < MAX_BUFFERS (`get_mut`: no panic path).
         for (r, _) in imp.segs() {
-            self.users[r] += 1;
+            if let Some(u) = self.users.get_mut(r) {
+                *u += 1;
+            }
         }
     }
 
     /// Release a committed import.
     pub(crate) fn release(&mut self, imp: &Import) {
         for (r, _) in imp.segs() {
-            debug_assert!(self.users[r] > 0, "release without hold");
-            self.users[r] = self.users[r].saturating_sub(1);
+            if let Some(u) = self.users.get_mut(r) {
+                debug_assert!(*u > 0, "release without hold");
+                *u = u.saturating_sub(1);
+            }
         }
     }
 }
