@@ -133,7 +133,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             // standalone NOP gives its own back at once). The run takes none, but what
             // a submit consumes does not depend on the path it takes.
             if i > cq_room || k as u32 > free - held {
-                for n in &mut per_pass[..k] {
+                for n in per_pass.iter_mut().take(k) {
                     *n -= 1;
                 }
                 full = true;
