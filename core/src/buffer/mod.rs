@@ -594,7 +594,10 @@ impl BufTable {
         // same: no bounds-check panic to link in.
         let at = |i: u8| self.regions.get(i as usize).and_then(Option::as_ref);
         // The regions that may hold the range, in table order; one loop tries them.
-        let candidates = match &self.by_addr {
+        // The feature `small` leaves the lookup by halves out: the scan in table order
+        // finds the same region (with no two overlapping, only one can hold the range).
+        let by_addr = if cfg!(feature = "small") { &None } else { &self.by_addr };
+        let candidates = match by_addr {
             // No two regions overlap: only the last one starting at or below `addr` can
             // hold the range (regions are never empty).
             Some((order, n)) => {
