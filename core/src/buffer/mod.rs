@@ -311,12 +311,10 @@ fn overlaps(a: (usize, Seg), b: (usize, Seg)) -> bool {
     a.0 == b.0 && a.1.len > 0 && b.1.len > 0 && a.1.start < b.1.start + b.1.len && b.1.start < a.1.start + a.1.len
 }
 
-/// Whether a segment of `a` overlaps one of `b` (one segment each: one comparison).
+/// Whether a segment of `a` overlaps one of `b` (one segment each: one comparison, no
+/// special case needed).
 #[inline]
 fn any_overlap(a: &Import, b: &Import) -> bool {
-    if a.nsegs == 1 && b.nsegs == 1 {
-        return overlaps((a.regions[0] as usize, a.segs[0]), (b.regions[0] as usize, b.segs[0]));
-    }
     a.segs().any(|x| b.segs().any(|y| overlaps(x, y)))
 }
 
