@@ -358,17 +358,6 @@ impl Owners<'_> {
     }
 }
 
-/// Every table index in order (what [`BufTable::find`] scans while regions overlap).
-const TABLE_ORDER: [u8; MAX_BUFFERS] = {
-    let mut t = [0; MAX_BUFFERS];
-    let mut i = 0;
-    while i < MAX_BUFFERS {
-        t[i] = i as u8;
-        i += 1;
-    }
-    t
-};
-
 /// The registered-buffer table.
 pub struct BufTable {
     pub(crate) regions: [Option<Region>; MAX_BUFFERS],
@@ -591,28 +580,28 @@ impl BufTable {
         // Indices come from `index` (all < MAX_BUFFERS), looked up with `get` all the
         // same: no bounds-check panic to link in.
         let at = |i: u8| self.regions.get(i as usize).and_then(Option::as_ref);
-        // The regions that may hold the range, in table order; one loop tries them.
         // The feature `small` leaves the lookup by halves out: the scan in table order
         // finds the same region (with no two overlapping, only one can hold the range).
         let by_addr = if cfg!(feature = "small") { &None } else { &self.by_addr };
+        // The table indices of the regions that may hold the range; one loop tries them.
         let candidates = match by_addr {
             // No two regions overlap: only the last one starting at or below `addr` can
-            // hold the range (regions are never empty).
+            // hold the range (regions are never empty). By halves: `order[..lo]` start at
+            // or below `addr`, `order[hi..]` above.
             Some((order, n)) => {
-                // By halves: `order[..lo]` start at or below `addr`, `order[hi..]` above.
                 let (mut lo, mut hi) = (0, *n as usize);
                 while lo < hi {
                     let mid = (lo + hi) / 2;
                     let below = order.get(mid).and_then(|&i| at(i)).is_some_and(|r| r.addr() <= addr);
                     (lo, hi) = if below { (mid + 1, hi) } else { (lo, mid) };
                 }
-                order.get(lo.wrapping_sub(1)..lo).unwrap_or_default()
+                order.get(lo.wrapping_sub(1)).map_or(0..0, |&i| i..i + 1)
             }
-            None => TABLE_ORDER.get(..self.len as usize).unwrap_or_default(),
+            None => 0..self.len as u8,
         };
         candidates
-            .iter()
-            .find_map(|&i| at(i).and_then(|r| r.offset_of(addr, len)).map(|off| (i as usize, off)))
+            .into_iter()
+            .find_map(|i| at(i).and_then(|r| r.offset_of(addr, len)).map(|off| (i as usize, off)))
             .ok_or(Errno::EFAULT)
     }
 
@@ -626,7 +615,9 @@ impl BufTable {
     /// a read of a structure in user memory (an iovec, a timespec) would look.
     pub(crate) fn user_range(&self, addr: u64, len: usize) -> Result<Import, Errno> {
         let (i, off) = self.find(addr, len as u64)?;
-        Ok(Import::source(i, off, len))
+        let mut imp = Import { dir: Some(Dir::Source), ..Import::EMPTY };
+        imp.push(i, off, len)?;
+        Ok(imp)
     }
 
     /// Whether an in-flight request (or a provided-buffer group) holds a range of region
