@@ -20,9 +20,10 @@
 //!   with `IOSQE_BUFFER_SELECT` fails -EOPNOTSUPP, as for a Linux opcode without buffer
 //!   select, and about 1.9 KiB of Cortex-M4 code is left out.
 //! - Cargo feature `small` (off by default), for firmware short of flash: submit's fast
-//!   paths (the quick way for NOPs, the inline NOP and op-slot paths) are left out, about
-//!   2 KiB of Cortex-M4 code. Every SQE takes the general path, which posts the same
-//!   CQEs in the same order, at more instructions per request.
+//!   paths (the quick way for NOPs, the inline NOP and op-slot paths) and the lookup of
+//!   user addresses by halves among the registered regions are left out, about 2 KiB of
+//!   Cortex-M4 code. Every SQE takes the general path, which posts the same CQEs in the
+//!   same order, at more instructions per request.
 //! - No completion is ever dropped or overwritten: when the CQ has no room the ring
 //!   stops taking SQEs ([`Stop::Backpressure`]) until CQEs are reaped — the one place
 //!   fwring differs from Linux on purpose (Linux keeps an overflow list).

@@ -255,6 +255,20 @@ impl Import {
         Ok(())
     }
 
+    /// The one-segment import for `dir` of `len` bytes at `start` of region `region`.
+    pub(crate) fn one(dir: Dir, region: u8, start: u32, len: u32) -> Import {
+        // Entries past `nsegs` mean nothing: repeating the one segment there is a few
+        // stores, where zeros would be a `memclr` call.
+        let seg = Seg { start, len };
+        Import { dir: Some(dir), nsegs: 1, regions: [region; MAX_SEGS], segs: [seg; MAX_SEGS] }
+    }
+
+    /// The one-segment source import of `len` bytes at `start` of region `region` (a
+    /// range [`BufTable::find`] gave: `region` < [`MAX_BUFFERS`]).
+    pub(crate) fn source(region: usize, start: usize, len: usize) -> Import {
+        Import::one(Dir::Source, region as u8, start as u32, len as u32)
+    }
+
     fn total(&self) -> u64 {
         self.segs().map(|(_, s)| s.len as u64).sum()
     }
@@ -297,12 +311,10 @@ fn overlaps(a: (usize, Seg), b: (usize, Seg)) -> bool {
     a.0 == b.0 && a.1.len > 0 && b.1.len > 0 && a.1.start < b.1.start + b.1.len && b.1.start < a.1.start + a.1.len
 }
 
-/// Whether a segment of `a` overlaps one of `b` (one segment each: one comparison).
+/// Whether a segment of `a` overlaps one of `b` (one segment each: one comparison, no
+/// special case needed).
 #[inline]
 fn any_overlap(a: &Import, b: &Import) -> bool {
-    if a.nsegs == 1 && b.nsegs == 1 {
-        return overlaps((a.regions[0] as usize, a.segs[0]), (b.regions[0] as usize, b.segs[0]));
-    }
     a.segs().any(|x| b.segs().any(|y| overlaps(x, y)))
 }
 
@@ -336,7 +348,13 @@ impl Owners<'_> {
     /// Whether `new` touches a range another request in flight writes, or writes a range
     /// one touches (-EBUSY): the ownership rule that makes the views of `view.rs` sound.
     pub fn busy(&self, bufs: &BufTable, new: &Import) -> bool {
-        bufs.shares_region(new) && (self.holders.conflict(new, self.in_chain) || bufs.group_conflict(new))
+        bufs.shares_region(new) && self.conflict(bufs, new)
+    }
+
+    /// [`Owners::busy`] without its first, quick answer (no request or group holds a
+    /// range of `new`'s regions).
+    pub(crate) fn conflict(&self, bufs: &BufTable, new: &Import) -> bool {
+        self.holders.conflict(new, self.in_chain) || bufs.group_conflict(new)
     }
 }
 
@@ -410,18 +428,19 @@ impl BufTable {
 
     /// Whether `index` names a registered buffer.
     pub fn contains(&self, index: u16) -> bool {
-        index < self.len && self.regions[index as usize].is_some()
+        self.region(index).is_some()
     }
 
     /// The region at `index` — `None` while an in-flight request holds any range of it
     /// (a destination being written by hardware or a worker must not be read meanwhile).
     pub fn get(&self, index: u16) -> Option<&Region> {
-        if index < self.len && self.users[index as usize] == 0 { self.regions[index as usize].as_ref() } else { None }
+        if self.held(index as usize) { None } else { self.region(index) }
     }
 
     /// The region at `index`, in use or not (the ring's own resolution of descriptors).
     fn region(&self, index: u16) -> Option<&Region> {
-        if index < self.len { self.regions[index as usize].as_ref() } else { None }
+        // `get`: `len` ≤ MAX_BUFFERS, but no bounds-check panic to link in.
+        if index < self.len { self.regions.get(index as usize).and_then(Option::as_ref) } else { None }
     }
 
     /// The region at `index`, writable — unless an in-flight request uses it (EBUSY).
@@ -440,7 +459,7 @@ impl BufTable {
     /// or group holds is counted in its region's `users`), and the ownership check is
     /// done without looking at the requests in flight.
     fn shares_region(&self, imp: &Import) -> bool {
-        imp.regions.iter().take(imp.nsegs as usize).any(|&r| self.users.get(r as usize).is_some_and(|&u| u != 0))
+        imp.regions.iter().take(imp.nsegs as usize).any(|&r| self.held(r as usize))
     }
 
     /// Whether any in-flight request holds a buffer range.
@@ -558,20 +577,31 @@ impl BufTable {
     /// The region containing `[addr, addr + len)` (a "user" range): `(index, offset)` —
     /// the first in table order that does.
     fn find(&self, addr: u64, len: u64) -> Result<(usize, usize), Errno> {
-        if let Some((order, n)) = &self.by_addr {
+        // Indices come from `index` (all < MAX_BUFFERS), looked up with `get` all the
+        // same: no bounds-check panic to link in.
+        let at = |i: u8| self.regions.get(i as usize).and_then(Option::as_ref);
+        // The feature `small` leaves the lookup by halves out: the scan in table order
+        // finds the same region (with no two overlapping, only one can hold the range).
+        let by_addr = if cfg!(feature = "small") { &None } else { &self.by_addr };
+        // The table indices of the regions that may hold the range; one loop tries them.
+        let candidates = match by_addr {
             // No two regions overlap: only the last one starting at or below `addr` can
-            // hold the range (regions are never empty).
-            let order = &order[..*n as usize];
-            let k = order.partition_point(|&i| self.regions[i as usize].as_ref().is_some_and(|r| r.addr() <= addr));
-            let i = *order.get(k.wrapping_sub(1)).ok_or(Errno::EFAULT)? as usize;
-            let off = self.regions[i].as_ref().and_then(|r| r.offset_of(addr, len)).ok_or(Errno::EFAULT)?;
-            return Ok((i, off));
-        }
-        self.regions
-            .iter()
-            .take(self.len as usize)
-            .enumerate()
-            .find_map(|(i, r)| r.as_ref().and_then(|r| r.offset_of(addr, len)).map(|off| (i, off)))
+            // hold the range (regions are never empty). By halves: `order[..lo]` start at
+            // or below `addr`, `order[hi..]` above.
+            Some((order, n)) => {
+                let (mut lo, mut hi) = (0, *n as usize);
+                while lo < hi {
+                    let mid = (lo + hi) / 2;
+                    let below = order.get(mid).and_then(|&i| at(i)).is_some_and(|r| r.addr() <= addr);
+                    (lo, hi) = if below { (mid + 1, hi) } else { (lo, mid) };
+                }
+                order.get(lo.wrapping_sub(1)).map_or(0..0, |&i| i..i + 1)
+            }
+            None => 0..self.len as u8,
+        };
+        candidates
+            .into_iter()
+            .find_map(|i| at(i).and_then(|r| r.offset_of(addr, len)).map(|off| (i as usize, off)))
             .ok_or(Errno::EFAULT)
     }
 
@@ -588,6 +618,12 @@ impl BufTable {
         let mut imp = Import { dir: Some(Dir::Source), ..Import::EMPTY };
         imp.push(i, off, len)?;
         Ok(imp)
+    }
+
+    /// Whether an in-flight request (or a provided-buffer group) holds a range of region
+    /// `i` (see [`BufTable::shares_region`]).
+    pub(crate) fn held(&self, i: usize) -> bool {
+        self.users.get(i).is_some_and(|&u| u != 0)
     }
 
     /// Resolve `desc` for `dir` into checked segments (C-BUF-7..9, C-BUF-13), written
@@ -698,16 +734,21 @@ impl BufTable {
 
     /// Account a committed import (in-flight requests pin their regions).
     pub(crate) fn hold(&mut self, imp: &Import) {
+        // An import's regions are all < MAX_BUFFERS (`get_mut`: no panic path).
         for (r, _) in imp.segs() {
-            self.users[r] += 1;
+            if let Some(u) = self.users.get_mut(r) {
+                *u += 1;
+            }
         }
     }
 
     /// Release a committed import.
     pub(crate) fn release(&mut self, imp: &Import) {
         for (r, _) in imp.segs() {
-            debug_assert!(self.users[r] > 0, "release without hold");
-            self.users[r] = self.users[r].saturating_sub(1);
+            if let Some(u) = self.users.get_mut(r) {
+                debug_assert!(*u > 0, "release without hold");
+                *u = u.saturating_sub(1);
+            }
         }
     }
 }
@@ -724,11 +765,7 @@ impl BufTable {
 impl BufTable {
     /// The area of group `g` as a destination import (what it reserves).
     fn group_area(g: &Group) -> Import {
-        let mut imp = Import { dir: Some(Dir::Dest), ..Import::EMPTY };
-        imp.regions[0] = g.region;
-        imp.segs[0] = Seg { start: g.start, len: g.area_len() as u32 };
-        imp.nsegs = 1;
-        imp
+        Import::one(Dir::Dest, g.region, g.start, g.area_len() as u32)
     }
 
     /// Whether `new` touches the area of a provided-buffer group (reserved for the

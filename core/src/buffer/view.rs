@@ -26,16 +26,21 @@ use crate::engine::completion::{CompleteError, Completer, Phase, Token};
 /// [`PendingIo`]'s views.
 #[allow(unsafe_code)]
 pub(crate) fn read_user<T: FromBytes>(table: &BufTable, owners: &Owners<'_>, addr: u64) -> Result<T, Errno> {
-    let imp = table.user_range(addr, size_of::<T>())?;
-    if owners.busy(table, &imp) {
+    let len = size_of::<T>();
+    // One region lookup and one piece: the general import machinery (`pieces` over an
+    // `Import`) is built only when some request holds a range of that region.
+    let (region, off) = table.find(addr, len as u64)?;
+    if table.held(region) && owners.conflict(table, &Import::source(region, off, len)) {
         return Err(Errno::EBUSY);
     }
-    let piece = pieces(table, &imp).next().ok_or(Errno::EFAULT)??;
+    let piece = table.regions.get(region).and_then(Option::as_ref).and_then(|r| r.raw_piece(off, len));
+    let piece = piece.ok_or(Errno::EFAULT)?;
     // SAFETY: no `&mut` to these bytes is alive: no request in flight outside the chain
-    // being assembled has them as a destination (checked just above), the members of
-    // that chain have not run, and the application reaches a region only while no
-    // request holds any of it (it cannot run during the ring's prep anyway: that takes
-    // the ring mutably). The view lives only for this read.
+    // being assembled has them as a destination (checked just above: a region no request
+    // or group holds a range of has none), the members of that chain have not run, and
+    // the application reaches a region only while no request holds any of it (it cannot
+    // run during the ring's prep anyway: that takes the ring mutably). The view lives
+    // only for this read.
     let bytes = unsafe { piece.slice() };
     T::read_from_bytes(bytes).map_err(|_| Errno::EFAULT)
 }

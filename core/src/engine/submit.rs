@@ -105,7 +105,8 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         let free = self.e.t.nr_free();
         let max_len = (self.e.max_chain() as usize).min(RUN_PASSES);
         // First walk: the run's extent, every member checked, the CQEs of each pass.
-        let mut per_pass = [0u32; RUN_PASSES];
+        let mut per_pass = PerPass([0u32; RUN_PASSES]);
+        let per_pass = &mut per_pass.0;
         // `m` SQEs in whole chains so far, `held` of them in chains; the current one has
         // `k` members before `i`.
         let (mut m, mut held, mut k, mut i) = (0, 0, 0, 0);
@@ -132,7 +133,7 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             // standalone NOP gives its own back at once). The run takes none, but what
             // a submit consumes does not depend on the path it takes.
             if i > cq_room || k as u32 > free - held {
-                for n in &mut per_pass[..k] {
+                for n in per_pass.iter_mut().take(k) {
                     *n -= 1;
                 }
                 full = true;
@@ -150,10 +151,10 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         // Second walk: each CQE into its place, pass by pass. Each pass's count becomes
         // the CQ index its next CQE goes to.
         let mut next = self.e.cq.tail();
-        for n in &mut per_pass {
+        for n in per_pass.iter_mut() {
             (*n, next) = (next, next.wrapping_add(*n));
         }
-        let place = &mut per_pass;
+        let place = per_pass;
         let mut k = 0;
         for i in 0..m {
             let sqe = at(i);
@@ -413,6 +414,12 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
 
 /// Longest chain [`Exec::submit_nop_chains`] runs: the passes it counts CQEs for.
 pub(crate) const RUN_PASSES: usize = 8;
+
+/// [`Exec::submit_nop_chains`]'s CQE count per pass, 8-aligned: its zeroing is then the
+/// same `__aeabi_memclr8` the rest of the ring links on 32-bit Arm, not a second copy of
+/// that routine (`__aeabi_memclr4`, 174 bytes on a Cortex-M4).
+#[repr(align(8))]
+struct PerPass([u32; RUN_PASSES]);
 
 /// What [`Exec::submit_nop_chains`] did.
 pub(crate) enum ChainRun {

@@ -342,13 +342,14 @@ impl<const N: usize> core::ops::IndexMut<Idx> for Table<N> {
 
 impl<const N: usize> crate::buffer::Holders for Table<N> {
     fn conflict(&self, new: &Import, in_chain: bool) -> bool {
-        conflict_in(self.reqs.iter(), new, in_chain)
+        conflict_in(&self.reqs, new, in_chain)
     }
 }
 
-/// [`Holders::conflict`](crate::buffer::Holders::conflict) over `reqs`.
-fn conflict_in<'r>(mut reqs: impl Iterator<Item = &'r Req>, new: &Import, in_chain: bool) -> bool {
-    reqs.any(|r| {
+/// [`Holders::conflict`](crate::buffer::Holders::conflict) over `reqs` (a slice, not
+/// generic: one copy serves a whole table and the two halves of [`Others`]).
+fn conflict_in(reqs: &[Req], new: &Import, in_chain: bool) -> bool {
+    reqs.iter().any(|r| {
         r.flags.contains(ReqFlags::HAS_IMPORTS)
             && !(in_chain && r.flags.contains(ReqFlags::OPEN_CHAIN))
             && r.imports.iter().any(|i| crate::buffer::conflict(i, new))
@@ -364,7 +365,7 @@ pub(crate) struct Others<'t> {
 
 impl crate::buffer::Holders for Others<'_> {
     fn conflict(&self, new: &Import, in_chain: bool) -> bool {
-        conflict_in(self.before.iter().chain(self.after), new, in_chain)
+        conflict_in(self.before, new, in_chain) || conflict_in(self.after, new, in_chain)
     }
 }
 

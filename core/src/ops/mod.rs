@@ -64,6 +64,7 @@ pub(crate) fn prep_src_dst(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<u32, Errno>
 /// Issue of a source → destination op: run `f` on the source (cut to the chain record's
 /// `len` under [`CHAIN_LEN`]) and the destination, in place; its byte count becomes the
 /// CQE's result and the chain record's `len`.
+#[inline]
 pub(crate) fn issue_src_dst(
     cx: &mut IssueCx<'_>,
     flags: u32,
