@@ -18,16 +18,21 @@ impl Op for Dma {
         cx.import(&BufDesc::sqe_a(sqe), Dir::Dest).map(drop)
     }
     fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
-        let ud = cx.info().user_data();
-        match cx.pending_io() {
-            Ok(io) => {
-                // Once the buffers are handed out, issue's own views are refused.
-                assert_eq!(cx.io().err(), Some(Errno::EBUSY));
-                HANDLES.lock().unwrap().push((ud, io));
-                Issue::Pending
-            }
-            Err(e) => Issue::Err(e),
+        hand_out(cx)
+    }
+}
+
+/// Hand the request's buffers out into [`HANDLES`]: pending.
+fn hand_out(cx: &mut IssueCx<'_>) -> Issue {
+    let ud = cx.info().user_data();
+    match cx.pending_io() {
+        Ok(io) => {
+            // Once the buffers are handed out, issue's own views are refused.
+            assert_eq!(cx.io().err(), Some(Errno::EBUSY));
+            HANDLES.lock().unwrap().push((ud, io));
+            Issue::Pending
         }
+        Err(e) => Issue::Err(e),
     }
 }
 
@@ -161,14 +166,7 @@ impl Op for SrcDst {
         cx.import(&BufDesc::sqe_b(sqe), Dir::Dest).map(drop)
     }
     fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
-        let ud = cx.info().user_data();
-        match cx.pending_io() {
-            Ok(io) => {
-                HANDLES.lock().unwrap().push((ud, io));
-                Issue::Pending
-            }
-            Err(e) => Issue::Err(e),
-        }
+        hand_out(cx)
     }
 }
 static SRC_DST: OpVTable = vtable::<SrcDst>(2);
