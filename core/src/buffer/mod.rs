@@ -218,25 +218,11 @@ impl Import {
     pub const EMPTY: Import =
         Import { dir: None, nsegs: 0, regions: [0; MAX_SEGS], segs: [Seg { start: 0, len: 0 }; MAX_SEGS] };
 
-    /// A blank import to resolve into: every byte zero, so making one is a plain clear
-    /// rather than a copy of a constant ([`BufTable::resolve_into`] sets `dir` and
-    /// `nsegs`).
-    pub(crate) const BLANK: Import =
-        Import { dir: Some(Dir::Dest), nsegs: 0, regions: [0; MAX_SEGS], segs: [Seg { start: 0, len: 0 }; MAX_SEGS] };
-
-    /// Make `self` the same import as `from` (`None`: unused), copying only the segments
-    /// in use (entries past `nsegs` mean nothing).
+    /// Make `self` unused: no direction, no segment (what the table's conflict checks and
+    /// holds read for an import its request did not make).
     #[inline]
-    pub(crate) fn assign(&mut self, from: Option<&Import>) {
-        let Some(from) = from else {
-            (self.dir, self.nsegs) = (None, 0);
-            return;
-        };
-        (self.dir, self.nsegs) = (from.dir, from.nsegs);
-        for k in 0..(from.nsegs as usize).min(MAX_SEGS) {
-            self.regions[k] = from.regions[k];
-            self.segs[k] = from.segs[k];
-        }
+    pub(crate) fn clear(&mut self) {
+        (self.dir, self.nsegs) = (None, 0);
     }
 
     pub(crate) fn segs(&self) -> impl Iterator<Item = (usize, Seg)> + '_ {
@@ -271,26 +257,37 @@ impl Eq for Import {}
 /// The imports of one request.
 pub(crate) type Imports = [Import; MAX_IMPORTS];
 
-/// Imports a prep staged: `None` until used (a prep that imports nothing writes two tags).
-pub(crate) type Staged = [Option<Import>; MAX_IMPORTS];
-
-/// A request's imports as its issue sees them: held by its table entry, or still staged
-/// by its prep (a standalone request issued before it enters the table, if it ever does).
+/// A request's imports as its issue sees them: the first `n` of its table entry's —
+/// those its prep made, in place (the entry's others are left from earlier requests and
+/// mean nothing; a standalone request completing in line never enters the table, but
+/// its prep used the entry it would take).
 #[derive(Clone, Copy)]
-pub(crate) enum ImportsRef<'i> {
-    Held(&'i Imports),
-    Staged(&'i Staged),
+pub(crate) struct ImportsRef<'i> {
+    held: &'i Imports,
+    n: usize,
 }
 
 impl<'i> ImportsRef<'i> {
+    /// The first `n` imports of `held` (`n` ≤ [`MAX_IMPORTS`]; unused ones among them,
+    /// `dir` `None`, are skipped).
+    #[inline]
+    pub(crate) fn new(held: &'i Imports, n: usize) -> Self {
+        ImportsRef { held, n }
+    }
+
     /// Import `k`, if the request made it.
     #[inline]
     pub(crate) fn get(self, k: usize) -> Option<&'i Import> {
-        match self {
-            ImportsRef::Held(held) => held.get(k).filter(|i| i.dir.is_some()),
-            ImportsRef::Staged(staged) => staged.get(k).and_then(Option::as_ref),
-        }
+        if k < self.n { self.held.get(k).filter(|i| i.dir.is_some()) } else { None }
     }
+}
+
+/// The `n` imports a prep made at the front of `imports`, sealed as a table entry holds
+/// them: the others unused (the table's conflict checks and holds read every import of
+/// an entry that has some).
+#[inline]
+pub(crate) fn seal(imports: &mut Imports, n: usize) {
+    imports.iter_mut().skip(n).for_each(Import::clear);
 }
 
 fn overlaps(a: (usize, Seg), b: (usize, Seg)) -> bool {
@@ -335,6 +332,7 @@ pub(crate) struct Owners<'a> {
 impl Owners<'_> {
     /// Whether `new` touches a range another request in flight writes, or writes a range
     /// one touches (-EBUSY): the ownership rule that makes the views of `view.rs` sound.
+    #[inline]
     pub fn busy(&self, bufs: &BufTable, new: &Import) -> bool {
         bufs.shares_region(new) && (self.holders.conflict(new, self.in_chain) || bufs.group_conflict(new))
     }
@@ -420,6 +418,7 @@ impl BufTable {
     }
 
     /// The region at `index`, in use or not (the ring's own resolution of descriptors).
+    #[inline]
     fn region(&self, index: u16) -> Option<&Region> {
         if index < self.len { self.regions[index as usize].as_ref() } else { None }
     }
@@ -439,6 +438,7 @@ impl BufTable {
     /// `imp` touches: if none does, nothing can conflict with `imp` (every range a request
     /// or group holds is counted in its region's `users`), and the ownership check is
     /// done without looking at the requests in flight.
+    #[inline]
     fn shares_region(&self, imp: &Import) -> bool {
         imp.regions.iter().take(imp.nsegs as usize).any(|&r| self.users.get(r as usize).is_some_and(|&u| u != 0))
     }
@@ -576,6 +576,7 @@ impl BufTable {
     }
 
     /// Registered buffer `index`, checked for direction (C-BUF-9: EFAULT).
+    #[inline]
     fn registered(&self, index: u16, dir: Dir) -> Result<&Region, Errno> {
         let r = self.region(index).ok_or(Errno::EFAULT)?;
         if permits(r, dir) { Ok(r) } else { Err(Errno::EFAULT) }
@@ -825,13 +826,26 @@ fn permits(r: &Region, dir: Dir) -> bool {
     }
 }
 
-/// Check a new import against the request's earlier ones (`imports`): a destination may not overlap
-/// anything else of the same request (overlapping source and destination: EINVAL).
+/// Check a new import against the request's earlier ones (`earlier`): a destination may
+/// not overlap anything else of the same request (overlapping source and destination:
+/// EINVAL).
 #[inline]
-pub(crate) fn check_within(imports: &[Option<Import>], new: &Import) -> Result<(), Errno> {
-    if new.nsegs == 1 && imports.first().is_none_or(Option::is_none) {
-        return Ok(());
+pub(crate) fn check_within(earlier: &[Import], new: &Import) -> Result<(), Errno> {
+    // One segment, after no import or after one of one segment (a source → destination
+    // op's usual pair): at most one comparison, in line; anything else out of line.
+    match earlier {
+        [] if new.nsegs == 1 => Ok(()),
+        [old] if new.nsegs == 1 && old.nsegs == 1 => {
+            let writes = new.dir == Some(Dir::Dest) || old.dir == Some(Dir::Dest);
+            if writes && any_overlap(old, new) { Err(Errno::EINVAL) } else { Ok(()) }
+        }
+        _ => check_within_all(earlier, new),
     }
+}
+
+/// [`check_within`] of any imports.
+#[inline(never)]
+fn check_within_all(earlier: &[Import], new: &Import) -> Result<(), Errno> {
     let new_dest = new.dir == Some(Dir::Dest);
     // Within one descriptor, a destination's own segments must not overlap either.
     if new_dest && new.nsegs > 1 {
@@ -842,7 +856,7 @@ pub(crate) fn check_within(imports: &[Option<Import>], new: &Import) -> Result<(
             }
         }
     }
-    for old in imports.iter().flatten() {
+    for old in earlier {
         if (new_dest || old.dir == Some(Dir::Dest)) && any_overlap(old, new) {
             return Err(Errno::EINVAL);
         }

@@ -157,7 +157,7 @@ unsafe fn view_into<'a>(
 /// carving the `Io`: EPERM if import 1 is a source, EINVAL if import 0 is not a source
 /// or import 1 not imported.
 #[allow(unsafe_code)]
-#[inline]
+#[inline(always)]
 pub(crate) fn carve_src_dst<'a>(
     table: &'a BufTable,
     imports: ImportsRef<'_>,
