@@ -645,7 +645,7 @@ impl BufTable {
         desc: &BufDesc,
         dir: Dir,
         read_iovec: impl Fn(u64) -> Result<IoVec, Errno>,
-        read_iovecs: impl Fn(u64, usize) -> Option<[IoVec; MAX_SEGS]>,
+        read_iovecs: impl Fn(u64, usize, &mut [IoVec; MAX_SEGS]) -> Option<()>,
         imp: &mut Import,
     ) -> Result<(), Errno> {
         imp.dir = Some(dir);
@@ -692,7 +692,7 @@ impl BufTable {
         dir: Dir,
         (read_iovec, read_iovecs): (
             impl Fn(u64) -> Result<IoVec, Errno>,
-            impl Fn(u64, usize) -> Option<[IoVec; MAX_SEGS]>,
+            impl Fn(u64, usize, &mut [IoVec; MAX_SEGS]) -> Option<()>,
         ),
         imp: &mut Import,
     ) -> Result<(), Errno> {
@@ -703,11 +703,14 @@ impl BufTable {
         let reg = if ty == BufType::RegVec { Some(self.registered(desc.buf_index, dir)?) } else { None };
         // The whole array in one read where that reads exactly what reading the iovecs
         // one by one would (see `view::read_iovecs`); else one by one, in order.
-        let all = read_iovecs(desc.addr, desc.len as usize);
-        for k in 0..desc.len as u64 {
-            let at = desc.addr.checked_add(k * 16).ok_or(Errno::EFAULT)?;
-            let iov = match &all {
-                Some(all) => all[k as usize],
+        let n = desc.len as usize;
+        let mut all = [IoVec::default(); MAX_SEGS];
+        let iovs = read_iovecs(desc.addr, n, &mut all).map(|()| &all[..n.min(MAX_SEGS)]);
+        // Counted in 32 bits (n <= MAX_SEGS): the 64-bit address only where it is used.
+        for k in 0..n {
+            let at = desc.addr.checked_add((k * 16) as u64).ok_or(Errno::EFAULT)?;
+            let iov = match iovs {
+                Some(iovs) => iovs.get(k).copied().ok_or(Errno::EFAULT)?,
                 None => read_iovec(at)?,
             };
             if iov.len == 0 {

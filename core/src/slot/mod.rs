@@ -226,7 +226,7 @@ impl PrepCx<'_> {
         let Some(new) = rest.first_mut() else { return Err(Errno::EINVAL) };
         let (bufs, owners) = (self.bufs, &self.owners);
         let one = |at| view::read_user(bufs, owners, at);
-        let all = |at, n| view::read_iovecs(bufs, owners, at, n);
+        let all = |at, n, out: &mut _| view::read_iovecs(bufs, owners, at, n, out);
         bufs.resolve_into(desc, dir, one, all, new)?;
         buffer::check_within(earlier, new)?;
         if owners.busy(bufs, new) {
