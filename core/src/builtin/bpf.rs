@@ -1,6 +1,6 @@
-//! `IORING_OP_BPF`: the op-slot opcode. Prep runs the slot's `prep` on a fresh pdu and
-//! a staging area for buffer imports, committed to the request only when prep succeeds
-//! (the seed's `io_uring_bpf_prep` plus P06's in-flight accounting); issue runs the
+//! `IORING_OP_BPF`: the op-slot opcode. Prep runs the slot's `prep` on a fresh pdu,
+//! making buffer imports in the request's entry, held only when prep succeeds (the
+//! seed's `io_uring_bpf_prep` plus P06's in-flight accounting); issue runs the
 //! slot's `issue` and turns its answer into an outcome — done, failed, or pending with
 //! a token or a [`PendingIo`](crate::PendingIo) out.
 
@@ -16,8 +16,8 @@ use crate::slot::{Env, Issue, IssueCx, OpVTable, Pdu, Pended, PrepCx, ReqInfo};
 
 impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// `io_uring_bpf_prep` (seed) + P06's in-flight accounting. The op preps into a
-    /// fresh pdu and a staging area for its buffer imports; the imports are committed to
-    /// the request only when prep succeeds. The pdu is the request's either way: a
+    /// fresh pdu and makes its buffer imports in the request's entry; the request holds
+    /// them only when prep succeeds. The pdu is the request's either way: a
     /// failed prep's fail hook sees what prep wrote before failing (zeros for a typed
     /// [`Op`](crate::Op), whose prep writes only on success).
     pub(crate) fn prep_bpf(&mut self, idx: Idx, sqe: &Sqe) -> Result<(), Errno> {
@@ -173,8 +173,8 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// personality, and its slot holds an op with a prep: the general path's checks of
     /// flags, drain and links then have nothing to find. Its table's one-call path
     /// ([`Run`], `slot/run.rs`) preps and issues it exactly as the general path would,
-    /// from a record — and the imports its prep stages — on the stack; a request that is
-    /// done (or fails) at issue has run its hooks when the call returns, and its CQE goes
+    /// from a record on the stack, its prep making its imports in the free entry it
+    /// would take; a request that is done (or fails) at issue has run its hooks when the call returns, and its CQE goes
     /// straight into the CQ room `budget` counted, without the request ever entering the
     /// in-flight table — nothing can observe the table, the slot's count, the buffers'
     /// holds or the published CQ between its prep and its CQE, and no other request
