@@ -95,6 +95,8 @@ const _: () = {
     assert!(core::mem::offset_of!(BufDesc, len) == 4);
     assert!(core::mem::offset_of!(BufDesc, addr) == 8);
     assert!(size_of::<IoVec>() == 16);
+    // Inline descriptors A (bytes 8..24) and B (48..64) are viewed in place.
+    assert!(align_of::<Sqe>() >= align_of::<BufDesc>() && 8 % align_of::<BufDesc>() == 0);
 };
 
 impl BufDesc {
@@ -151,6 +153,25 @@ impl BufDesc {
     /// Inline descriptor B of an SQE: bytes 48..64 (`addr3`, `__pad2`).
     pub fn sqe_b(sqe: &Sqe) -> Self {
         BufDesc::read_from_bytes(&sqe.as_bytes()[48..64]).unwrap_or_default()
+    }
+
+    /// Inline descriptor A of an SQE in place, without the copy [`BufDesc::sqe_a`] makes
+    /// (what an import reads: on the 32-bit targets the copy was 8 loads and stores).
+    pub(crate) fn in_sqe_a(sqe: &Sqe) -> &Self {
+        Self::in_sqe(sqe, 8)
+    }
+
+    /// Inline descriptor B of an SQE in place (see [`BufDesc::in_sqe_a`]).
+    pub(crate) fn in_sqe_b(sqe: &Sqe) -> &Self {
+        Self::in_sqe(sqe, 48)
+    }
+
+    /// The 16 bytes at `at` of `sqe` as a descriptor: an SQE is 8-aligned and `at` is a
+    /// multiple of 8 (const-asserted with the layout), so the view is always made; an all-zero
+    /// descriptor stands in otherwise, as `sqe_a` reads a short slice.
+    fn in_sqe(sqe: &Sqe, at: usize) -> &Self {
+        const ZERO: BufDesc = BufDesc::user(0, 0);
+        sqe.as_bytes().get(at..at + 16).and_then(|b| BufDesc::ref_from_bytes(b).ok()).unwrap_or(&ZERO)
     }
 
     /// Store as inline descriptor A of `sqe` (see [`BufDesc::sqe_a`]).
@@ -1099,6 +1120,21 @@ mod tests {
         len: usize,
     ) -> impl Iterator<Item = &'static mut [u8]> {
         cell.init([0; M]).chunks_exact_mut(len)
+    }
+
+    /// The in-place views of an SQE's inline descriptors read what the copies read.
+    #[test]
+    fn inline_descriptors_in_place_equal_their_copies() {
+        let mut sqe = Sqe::default();
+        for (i, b) in sqe.as_mut_bytes().iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(29).wrapping_add(3);
+        }
+        assert_eq!(*BufDesc::in_sqe_a(&sqe), BufDesc::sqe_a(&sqe));
+        assert_eq!(*BufDesc::in_sqe_b(&sqe), BufDesc::sqe_b(&sqe));
+        let (a, b) = (BufDesc::kfixed(3, 16, 8), BufDesc::reg_vec(1, 0x1000, 4));
+        a.put_a(&mut sqe);
+        b.put_b(&mut sqe);
+        assert_eq!((*BufDesc::in_sqe_a(&sqe), *BufDesc::in_sqe_b(&sqe)), (a, b));
     }
 
     /// `check_within`'s shortcuts — a one-segment pair compared in line, a destination in
