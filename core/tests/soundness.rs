@@ -18,6 +18,8 @@ struct Wait;
 struct Fill;
 /// Imports two sources (descriptors A and B) and goes pending with a plain token.
 struct Hold;
+/// Imports nothing; at issue, fills a destination 0 if it is given one (it must not be).
+struct Peek;
 
 static HANDLES: Mutex<Vec<(u64, PendingIo)>> = Mutex::new(Vec::new());
 static TOKENS: Mutex<Vec<(u64, Token)>> = Mutex::new(Vec::new());
@@ -78,6 +80,26 @@ impl Op for Fill {
     }
 }
 
+impl Op for Peek {
+    type Pdu = ();
+    fn prep(_: &mut PrepCx<'_>, _: &Sqe) -> Result<(), Errno> {
+        Ok(())
+    }
+    /// Result 0 if it has no buffer; else it writes 0xee over its destination and
+    /// answers 1000 + its length.
+    fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
+        let filled = cx.io().and_then(|mut io| {
+            let d = io.dest(0)?;
+            for s in d.slices_mut() {
+                s.fill(0xee);
+            }
+            Ok(d.len())
+        });
+        cx.set_result(filled.map_or(0, |n| 1000 + n as i32));
+        Issue::Done
+    }
+}
+
 impl Op for Hold {
     type Pdu = ();
     fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<(), Errno> {
@@ -98,7 +120,9 @@ const DMA: u8 = 0;
 const WAIT: u8 = 1;
 const FILL: u8 = 2;
 const HOLD: u8 = 3;
-static OPS: [OpVTable; 4] = [vtable::<Dma>(0), vtable::<Wait>(1), vtable::<Fill>(2), vtable::<Hold>(3)];
+const PEEK: u8 = 4;
+static OPS: [OpVTable; 5] =
+    [vtable::<Dma>(0), vtable::<Wait>(1), vtable::<Fill>(2), vtable::<Hold>(3), vtable::<Peek>(4)];
 
 /// User data is unique per test (tests run in parallel and share the statics).
 fn handle(ud: u64) -> PendingIo {
@@ -442,4 +466,50 @@ fn an_iovec_array_reaching_into_a_lent_range_is_busy() {
     assert_eq!(ring.pop(), Some(Cqe::new(710, 0)));
     let bytes = ring.buffer_mut(0).unwrap();
     assert_eq!((bytes[159], bytes[160], bytes[175], bytes[176]), (0, 0x44, 0x44, 0));
+}
+
+/// Found with issue 13: a request's imports live in its table entry, and an entry's
+/// imports outlive the request that made them. A request whose prep imported nothing
+/// must get no buffer at issue, whatever its entry held before — here a destination
+/// another request has lent out since, whose view stays alive across the attack.
+#[test]
+fn a_request_that_imported_nothing_gets_no_buffer_from_its_entrys_past() {
+    let mem = leak(128);
+    let a = mem.as_ptr() as u64;
+    let mut ring = ring_with(mem);
+    // [0, 64) imported as a destination by a standalone request (the in-line path) and
+    // by a chain member (the general path); both complete, their entries go free.
+    submit_one(&mut ring, op(FILL, 0x11, BufDesc::user(a, 64), 1100));
+    ring.push(op(FILL, 0x22, BufDesc::user(a, 64), 1101).flags(SqeFlags::IO_LINK)).unwrap();
+    ring.push(Sqe::nop().user_data(1102)).unwrap();
+    assert_eq!(ring.submit().taken, 2);
+    let got: Vec<Cqe> = std::iter::from_fn(|| ring.pop()).collect();
+    assert_eq!(got, [Cqe::new(1100, 64), Cqe::new(1101, 64), Cqe::new(1102, 0)]);
+    // Then lent to a device, which writes through its view.
+    submit_one(&mut ring, op(DMA, 0, BufDesc::user(a, 64), 1103));
+    let mut io = handle(1103);
+    let mut views = io.io();
+    let dest = views.dest(0).unwrap();
+    dest.slices_mut()[0].fill(0xd0);
+    // Requests that import nothing take every free entry (a chain: the general path),
+    // and then one more standalone (the in-line path): none gets a buffer.
+    for ud in 1104..1110 {
+        ring.push(Sqe::bpf(PEEK, 0).user_data(ud).flags(SqeFlags::IO_LINK)).unwrap();
+    }
+    ring.push(Sqe::bpf(PEEK, 0).user_data(1110)).unwrap();
+    assert_eq!(ring.submit().taken, 7);
+    let got: Vec<Cqe> = std::iter::from_fn(|| ring.pop()).collect();
+    assert_eq!(got, (1104..1111).map(|u| Cqe::new(u, 0)).collect::<Vec<_>>());
+    submit_one(&mut ring, Sqe::bpf(PEEK, 0).user_data(1111));
+    assert_eq!(ring.pop(), Some(Cqe::new(1111, 0)));
+    // The device's view is still the only one: write through it again.
+    dest.slices_mut()[0][63] = 0xd1;
+    drop(views);
+    let (_, _, completer) = ring.split();
+    assert!(io.complete(&completer, 64).is_ok());
+    ring.poll();
+    assert_eq!(ring.pop(), Some(Cqe::new(1103, 64)));
+    let bytes = ring.buffer_mut(0).unwrap();
+    assert!(bytes[..63].iter().all(|&b| b == 0xd0));
+    assert_eq!((bytes[63], bytes[64]), (0xd1, 0));
 }

@@ -45,14 +45,21 @@ pub(crate) fn read_user<T: FromBytes>(table: &BufTable, owners: &Owners<'_>, add
     T::read_from_bytes(bytes).map_err(|_| Errno::EFAULT)
 }
 
-/// Read the `n` (≤ [`MAX_SEGS`]) iovecs at `addr` in one view — `None` unless that reads
-/// exactly what [`read_user`] of each in turn would: no two regions overlap (so each
-/// iovec's region is the array's), the array lies in one region, and nothing in flight
-/// outside the chain being assembled writes any of it (so no iovec's bytes are busy: a
-/// range inside one nobody writes is not written either). Then the caller reads them one
-/// by one, with the errors that gives.
+/// Read the `n` (≤ [`MAX_SEGS`]) iovecs at `addr` in one view into the front of `out`, in
+/// place (no array is moved) — `None` unless that reads exactly what [`read_user`] of
+/// each in turn would: no two regions overlap (so each iovec's region is the array's),
+/// the array lies in one region, and nothing in flight outside the chain being
+/// assembled writes any of it (so no iovec's bytes are busy: a range inside one nobody
+/// writes is not written either). Then the caller reads them one by one, with the
+/// errors that gives.
 #[allow(unsafe_code)]
-pub(crate) fn read_iovecs(table: &BufTable, owners: &Owners<'_>, addr: u64, n: usize) -> Option<[IoVec; MAX_SEGS]> {
+pub(crate) fn read_iovecs(
+    table: &BufTable,
+    owners: &Owners<'_>,
+    addr: u64,
+    n: usize,
+    out: &mut [IoVec; MAX_SEGS],
+) -> Option<()> {
     if !table.disjoint() || n > MAX_SEGS {
         return None;
     }
@@ -66,11 +73,10 @@ pub(crate) fn read_iovecs(table: &BufTable, owners: &Owners<'_>, addr: u64, n: u
     // members have not run; the application cannot run during prep). The view lives
     // only for this read.
     let bytes = unsafe { piece.slice() };
-    let mut out = [IoVec::default(); MAX_SEGS];
     for (iov, b) in out.iter_mut().zip(bytes.chunks_exact(size_of::<IoVec>())) {
         *iov = IoVec::read_from_bytes(b).ok()?;
     }
-    Some(out)
+    Some(())
 }
 
 /// Import `imp`'s pieces as raw parts, each checked against its region (EFAULT if a
@@ -164,7 +170,7 @@ unsafe fn view_into<'a>(
 /// carving the `Io`: EPERM if import 1 is a source, EINVAL if import 0 is not a source
 /// or import 1 not imported.
 #[allow(unsafe_code)]
-#[inline]
+#[inline(always)]
 pub(crate) fn carve_src_dst<'a>(
     table: &'a BufTable,
     imports: ImportsRef<'_>,

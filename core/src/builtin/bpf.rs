@@ -1,12 +1,12 @@
-//! `IORING_OP_BPF`: the op-slot opcode. Prep runs the slot's `prep` on a fresh pdu and
-//! a staging area for buffer imports, committed to the request only when prep succeeds
-//! (the seed's `io_uring_bpf_prep` plus P06's in-flight accounting); issue runs the
+//! `IORING_OP_BPF`: the op-slot opcode. Prep runs the slot's `prep` on a fresh pdu,
+//! making buffer imports in the request's entry, held only when prep succeeds (the
+//! seed's `io_uring_bpf_prep` plus P06's in-flight accounting); issue runs the
 //! slot's `issue` and turns its answer into an outcome — done, failed, or pending with
 //! a token or a [`PendingIo`](crate::PendingIo) out.
 
 use crate::abi::errno::Errno;
 use crate::abi::{Cqe, MAX_OP_SLOTS, SetupFlags, Sqe, bpf_op_slot, opcode};
-use crate::buffer::{ImportsRef, MAX_IMPORTS, Owners, Staged};
+use crate::buffer::{ImportsRef, MAX_IMPORTS, Owners};
 use crate::engine::complete::Outcome;
 use crate::engine::ring::Exec;
 use crate::engine::table::{Idx, NIL, OpState, Req, ReqFlags};
@@ -16,8 +16,8 @@ use crate::slot::{Env, Issue, IssueCx, OpVTable, Pdu, Pended, PrepCx, ReqInfo};
 
 impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// `io_uring_bpf_prep` (seed) + P06's in-flight accounting. The op preps into a
-    /// fresh pdu and a staging area for its buffer imports; the imports are committed to
-    /// the request only when prep succeeds. The pdu is the request's either way: a
+    /// fresh pdu and makes its buffer imports in the request's entry; the request holds
+    /// them only when prep succeeds. The pdu is the request's either way: a
     /// failed prep's fail hook sees what prep wrote before failing (zeros for a typed
     /// [`Op`](crate::Op), whose prep writes only on success).
     pub(crate) fn prep_bpf(&mut self, idx: Idx, sqe: &Sqe) -> Result<(), Errno> {
@@ -42,33 +42,40 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             return Err(Errno::EOPNOTSUPP);
         };
         let mut pdu = Pdu::ZERO;
-        let mut staged = [None; MAX_IMPORTS];
-        // The entry's own copy of the info: building the context from the local one
-        // would keep a second copy on the stack.
-        let prepped = self.stage(prep, &self.e.t[idx].rec.info, sqe, &mut pdu, &mut staged);
+        let (prepped, staged) = self.stage(prep, idx, &info, sqe, &mut pdu);
         self.e.t[idx].rec.pdu = pdu;
         prepped?;
-        self.commit(idx, slot, &staged);
+        self.commit(idx, slot, staged);
         Ok(())
     }
 
-    /// Run the op's prep on `pdu`, staging its imports in `staged` (all `None` on entry).
+    /// Run the op's prep on `pdu`, making its imports in request `idx`'s entry in place;
+    /// also answers how many it made.
     #[inline(always)]
-    fn stage(&self, prep: PrepFn, info: &ReqInfo, sqe: &Sqe, pdu: &mut Pdu, staged: &mut Staged) -> Result<(), Errno> {
-        let mut cx =
-            PrepCx { info, bufs: &self.e.bufs, owners: self.owners(), imports: staged, args: self.e.args.as_view() };
-        prep(&mut cx, sqe, pdu)
+    fn stage(
+        &mut self,
+        prep: PrepFn,
+        idx: Idx,
+        info: &ReqInfo,
+        sqe: &Sqe,
+        pdu: &mut Pdu,
+    ) -> (Result<(), Errno>, usize) {
+        // The request's own entry holds nothing yet: the others answer for the table.
+        let in_chain = self.e.link.head != NIL;
+        let (entry, others) = self.e.t.split_entry(idx);
+        let owners = Owners { holders: &others, in_chain };
+        let (bufs, args) = (&self.e.bufs, self.e.args.as_view());
+        let mut cx = PrepCx { info, bufs, owners, imports: &mut entry.imports, staged: 0, args };
+        (prep(&mut cx, sqe, pdu), cx.staged)
     }
 
-    /// A successful prep: the request needs its cleanup, holds its slot, and holds the
-    /// buffer ranges it imported.
-    fn commit(&mut self, idx: Idx, slot: u8, staged: &Staged) {
-        // Most ops import nothing: commit the staged imports only when there are some.
-        let imported = staged[0].is_some();
+    /// A successful prep that made `staged` imports: the request needs its cleanup,
+    /// holds its slot, and holds the buffer ranges it imported.
+    fn commit(&mut self, idx: Idx, slot: u8, staged: usize) {
+        // Most ops import nothing: their entry's imports stay as they are, unused.
+        let imported = staged > 0;
         if imported {
-            for (imp, s) in self.e.t[idx].imports.iter_mut().zip(staged) {
-                imp.assign(s.as_ref());
-            }
+            crate::buffer::seal(&mut self.e.t[idx].imports, staged);
         }
         self.hold(idx, slot, imported);
     }
@@ -97,8 +104,10 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
             return Outcome::Complete;
         };
         let buf_group = r.buf_group();
+        // Its imports, if its prep made some (else the entry's mean nothing).
+        let made = if r.flags.contains(ReqFlags::HAS_IMPORTS) { MAX_IMPORTS } else { 0 };
         let Req { rec, chain_data, imports, .. } = r;
-        let imports = ImportsRef::Held(imports);
+        let imports = ImportsRef::new(imports, made);
         let env =
             Env { bufs: &self.e.bufs, mail: self.sh.mail.slots(), ring: self.sh.mail.id(), index: idx, generation };
         let mut cx = IssueCx {
@@ -175,8 +184,8 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// personality, and its slot holds an op with a prep: the general path's checks of
     /// flags, drain and links then have nothing to find. Its table's one-call path
     /// ([`Run`], `slot/run.rs`) preps and issues it exactly as the general path would,
-    /// from a record — and the imports its prep stages — on the stack; a request that is
-    /// done (or fails) at issue has run its hooks when the call returns, and its CQE goes
+    /// from a record on the stack, its prep making its imports in the free entry it
+    /// would take; a request that is done (or fails) at issue has run its hooks when the call returns, and its CQE goes
     /// straight into the CQ room `budget` counted, without the request ever entering the
     /// in-flight table — nothing can observe the table, the slot's count, the buffers'
     /// holds or the published CQ between its prep and its CQE, and no other request

@@ -379,9 +379,16 @@ impl<const N: usize> Table<N> {
             return None;
         }
         let idx = self.next_free();
+        let (entry, others) = self.split_entry(idx);
+        Some((idx, entry, others))
+    }
+
+    /// Request `idx`'s entry, writable, and the other entries as buffer holders.
+    #[inline]
+    pub fn split_entry(&mut self, idx: Idx) -> (&mut Req, Others<'_>) {
         let (before, rest) = self.reqs.split_at_mut(Self::entry(idx));
-        let (entry, after) = rest.split_first_mut()?;
-        Some((idx, entry, Others { before, after }))
+        let (entry, after) = rest.split_at_mut(1);
+        (&mut entry[0], Others { before, after })
     }
 }
 

@@ -120,7 +120,7 @@ impl Op for Crc32c {
     type Pdu = CrcPdu;
 
     fn prep(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<CrcPdu, Errno> {
-        cx.import(&BufDesc::sqe_a(sqe), Dir::Source)?;
+        cx.import(BufDesc::in_sqe_a(sqe), Dir::Source)?;
         let has_out = match optional_b(sqe) {
             Some(b) => {
                 if b.len < 4 && !b.is_vectored() {

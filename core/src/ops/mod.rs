@@ -56,8 +56,8 @@ pub(crate) fn optional_b(sqe: &Sqe) -> Option<BufDesc> {
 /// Prep of a source → destination op (copy, decompress): import descriptor A as the
 /// source and B as the destination; the pdu keeps the op flags.
 pub(crate) fn prep_src_dst(cx: &mut PrepCx<'_>, sqe: &Sqe) -> Result<u32, Errno> {
-    cx.import(&BufDesc::sqe_a(sqe), Dir::Source)?;
-    cx.import(&BufDesc::sqe_b(sqe), Dir::Dest)?;
+    cx.import(BufDesc::in_sqe_a(sqe), Dir::Source)?;
+    cx.import(BufDesc::in_sqe_b(sqe), Dir::Dest)?;
     Ok(cx.info().private_flags())
 }
 

@@ -29,7 +29,7 @@ use crate::buffer::Owners;
 #[cfg(feature = "multishot")]
 use crate::buffer::provided::Stream;
 use crate::buffer::view::{self, PendingIo};
-use crate::buffer::{self, BufDesc, BufTable, Dir, Import, ImportsRef, Io, MAX_IMPORTS, Segs, SegsMut};
+use crate::buffer::{self, BufDesc, BufTable, Dir, Imports, ImportsRef, Io, MAX_IMPORTS, Segs, SegsMut};
 use crate::bytes::aligned_bytes;
 use crate::engine::completion::{self, MailSlot, Phase, Token};
 use crate::slot::args::{ArgRecord, ArgsView};
@@ -187,9 +187,13 @@ pub struct PrepCx<'a> {
     pub(crate) bufs: &'a BufTable,
     /// Who holds which buffer ranges now: the requests in flight.
     pub(crate) owners: Owners<'a>,
-    /// Imports staged by this prep (committed to the request only if prep succeeds);
-    /// `None` until used, so a prep that imports nothing initialises two tags only.
-    pub(crate) imports: &'a mut [Option<Import>; MAX_IMPORTS],
+    /// The imports of the table entry the request has (or takes, if it leaves the
+    /// fast path): this prep makes its imports there in place, the first `staged` of
+    /// them — the request holds them only if prep succeeds; the entry's others are left
+    /// from earlier requests and mean nothing.
+    pub(crate) imports: &'a mut Imports,
+    /// How many imports this prep has made.
+    pub(crate) staged: usize,
     pub(crate) args: &'a ArgsView,
 }
 
@@ -215,22 +219,21 @@ impl PrepCx<'_> {
     /// → EFAULT; a range another in-flight request (outside this chain) writes, or a
     /// destination another one uses → EBUSY.
     pub fn import(&mut self, desc: &BufDesc, dir: Dir) -> Result<usize, Errno> {
-        let slot = self.imports.iter().position(Option::is_none).ok_or(Errno::EINVAL)?;
-        // Resolved in place, in the staging slot: emptied again if it fails.
-        let (earlier, rest) = self.imports.split_at_mut(slot);
-        let Some(staged) = rest.first_mut() else { return Err(Errno::EINVAL) };
-        let new = staged.insert(Import::BLANK);
+        let slot = self.staged;
+        // Resolved in place, over whatever the entry's import `slot` held: counted only
+        // if every check passes.
+        let (earlier, rest) = self.imports.split_at_mut(slot.min(MAX_IMPORTS));
+        let Some(new) = rest.first_mut() else { return Err(Errno::EINVAL) };
         let (bufs, owners) = (self.bufs, &self.owners);
         let one = |at| view::read_user(bufs, owners, at);
-        let all = |at, n| view::read_iovecs(bufs, owners, at, n);
-        let r = bufs.resolve_into(desc, dir, one, all, new).and_then(|()| {
-            buffer::check_within(earlier, new)?;
-            if owners.busy(bufs, new) { Err(Errno::EBUSY) } else { Ok(slot) }
-        });
-        if r.is_err() {
-            *staged = None;
+        let all = |at, n, out: &mut _| view::read_iovecs(bufs, owners, at, n, out);
+        bufs.resolve_into(desc, dir, one, all, new)?;
+        buffer::check_within(earlier, new)?;
+        if owners.busy(bufs, new) {
+            return Err(Errno::EBUSY);
         }
-        r
+        self.staged = slot + 1;
+        Ok(slot)
     }
 
     /// Extended-argument record `id`: ENOENT if there is none.

@@ -15,7 +15,7 @@
 
 use crate::abi::errno::Errno;
 use crate::abi::{Sqe, bpf_op_slot};
-use crate::buffer::{Imports, ImportsRef, MAX_IMPORTS, Owners};
+use crate::buffer::{self, Imports, ImportsRef, Owners};
 use crate::slot::args::ArgsView;
 use crate::slot::chain::ChainData;
 use crate::slot::{Env, Issue, IssueCx, Op, OpVTable, Pdu, Pended, PrepCx, Record, ReqInfo};
@@ -30,9 +30,9 @@ pub(crate) struct Run<'a> {
     /// The requests in flight (the table but its next free entry, which holds nothing).
     pub owners: Owners<'a>,
     pub args: &'a mut ArgsView,
-    /// That entry's record, imports and chain record: a request that cannot finish in
-    /// line leaves them there (its imports only if it has some), and says how in
-    /// `spilled`.
+    /// That entry's record, imports and chain record: every prep makes its imports
+    /// there in place; a request that cannot finish in line leaves its record and chain
+    /// record there too, and says how in `spilled`.
     pub rec: &'a mut Record,
     pub imports: &'a mut Imports,
     pub chain: &'a mut ChainData,
@@ -97,9 +97,13 @@ fn run_with(
     let info = ReqInfo::new(sqe.user_data, sqe.op_flags, bpf_op_slot(sqe.op_flags), 0);
     let buf_group = sqe.buf_index;
     let mut pdu = Pdu::ZERO;
-    let mut staged = [None; MAX_IMPORTS];
-    let mut cx = PrepCx { info: &info, bufs: run.env.bufs, owners: run.owners, imports: &mut staged, args: run.args };
-    if let Err(e) = prep(&mut cx, sqe, &mut pdu) {
+    // Prep makes its imports in the free entry's, in place: nothing is copied, whether
+    // the request completes here or enters the table.
+    let mut cx =
+        PrepCx { info: &info, bufs: run.env.bufs, owners: run.owners, imports: run.imports, staged: 0, args: run.args };
+    let prepped = prep(&mut cx, sqe, &mut pdu);
+    let staged = cx.staged;
+    if let Err(e) = prepped {
         // The pdu as prep left it: a failed prep's fail hook sees it (C-BPF-13). Its
         // imports are dropped.
         *run.rec = Record { info, pdu };
@@ -112,15 +116,15 @@ fn run_with(
     let (outcome, res, pended) = match issue {
         None => (Issue::Done, 0, Pended::No),
         Some(issue) => {
-            // The imports prep staged are the request's alone while it is on the stack:
-            // no other request can prep before it either completes or enters the table.
+            // The imports prep made are the request's alone while it runs here: no
+            // other request can prep before it either completes or enters the table.
             let mut cx = IssueCx {
                 info: &info,
                 result: 0,
                 env: &run.env,
                 pended: Pended::No,
                 chain: &mut chain,
-                imports: ImportsRef::Staged(&staged),
+                imports: ImportsRef::new(run.imports, staged),
                 args: run.args,
                 buf_group,
             };
@@ -138,11 +142,9 @@ fn run_with(
             *run.rec = Record { info, pdu };
             *run.chain = chain;
             // Most ops import nothing: their entry's imports stay as they are, unused.
-            let imported = staged[0].is_some();
+            let imported = staged > 0;
             if imported {
-                for (imp, s) in run.imports.iter_mut().zip(&staged) {
-                    imp.assign(s.as_ref());
-                }
+                buffer::seal(run.imports, staged);
             }
             run.spilled = Some(Spilled::Issued { outcome, res, pended, imported });
             return None;
