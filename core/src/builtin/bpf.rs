@@ -12,7 +12,7 @@ use crate::engine::ring::Exec;
 use crate::engine::table::{Idx, NIL, OpState, Req, ReqFlags};
 use crate::queue::sq::SubmissionQueue;
 use crate::slot::run::{Run, Spilled};
-use crate::slot::{Env, Issue, IssueCx, OpVTable, Pdu, Pended, PrepCx, ReqInfo};
+use crate::slot::{Env, Issue, IssueCx, OpVTable, Pdu, Pended, PrepCx, Record, ReqInfo};
 
 impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
     /// `io_uring_bpf_prep` (seed) + P06's in-flight accounting. The op preps into a
@@ -35,37 +35,31 @@ impl<const CQ: usize, const N: usize, const ARGS: usize> Exec<'_, CQ, N, ARGS> {
         r.vt = vt;
         // IOSQE_BUFFER_SELECT: the group a multishot issue streams from.
         r.state = OpState::Bpf { buf_group: sqe.buf_index };
+        // A fresh pdu: a failed prep's fail hook sees it as prep left it (not the bytes
+        // the entry's previous request left), and a table without prep a zero one.
+        r.rec.pdu = Pdu::ZERO;
         let Some(prep) = vt.and_then(|v| v.prep) else {
-            // No prep to run: the request fails with a fresh pdu, which its fail hook
-            // sees (not the bytes the entry's previous request left).
-            r.rec.pdu = Pdu::ZERO;
             return Err(Errno::EOPNOTSUPP);
         };
-        let mut pdu = Pdu::ZERO;
-        let (prepped, staged) = self.stage(prep, idx, &info, sqe, &mut pdu);
-        self.e.t[idx].rec.pdu = pdu;
+        let (prepped, staged) = self.stage(prep, idx, sqe);
         prepped?;
         self.commit(idx, slot, staged);
         Ok(())
     }
 
-    /// Run the op's prep on `pdu`, making its imports in request `idx`'s entry in place;
-    /// also answers how many it made.
+    /// Run the op's prep on request `idx`'s record, its pdu fresh, making its imports in
+    /// the entry in place; also answers how many it made.
     #[inline(always)]
-    fn stage(
-        &mut self,
-        prep: PrepFn,
-        idx: Idx,
-        info: &ReqInfo,
-        sqe: &Sqe,
-        pdu: &mut Pdu,
-    ) -> (Result<(), Errno>, usize) {
+    fn stage(&mut self, prep: PrepFn, idx: Idx, sqe: &Sqe) -> (Result<(), Errno>, usize) {
         // The request's own entry holds nothing yet: the others answer for the table.
         let in_chain = self.e.link.head != NIL;
         let (entry, others) = self.e.t.split_entry(idx);
         let owners = Owners { holders: &others, in_chain };
         let (bufs, args) = (&self.e.bufs, self.e.args.as_view());
-        let mut cx = PrepCx { info, bufs, owners, imports: &mut entry.imports, staged: 0, args };
+        // The entry's own info: a context built from a local copy would keep a second
+        // copy on the stack.
+        let Req { rec: Record { info, pdu }, imports, .. } = entry;
+        let mut cx = PrepCx { info, bufs, owners, imports, staged: 0, args };
         (prep(&mut cx, sqe, pdu), cx.staged)
     }
 
