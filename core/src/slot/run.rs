@@ -140,7 +140,8 @@ fn run_with(
         }
         _ => {
             *run.rec = Record { info, pdu };
-            *run.chain = chain;
+            // Field by field: a whole-record copy is a `memmove` call on the targets.
+            run.chain.copy_from(&chain);
             // Most ops import nothing: their entry's imports stay as they are, unused.
             let imported = staged > 0;
             if imported {
