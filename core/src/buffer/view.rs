@@ -394,9 +394,12 @@ impl PendingIo {
     /// (C-BUF-10), EINVAL if `i` was not imported.
     ///
     /// ```
+    /// # use core::cell::RefCell;
+    /// # use critical_section::Mutex;
     /// # use fwring::{BufDesc, Dir, Errno, Issue, IssueCx, Op, PendingIo, PrepCx, Region, Ring, Setup, SetupFlags, Sqe, vtable};
-    /// # use std::sync::Mutex;
-    /// static HANDLE: Mutex<Option<PendingIo>> = Mutex::new(None);
+    /// # use static_cell::StaticCell;
+    /// /// The device's request slot.
+    /// static HANDLE: Mutex<RefCell<Option<PendingIo>>> = Mutex::new(RefCell::new(None));
     /// struct Dma;
     /// impl Op for Dma {
     ///     type Pdu = ();
@@ -404,17 +407,15 @@ impl PendingIo {
     ///         cx.import(&BufDesc::sqe_a(sqe), Dir::Dest).map(drop)
     ///     }
     ///     fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
-    ///         match cx.pending_io() {
-    ///             Ok(io) => {
-    ///                 *HANDLE.lock().unwrap() = Some(io);
-    ///                 Issue::Pending
-    ///             }
+    ///         match critical_section::with(|cs| cx.pending_io_into(&mut HANDLE.borrow_ref_mut(cs)).map(drop)) {
+    ///             Ok(()) => Issue::Pending,
     ///             Err(e) => Issue::Err(e),
     ///         }
     ///     }
     /// }
     /// static DMA: fwring::OpVTable = vtable::<Dma>(0);
-    /// let mem: &'static mut [u8] = Box::leak(vec![0u8; 64].into_boxed_slice());
+    /// static MEM: StaticCell<[u8; 64]> = StaticCell::new();
+    /// let mem: &'static mut [u8] = MEM.init([0; 64]);
     /// let mut ring: Ring<4, 8, 4> = Ring::new();
     /// ring.setup(Setup::new(4).flags(SetupFlags::BPF_EXT)).unwrap();
     /// ring.register_op(&DMA).unwrap();
@@ -424,7 +425,7 @@ impl PendingIo {
     /// ring.push(sqe).unwrap();
     /// ring.submit();
     /// // The device's side: write the destination in place, then complete.
-    /// let mut io = HANDLE.lock().unwrap().take().unwrap();
+    /// let mut io = critical_section::with(|cs| HANDLE.borrow_ref_mut(cs).take()).unwrap();
     /// for s in io.dest_slices(0).unwrap() {
     ///     s.fill(0xab);
     /// }
@@ -505,21 +506,5 @@ impl PendingIo {
 impl core::fmt::Debug for PendingIo {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("PendingIo").field("token", &self.token).field("ring", &self.ring).finish()
-    }
-}
-
-#[cfg(test)]
-mod layout_probe {
-    #[test]
-    fn probe() {
-        use super::*;
-        extern crate std;
-        std::println!(
-            "PendingIo {} Option {} Result {} RawBuf {}",
-            size_of::<PendingIo>(),
-            size_of::<Option<PendingIo>>(),
-            size_of::<Result<PendingIo, Errno>>(),
-            size_of::<RawBuf>()
-        );
     }
 }

@@ -374,10 +374,11 @@ impl IssueCx<'_> {
     /// would be lost, and its request with it); on an error `slot` is left as it was.
     ///
     /// ```
+    /// # use core::cell::RefCell;
+    /// # use critical_section::Mutex;
     /// # use fwring::{BufDesc, Dir, Errno, Issue, IssueCx, Op, PendingIo, PrepCx, Sqe};
-    /// # use std::sync::Mutex;
     /// /// The driver's request slot.
-    /// static SLOT: Mutex<Option<PendingIo>> = Mutex::new(None);
+    /// static SLOT: Mutex<RefCell<Option<PendingIo>>> = Mutex::new(RefCell::new(None));
     /// struct Dma;
     /// impl Op for Dma {
     ///     type Pdu = ();
@@ -385,19 +386,20 @@ impl IssueCx<'_> {
     ///         cx.import(&BufDesc::sqe_a(sqe), Dir::Dest).map(drop)
     ///     }
     ///     fn issue(cx: &mut IssueCx<'_>, _: &mut ()) -> Issue {
-    ///         let mut slot = SLOT.lock().unwrap();
-    ///         match cx.pending_io_into(&mut slot) {
-    ///             // Program the device from the handle in its slot.
-    ///             Ok(io) => match io.dest_slices(0).map(|mut s| s.next()) {
-    ///                 Ok(Some(buf)) => {
-    ///                     buf[0] = 1;
+    ///         critical_section::with(|cs| {
+    ///             let mut slot = SLOT.borrow_ref_mut(cs);
+    ///             match cx.pending_io_into(&mut slot) {
+    ///                 // Program the device from the handle in its slot; pending whatever
+    ///                 // happens next: the handle completes the request.
+    ///                 Ok(io) => {
+    ///                     if let Ok(Some(buf)) = io.dest_slices(0).map(|mut s| s.next()) {
+    ///                         buf[0] = 1;
+    ///                     }
     ///                     Issue::Pending
     ///                 }
-    ///                 // Pending whatever issue says: the handle completes it.
-    ///                 _ => Issue::Pending,
-    ///             },
-    ///             Err(e) => Issue::Err(e),
-    ///         }
+    ///                 Err(e) => Issue::Err(e),
+    ///             }
+    ///         })
     ///     }
     /// }
     /// ```
@@ -411,8 +413,8 @@ impl IssueCx<'_> {
         Ok(io)
     }
 
-    /// Whether the buffers may go out now, and the token and ring id their handle
-    /// carries.
+    /// Whether the request may go pending with its buffers out now (as a `PendingIo` or
+    /// a stream), and the token and ring id a handle carries.
     fn lendable(&self) -> Result<(Token, core::num::NonZeroU32), Errno> {
         if self.pended != Pended::No {
             return Err(Errno::EBUSY);
@@ -447,12 +449,7 @@ impl IssueCx<'_> {
     #[cfg(feature = "multishot")]
     pub fn multishot(&mut self) -> Result<Stream, Errno> {
         use crate::abi::SqeFlags;
-        if self.pended != Pended::No {
-            return Err(Errno::EBUSY);
-        }
-        if self.env.ring == 0 {
-            return Err(Errno::ENOMEM);
-        }
+        let (_, ring) = self.lendable()?;
         let f = SqeFlags::from_bits_retain(self.info.sqe_flags());
         if !f.contains(SqeFlags::BUFFER_SELECT) || f.intersects(SqeFlags::LINKS | SqeFlags::CQE_SKIP_SUCCESS) {
             return Err(Errno::EINVAL);
@@ -473,7 +470,7 @@ impl IssueCx<'_> {
         group.go_live(self.env.generation);
         let token = completion::pend(self.env.mail, self.env.index, self.env.generation, Phase::Multishot);
         self.pended = Pended::Multishot;
-        Ok(group.stream(token, self.env.ring))
+        Ok(group.stream(token, ring.get()))
     }
 
     /// As [`IssueCx::pending`], for work that may be abandoned: ASYNC_CANCEL and link
